@@ -1,0 +1,77 @@
+"""Length-preserving text folding and the pattern pieces every identifier recognizer shares.
+
+Evasions (full-width forms, odd dashes, NBSP, zero-width characters, inserted spaces) are handled
+in two steps that keep offsets exact without an offset map:
+
+1. ``fold`` maps each character to at most one character (full-width ASCII to ASCII, every dash to
+   ``-``, every space-like character to `` ``), so position *i* of the folded text is position *i*
+   of the original text.
+2. Recognizer patterns allow ``GAP`` (spaces, hyphens, zero-width characters) between the
+   characters of an identifier; ``compact`` strips those gaps before a checksum is computed.
+
+The engine folds once and gives the folded text to every recognizer, so findings are reported at
+offsets into the *original* text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u30fc\u2500"
+
+
+def _build_fold_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for code in range(0xFF01, 0xFF5F):  # full-width ASCII block
+        table[code] = chr(code - 0xFEE0)
+    for ch in _SPACES:
+        table[ord(ch)] = " "
+    for ch in _DASHES:
+        table[ord(ch)] = "-"
+    # Compatibility forms that fold to exactly one character (circled digits are left alone:
+    # they fold to more than one character for ⑩ and up, and are not used to write identifiers).
+    for code in list(range(0x2460, 0x2474)):
+        table.pop(code, None)
+    return table
+
+
+_FOLD_TABLE = _build_fold_table()
+
+
+def fold(text: str) -> str:
+    """Return ``text`` with full-width forms, dashes and spaces folded; ``len`` is unchanged."""
+    folded = text.translate(_FOLD_TABLE)
+    if folded.isascii():
+        return folded
+    # CJK compatibility ideographs and similar: keep NFKC only where it stays one character.
+    out = []
+    for ch in folded:
+        if ord(ch) < 0x2E80 or "\u4e00" <= ch <= "\u9fff":
+            out.append(ch)
+            continue
+        norm = unicodedata.normalize("NFKC", ch)
+        out.append(norm if len(norm) == 1 else ch)
+    return "".join(out)
+
+
+# Characters users insert inside identifiers to dodge detection: allowed between characters.
+GAP = r"[ \t\-" + ZERO_WIDTH + r"]{0,3}"
+_GAP_RE = re.compile(r"[\s\-" + ZERO_WIDTH + r"]")
+
+# Python's \b treats CJK characters as word characters, so "身分證A123456789" has no \b before
+# the A. Identifiers are delimited by "no ASCII letter or digit next to them" instead.
+NOT_AFTER_ALNUM = r"(?<![A-Za-z0-9])"
+NOT_BEFORE_ALNUM = r"(?![A-Za-z0-9])"
+
+
+def spaced(*parts: str) -> str:
+    """Join regex pieces (one character class each) so that a GAP may stand between them."""
+    return GAP.join(parts)
+
+
+def compact(value: str) -> str:
+    """Strip the gap characters out of a matched value and upper-case it, for checksums."""
+    return _GAP_RE.sub("", value).upper()
