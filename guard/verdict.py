@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 
 class Decision(enum.Enum):
@@ -85,16 +84,17 @@ class Verdict:
 
     ``placeholders`` maps each placeholder put into ``redacted`` back to the original value, so the
     proxy can restore values in the reply. It is sensitive: keep it in memory, never log or store it.
+    (A plain dict, not a read-only proxy, so that a verdict crosses a process pool by pickling.)
     """
 
     decision: Decision
     findings: tuple[Finding, ...]
     redacted: tuple[str, ...]
-    placeholders: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    placeholders: Mapping[str, str] = field(default_factory=dict)
     policy_name: str = ""
     policy_version: str = ""
     tier: str = "external"
-    reasons: tuple[str, ...] = ()
+    guideline_points: tuple[int, ...] = ()  # the guideline points the acted-on rules cite
 
     @property
     def redacted_text(self) -> str:

@@ -1,0 +1,223 @@
+"""The engine: text + policy + destination in, verdict out. Pure: no network, no files, no proxy.
+
+For each text the Presidio analyzer (our recognizers, no NLP model) proposes candidates; the policy
+decides which ones it acts on (score threshold, allow-list, destination tier, entity rule); the
+strictest action is the decision; presidio-anonymizer writes typed, numbered placeholders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import OperatorConfig
+
+from guard.policy import EntityRule, Policy, RecognizerSpec, allow_key
+from guard.verdict import ClassificationLevel, Decision, Finding, Verdict
+from recognizers import builtin_recognizers
+from recognizers.analyzer import analyze, build_analyzer
+from recognizers.context import CONTEXT_KEY
+from recognizers.declared import DeclaredRecognizer
+
+MARKER = "CLASSIFICATION_MARKER"
+LEVEL_KEY = "classification_level"
+WARM_UP_TEXT = "報案人王小明（A123456789）車號ABC-1235，電話0912-345-678，【密】"
+
+
+class Outcome:
+    """Why a candidate was or was not acted on (shown by ``guard explain``)."""
+
+    ACTED = "acted on"
+    BELOW_THRESHOLD = "below the rule's minimum score"
+    ALLOW_LISTED = "on the allow-list"
+    ALLOWED_BY_RULE = "the rule's action is allow"
+    WITHIN_TIER = "classification level allowed at this destination tier"
+    OVERLAPPED = "overlaps a stronger finding"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One recognizer result and what the policy made of it."""
+
+    finding: Finding
+    rule: EntityRule
+    outcome: str
+    pattern: str = ""
+    explanation: str = ""
+
+
+def declared_recognizer(spec: RecognizerSpec) -> DeclaredRecognizer:
+    """Build a policy's YAML recognizer (validators come from the built-in checksums)."""
+    from recognizers.checksums import VALIDATORS
+
+    return DeclaredRecognizer(
+        name=spec.name,
+        supported_entity=spec.supported_entity,
+        patterns=[(p.name, p.regex, p.score) for p in spec.patterns],
+        context=spec.context,
+        deny_list=spec.deny_list,
+        deny_list_score=spec.deny_list_score,
+        validator=VALIDATORS[spec.validator] if spec.validator else None,
+        supported_language=spec.supported_language,
+    )
+
+
+class Engine:
+    """Built once per policy (the analyzer and dictionaries are heavy).
+
+    Recognizers load their dictionaries on first use; call ``warm_up`` before sharing an engine
+    between threads so that loading happens once, up front.
+    """
+
+    def __init__(self, policy: Policy, recognizers: Sequence[EntityRecognizer] | None = None) -> None:
+        self.policy = policy
+        base = list(recognizers) if recognizers is not None else builtin_recognizers()
+        self._analyzer: AnalyzerEngine = build_analyzer(
+            base + [declared_recognizer(spec) for spec in policy.recognizers]
+        )
+        self._anonymizer = AnonymizerEngine()
+
+    def warm_up(self) -> None:
+        """Load every lazily built dictionary now, so the first real prompt is not slow."""
+        self.inspect(WARM_UP_TEXT)
+
+    # ------------------------------------------------------------------ public API
+
+    def inspect(self, text: str, destination: str | None = None) -> Verdict:
+        """Inspect one text; see ``inspect_segments``."""
+        return self.inspect_segments([text], destination)
+
+    def inspect_segments(self, texts: Sequence[str], destination: str | None = None) -> Verdict:
+        """Inspect the texts of one request together: one decision, one placeholder numbering."""
+        tier = self.policy.tier_for_destination(destination)
+        findings: list[Finding] = []
+        for index, text in enumerate(texts):
+            findings.extend(
+                c.finding for c in self.candidates(text, tier=tier, segment=index)
+                if c.outcome == Outcome.ACTED
+            )
+        decision = max((self._action(f, tier) for f in findings), default=Decision.ALLOW)
+        redacted, placeholders = self._redact(texts, findings, tier)
+        points = {self.policy.rule_for(f.entity_type, tier).guideline_point for f in findings}
+        return Verdict(
+            decision=decision,
+            findings=tuple(findings),
+            redacted=tuple(redacted),
+            placeholders=placeholders,
+            policy_name=self.policy.name,
+            policy_version=self.policy.version,
+            tier=tier,
+            guideline_points=tuple(sorted(p for p in points if p is not None)),
+        )
+
+    def candidates(self, text: str, tier: str = "external", segment: int = 0,
+                   explain: bool = False) -> list[Candidate]:
+        """Every recognizer result for ``text`` with the policy's outcome, in text order."""
+        if not text:
+            return []
+        results = analyze(self._analyzer, text, explain=explain)
+        judged = [self._judge(text, r, tier, segment) for r in results]
+        return _resolve_overlaps(judged)
+
+    # ------------------------------------------------------------------ policy decisions
+
+    def _judge(self, text: str, result: RecognizerResult, tier: str, segment: int) -> Candidate:
+        metadata = result.recognition_metadata or {}
+        level = None
+        if result.entity_type == MARKER:
+            label = metadata.get(LEVEL_KEY)
+            try:
+                level = ClassificationLevel.parse(label) if label else ClassificationLevel.TOP_SECRET
+            except ValueError:
+                level = ClassificationLevel.TOP_SECRET  # unknown level: treat as the highest
+        finding = Finding(
+            entity_type=result.entity_type, start=result.start, end=result.end, score=result.score,
+            recognizer=str(metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY, "")),
+            segment=segment, context_word=metadata.get(CONTEXT_KEY), classification_level=level,
+        )
+        rule = self.policy.rule_for(result.entity_type, tier)
+        explanation = result.analysis_explanation
+        pattern = getattr(explanation, "pattern_name", "") or ""
+        textual = getattr(explanation, "textual_explanation", "") or ""
+
+        def candidate(outcome: str) -> Candidate:
+            return Candidate(finding, rule, outcome, pattern, textual)
+
+        if result.score < rule.min_score:
+            return candidate(Outcome.BELOW_THRESHOLD)
+        if self._allow_listed(result.entity_type, text[result.start:result.end]):
+            return candidate(Outcome.ALLOW_LISTED)
+        if level is not None and level <= self.policy.max_classification(tier):
+            return candidate(Outcome.WITHIN_TIER)
+        if rule.action == Decision.ALLOW.value:
+            return candidate(Outcome.ALLOWED_BY_RULE)
+        return candidate(Outcome.ACTED)
+
+    def _allow_listed(self, entity_type: str, value: str) -> bool:
+        allow = self.policy.allow_list
+        if not allow:
+            return False
+        key = allow_key(value)
+        return key in allow.get(entity_type, ()) or key in allow.get("*", ())
+
+    def _action(self, finding: Finding, tier: str) -> Decision:
+        return Decision(self.policy.rule_for(finding.entity_type, tier).action)
+
+    # ------------------------------------------------------------------ redaction
+
+    def _redact(
+        self, texts: Sequence[str], findings: Sequence[Finding], tier: str
+    ) -> tuple[list[str], dict[str, str]]:
+        """Placeholders for every finding the policy redacts or blocks; warned values stay."""
+        to_replace = [f for f in findings if self._action(f, tier) in (Decision.REDACT, Decision.BLOCK)]
+        numbering: dict[tuple[str, str], str] = {}
+        placeholders: dict[str, str] = {}
+        counters: dict[str, int] = {}
+        for f in to_replace:  # findings are in text order: number by first appearance
+            value = texts[f.segment][f.start:f.end]
+            key = (f.entity_type, allow_key(value))
+            if key not in numbering:
+                counters[f.entity_type] = counters.get(f.entity_type, 0) + 1
+                placeholder = f"<{f.entity_type}_{counters[f.entity_type]}>"
+                numbering[key] = placeholder
+                placeholders[placeholder] = value
+
+        redacted = []
+        for index, text in enumerate(texts):
+            mine = [f for f in to_replace if f.segment == index]
+            if not mine:
+                redacted.append(text)
+                continue
+            operators = {
+                etype: OperatorConfig("custom", {"lambda": _placeholder_for(etype, numbering)})
+                for etype in {f.entity_type for f in mine}
+            }
+            results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in mine]
+            redacted.append(self._anonymizer.anonymize(text, results, operators).text)
+        return redacted, placeholders
+
+
+def _placeholder_for(entity_type: str, numbering: dict[tuple[str, str], str]):  # type: ignore[no-untyped-def]
+    def lookup(value: str) -> str:
+        return numbering[(entity_type, allow_key(value))]
+    return lookup
+
+
+def _resolve_overlaps(candidates: list[Candidate]) -> list[Candidate]:
+    """Among acted-on candidates, keep the strongest of any overlapping group (score, then length)."""
+    acted = sorted(
+        (c for c in candidates if c.outcome == Outcome.ACTED),
+        key=lambda c: (-c.finding.score, -(c.finding.end - c.finding.start), c.finding.start),
+    )
+    kept: list[Finding] = []
+    resolved: dict[int, Candidate] = {}
+    for c in acted:
+        f = c.finding
+        if any(f.start < k.end and k.start < f.end for k in kept):
+            resolved[id(c)] = replace(c, outcome=Outcome.OVERLAPPED)
+        else:
+            kept.append(f)
+    out = [resolved.get(id(c), c) for c in candidates]
+    return sorted(out, key=lambda c: (c.finding.start, c.finding.end, c.finding.entity_type))

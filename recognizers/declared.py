@@ -1,0 +1,55 @@
+"""Recognizers declared as data (policy YAML), in the shape of Presidio's recognizer registry.
+
+Two things differ from Presidio's own ``PatternRecognizer``: a deny-list matches as a plain
+substring (Presidio wraps it in ``\\W`` boundaries, which never occur between Chinese characters),
+and ``validator`` picks one of the built-in checksums by name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from recognizers import LANGUAGE
+from recognizers.text import NOT_AFTER_ALNUM, NOT_BEFORE_ALNUM, compact
+
+
+class DeclaredRecognizer(PatternRecognizer):
+    """A regex / deny-list recognizer built from a policy's ``recognizers:`` entry."""
+
+    def __init__(
+        self,
+        name: str,
+        supported_entity: str,
+        patterns: Sequence[tuple[str, str, float]] = (),
+        context: Sequence[str] = (),
+        deny_list: Sequence[str] = (),
+        deny_list_score: float = 1.0,
+        validator: Callable[[str], bool] | None = None,
+        supported_language: str = LANGUAGE,
+    ) -> None:
+        pattern_objects = [Pattern(name=n, regex=r, score=s) for n, r, s in patterns]
+        if deny_list:
+            pattern_objects.append(Pattern(
+                name="deny_list", regex=_deny_list_regex(deny_list), score=deny_list_score))
+        super().__init__(
+            supported_entity=supported_entity,
+            name=name,
+            supported_language=supported_language,
+            patterns=pattern_objects,
+            context=list(context) or None,
+        )
+        self._validator = validator
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        if self._validator is None:
+            return None
+        return self._validator(compact(pattern_text))
+
+
+def _deny_list_regex(words: Sequence[str]) -> str:
+    """Longest words first; ASCII words keep alphanumeric boundaries, CJK words match anywhere."""
+    escaped = [re.escape(w) for w in sorted(set(words), key=len, reverse=True) if w]
+    return NOT_AFTER_ALNUM + "(?:" + "|".join(escaped) + ")" + NOT_BEFORE_ALNUM

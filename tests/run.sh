@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run them. `.ci/run` runs exactly this.
+#   - Debian packages: chromium (browser tests), postgresql (the audit store on PostgreSQL)
+#   - .venv: guard and pytest;  .venv-clients: the official openai/anthropic SDKs and Playwright,
+#     kept apart because they need a newer h11 than mitmproxy allows.
+# Arguments go to pytest (e.g. tests/run.sh -k engine -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=()
+command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || apt_packages+=(postgresql)
+command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+pip_quiet=(--quiet --disable-pip-version-check)
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install "${pip_quiet[@]}" -e '.[test]'
+[ -x .venv-clients/bin/python ] || python3 -m venv .venv-clients
+.venv-clients/bin/pip install "${pip_quiet[@]}" -r tests/clients-requirements.txt
+
+export GUARD_CLIENT_PYTHON="$PWD/.venv-clients/bin/python"
+exec .venv/bin/python -m pytest "$@"
