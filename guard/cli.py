@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 from guard.policy import PolicyError, load_policy
@@ -124,6 +125,36 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- proxy
+
+def proxy_arguments(args: argparse.Namespace) -> list[str]:
+    """Translate ``guard proxy`` flags into mitmdump's command line (the addon loads as a script)."""
+    from guard import addon
+
+    argv = ["--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
+            "--set", "flow_detail=0", "--set", "connection_strategy=lazy", "-s", addon.__file__]
+    if args.confdir:
+        argv += ["--set", f"confdir={args.confdir}"]
+    if args.policy:
+        load_policy(args.policy)  # a bad policy stops here, with its file and line, before anything starts
+        argv += ["--set", f"guard_policy={Path(args.policy).resolve()}"]
+    if args.audit_db:
+        argv += ["--set", f"guard_audit_db={args.audit_db}"]
+    for item in args.set or []:
+        argv += ["--set", item]
+    return argv
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from mitmproxy.tools.main import mitmdump
+
+    from guard.audit.logging import configure_logging
+
+    configure_logging()
+    mitmdump(proxy_arguments(args))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- bench
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -157,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy.add_parser("validate", help="load and validate policy files")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=cmd_policy_validate)
+
+    proxy = sub.add_parser("proxy", help="run the guard proxy (mitmproxy with the guard addon)")
+    proxy.add_argument("--listen-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    proxy.add_argument("--listen-port", type=int, default=8080, help="port to listen on (default 8080)")
+    proxy.add_argument("--policy", help="policy YAML (default: the bundled policies/default.yaml)")
+    proxy.add_argument("--confdir", help="mitmproxy confdir; the CA to trust is DIR/mitmproxy-ca-cert.pem")
+    proxy.add_argument("--audit-db", help="sqlite:///PATH (default: ./guard-audit.db) or postgresql://...")
+    proxy.add_argument("--set", action="append", metavar="NAME=VALUE",
+                       help="any mitmproxy or guard option, e.g. --set guard_workers=4")
+    proxy.set_defaults(func=cmd_proxy)
 
     bench = sub.add_parser("bench", help="throughput, latency, memory: guard vs stock Presidio, side by side")
     bench.add_argument("--corpus", help="JSON lines with a text field (default: ../shared/corpus/dev.jsonl)")

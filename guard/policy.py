@@ -252,10 +252,17 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 
 def _allow_key(value: str) -> str:
-    """Allow-list comparison key: folded, gap-free, upper-case (so '02 2311 3456' matches '02-2311-3456')."""
+    """Comparison key for one value: folded, upper-case, without gaps or brackets.
+
+    So '（02）2311 3456' matches an allow-list entry '02-2311-3456', and the same person's ID typed
+    twice in different ways gets one placeholder.
+    """
     from recognizers.text import compact, fold
 
-    return compact(fold(value))
+    return _BRACKETS.sub("", compact(fold(value)))
+
+
+_BRACKETS = re.compile(r"[()\[\]]")
 
 
 allow_key = _allow_key

@@ -21,6 +21,13 @@ import unicodedata
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u30fc\u2500"
+# Cyrillic and Greek capitals that look like Latin ones, typed to slip an ID past a pattern.
+_LOOKALIKES = {
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "Х": "X", "У": "Y", "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+}
 
 
 def _build_fold_table() -> dict[int, str]:
@@ -31,6 +38,8 @@ def _build_fold_table() -> dict[int, str]:
         table[ord(ch)] = " "
     for ch in _DASHES:
         table[ord(ch)] = "-"
+    for ch, latin in _LOOKALIKES.items():
+        table[ord(ch)] = latin
     # Compatibility forms that fold to exactly one character (circled digits are left alone:
     # they fold to more than one character for ⑩ and up, and are not used to write identifiers).
     for code in list(range(0x2460, 0x2474)):

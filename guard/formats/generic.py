@@ -1,0 +1,109 @@
+"""Fallback format for a catalogued AI host whose request shape is unknown: inspect every user-visible string.
+
+JSON bodies (including JSON nested in strings), form bodies, plain text and WebSocket text messages.
+Identifiers, URLs, base64 blobs and timestamps are skipped (``_tree.is_technical``); nothing else is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from guard.formats import uploads
+from guard.formats._tree import Path, form_request, generic_paths, json_request
+from guard.formats.base import FormatError, NativeResponse, ParsedRequest, Segment, media_type, rewrite_parsed
+from guard.notice import BlockNotice
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def nested_json(path: Path, value: str) -> bool:
+    """Any string holding a JSON array or object is opened (tool arguments, ``f.req``-style payloads)."""
+    return True
+
+
+def select(doc: Any) -> list[Path]:
+    return generic_paths(doc)
+
+
+def charset(content_type: str, default: str = "utf-8") -> str:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"').lower()
+    return default
+
+
+def text_request(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
+    """A plain-text body as one segment, written back in the same charset."""
+    enc = charset(content_type)
+    try:
+        text = body.decode(enc)
+    except (UnicodeDecodeError, LookupError):
+        raise FormatError(f"text body is not valid {enc}") from None
+    if not text.strip():
+        return ParsedRequest(fmt, body, ())
+
+    def write(new_texts: Sequence[str]) -> bytes:
+        return new_texts[0].encode(enc)
+
+    return ParsedRequest(fmt, body, (Segment(text, "body"),), (), write)
+
+
+def _looks_like_json(body: bytes) -> bool:
+    return body.lstrip()[:1] in (b"{", b"[", b'"')
+
+
+def route(fmt: str, body: bytes, content_type: str) -> ParsedRequest | None:
+    """Bodies every format handles the same way: uploads, forms and non-JSON text; ``None`` for JSON."""
+    mt = media_type(content_type)
+    if uploads.is_upload(mt):
+        return uploads.extract_upload(fmt, body, content_type)
+    if mt == FORM:
+        return form_request(fmt, body, select, decode_nested=nested_json)
+    if mt.startswith("text/") and not _looks_like_json(body):
+        return text_request(fmt, body, content_type)
+    return None
+
+
+def extract_any(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
+    routed = route(fmt, body, content_type)
+    if routed is not None:
+        return routed
+    if not body.strip():
+        return ParsedRequest(fmt, body, ())
+    if _looks_like_json(body):
+        return json_request(fmt, body, select, decode_nested=nested_json)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return uploads.extract_upload(fmt, body, content_type)  # binary of unknown type: sniff it
+    return text_request(fmt, body, "text/plain; charset=utf-8")
+
+
+def extract_ws_message(text: str, fmt: str = "generic") -> ParsedRequest:
+    """A WebSocket text message: JSON walked like a body, anything else as one text segment."""
+    body = text.encode("utf-8")
+    if _looks_like_json(body):
+        try:
+            return json_request(fmt, body, select, decode_nested=nested_json)
+        except FormatError:
+            pass  # not JSON after all: inspect it as text
+    return text_request(fmt, body, "text/plain; charset=utf-8")
+
+
+def rewrite_ws_message(parsed: ParsedRequest, new_texts: Sequence[str]) -> str:
+    return rewrite_parsed(parsed, new_texts).decode("utf-8")
+
+
+class GenericFormat:
+    name = "generic"
+
+    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
+        return extract_any(self.name, body, content_type)
+
+    def rewrite(self, parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
+        return rewrite_parsed(parsed, new_texts)
+
+    def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
+        return uploads.UploadsFormat().block_response(notice, streaming)

@@ -1,0 +1,667 @@
+"""Person names in Chinese text: surnames, given-name characters, jieba's dictionary and context words."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from recognizers import LANGUAGE
+from recognizers.context import CONTEXT_KEY
+
+DATA_DIR = Path(__file__).parent / "data"
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Middle dots joining the parts of indigenous and transliterated names, after ``fold`` (which turns
+# the full-width "．" into "."): · ‧ • . ・ ∙ ⋅ and the half-width katakana dot.
+_DOTS = "\u00b7\u2027\u2022.\u30fb\u2219\u22c5\uff65"
+_DOTTED_RE = re.compile(f"[{_CJK}]+(?:[{_DOTS}][{_CJK}]+)+")
+_SALUTATION_RE = re.compile(
+    r"\b(?:Dear|Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)?"
+    r"([A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2})\b"
+)
+# "Dear Sir", "Dear All": salutations that do not name anyone.
+_SALUTATION_NOT_NAMES = frozenset(
+    "sir madam madame all customer customers colleague colleagues team friend friends member members "
+    "user users applicant client partner partners student students parent parents everyone".split()
+)
+# What may stand between a context word and the name: "姓名：王小明", "Dear 王小明".
+_JOINER = r"[ \t:：]{0,2}"
+# Where a list element or a line ends: a name standing alone between these is a list entry.
+_SEPARATORS = frozenset("、，,;；。：:\n\r\t |｜/（()）「」『』[]【】<>《》\"'")
+# Streets, schools and places are often named after people (林森北路, 中正國小, 逢甲大學): a
+# candidate followed by one of these is a place name.
+_PLACE_AFTER_RE = re.compile(
+    "[東西南北中]?(?:路|街|巷|弄|大道|國小|國中|高中|高工|高商|大學|醫院|診所|公園|車站|捷運站|紀念館|紀念堂"
+    "|新村|社區|里|村|鄉|鎮|市|縣|區|堂|館|廟|宮|寺|橋)"
+)
+# Headers of tables and lists of people; a list entry within _HEADER_WINDOW characters after one
+# of them has it as context ("姓名,身分證,車號⏎張家怡,R163…").
+HEADER_WORDS: tuple[str, ...] = ("姓名", "名單", "名冊", "出席", "列席", "人員", "成員", "與會", "name")
+_HEADER_WINDOW = 80
+# Surname + one of these is "the X family" (陳家, 李氏).
+_FAMILY_SUFFIXES = frozenset("家氏")
+_LIST_JOINERS = frozenset("、，,;；及與和跟/ \t")
+
+# Scores.  The policy threshold is 0.5: a name with a context word scores 0.85 or more, a name with
+# only its own evidence (common surname, typical given-name characters, not a dictionary word)
+# about 0.6, an ordinary word is never reported.
+STRONG_CONTEXT_SCORE = 0.85
+MAX_SCORE = 0.95
+MIN_REPORTED_SCORE = 0.4
+SURNAME_ONLY_SCORE = 0.55
+
+_TIER_WEIGHT = {"compound": 0.35, "common": 0.3, "rare": 0.15}
+_NAME_CHAR_WEIGHT = 0.15  # a given-name character typical of names
+_OTHER_CHAR_WEIGHT = 0.05  # any other (non-grammar) character
+_ISOLATED_BONUS = 0.15  # the name is a whole list entry / table cell
+_INTRO_BONUS = 0.3  # a verb or preposition that introduces a person (給, 向, Dear)
+
+# A dictionary word counts as an ordinary word when it is at least this frequent in jieba's
+# dictionary; words jieba tags as person names (nr*) need a higher frequency, because jieba's
+# dictionary tags many ordinary words nr (谢谢, 小姐, 陈述) and many real names too.
+_ORDINARY_MIN_FREQ = 20
+_ORDINARY_NAME_TAGGED_MIN_FREQ = 150
+# For the given name alone ("美國" in 李美國) only very common words count against the name.
+_GIVEN_WORD_MIN_FREQ = 2000
+# A name may not end or start inside a word at least this frequent (jieba segmentation).
+_CROSSING_MIN_FREQ = 100
+# Words this frequent end the name part of a dotted name: "我朋友瓦歷斯·諾幹" → "瓦歷斯·諾幹".
+_COMMON_WORD_MIN_FREQ = 50
+
+# Grammar: never part of a name, not even of a transliterated one (so not 將 or 那, as in
+# 夷將·拔路兒, 莫那·魯道).
+GRAMMAR_CHARS = frozenset(
+    "的了是在於和與及或等之而也就都要會不這被把讓從向對為以因但並且則即還又再很只已說請給嗎呢吧啊著過"
+    "您你我他她它們"
+)
+# Grammar plus characters that do not occur in Han given names: a candidate containing one is rejected.
+STOP_CHARS = GRAMMAR_CHARS | frozenset(
+    "那所能該使更最得沒無有此各每某將來到去太年月日時分秒號條項款點第元萬億人者局署處科課股院部廳府市縣鄉鎮區里村"
+    "路街段巷弄樓室先女員官警啦喔嗯哦呀嘛一二三四五六七八九十百千零兩"
+)
+# Characters that may follow a name directly ("林國宏於昨日", "陳華妤的居留證").
+FOLLOW_CHARS = frozenset("的於在是與和及等說為也都已將向對被把跟因並即則就卻還又再曾之所")
+# Words after which a name is expected: roles, titles, form labels.  A name right after one of
+# these (or right before a title) is reported at STRONG_CONTEXT_SCORE or more.
+ROLE_WORDS: tuple[str, ...] = (
+    "姓名", "名字", "全名", "本人", "報案人", "陳情人", "當事人", "嫌疑人", "犯嫌", "被告", "原告", "證人",
+    "告訴人", "被害人", "受害人", "行為人", "關係人", "代理人", "監護人", "負責人", "車主", "駕駛人",
+    "所有人", "申請人", "申報人", "聯絡人", "聯繫人", "連絡人", "受文者", "收件人", "寄件人", "檢舉人",
+    "承辦人", "經辦人", "填表人", "立書人", "保證人", "委託人", "受託人", "繼承人", "配偶", "家長",
+    "學生", "同學", "客戶", "病患", "患者", "移工", "員工", "職員", "人員", "成員", "出席", "列席",
+    "主持人", "主席", "記錄", "紀錄", "陪同", "受訪者", "發言人", "先生", "小姐", "女士", "太太",
+    "科員", "科長", "警員", "員警", "警佐", "巡佐", "偵查佐", "警官", "所長", "隊長", "組長", "股長",
+    "課長", "局長", "署長", "處長", "主任", "秘書", "專員", "技士", "議員", "委員", "主委", "立委",
+    "里長", "村長", "鄉長", "鎮長", "市長", "縣長", "部長", "院長", "校長", "老師", "教授", "導師",
+    "醫師", "醫生", "護理師", "律師", "會計師", "經理", "董事長", "總經理", "店長", "廠長", "法官",
+    "總統", "副總統", "院長", "副院長", "部長", "次長", "首長", "議長", "社長", "團長", "班長", "站長",
+    "檢察官", "書記官", "執行長", "負責人", "外籍", "學員", "住戶", "房東", "房客", "屋主", "業主",
+    "reporter", "applicant", "complainant", "suspect", "contact", "customer", "name",
+)
+# Titles written right after a name: "劉志峻先生", "王品品科員", "林國宏您好".
+TITLE_WORDS: tuple[str, ...] = (
+    "先生", "小姐", "女士", "太太", "君", "您好", "科員", "科長", "警員", "所長", "隊長", "組長", "股長",
+    "課長", "局長", "署長", "處長", "主任", "秘書", "專員", "技士", "議員", "委員", "主委", "立委", "里長",
+    "村長", "鄉長", "鎮長", "市長", "縣長", "部長", "院長", "校長", "老師", "教授", "醫師", "醫生",
+    "律師", "會計師", "經理", "董事長", "總經理", "同學", "主席", "法官", "檢察官", "書記官", "警官",
+    "總統", "副總統", "副院長", "次長", "議長", "社長", "團長", "班長", "站長", "先進", "前輩", "學長", "學姊",
+)
+# Verbs and prepositions that introduce a person: weaker than a role, they raise a name that has
+# evidence of its own (INTRO_BONUS) but never rescue an ordinary word ("由於", "和平", "向來").
+INTRO_WORDS: tuple[str, ...] = (
+    "給", "向", "由", "請", "與", "和", "跟", "同", "及", "致", "問", "找", "叫", "讓", "被", "把", "替",
+    "通知", "聯絡", "聯繫", "告知", "轉告", "轉交", "寄給", "交給", "拜訪", "詢問", "邀請", "感謝", "謝謝",
+    "恭喜", "祝賀", "dear", "to", "from", "attn", "cc",
+)
+# A bare surname before one of these is a person reference: "陳小姐", "王先生".
+HONORIFICS: tuple[str, ...] = ("先生", "小姐", "女士", "太太")
+
+
+@dataclass(frozen=True)
+class Surname:
+    """One surname and how strongly it suggests a name on its own."""
+
+    text: str
+    tier: str  # "common", "compound" or "rare"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    start: int
+    end: int
+    score: float
+    why: str
+    context_word: str | None = None
+    evidence: float = 0.0  # name evidence before context, for list propagation
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The non-empty, non-comment lines of a data file."""
+    with path.open(encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+
+def load_surnames(path: Path = DATA_DIR / "surnames.txt") -> list[Surname]:
+    """Surnames with their tier; raises ``ValueError`` naming the file and line on a bad entry."""
+    surnames: list[Surname] = []
+    for line in _read_lines(path):
+        parts = line.split("\t")
+        if len(parts) != 2 or parts[1] not in _TIER_WEIGHT or not 1 <= len(parts[0]) <= 2:
+            raise ValueError(f"{path}: bad surname entry {line!r} (expected 'surname<TAB>tier')")
+        surnames.append(Surname(parts[0], parts[1]))
+    return surnames
+
+
+def load_char_set(path: Path) -> frozenset[str]:
+    """The characters listed (separated by whitespace) in a data file."""
+    return frozenset(ch for line in _read_lines(path) for ch in line.split())
+
+
+def load_words(path: Path) -> frozenset[str]:
+    """The words listed in a data file (whitespace-separated, several per line allowed)."""
+    return frozenset(word for line in _read_lines(path) for word in line.split())
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
+
+
+def _alternation(words: Iterable[str]) -> str:
+    # Longest first, so "偵查佐" wins over "查佐" and "總經理" over "經理"; English words must be
+    # whole words ("to" is not the end of "into", "name" not the start of "names").
+    return "|".join(
+        rf"(?<![A-Za-z]){re.escape(w)}(?![A-Za-z])" if w.isascii() else re.escape(w)
+        for w in sorted(set(words), key=len, reverse=True)
+    )
+
+
+class _Lexicon:
+    """The heavy part: jieba's dictionary and tokenizer, OpenCC, and the compiled patterns."""
+
+    def __init__(self, recognizer: ChinesePersonRecognizer) -> None:
+        import jieba
+        import opencc
+
+        # jieba logs "Building prefix dict ..." at DEBUG/INFO to stderr; proxies log JSON only.
+        jieba.setLogLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        # The cache goes to the temp directory, never next to the package (read-only in containers).
+        tokenizer.tmp_dir = tempfile.gettempdir()
+        tokenizer.cache_file = "guard-jieba.cache"
+        tokenizer.initialize()
+        self.tokenizer = tokenizer
+        self.freq: dict[str, int] = tokenizer.FREQ
+        # OpenCC t2s maps character by character, so simplified offsets are original offsets;
+        # jieba's dictionary is Simplified, and so is every lookup below.
+        self.converter = opencc.OpenCC("t2s")
+        surname_chars = {s.text[0] for s in recognizer.surnames}
+        surname_chars = {self.to_simplified(c) for c in surname_chars}
+        self.name_tagged = self._name_tagged_words(tokenizer, surname_chars)
+        self.extra_words = frozenset(self.to_simplified(w) for w in recognizer.ordinary_words)
+
+        self.surnames = {s.text: s for s in recognizer.surnames}
+        # One character class finds every position where a surname may start (a lookahead
+        # alternation of 300 surnames is several times slower); compound surnames are then
+        # looked up by their two characters.
+        self.surname_start_re = re.compile("[" + "".join(sorted({s[0] for s in self.surnames})) + "]")
+        self.role_before = re.compile(f"(?:{_alternation(recognizer.role_words)}){_JOINER}\\Z", re.IGNORECASE)
+        self.intro_before = re.compile(
+            f"(?:{_alternation(recognizer.intro_words)}){_JOINER}\\Z", re.IGNORECASE
+        )
+        self.title_after = re.compile(_alternation(recognizer.title_words))
+        self.header_before = re.compile(_alternation(recognizer.header_words), re.IGNORECASE)
+        self.honorific_after = re.compile(_alternation(recognizer.honorifics))
+        self.context_inside = re.compile(_alternation(recognizer.role_words + recognizer.title_words))
+
+    @staticmethod
+    def _name_tagged_words(tokenizer: Any, first_chars: set[str]) -> frozenset[str]:
+        """Dictionary words jieba tags as person names (nr, nrfg, nrt) that start with a surname."""
+        tagged = set()
+        with tokenizer.get_dict_file() as f:
+            for raw in f:
+                line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+                if line[:1] in first_chars and " nr" in line:
+                    tagged.add(line.split(" ", 1)[0])
+        return frozenset(tagged)
+
+    def to_simplified(self, text: str) -> str:
+        simplified: str = self.converter.convert(text)
+        return simplified if len(simplified) == len(text) else text
+
+    def is_ordinary(self, word: str) -> bool:
+        """Whether ``word`` (Simplified) is an ordinary dictionary word rather than a name."""
+        if word in self.extra_words:
+            return True
+        freq = self.freq.get(word, 0)
+        if freq == 0:
+            return False
+        threshold = _ORDINARY_NAME_TAGGED_MIN_FREQ if word in self.name_tagged else _ORDINARY_MIN_FREQ
+        return freq >= threshold
+
+    def is_common(self, word: str, min_freq: int) -> bool:
+        return word in self.extra_words or self.freq.get(word, 0) >= min_freq
+
+    def cuts(self, simplified: str, lo: int, hi: int) -> set[int]:
+        """Word boundaries (absolute offsets) jieba finds in ``simplified[lo:hi]``."""
+        bounds = {lo}
+        pos = lo
+        for token in self.tokenizer.cut(simplified[lo:hi], HMM=False):
+            pos += len(token)
+            bounds.add(pos)
+        return bounds
+
+    def crosses_word(self, simplified: str, pos: int, radius: int = 6) -> bool:
+        """Whether jieba, on a window around ``pos``, puts a common word across ``pos``.
+
+        Only common words count: jieba glues rare dictionary entries to names ("张家文名下" →
+        文名), while a name boundary inside 驾驶 or 由于 means the candidate is ordinary text.
+        """
+        lo = max(0, pos - radius)
+        token_start = lo
+        for token in self.tokenizer.cut(simplified[lo:pos + radius], HMM=False):
+            token_end = token_start + len(token)
+            if token_start < pos < token_end:
+                return self.is_common(token, _CROSSING_MIN_FREQ)
+            if token_end >= pos:
+                return False
+            token_start = token_end
+        return False
+
+
+class ChinesePersonRecognizer(EntityRecognizer):
+    """Recognize person names in (folded) Chinese text: Han names, indigenous dotted names, salutations.
+
+    Method (no POS tagging: jieba's tagger is far too slow on whole prompts):
+
+    1. Candidates start at a surname found by one precompiled regex: the top ~100 surnames of
+       內政部戶政司「全國姓名統計分析」, compound surnames (張簡, 范姜, 歐陽, 司徒 ...) and a long
+       tail of rarer ones (``data/surnames.txt``).  A given name of one or two characters follows;
+       characters of grammar (``STOP_CHARS``) end it.
+    2. The text is converted once to Simplified with OpenCC ``t2s`` (length-preserving), so jieba's
+       dictionary can tell names from ordinary words that begin with a surname character (許多,
+       周末, 方法, 由於; plus Taiwanese words jieba lacks, ``data/person_ordinary_words.txt``), and
+       jieba's segmenter, on a few characters around the candidate only, checks that the name does
+       not cut through a word on either side.
+    3. Evidence adds up: the surname's tier, given-name characters typical of Taiwanese names
+       (``data/given_name_chars.txt``), a whole list entry or table cell, a role or title before or
+       after (報案人, 車主, 先生, 科員 ...: at least ``STRONG_CONTEXT_SCORE``), a verb or preposition
+       that introduces a person (給, 向, Dear).  A name with no context needs a common surname,
+       typical given-name characters and no dictionary word to reach about 0.6.
+    4. A name found with context is also reported where it recurs in the same text; list entries
+       next to a name with context inherit that context.
+    5. Indigenous names (and transliterated foreign names) join parts with a middle dot in one of
+       its many forms (瓦歷斯·諾幹, 巴奈‧母路): reported unless the parts are ordinary words.
+    6. A bare surname before 先生/小姐/女士/太太 is reported at a modest score; English names after
+       Dear/Mr./Ms. are reported too.
+
+    Reference: /work/shared/reference/identifiers.md, section "Person names".  Offsets are offsets
+    into the folded text, which has the same length as the original.
+    """
+
+    ENTITY = "PERSON"
+
+    def __init__(
+        self,
+        supported_language: str = LANGUAGE,
+        role_words: Sequence[str] | None = None,
+        title_words: Sequence[str] | None = None,
+        intro_words: Sequence[str] | None = None,
+        honorifics: Sequence[str] | None = None,
+        header_words: Sequence[str] | None = None,
+        data_dir: Path = DATA_DIR,
+    ) -> None:
+        self.role_words = tuple(role_words if role_words is not None else ROLE_WORDS)
+        self.title_words = tuple(title_words if title_words is not None else TITLE_WORDS)
+        self.intro_words = tuple(intro_words if intro_words is not None else INTRO_WORDS)
+        self.honorifics = tuple(honorifics if honorifics is not None else HONORIFICS)
+        self.header_words = tuple(header_words if header_words is not None else HEADER_WORDS)
+        self.data_dir = data_dir
+        # Small data files are read now so a broken file fails at start-up, not on the first prompt.
+        self.surnames = load_surnames(data_dir / "surnames.txt")
+        self.name_chars = load_char_set(data_dir / "given_name_chars.txt")
+        self.ordinary_words = load_words(data_dir / "person_ordinary_words.txt")
+        self._lexicon: _Lexicon | None = None
+        self._lock = threading.Lock()
+        # ``context`` stays empty: this recognizer judges its own context, and the engine's
+        # character-window enhancer must not raise ordinary words that sit near "姓名".
+        super().__init__(
+            supported_entities=[self.ENTITY], supported_language=supported_language, context=[],
+            name="ChinesePersonRecognizer",
+        )
+
+    def load(self) -> None:
+        """Presidio calls this from ``__init__``: nothing heavy here, see ``ensure_loaded``."""
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether jieba, OpenCC and the patterns have been built yet."""
+        return self._lexicon is not None
+
+    def ensure_loaded(self) -> None:
+        """Build jieba's tokenizer, OpenCC and the patterns (about a second, once per process)."""
+        if self._lexicon is None:
+            with self._lock:
+                if self._lexicon is None:
+                    self._lexicon = _Lexicon(self)
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """Find person names in ``text`` (folded); scores below ``MIN_REPORTED_SCORE`` are dropped."""
+        if entities and self.ENTITY not in entities:
+            return []
+        self.ensure_loaded()
+        assert self._lexicon is not None
+        lex = self._lexicon
+        simplified = lex.to_simplified(text)
+        candidates = [
+            *self._dotted_names(text, simplified, lex),
+            *self._han_names(text, simplified, lex),
+            *self._salutation_names(text),
+        ]
+        candidates = self._propagate(text, candidates)
+        return [self._result(c) for c in self._non_overlapping(candidates) if c.score >= MIN_REPORTED_SCORE]
+
+    # --- Han names ---------------------------------------------------------------------------
+
+    def _han_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
+        found: list[_Candidate] = []
+        skip_until = -1
+        for match in lex.surname_start_re.finditer(text):
+            start = match.start()
+            if start < skip_until:
+                continue  # "張簡宏明": this 簡 belongs to the compound surname just reported
+            # At one position both "張簡" and "張" may match: try each, keep the best.
+            options = [s for s in (text[start:start + 2], text[start]) if s in lex.surnames]
+            best: _Candidate | None = None
+            best_surname = ""
+            for surname in options:
+                candidate = self._evaluate(text, simplified, lex, start, lex.surnames[surname])
+                if candidate is not None and (best is None or candidate.score > best.score):
+                    best, best_surname = candidate, surname
+            if best is not None:
+                found.append(best)
+                skip_until = start + len(best_surname)
+        return found
+
+    def _evaluate(
+        self, text: str, simplified: str, lex: _Lexicon, start: int, surname: Surname
+    ) -> _Candidate | None:
+        given_start = start + len(surname.text)
+        givens = [
+            text[given_start:end] for end in (given_start + 2, given_start + 1)
+            if end <= len(text) and all(_is_cjk(c) and c not in STOP_CHARS for c in text[given_start:end])
+            and text[start:end] not in lex.surnames  # "張簡" alone is a surname, not 張 + a given name
+        ]
+        honorific = lex.honorific_after.match(text, given_start)
+        if not givens and honorific is None:
+            return None  # most surname characters in running text: 於是, 和解, 有關 ...
+        lo = max(0, start - 16)
+        role = lex.role_before.search(text, lo, start)
+        intro = None if role else lex.intro_before.search(text, lo, start)
+        left_edge = start == 0 or not _is_cjk(text[start - 1])
+        # A context word that ends where the surname starts settles the left boundary even when
+        # jieba would glue them ("車主張家文": 车/主张/家文).
+        left_settled = left_edge or role is not None or intro is not None
+
+        if honorific is not None:
+            return self._surname_only(simplified, lex, start, surname, honorific, left_settled, role, intro)
+        best: _Candidate | None = None
+        for given in givens:
+            candidate = self._score_han(
+                text, simplified, lex, start, surname, given, role, intro, left_edge, left_settled
+            )
+            if candidate is not None and (best is None or candidate.score > best.score + 1e-9):
+                best = candidate
+        return best
+
+    def _score_han(
+        self, text: str, simplified: str, lex: _Lexicon, start: int, surname: Surname, given: str,
+        role: re.Match[str] | None, intro: re.Match[str] | None, left_edge: bool, left_settled: bool,
+    ) -> _Candidate | None:
+        given_start = start + len(surname.text)
+        end = given_start + len(given)
+        title = lex.title_after.match(text, end)
+        if title is None and _PLACE_AFTER_RE.match(text, end):
+            return None  # 林森北路, 中正國小
+        next_char = text[end] if end < len(text) else ""
+        right_edge = not next_char or not _is_cjk(next_char)
+        right_hard = right_edge or title is not None or next_char in FOLLOW_CHARS
+
+        typical = [c in self.name_chars for c in given]
+        evidence = _TIER_WEIGHT[surname.tier]
+        if surname.tier == "compound" and lex.is_common(lex.to_simplified(surname.text), 1000):
+            evidence = _TIER_WEIGHT["rare"]  # 東方, 第五, 百里: ordinary words first
+        evidence += sum(_NAME_CHAR_WEIGHT if t else _OTHER_CHAR_WEIGHT for t in typical)
+        if len(given) == 2 and lex.is_common(simplified[given_start:end], _GIVEN_WORD_MIN_FREQ):
+            evidence -= 0.1  # the given name is itself a common word (李美國): weaker
+        evidence = round(evidence, 2)  # 0.3 + 0.15 must compare equal to 0.45
+        first_word = simplified[start:given_start + 1]  # surname + first given character
+        # Surname + 家/氏 is "the X family" (陳家, 李氏), not an ordinary word hiding a surname.
+        wordy = (lex.is_ordinary(first_word) and first_word[-1] not in _FAMILY_SUFFIXES) or lex.is_ordinary(
+            simplified[start:end]
+        )
+        isolated = (
+            left_edge and right_edge and (start == 0 or text[start - 1] in _SEPARATORS)
+            and (not next_char or next_char in _SEPARATORS)
+        )
+        # A table cell or list entry under a "姓名" / "出席人員" header has that header as context.
+        header = None
+        if isolated and not (role or title or intro):
+            header = lex.header_before.search(text, max(0, start - _HEADER_WINDOW), start)
+        strong = role is not None or title is not None or header is not None
+        found_by = role or title or header or intro
+        context_word = found_by.group(0).strip(" \t:：") if found_by else None
+
+        if wordy and not (strong and len(given) == 2 and all(typical)):
+            # 許多, 周末, 高明: an ordinary word is a name only with a role or title next to it,
+            # a two-character given name (高明宏) and typical given-name characters.
+            return None
+        if not all(typical) and not (strong and right_hard):
+            return None  # unusual characters: only "報案人X某某，" shapes
+        if strong:
+            if evidence < 0.35:
+                return None
+            score = min(MAX_SCORE, max(STRONG_CONTEXT_SCORE, evidence + 0.4))
+            kind = "role" if role else "title" if title else "list header"
+            why = f"surname {surname.text} + given name, {kind} {context_word!r} next to it"
+        elif intro:
+            if evidence < 0.4:
+                return None
+            score = min(MAX_SCORE, evidence + _INTRO_BONUS + (_ISOLATED_BONUS if isolated else 0.0))
+            why = f"surname {surname.text} + typical given name, introduced by {context_word!r}"
+        else:
+            if evidence < 0.45:
+                return None
+            score = evidence + (_ISOLATED_BONUS if isolated else 0.0)
+            why = (f"{surname.tier} surname {surname.text} + typical given-name characters, not a dictionary word"
+                   + (", standing alone as a list entry" if isolated else ""))
+
+        # Last, as it is the costly check: the name must not cut through a common word on either
+        # side ("由於時間", "陳志駕駛": 驾驶 starts inside 陳志駕).
+        if not left_settled and lex.crosses_word(simplified, start):
+            return None
+        if not right_hard and lex.crosses_word(simplified, end):
+            return None
+        return _Candidate(start, end, round(score, 2), why, context_word, evidence)
+
+    def _surname_only(
+        self, simplified: str, lex: _Lexicon, start: int, surname: Surname, honorific: re.Match[str],
+        left_settled: bool, role: re.Match[str] | None, intro: re.Match[str] | None,
+    ) -> _Candidate | None:
+        """A bare surname before 先生/小姐: "陳小姐" is a person reference (modest score)."""
+        if surname.tier == "rare" and not (role or intro):
+            return None
+        if not left_settled and lex.crosses_word(simplified, start):
+            return None
+        return _Candidate(
+            start, start + len(surname.text), SURNAME_ONLY_SCORE,
+            f"surname {surname.text} followed by {honorific.group(0)!r}", honorific.group(0),
+        )
+
+    # --- dotted (indigenous / transliterated) names ----------------------------------------
+
+    def _dotted_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
+        found: list[_Candidate] = []
+        for match in _DOTTED_RE.finditer(text):
+            dots = [i for i in range(match.start(), match.end()) if text[i] in _DOTS]
+            start = self._trim_left(text, simplified, lex, match.start(), dots[0])
+            end = self._trim_right(text, simplified, lex, dots[-1] + 1, match.end())
+            parts = re.split(f"[{_DOTS}]", text[start:end])
+            # Parts of indigenous names have two characters or more (巴奈·母路); "全.個資" in a
+            # hard-wrapped heading does not.
+            if len(parts) < 2 or any(len(p) < 2 for p in parts):
+                continue
+            if any(all(c in STOP_CHARS for c in p) for p in parts):
+                continue  # "一.二", numbered headings
+            role = lex.role_before.search(text, max(0, start - 16), start)
+            title = lex.title_after.match(text, end)
+            context = role or title
+            covered = self._word_coverage(simplified[start:end], lex)
+            if covered * 2 >= end - start - len(dots) and context is None:
+                continue  # mostly ordinary words joined by dots: "公務機密．資訊安全" is a heading
+            why = "name parts joined by a middle dot (indigenous or transliterated name)"
+            found.append(_Candidate(
+                start, end, MAX_SCORE if context else STRONG_CONTEXT_SCORE, why,
+                context.group(0).strip(" \t:：") if context else None, 0.6,
+            ))
+        return found
+
+    def _trim_left(self, text: str, simplified: str, lex: _Lexicon, start: int, dot: int) -> int:
+        """Where the first part of a dotted name starts: after grammar, roles and common words."""
+        for pos in range(dot - 1, start - 1, -1):
+            if text[pos] in GRAMMAR_CHARS:
+                start = pos + 1
+                break
+        for context in lex.context_inside.finditer(text, start, dot - 1):
+            start = context.end()  # "主委夷將·拔路兒": the name follows the title
+        tokens = self._tokens(simplified, lex, start, dot)
+        for token_start, token_end in reversed(tokens[1:]):
+            word = simplified[token_start:token_end]
+            if len(word) >= 2 and lex.is_common(word, _COMMON_WORD_MIN_FREQ):
+                return token_end if token_end < dot else token_start
+        if len(tokens) > 1:
+            first = simplified[tokens[0][0]:tokens[0][1]]
+            if len(first) >= 2 and lex.is_common(first, _COMMON_WORD_MIN_FREQ):
+                return tokens[0][1]
+        return start
+
+    def _trim_right(self, text: str, simplified: str, lex: _Lexicon, after_dot: int, end: int) -> int:
+        """Where the last part of a dotted name ends: before grammar, titles and common words."""
+        for pos in range(after_dot + 1, end):
+            if text[pos] in GRAMMAR_CHARS or lex.title_after.match(text, pos):
+                end = pos
+                break
+        for token_start, token_end in self._tokens(simplified, lex, after_dot, end)[1:]:
+            word = simplified[token_start:token_end]
+            if len(word) >= 2 and lex.is_common(word, _COMMON_WORD_MIN_FREQ):
+                return token_start
+        return end
+
+    @staticmethod
+    def _tokens(simplified: str, lex: _Lexicon, lo: int, hi: int) -> list[tuple[int, int]]:
+        bounds = sorted(lex.cuts(simplified, lo, hi))
+        return list(zip(bounds, bounds[1:], strict=False))
+
+    @staticmethod
+    def _word_coverage(simplified: str, lex: _Lexicon) -> int:
+        """How many characters of ``simplified`` jieba puts in ordinary words of two or more characters."""
+        return sum(
+            len(token) for token in lex.tokenizer.cut(simplified, HMM=False)
+            if len(token) >= 2 and lex.is_ordinary(token)
+        )
+
+    # --- English salutations -----------------------------------------------------------------
+
+    def _salutation_names(self, text: str) -> list[_Candidate]:
+        found = []
+        for match in _SALUTATION_RE.finditer(text):
+            name = match.group(1)
+            if name.split()[0].lower() in _SALUTATION_NOT_NAMES:
+                continue
+            word = match.group(0)[: match.start(1) - match.start()].strip()
+            found.append(_Candidate(
+                match.start(1), match.end(1), STRONG_CONTEXT_SCORE, f"capitalised name after {word!r}", word
+            ))
+        return found
+
+    # --- combining --------------------------------------------------------------------------
+
+    @staticmethod
+    def _propagate(text: str, candidates: list[_Candidate]) -> list[_Candidate]:
+        """Spread context: to list entries next to a name with context, and to repeats of a name."""
+        by_start = sorted(candidates, key=lambda c: c.start)
+        # List entries: "出席人員陳國詩、林豪妤、鍾明瑋" — walk the chain in both directions.
+        changed = True
+        scored = {id(c): c for c in by_start}
+        while changed:
+            changed = False
+            for i, c in enumerate(by_start):
+                current = scored[id(c)]
+                if current.score >= STRONG_CONTEXT_SCORE or current.evidence < 0.45:
+                    continue
+                for j in (i - 1, i + 1):
+                    if not 0 <= j < len(by_start):
+                        continue
+                    other = scored[id(by_start[j])]
+                    gap = text[other.end:current.start] if j < i else text[current.end:other.start]
+                    if other.score >= STRONG_CONTEXT_SCORE and gap and len(gap) <= 2 and all(
+                        ch in _LIST_JOINERS for ch in gap
+                    ):
+                        scored[id(c)] = _Candidate(
+                            current.start, current.end, STRONG_CONTEXT_SCORE,
+                            current.why + f"; in a list with a name found by {other.context_word!r}",
+                            other.context_word, current.evidence,
+                        )
+                        changed = True
+                        break
+        candidates = list(scored.values())
+        # Repeats: "嫌疑人林明翔駕駛…，林明翔的手機" — the second mention has no context of its own.
+        best_at = {(c.start, c.end): c for c in candidates}
+        for c in [c for c in candidates if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2]:
+            name = text[c.start:c.end]
+            pos = text.find(name)
+            while pos != -1:
+                span = (pos, pos + len(name))
+                if span not in best_at or best_at[span].score < STRONG_CONTEXT_SCORE:
+                    best_at[span] = _Candidate(
+                        pos, pos + len(name), STRONG_CONTEXT_SCORE,
+                        "same name found with context elsewhere in the text", c.context_word, c.evidence,
+                    )
+                pos = text.find(name, pos + 1)
+        return list(best_at.values())
+
+    @staticmethod
+    def _non_overlapping(candidates: list[_Candidate]) -> list[_Candidate]:
+        """Keep the best-scoring candidates that do not overlap (longer wins a tie)."""
+        chosen: list[_Candidate] = []
+        for c in sorted(candidates, key=lambda c: (-c.score, -(c.end - c.start), c.start)):
+            if all(c.end <= o.start or o.end <= c.start for o in chosen):
+                chosen.append(c)
+        return sorted(chosen, key=lambda c: c.start)
+
+    def _result(self, candidate: _Candidate) -> RecognizerResult:
+        explanation = AnalysisExplanation(
+            recognizer=self.name, original_score=candidate.score, textual_explanation=candidate.why
+        )
+        metadata: dict[str, Any] = {
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: candidate.context_word is not None,
+        }
+        if candidate.context_word is not None:
+            metadata[CONTEXT_KEY] = candidate.context_word
+            explanation.set_supportive_context_word(candidate.context_word)
+        return RecognizerResult(
+            entity_type=self.ENTITY, start=candidate.start, end=candidate.end, score=candidate.score,
+            analysis_explanation=explanation, recognition_metadata=metadata,
+        )

@@ -1,0 +1,1 @@
+"""Tests of the pure request formats, notices and placeholder restoration."""
