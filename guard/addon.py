@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Mapping
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -128,12 +128,14 @@ def is_navigation(flow: http.HTTPFlow) -> bool:
 
 # ---------------------------------------------------------------- the addon
 
-@dataclass
 class _Exchange:
     """What one AI request needs until its reply is done: memory only, never saved."""
 
-    placeholders: Mapping[str, str]
-    restorer: SseRestorer | None = None
+    __slots__ = ("placeholders", "restorer")
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        self.placeholders = placeholders
+        self.restorer: SseRestorer | None = None
 
 
 class Guard:
@@ -144,6 +146,7 @@ class Guard:
         self.body_limit = 16 * 1024**2
         self.users: UserNetworks = ()
         self._exchanges: dict[str, _Exchange] = {}
+        self._running = False
 
     # ------------------------------------------------------------ options
 
@@ -175,10 +178,20 @@ class Guard:
         if "guard_timeout" in updated and ctx.options.guard_timeout <= 0:
             raise exceptions.OptionsError("guard_timeout must be more than 0 seconds")
         if updated & {"guard_policy", "guard_workers"}:
-            self._start(ctx.options.guard_policy or None, ctx.options.guard_workers)
+            policy = self._load(ctx.options.guard_policy or None, ctx.options.guard_workers)
+            if self._running:  # a change while serving: swap in a new pool
+                self._start(policy)
+            else:
+                self.policy = policy  # the pool starts once, in running()
 
-    def _start(self, policy_path: str | None, workers: int) -> None:
-        """Load the policy and start a pool for it; on any problem keep nothing half-started."""
+    def running(self) -> None:
+        self._running = True
+        if self.policy is not None and self.pool is None:
+            self._start(self.policy)
+
+    @staticmethod
+    def _load(policy_path: str | None, workers: int) -> Policy:
+        """Load and check the policy; every problem is an OptionsError naming the file."""
         if workers < 0:
             raise exceptions.OptionsError("guard_workers must be 0 or more")
         try:
@@ -189,6 +202,12 @@ class Guard:
             raise exceptions.OptionsError(str(e)) from e
         except GuardFormatError as e:
             raise exceptions.OptionsError(f"{policy_path or 'default policy'}: {e}") from e
+        return policy
+
+    def _start(self, policy: Policy) -> None:
+        """Start an inspection pool for ``policy``; keep nothing half-started."""
+        policy_path = ctx.options.guard_policy or None
+        workers = ctx.options.guard_workers
         pool = InspectionPool(policy_path, workers)
         try:
             pool.wait_ready()
@@ -221,7 +240,7 @@ class Guard:
     # ------------------------------------------------------------ requests
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None or self.policy is None or self.pool is None:
+        if flow.response is not None:
             return
         service = self.service(flow.request.pretty_host, flow.request.port)
         if service is None or not flow.request.raw_content:
@@ -236,6 +255,8 @@ class Guard:
         )
         fmt = format_for(service.api)
         try:
+            if self.pool is None:
+                raise RuntimeError("inspection workers are not running")
             body = decode_body(flow.request.raw_content, flow.request.headers.get("content-encoding", ""),
                                self.body_limit)
             if len(body) > self.body_limit:
@@ -249,12 +270,17 @@ class Guard:
                 self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}"),
                 timeout=ctx.options.guard_timeout,
             )
+            self._apply(flow, fmt, parsed, body, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
-            self._fail(flow, service, fmt, event, e, started)
-            return
-        self._apply(flow, service, fmt, parsed, body, verdict, event, started)
+            try:
+                self._fail(flow, service, fmt, event, e, started)
+            except Exception:
+                # Even the failure reply could not be built: still send nothing upstream.
+                flow.response = http.Response.make(403, "guard：檢查失敗，內容未送出。\n".encode(),
+                                                   {"content-type": "text/plain; charset=utf-8"})
+                raise
 
-    def _apply(self, flow: http.HTTPFlow, service: ServiceSpec, fmt: object, parsed: ParsedRequest,
+    def _apply(self, flow: http.HTTPFlow, fmt: object, parsed: ParsedRequest,
                body: bytes, verdict: Verdict, event: InspectionEvent, started: float) -> None:
         event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
                         policy_version=verdict.policy_version)
@@ -287,7 +313,7 @@ class Guard:
               error: Exception, started: float) -> None:
         if isinstance(error, BrokenProcessPool) and self.policy is not None:
             # A worker died (killed, out of memory): this request fails closed, the next gets a new pool.
-            self._start(ctx.options.guard_policy or None, ctx.options.guard_workers)
+            self._start(self.policy)
         reason = _failure_reason(error)
         if service.fail_mode == "open":
             self._record(event, EventKind.FAILED, "error", started, action_taken="forwarded (fail-open)",
@@ -305,7 +331,7 @@ class Guard:
 
     @staticmethod
     def _answer(flow: http.HTTPFlow, fmt: object, notice: BlockNotice, reply: NativeResponse) -> None:
-        flow.response = http.Response.make(reply.status, reply.body, list(reply.headers))
+        flow.response = http.Response.make(reply.status, reply.body, dict(reply.headers))
         flow.metadata["guard_event_id"] = notice.event_id
 
     def _record(self, event: InspectionEvent, kind: EventKind, decision: str, started: float,

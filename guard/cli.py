@@ -128,11 +128,9 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- proxy
 
 def proxy_arguments(args: argparse.Namespace) -> list[str]:
-    """Translate ``guard proxy`` flags into mitmdump's command line (the addon loads as a script)."""
-    from guard import addon
-
+    """Translate ``guard proxy`` flags into mitmdump's command line."""
     argv = ["--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
-            "--set", "flow_detail=0", "--set", "connection_strategy=lazy", "-s", addon.__file__]
+            "--set", "flow_detail=0", "--set", "connection_strategy=lazy"]
     if args.confdir:
         argv += ["--set", f"confdir={args.confdir}"]
     if args.policy:
@@ -146,12 +144,22 @@ def proxy_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
-    from mitmproxy.tools.main import mitmdump
+    from mitmproxy.tools import cmdline
+    from mitmproxy.tools.dump import DumpMaster
+    from mitmproxy.tools.main import run
 
+    from guard.addon import Guard
     from guard.audit.logging import configure_logging
 
+    class GuardMaster(DumpMaster):
+        """mitmdump with the guard built in: an addon error stops start-up instead of being skipped."""
+
+        def __init__(self, options: object) -> None:
+            super().__init__(options)  # type: ignore[arg-type]
+            self.addons.add(Guard())
+
     configure_logging()
-    mitmdump(proxy_arguments(args))
+    run(GuardMaster, cmdline.mitmdump, proxy_arguments(args))
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import tempfile
@@ -29,10 +30,11 @@ _SALUTATION_RE = re.compile(
     r"([A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2})\b"
 )
 # "Dear Sir", "Dear All": salutations that do not name anyone.
-_SALUTATION_NOT_NAMES = frozenset(
-    "sir madam madame all customer customers colleague colleagues team friend friends member members "
-    "user users applicant client partner partners student students parent parents everyone".split()
-)
+_SALUTATION_NOT_NAMES = frozenset({
+    "sir", "madam", "madame", "all", "customer", "customers", "colleague", "colleagues", "team", "friend",
+    "friends", "member", "members", "user", "users", "applicant", "client", "partner", "partners",
+    "student", "students", "parent", "parents", "everyone",
+})
 # What may stand between a context word and the name: "姓名：王小明", "Dear 王小明".
 _JOINER = r"[ \t:：]{0,2}"
 # Where a list element or a line ends: a name standing alone between these is a list entry.
@@ -113,7 +115,8 @@ TITLE_WORDS: tuple[str, ...] = (
     "課長", "局長", "署長", "處長", "主任", "秘書", "專員", "技士", "議員", "委員", "主委", "立委", "里長",
     "村長", "鄉長", "鎮長", "市長", "縣長", "部長", "院長", "校長", "老師", "教授", "醫師", "醫生",
     "律師", "會計師", "經理", "董事長", "總經理", "同學", "主席", "法官", "檢察官", "書記官", "警官",
-    "總統", "副總統", "副院長", "次長", "議長", "社長", "團長", "班長", "站長", "先進", "前輩", "學長", "學姊",
+    "總統", "副總統", "副院長", "次長", "議長", "社長", "團長", "班長", "站長", "先進", "前輩", "學長",
+    "學姊",
 )
 # Verbs and prepositions that introduce a person: weaker than a role, they raise a name that has
 # evidence of its own (INTRO_BONUS) but never rescue an ordinary word ("由於", "和平", "向來").
@@ -282,10 +285,11 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     Method (no POS tagging: jieba's tagger is far too slow on whole prompts):
 
-    1. Candidates start at a surname found by one precompiled regex: the top ~100 surnames of
+    1. Candidates start at a surname found by one precompiled character class: the top ~100 of
        內政部戶政司「全國姓名統計分析」, compound surnames (張簡, 范姜, 歐陽, 司徒 ...) and a long
        tail of rarer ones (``data/surnames.txt``).  A given name of one or two characters follows;
-       characters of grammar (``STOP_CHARS``) end it.
+       characters of grammar (``STOP_CHARS``) end it, and a street or place suffix (林森北路,
+       中正國小) makes it a place name.
     2. The text is converted once to Simplified with OpenCC ``t2s`` (length-preserving), so jieba's
        dictionary can tell names from ordinary words that begin with a surname character (許多,
        周末, 方法, 由於; plus Taiwanese words jieba lacks, ``data/person_ordinary_words.txt``), and
@@ -308,6 +312,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
     """
 
     ENTITY = "PERSON"
+    NAME = "ChinesePersonRecognizer"
 
     def __init__(
         self,
@@ -335,7 +340,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
         # character-window enhancer must not raise ordinary words that sit near "姓名".
         super().__init__(
             supported_entities=[self.ENTITY], supported_language=supported_language, context=[],
-            name="ChinesePersonRecognizer",
+            name=self.NAME,
         )
 
     def load(self) -> None:
@@ -483,8 +488,10 @@ class ChinesePersonRecognizer(EntityRecognizer):
             if evidence < 0.45:
                 return None
             score = evidence + (_ISOLATED_BONUS if isolated else 0.0)
-            why = (f"{surname.tier} surname {surname.text} + typical given-name characters, not a dictionary word"
-                   + (", standing alone as a list entry" if isolated else ""))
+            why = (
+                f"{surname.tier} surname {surname.text} + typical given-name characters, not a word"
+                + (", standing alone as a list entry" if isolated else "")
+            )
 
         # Last, as it is the costly check: the name must not cut through a common word on either
         # side ("由於時間", "陳志駕駛": 驾驶 starts inside 陳志駕).
@@ -558,7 +565,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
     def _trim_right(self, text: str, simplified: str, lex: _Lexicon, after_dot: int, end: int) -> int:
         """Where the last part of a dotted name ends: before grammar, titles and common words."""
         for pos in range(after_dot + 1, end):
-            if text[pos] in GRAMMAR_CHARS or lex.title_after.match(text, pos):
+            # FOLLOW_CHARS too: "亞榮隆將出席" (將 inside a first part, as in 夷將, is kept).
+            if text[pos] in GRAMMAR_CHARS or text[pos] in FOLLOW_CHARS or lex.title_after.match(text, pos):
                 end = pos
                 break
         for token_start, token_end in self._tokens(simplified, lex, after_dot, end)[1:]:
@@ -570,7 +578,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
     @staticmethod
     def _tokens(simplified: str, lex: _Lexicon, lo: int, hi: int) -> list[tuple[int, int]]:
         bounds = sorted(lex.cuts(simplified, lo, hi))
-        return list(zip(bounds, bounds[1:], strict=False))
+        return list(itertools.pairwise(bounds))
 
     @staticmethod
     def _word_coverage(simplified: str, lex: _Lexicon) -> int:
@@ -599,32 +607,25 @@ class ChinesePersonRecognizer(EntityRecognizer):
     @staticmethod
     def _propagate(text: str, candidates: list[_Candidate]) -> list[_Candidate]:
         """Spread context: to list entries next to a name with context, and to repeats of a name."""
-        by_start = sorted(candidates, key=lambda c: c.start)
-        # List entries: "出席人員陳國詩、林豪妤、鍾明瑋" — walk the chain in both directions.
-        changed = True
-        scored = {id(c): c for c in by_start}
-        while changed:
-            changed = False
-            for i, c in enumerate(by_start):
-                current = scored[id(c)]
-                if current.score >= STRONG_CONTEXT_SCORE or current.evidence < 0.45:
-                    continue
-                for j in (i - 1, i + 1):
-                    if not 0 <= j < len(by_start):
-                        continue
-                    other = scored[id(by_start[j])]
-                    gap = text[other.end:current.start] if j < i else text[current.end:other.start]
-                    if other.score >= STRONG_CONTEXT_SCORE and gap and len(gap) <= 2 and all(
-                        ch in _LIST_JOINERS for ch in gap
-                    ):
-                        scored[id(c)] = _Candidate(
+        chain = sorted(candidates, key=lambda c: c.start)
+        # List entries: "出席人員陳國詩、林豪妤、鍾明瑋" — one pass forward, one back along the chain.
+        for order in (range(len(chain)), range(len(chain) - 1, -1, -1)):
+            previous: _Candidate | None = None
+            for i in order:
+                current = chain[i]
+                if previous is not None and previous.score >= STRONG_CONTEXT_SCORE > current.score and (
+                    current.evidence >= 0.45
+                ):
+                    first, second = sorted((previous, current), key=lambda c: c.start)
+                    gap = text[first.end:second.start]
+                    if 0 < len(gap) <= 2 and all(ch in _LIST_JOINERS for ch in gap):
+                        chain[i] = current = _Candidate(
                             current.start, current.end, STRONG_CONTEXT_SCORE,
-                            current.why + f"; in a list with a name found by {other.context_word!r}",
-                            other.context_word, current.evidence,
+                            current.why + f"; in a list with a name found by {previous.context_word!r}",
+                            previous.context_word, current.evidence,
                         )
-                        changed = True
-                        break
-        candidates = list(scored.values())
+                previous = current
+        candidates = chain
         # Repeats: "嫌疑人林明翔駕駛…，林明翔的手機" — the second mention has no context of its own.
         best_at = {(c.start, c.end): c for c in candidates}
         for c in [c for c in candidates if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2]:
@@ -651,10 +652,10 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     def _result(self, candidate: _Candidate) -> RecognizerResult:
         explanation = AnalysisExplanation(
-            recognizer=self.name, original_score=candidate.score, textual_explanation=candidate.why
+            recognizer=self.NAME, original_score=candidate.score, textual_explanation=candidate.why
         )
         metadata: dict[str, Any] = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.NAME,
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
             RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: candidate.context_word is not None,
         }
