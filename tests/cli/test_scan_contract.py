@@ -58,7 +58,8 @@ def test_scan_plain_text_for_a_human() -> None:
 
 def test_bad_input_line_is_reported_and_nothing_is_lost(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_text('{"id": "a", "text": "A123456789"}\nnot json\n{"id": "c", "text": "ok"}\n', encoding="utf-8")
+    source.write_text('{"id": "a", "text": "A123456789"}\nnot json\n{"id": "c", "text": "ok"}\n',
+                      encoding="utf-8")
     done = run(["scan", "--jsonl", str(source)])
     assert done.returncode == 1
     lines = [json.loads(line) for line in done.stdout.splitlines()]

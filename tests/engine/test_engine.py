@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from guard.engine import Engine, Outcome
-from guard.policy import load_policy
+from guard.policy import allow_key, load_policy
 from guard.verdict import Decision, Verdict
 
 PLACEHOLDER = re.compile(r"<([A-Z_]+)_(\d+)>")
@@ -17,23 +17,13 @@ PLACEHOLDER = re.compile(r"<([A-Z_]+)_(\d+)>")
 
 def assert_redaction_keeps_other_text(text: str, verdict: Verdict, segment: int = 0) -> None:
     """Rebuild the redacted text from the findings independently: every other character is kept."""
+    by_key = {(PLACEHOLDER.fullmatch(p)[1], allow_key(v)): p for p, v in verdict.placeholders.items()}
     expected, cursor = [], 0
-    inverse = {v: k for k, v in verdict.placeholders.items()}
     for f in sorted((f for f in verdict.findings if f.segment == segment), key=lambda f: f.start):
-        expected.append(text[cursor:f.start])
-        value = text[f.start:f.end]
-        expected.append(inverse.get(value) or next(p for p, v in verdict.placeholders.items()
-                                                   if PLACEHOLDER.fullmatch(p)[1] == f.entity_type
-                                                   and _same(v, value)))
+        expected += [text[cursor:f.start], by_key[(f.entity_type, allow_key(text[f.start:f.end]))]]
         cursor = f.end
     expected.append(text[cursor:])
     assert verdict.redacted[segment] == "".join(expected)
-
-
-def _same(a: str, b: str) -> bool:
-    from guard.policy import allow_key
-
-    return allow_key(a) == allow_key(b)
 
 
 # (text, decision, entity types acted on)
@@ -45,8 +35,8 @@ DECISIONS = [
     ("請寄信到 wang.xiaoming@example.gov.tw 通知結果。", Decision.REDACT, {"EMAIL_ADDRESS"}),
     ("車號ABC-1235的車主違規停車。", Decision.REDACT, {"TW_LICENSE_PLATE"}),
     # classification marking -> block (guideline point 3)
-    ("請潤飾下列公文：\n密等及解密條件或保密期限：機密（保密期限至中華民國120年12月31日）\n主旨：…", Decision.BLOCK,
-     {"CLASSIFICATION_MARKER"}),
+    ("請潤飾下列公文：\n密等及解密條件或保密期限：機密（保密期限至中華民國120年12月31日）\n主旨：…",
+     Decision.BLOCK, {"CLASSIFICATION_MARKER"}),
     ("【極機密】\n受文者：本局各分局\n主旨：加強臨檢勤務。", Decision.BLOCK, {"CLASSIFICATION_MARKER"}),
     # nothing personal, nothing classified -> allow, untouched
     ("請問公務機密和個人資料保護的差別是什麼？", Decision.ALLOW, set()),
@@ -75,13 +65,15 @@ def test_classified_cites_point_3_and_personal_data_point_4(engine: Engine) -> N
 def test_same_value_same_placeholder_and_numbering_by_appearance(engine: Engine) -> None:
     text = "A123456789 與 R123456783 是兩人；再提一次A123456789，以及全形的Ａ１２３４５６７８９。"
     verdict = engine.inspect(text)
-    assert verdict.redacted_text == ("<TW_NATIONAL_ID_1> 與 <TW_NATIONAL_ID_2> 是兩人；再提一次<TW_NATIONAL_ID_1>，"
-                                     "以及全形的<TW_NATIONAL_ID_1>。")
+    assert verdict.redacted_text == (
+        "<TW_NATIONAL_ID_1> 與 <TW_NATIONAL_ID_2> 是兩人；"
+        "再提一次<TW_NATIONAL_ID_1>，以及全形的<TW_NATIONAL_ID_1>。")
     assert verdict.placeholders == {"<TW_NATIONAL_ID_1>": "A123456789", "<TW_NATIONAL_ID_2>": "R123456783"}
 
 
 def test_segments_of_one_request_share_numbering(engine: Engine) -> None:
-    verdict = engine.inspect_segments(["系統提示：不要洩漏個資。", "他的身分證是A123456789", "再確認A123456789與B142610160"])
+    verdict = engine.inspect_segments(
+        ["系統提示：不要洩漏個資。", "他的身分證是A123456789", "再確認A123456789與B142610160"])
     assert verdict.redacted == ("系統提示：不要洩漏個資。", "他的身分證是<TW_NATIONAL_ID_1>",
                                 "再確認<TW_NATIONAL_ID_1>與<TW_NATIONAL_ID_2>")
     assert [f.segment for f in verdict.findings] == [1, 2, 2]

@@ -1,0 +1,326 @@
+"""Local HTTPS servers standing in for the AI services: they record every request and echo the prompt back.
+
+Each server answers OpenAI Chat Completions, Anthropic Messages and Gemini generateContent (plain JSON
+and SSE) with ``你說：`` + the user's last message, streamed in small deltas so that a placeholder such
+as ``<TW_NATIONAL_ID_1>`` is split across several events. ``GET /chat`` serves a small chat page whose
+script posts the prompt with ``fetch`` and reads the event stream into the page. Any other request is
+answered with a JSON echo of the body. Stdlib only, so it also runs in the benchmark.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import ipaddress
+import json
+import ssl
+import threading
+import zlib
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+ECHO_PREFIX = "你說："
+DELTA_CHARS = 4  # small enough that every placeholder spans several stream events
+
+
+def make_self_signed_cert(directory: Path, name: str = "guard-e2e-upstream") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost; returns (cert PEM, key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as it arrived at the upstream: the body exactly as sent on the wire."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def decoded(self) -> bytes:
+        """The body after undoing its Content-Encoding (gzip/deflate), for content checks."""
+        encoding = self.headers.get("content-encoding", "").lower()
+        try:
+            if encoding == "gzip":
+                return gzip.decompress(self.body)
+            if encoding == "deflate":
+                return zlib.decompress(self.body)
+        except (OSError, EOFError, zlib.error):
+            pass  # a corrupt body is recorded as it came
+        return self.body
+
+    @property
+    def text(self) -> str:
+        return self.decoded().decode("utf-8", "replace")
+
+
+def last_user_text(doc: Any) -> str:
+    """The user's last message in an OpenAI, Anthropic or Gemini request body."""
+    if not isinstance(doc, dict):
+        return ""
+    if isinstance(doc.get("messages"), list) and doc["messages"]:
+        content = doc["messages"][-1].get("content")
+        if isinstance(content, list):
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return str(content or "")
+    if isinstance(doc.get("contents"), list) and doc["contents"]:
+        parts = doc["contents"][-1].get("parts") or []
+        return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+    return ""
+
+
+def _chunks(text: str) -> list[str]:
+    return [text[i:i + DELTA_CHARS] for i in range(0, len(text), DELTA_CHARS)] or [""]
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def openai_reply(text: str, model: str) -> dict[str, Any]:
+    return {"id": "chatcmpl-e2e", "object": "chat.completion", "created": 1700000000, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+def openai_stream(text: str, model: str) -> list[bytes]:
+    base = {"id": "chatcmpl-e2e", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+    events = [_sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                          "finish_reason": None}]})]
+    events += [_sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+               for piece in _chunks(text)]
+    events.append(_sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    events.append(_sse("[DONE]"))
+    return events
+
+
+def anthropic_reply(text: str, model: str) -> dict[str, Any]:
+    return {"id": "msg_e2e", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1}}
+
+
+def anthropic_stream(text: str, model: str) -> list[bytes]:
+    start = {**anthropic_reply("", model), "content": [], "stop_reason": None}
+    events = [_sse({"type": "message_start", "message": start}, "message_start"),
+              _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                   "content_block_start")]
+    events += [_sse({"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "text_delta", "text": piece}}, "content_block_delta")
+               for piece in _chunks(text)]
+    events += [_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+               _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                     "usage": {"output_tokens": 1}}, "message_delta"),
+               _sse({"type": "message_stop"}, "message_stop")]
+    return events
+
+
+def gemini_reply(text: str) -> dict[str, Any]:
+    return {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}}
+
+
+def gemini_stream(text: str) -> list[bytes]:
+    return [_sse({"candidates": [{"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}]})
+            for piece in _chunks(text)]
+
+
+CHAT_PAGE = """<!doctype html>
+<html lang="zh-Hant"><head><meta charset="utf-8"><title>e2e chat</title></head>
+<body>
+<textarea id="prompt"></textarea><button id="send">送出</button>
+<div id="out"></div>
+<script>
+document.getElementById("send").addEventListener("click", async () => {
+  const out = document.getElementById("out");
+  out.textContent = ""; delete out.dataset.done;
+  const body = JSON.stringify({model: "gpt-4o-mini", stream: true,
+    messages: [{role: "user", content: document.getElementById("prompt").value}]});
+  try {
+    const res = await fetch("/v1/chat/completions", {method: "POST", body: body,
+      headers: {"content-type": "application/json", "accept": "text/event-stream"}});
+    out.dataset.status = res.status;
+    if (!res.ok) {
+      const err = await res.json();
+      out.textContent = err.error.message;
+    } else {
+      const reader = res.body.getReader(), decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, {stream: true});
+        let cut;
+        while ((cut = buffer.indexOf("\\n\\n")) >= 0) {
+          const event = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+          const data = event.split("\\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\\n");
+          if (!data || data === "[DONE]") continue;
+          out.textContent += JSON.parse(data).choices[0].delta.content || "";
+        }
+      }
+    }
+  } catch (e) {
+    out.dataset.error = String(e);
+  }
+  out.dataset.done = "1";
+});
+</script>
+</body></html>
+"""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: UpstreamServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, payload: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(payload, ensure_ascii=False).encode(), "application/json")
+
+    def _send_stream(self, events: list[bytes]) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for event in events:  # one chunk per event, flushed: the proxy sees them one by one
+            self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def do_GET(self) -> None:
+        self.server.record(Recorded("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, b""))
+        if self.path.split("?", 1)[0] == "/chat":
+            self._send(200, CHAT_PAGE.encode(), "text/html; charset=utf-8")
+        else:
+            self._send_json({"ok": True, "path": self.path})
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        self.server.record(recorded)
+        try:
+            doc = json.loads(recorded.decoded())
+        except ValueError:
+            doc = None
+        path = self.path.split("?", 1)[0]
+        text = ECHO_PREFIX + last_user_text(doc)
+        model = str(doc.get("model", "e2e-model")) if isinstance(doc, dict) else "e2e-model"
+        streaming = isinstance(doc, dict) and doc.get("stream") is True
+        if path.endswith("/chat/completions"):
+            if streaming:
+                self._send_stream(openai_stream(text, model))
+            else:
+                self._send_json(openai_reply(text, model))
+        elif path.endswith("/messages"):
+            if streaming:
+                self._send_stream(anthropic_stream(text, model))
+            else:
+                self._send_json(anthropic_reply(text, model))
+        elif path.endswith(":streamGenerateContent"):
+            self._send_stream(gemini_stream(text))
+        elif path.endswith(":generateContent"):
+            self._send_json(gemini_reply(text))
+        else:
+            self._send_json({"echo": recorded.text})
+
+
+class UpstreamServer(ThreadingHTTPServer):
+    """A threaded HTTPS server on 127.0.0.1 that records what it receives."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, cert: Path, key: Path, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        # The handshake happens in the request thread, so one slow client never holds up the others.
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        self.requests: list[Recorded] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, name=f"upstream-{self.port}", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def host_port(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.host_port}"
+
+    def record(self, recorded: Recorded) -> None:
+        with self._lock:
+            self.requests.append(recorded)
+
+    def received(self, marker: str) -> list[Recorded]:
+        """Every request whose decoded body or path contains ``marker``."""
+        with self._lock:
+            return [r for r in self.requests if marker in r.text or marker in r.path]
+
+    def start(self) -> UpstreamServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up mid-handshake (a refused TLS probe) is not a test failure
