@@ -8,6 +8,7 @@ problem raises ``PolicyError`` with the file, the line and the offending key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -251,6 +252,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _allow_key(value: str) -> str:
     """Comparison key for one value: folded, upper-case, without gaps or brackets.
 

@@ -50,20 +50,22 @@ def _build_fold_table() -> dict[int, str]:
 _FOLD_TABLE = _build_fold_table()
 
 
+# Characters outside ASCII, the common CJK blocks and CJK punctuation: the only ones NFKC may change.
+_MAY_NEED_NFKC = re.compile(r"[^\x00-\u2e7f\u3000-\u303f\u4e00-\u9fff]")
+
+
+def _nfkc_if_one_char(match: re.Match[str]) -> str:
+    norm = unicodedata.normalize("NFKC", match.group())
+    return norm if len(norm) == 1 else match.group()
+
+
 def fold(text: str) -> str:
     """Return ``text`` with full-width forms, dashes and spaces folded; ``len`` is unchanged."""
     folded = text.translate(_FOLD_TABLE)
     if folded.isascii():
         return folded
-    # CJK compatibility ideographs and similar: keep NFKC only where it stays one character.
-    out = []
-    for ch in folded:
-        if ord(ch) < 0x2E80 or "\u4e00" <= ch <= "\u9fff":
-            out.append(ch)
-            continue
-        norm = unicodedata.normalize("NFKC", ch)
-        out.append(norm if len(norm) == 1 else ch)
-    return "".join(out)
+    # CJK compatibility ideographs and similar: NFKC only where it stays one character.
+    return _MAY_NEED_NFKC.sub(_nfkc_if_one_char, folded)
 
 
 # Characters users insert inside identifiers to dodge detection: allowed between characters.
