@@ -30,17 +30,18 @@ from urllib.parse import unquote
 from mitmproxy import ctx, exceptions, http, tls
 
 from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_event_id
-from guard.formats import format_for
+from guard.formats import copilot, format_for, generic
 from guard.formats.base import (
     BodyTooLarge,
     GuardFormatError,
     NativeResponse,
     ParsedRequest,
+    RequestFormat,
     UnreadableContent,
 )
 from guard.formats.compression import decode_body
-from guard.formats.restore import SseRestorer, restore_json_body, restore_text
-from guard.notice import BlockNotice, Reason, render_block_page
+from guard.formats.restore import SseRestorer, WsMessageRestorer, restore_json_body, restore_text
+from guard.notice import BlockNotice, Reason, render_block_page, short_message
 from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
 from guard.verdict import Decision, Verdict
 from guard.workers import InspectionPool
@@ -131,11 +132,12 @@ def is_navigation(flow: http.HTTPFlow) -> bool:
 class _Exchange:
     """What one AI request needs until its reply is done: memory only, never saved."""
 
-    __slots__ = ("placeholders", "restorer")
+    __slots__ = ("placeholders", "restorer", "ws_restorer")
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.placeholders = placeholders
         self.restorer: SseRestorer | None = None
+        self.ws_restorer: WsMessageRestorer | None = None
 
 
 class Guard:
@@ -246,13 +248,7 @@ class Guard:
         if service is None or not flow.request.raw_content:
             return
         started = time.perf_counter()
-        event = InspectionEvent(
-            event_id=new_event_id(), kind=EventKind.ALLOWED, decision="allow",
-            user=self._user(flow), client=flow.client_conn.peername[0] if flow.client_conn.peername else "",
-            service=service.name, host=flow.request.pretty_host, path=flow.request.path.split("?", 1)[0],
-            method=flow.request.method, policy_name=self.policy.name, policy_version=self.policy.version,
-            tier=service.tier, request_bytes=len(flow.request.raw_content),
-        )
+        event = self._event(flow, service, len(flow.request.raw_content))
         fmt = format_for(service.api)
         try:
             if self.pool is None:
@@ -280,7 +276,17 @@ class Guard:
                                                    {"content-type": "text/plain; charset=utf-8"})
                 raise
 
-    def _apply(self, flow: http.HTTPFlow, fmt: object, parsed: ParsedRequest,
+    def _event(self, flow: http.HTTPFlow, service: ServiceSpec, size: int) -> InspectionEvent:
+        policy = self.policy
+        return InspectionEvent(
+            event_id=new_event_id(), kind=EventKind.ALLOWED, decision="allow",
+            user=self._user(flow), client=flow.client_conn.peername[0] if flow.client_conn.peername else "",
+            service=service.name, host=flow.request.pretty_host, path=flow.request.path.split("?", 1)[0],
+            method=flow.request.method, policy_name=policy.name if policy else "",
+            policy_version=policy.version if policy else "", tier=service.tier, request_bytes=size,
+        )
+
+    def _apply(self, flow: http.HTTPFlow, fmt: RequestFormat, parsed: ParsedRequest,
                body: bytes, verdict: Verdict, event: InspectionEvent, started: float) -> None:
         event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
                         policy_version=verdict.policy_version)
@@ -299,7 +305,7 @@ class Guard:
             self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason")
             return
         if decision is Decision.REDACT or (warned and verdict.placeholders):
-            flow.request.content = fmt.rewrite(parsed, verdict.redacted)  # type: ignore[attr-defined]
+            flow.request.content = fmt.rewrite(parsed, verdict.redacted)
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
             self._exchanges[flow.id] = _Exchange(dict(verdict.placeholders))
@@ -309,7 +315,7 @@ class Guard:
         kind = EventKind.WARNED if warned else EventKind.ALLOWED
         self._record(event, kind, decision.value, started, action_taken="forwarded", reason=reason)
 
-    def _fail(self, flow: http.HTTPFlow, service: ServiceSpec, fmt: object, event: InspectionEvent,
+    def _fail(self, flow: http.HTTPFlow, service: ServiceSpec, fmt: RequestFormat, event: InspectionEvent,
               error: Exception, started: float) -> None:
         if isinstance(error, BrokenProcessPool) and self.policy is not None:
             # A worker died (killed, out of memory): this request fails closed, the next gets a new pool.
@@ -323,21 +329,23 @@ class Guard:
         self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, flow.request.raw_content or b""))
         self._record(event, EventKind.FAILED, "error", started, action_taken="answered", error=reason.value)
 
-    def _reply(self, flow: http.HTTPFlow, fmt: object, notice: BlockNotice, body: bytes) -> NativeResponse:
+    def _reply(self, flow: http.HTTPFlow, fmt: RequestFormat, notice: BlockNotice,
+               body: bytes) -> NativeResponse:
         if is_navigation(flow):
             page = render_block_page(notice)
             return NativeResponse(403, page.headers, page.body)
-        return fmt.block_response(notice, streaming=wants_stream(flow, body))  # type: ignore[attr-defined]
+        return fmt.block_response(notice, streaming=wants_stream(flow, body))
 
     @staticmethod
-    def _answer(flow: http.HTTPFlow, fmt: object, notice: BlockNotice, reply: NativeResponse) -> None:
+    def _answer(flow: http.HTTPFlow, fmt: RequestFormat, notice: BlockNotice, reply: NativeResponse) -> None:
         flow.response = http.Response.make(reply.status, reply.body, dict(reply.headers))
         flow.metadata["guard_event_id"] = notice.event_id
 
     def _record(self, event: InspectionEvent, kind: EventKind, decision: str, started: float,
-                **changes: str) -> None:
+                action_taken: str = "", reason: str = "", error: str = "") -> None:
         final = replace(event, kind=kind, decision=decision,
-                        latency_ms=round((time.perf_counter() - started) * 1000, 2), **changes)
+                        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                        action_taken=action_taken, reason=reason, error=error)
         self.sink.record(final)
 
     def _user(self, flow: http.HTTPFlow) -> str:
@@ -375,6 +383,78 @@ class Guard:
             flow.response.content = restored
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self._exchanges.pop(flow.id, None)
+
+    # ------------------------------------------------------------ WebSocket chat (Copilot and others)
+
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        service = self.service(flow.request.pretty_host, flow.request.port)
+        if service is None or flow.websocket is None:
+            return
+        message = flow.websocket.messages[-1]
+        if not message.is_text:
+            return
+        if not message.from_client:
+            self._restore_ws(flow, message)
+            return
+        ws = copilot if service.api == "copilot" else generic
+        started = time.perf_counter()
+        event = self._event(flow, service, len(message.content))
+        try:
+            if self.pool is None:
+                raise RuntimeError("inspection workers are not running")
+            parsed = ws.extract_ws_message(message.text)
+            if not parsed.segments:
+                return
+            verdict = await asyncio.wait_for(
+                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}"),
+                timeout=ctx.options.guard_timeout)
+        except Exception as e:
+            message.drop()
+            reason = _failure_reason(e)
+            notice = BlockNotice(event.event_id, (), 4, Decision.BLOCK, reason.value)
+            self._inject_notice(flow, service, notice)
+            self._record(event, EventKind.FAILED, "error", started,
+                         action_taken="dropped", error=reason.value)
+            return
+        event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
+                        policy_version=verdict.policy_version)
+        if verdict.decision in (Decision.BLOCK, Decision.WARN):
+            # A WebSocket has no header for a stated reason: a warned message is held like a blocked one.
+            message.drop()
+            self._inject_notice(flow, service, BlockNotice.from_entity_types(
+                event.event_id, verdict.entity_counts(), verdict.decision))
+            kind = EventKind.BLOCKED if verdict.decision is Decision.BLOCK else EventKind.WARNED
+            self._record(event, kind, verdict.decision.value, started, action_taken="dropped")
+            return
+        if verdict.decision is Decision.REDACT:
+            message.text = ws.rewrite_ws_message(parsed, verdict.redacted)
+            # One map for the connection: later replies may refer to earlier messages' placeholders.
+            exchange = self._exchanges.setdefault(flow.id, _Exchange({}))
+            exchange.placeholders = {**exchange.placeholders, **verdict.placeholders}
+            exchange.ws_restorer = WsMessageRestorer(exchange.placeholders)
+            self._record(event, EventKind.REDACTED, "redact", started, action_taken="rewritten")
+            return
+        self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
+
+    def _restore_ws(self, flow: http.HTTPFlow, message: object) -> None:
+        exchange = self._exchanges.get(flow.id)
+        if exchange is None or exchange.ws_restorer is None:
+            return
+        restored = exchange.ws_restorer.feed(message.text)  # type: ignore[attr-defined]
+        if not restored:
+            message.drop()  # type: ignore[attr-defined]
+            return
+        message.text = restored[0]  # type: ignore[attr-defined]
+        for extra in restored[1:]:
+            ctx.master.commands.call("inject.websocket", flow, True, extra.encode(), True)
+
+    def _inject_notice(self, flow: http.HTTPFlow, service: ServiceSpec, notice: BlockNotice) -> None:
+        messages = copilot.block_ws_messages(notice) if service.api == "copilot" else [short_message(notice)]
+        for text in messages:
+            ctx.master.commands.call("inject.websocket", flow, True, text.encode(), True)
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._exchanges.pop(flow.id, None)
 
 

@@ -57,7 +57,7 @@ class _ResolvedAnonymizer(AnonymizerEngine):
     2,000-character prompt with 80 findings); ``_resolve_overlaps`` has done that work already.
     """
 
-    def _remove_conflicts_and_get_text_manipulation_data(  # type: ignore[override]
+    def _remove_conflicts_and_get_text_manipulation_data(
         self, analyzer_results: list[AnonymizerResult], conflict_resolution: object
     ) -> list[AnonymizerResult]:
         return sorted(analyzer_results, key=lambda r: (r.start, r.end))
@@ -92,7 +92,7 @@ class Engine:
         self._analyzer: AnalyzerEngine = build_analyzer(
             base + [declared_recognizer(spec) for spec in policy.recognizers]
         )
-        self._anonymizer = _ResolvedAnonymizer()
+        self._anonymizer = _ResolvedAnonymizer()  # type: ignore[no-untyped-call]
 
     def warm_up(self) -> None:
         """Load every lazily built dictionary now, so the first real prompt is not slow."""

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
@@ -245,7 +245,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         default_action=Decision(merged.default_action or "allow"),
         entities=dict(merged.entities),
         allow_list={k: frozenset(_allow_key(v) for v in vs) for k, vs in merged.allow_list.items()},
-        tiers=dict(merged.tiers),
+        tiers={str(name): tier for name, tier in merged.tiers.items()},
         services=merged.services,
         recognizers=tuple(r for r in merged.recognizers if r.enabled),
         examples=chain[-1][1].examples,
@@ -325,7 +325,7 @@ def _parse_file(path: Path) -> PolicyDocument:
         elif first["type"] in ("literal_error", "enum"):
             message += f"; got {first['input']!r}"
             if first["loc"][-1] == "[key]":
-                message = f"unknown {loc[0].rstrip('s')} {loc[-1]!r}; " + first["msg"]
+                message = f"unknown {str(loc[0]).rstrip('s')} {loc[-1]!r}; " + first["msg"]
         more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
         raise PolicyError(path, message + more, location, _line_of(data, loc)) from None
 
@@ -353,10 +353,10 @@ def _line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
     for part in loc:
         try:
             if isinstance(node, Mapping) and part in node:
-                line = node.lc.key(part)[0] + 1
+                line = cast(Any, node).lc.key(part)[0] + 1
                 node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0] + 1
+                line = cast(Any, node).lc.item(part)[0] + 1
                 node = node[part]
             else:
                 break

@@ -39,7 +39,7 @@ class DeclaredRecognizer(PatternRecognizer):
             name=name,
             supported_language=supported_language,
             patterns=pattern_objects,
-            context=list(context) or None,
+            context=list(context),
         )
         self._validator = validator
 

@@ -26,10 +26,11 @@ class NoModelNlpEngine(NlpEngine):
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         return NlpArtifacts(
-            entities=[], tokens=[], tokens_indices=[], lemmas=[], nlp_engine=self, language=language
+            entities=[], tokens=[], tokens_indices=[], lemmas=[],  # type: ignore[arg-type]
+            nlp_engine=self, language=language,
         )
 
-    def process_batch(  # type: ignore[override]
+    def process_batch(
         self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1, **kwargs: object
     ) -> Iterator[tuple[str, NlpArtifacts]]:
         for text in texts:
