@@ -1,0 +1,281 @@
+"""Proxy benchmark: requests/s and p50/p99 latency through plain ``mitmdump`` and ``guard proxy``, in one run.
+
+Both proxies are the same mitmproxy with the same options (flow_detail=0, lazy server connections,
+ssl_insecure); ``guard proxy`` adds the guard addon and its inspection workers. One local HTTPS stand-in
+(the e2e tests' upstream, in its own process) serves as the AI service (catalogued for guard) and as a
+non-AI host (not catalogued: guard passes its TLS through, mitmdump decrypts it). Load comes from
+client processes that each keep one tunnelled HTTPS connection and send OpenAI chat completions
+(realistic Traditional Chinese text with a few identifiers, ~1 KB and ~20 KB). Loopback only; every
+loop is bounded and everything started here is stopped at the end.
+
+    .venv/bin/python deploy/bench_proxy.py [--requests 300] [--concurrency 4] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.pool
+import os
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.e2e.upstream import Recorded, UpstreamServer, make_self_signed_cert  # noqa: E402
+
+PATH = "/v1/chat/completions"
+NATIONAL_ID, MOBILE, EMAIL = "A123456789", "0912345678", "chen.clerk@mail.example.gov.tw"
+PARAGRAPHS = (
+    "本局於本年度持續推動數位服務轉型，針對民眾申辦案件之流程進行全面盤點，並以使用者為中心重新設計申辦介面。",
+    "有關民眾陳情道路坑洞修補一案，經派員現場會勘後，已列入本月份養護工程優先辦理項目，預計於兩週內完成修復。",
+    "依據個人資料保護法相關規定，各單位蒐集、處理及利用個人資料時，應遵守比例原則，並採取適當之安全維護措施。",
+    "為提升行政效率，請各科室於每月五日前彙整上月業務執行情形，送綜合規劃科彙辦，俾利提報首長會議討論。",
+    "本案經費編列於年度預算業務費項下，如有不足，將依程序申請動支第二預備金，並於執行完畢後辦理核銷。",
+)
+IDENTIFIERS = f"陳情人身分證字號 {NATIONAL_ID}，聯絡電話 {MOBILE}，電子郵件 {EMAIL}。"
+
+
+def prompt_of_bytes(size: int) -> str:
+    """Chinese administrative text of about ``size`` UTF-8 bytes with a few identifiers in it."""
+    parts = ["請協助將以下資料整理成回覆民眾的公文草稿：", IDENTIFIERS]
+    i = 0
+    while len("".join(parts).encode()) < size - 120:
+        parts.append(PARAGRAPHS[i % len(PARAGRAPHS)])
+        i += 1
+    return "".join(parts)
+
+
+def chat_body(size: int) -> bytes:
+    doc = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt_of_bytes(size)}]}
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+# ---------------------------------------------------------------- the upstream, in its own process
+
+class _QuietUpstream(UpstreamServer):
+    def record(self, recorded: Recorded) -> None:
+        pass  # thousands of bodies: keep none
+
+
+def _serve_upstreams(conn: multiprocessing.connection.Connection, cert: Path, key: Path) -> None:
+    servers = [_QuietUpstream(cert, key).start() for _ in range(2)]
+    conn.send([s.port for s in servers])
+    conn.recv()  # until told to stop
+    for server in servers:
+        server.stop()
+
+
+# ---------------------------------------------------------------- load
+
+def _client(proxy_port: int, target_port: int, body: bytes, count: int) -> list[float]:
+    """One client: one tunnelled HTTPS connection, ``count`` requests in turn; latencies in seconds."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # trust is the e2e tests' business; here only speed counts
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy_port, context=context, timeout=60)
+    conn.set_tunnel("127.0.0.1", target_port)
+    headers = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        conn.request("POST", PATH, body, headers)
+        response = conn.getresponse()
+        reply = response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {reply[:300]!r}")
+    conn.close()
+    return latencies
+
+
+@dataclass(frozen=True)
+class Result:
+    requests: int
+    seconds: float
+    latencies_ms: tuple[float, ...]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(pool: multiprocessing.pool.Pool, proxy_port: int, target_port: int, body: bytes,
+            requests: int, concurrency: int) -> Result:
+    per_client = max(1, requests // concurrency)
+    warm = [(proxy_port, target_port, body, 10)] * concurrency
+    pool.starmap(_client, warm)  # connections, certificates, worker caches
+    started = time.perf_counter()
+    runs = pool.starmap(_client, [(proxy_port, target_port, body, per_client)] * concurrency)
+    seconds = time.perf_counter() - started
+    latencies = tuple(x * 1000 for run in runs for x in run)
+    return Result(len(latencies), seconds, latencies)
+
+
+# ---------------------------------------------------------------- the two proxies
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+COMMON = ["--set", "flow_detail=0", "--set", "connection_strategy=lazy", "--set", "ssl_insecure=true"]
+
+
+class ProxyProcess:
+    def __init__(self, name: str, command: list[str], port: int, log: Path, ready_line: str = "") -> None:
+        self.name, self.command, self.port, self.log, self.ready_line = name, command, port, log, ready_line
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ProxyProcess:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=self.log.parent)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
+            if self.ready_line in self.log.read_text(errors="replace") and _listening(self.port):
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def mitmdump_proxy(work: Path) -> ProxyProcess:
+    port = free_port()
+    executable = Path(sys.executable).parent / "mitmdump"
+    mitmdump = str(executable) if executable.exists() else shutil.which("mitmdump") or "mitmdump"
+    confdir = work / "mitmdump"
+    confdir.mkdir()
+    command = [mitmdump, "--listen-host", "127.0.0.1", "--listen-port", str(port),
+               "--set", f"confdir={confdir}", *COMMON]
+    return ProxyProcess("mitmdump", command, port, confdir / "proxy.log")
+
+
+def guard_proxy(work: Path, ai_port: int, workers: int) -> ProxyProcess:
+    port = free_port()
+    confdir = work / "guard"
+    confdir.mkdir()
+    policy = confdir / "policy.yaml"
+    service = f'{{name: bench-openai, hosts: ["127.0.0.1:{ai_port}"], api: openai, tier: external}}'
+    policy.write_text(f"extends: default\nservices:\n  - {service}\n", encoding="utf-8")
+    command = [sys.executable, "-m", "guard.cli", "proxy", "--listen-port", str(port),
+               "--policy", str(policy), "--confdir", str(confdir),
+               "--audit-db", f"sqlite:///{confdir / 'audit.db'}",
+               "--set", "ssl_insecure=true", "--set", f"guard_workers={workers}"]
+    return ProxyProcess("guard proxy", command, port, confdir / "proxy.log", ready_line="inspection workers")
+
+
+# ---------------------------------------------------------------- one run
+
+def run(requests: int, concurrency: int, workers: int) -> int:
+    cases = [("1 KB prompt, AI host", "ai", chat_body(1024)),
+             ("20 KB prompt, AI host", "ai", chat_body(20 * 1024)),
+             ("1 KB, non-AI host", "other", chat_body(1024))]
+    mp = multiprocessing.get_context("fork")
+    results: dict[str, dict[str, Result]] = {"mitmdump": {}, "guard": {}}
+    with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
+        work = Path(tmp)
+        cert, key = make_self_signed_cert(work)
+        parent, child = mp.Pipe()
+        upstream = mp.Process(target=_serve_upstreams, args=(child, cert, key), daemon=True)
+        upstream.start()
+        try:
+            ai_port, other_port = parent.recv()
+            ports = {"ai": ai_port, "other": other_port}
+            with mp.Pool(concurrency) as pool:
+                for side, proxy in (("mitmdump", mitmdump_proxy(work)),
+                                    ("guard", guard_proxy(work, ai_port, workers))):
+                    with proxy:
+                        for label, target, body in cases:
+                            results[side][label] = measure(pool, proxy.port, ports[target], body,
+                                                           requests, concurrency)
+                            rps = results[side][label].rps
+                            print(f"  {side:8} {label:24} {rps:7.1f} req/s", file=sys.stderr)
+                    if side == "guard":
+                        _check_guard_redacted(proxy.log)
+        finally:
+            parent.send("stop")
+            upstream.join(timeout=10)
+            if upstream.is_alive():
+                upstream.terminate()
+    _print_table(results, [label for label, _, _ in cases], requests, concurrency, workers)
+    return 0
+
+
+def _check_guard_redacted(log: Path) -> None:
+    """The guard side really inspected: its log holds redaction events for the AI-host cases."""
+    redacted = log.read_text(errors="replace").count('"decision": "redact"')
+    if redacted == 0:
+        raise RuntimeError("guard proxy logged no redaction: the benchmark did not exercise inspection")
+
+
+def _print_table(results: dict[str, dict[str, Result]], labels: list[str], requests: int, concurrency: int,
+                 workers: int) -> None:
+    print(f"\nguard proxy vs plain mitmdump — {requests} requests per case, {concurrency} concurrent clients "
+          f"(keep-alive HTTPS through the proxy), guard_workers={workers}, loopback, "
+          f"{os.cpu_count()} CPUs\n")
+    header = (f"{'case':24} | {'mitmdump req/s':>14} {'p50 ms':>7} {'p99 ms':>7} | "
+              f"{'guard req/s':>11} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} {'+p99 ms':>8}")
+    print(header)
+    print("-" * len(header))
+    for label in labels:
+        a, b = results["mitmdump"][label], results["guard"][label]
+        print(f"{label:24} | {a.rps:14.1f} {a.percentile(0.5):7.1f} {a.percentile(0.99):7.1f} | "
+              f"{b.rps:11.1f} {b.percentile(0.5):7.1f} {b.percentile(0.99):7.1f} | "
+              f"{b.rps / a.rps:5.2f} {b.percentile(0.99) - a.percentile(0.99):8.1f}")
+    one_kb = labels[0]
+    a, b = results["mitmdump"][one_kb], results["guard"][one_kb]
+    ratio, added = b.rps / a.rps, b.percentile(0.99) - a.percentile(0.99)
+    print(f"\ngoal at 1 KB: throughput >= 0.80x -> {ratio:.2f}x {'met' if ratio >= 0.8 else 'NOT met'}; "
+          f"added p99 <= 10 ms -> {added:.1f} ms {'met' if added <= 10 else 'NOT met'}")
+    print(f"mean latency at 1 KB: mitmdump {statistics.fmean(a.latencies_ms):.1f} ms, "
+          f"guard {statistics.fmean(b.latencies_ms):.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per case (default 300)")
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent client processes (default 4)")
+    parser.add_argument("--workers", type=int, default=2, help="guard_workers for guard proxy (default 2)")
+    args = parser.parse_args()
+    return run(args.requests, args.concurrency, args.workers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
