@@ -9,14 +9,13 @@ signed by the service and are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from guard.formats import generic
 from guard.formats._reply import json_reply
 from guard.formats._select import all_strings, text_or_parts
-from guard.formats._tree import Path, json_request
-from guard.formats.base import NativeResponse, ParsedRequest, rewrite_parsed
+from guard.formats._tree import Path
+from guard.formats.base import NativeResponse
 from guard.notice import BlockNotice, short_message
 
 TEXT = frozenset({"text"})
@@ -77,17 +76,11 @@ def opaque(doc: Any) -> list[Path]:
     return out
 
 
-class AnthropicFormat:
+class AnthropicFormat(generic.JsonApiFormat):
     name = "anthropic"
+    select = staticmethod(select)
+    opaque = staticmethod(opaque)
 
-    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
-        routed = generic.route(self.name, body, content_type)
-        if routed is not None:
-            return routed
-        return json_request(self.name, body, select, uninspected=opaque)
-
-    def rewrite(self, parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
-        return rewrite_parsed(parsed, new_texts)
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
         # anthropic-sdk-python maps 403 to PermissionDeniedError; the body is the API's error envelope.

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from guard.formats import generic
 from guard.formats._reply import json_reply, sse_event, sse_reply
 from guard.formats._select import all_strings
-from guard.formats._tree import Path, json_request
-from guard.formats.base import NativeResponse, ParsedRequest, rewrite_parsed
+from guard.formats._tree import Path
+from guard.formats.base import NativeResponse
 from guard.notice import BlockNotice, short_message
 
 _CONTENT_TEXT_KEYS = ("text", "user_profile", "user_instructions", "result")
@@ -76,17 +75,11 @@ def reply_events(text: str) -> list[str]:
     ]
 
 
-class ChatGPTWebFormat:
+class ChatGPTWebFormat(generic.JsonApiFormat):
     name = "chatgpt_web"
+    select = staticmethod(select)
+    opaque = staticmethod(opaque)
 
-    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
-        routed = generic.route(self.name, body, content_type)
-        if routed is not None:
-            return routed
-        return json_request(self.name, body, select, uninspected=opaque)
-
-    def rewrite(self, parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
-        return rewrite_parsed(parsed, new_texts)
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
         if streaming:

@@ -8,14 +8,13 @@ Shapes follow the Gemini REST reference (``models.generateContent``: ``contents[
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from guard.formats import generic
 from guard.formats._reply import json_reply
 from guard.formats._select import all_strings
-from guard.formats._tree import Path, json_request
-from guard.formats.base import NativeResponse, ParsedRequest, rewrite_parsed
+from guard.formats._tree import Path
+from guard.formats.base import NativeResponse
 from guard.notice import BlockNotice, short_message
 
 _CALL_KEYS = (("functionCall", "args"), ("function_call", "args"),
@@ -73,17 +72,11 @@ def opaque(doc: Any) -> list[Path]:
     return out
 
 
-class GeminiFormat:
+class GeminiFormat(generic.JsonApiFormat):
     name = "gemini"
+    select = staticmethod(select)
+    opaque = staticmethod(opaque)
 
-    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
-        routed = generic.route(self.name, body, content_type)
-        if routed is not None:
-            return routed
-        return json_request(self.name, body, select, uninspected=opaque)
-
-    def rewrite(self, parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
-        return rewrite_parsed(parsed, new_texts)
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
         # google.rpc.Status as the REST API returns it; the SDKs raise ClientError on 4xx before streaming.

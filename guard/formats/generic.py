@@ -6,7 +6,7 @@ Identifiers, URLs, base64 blobs and timestamps are skipped (``_tree.is_technical
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from guard.formats import uploads
@@ -107,3 +107,24 @@ class GenericFormat:
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
         return uploads.UploadsFormat().block_response(notice, streaming)
+
+
+class JsonApiFormat:
+    """A service whose prompts travel as JSON: ``select`` names the strings to inspect.
+
+    Multipart uploads, forms and plain text sent to the same service are routed to their own
+    readers first; ``opaque`` names parts that cannot be read as text (images, binary files).
+    """
+
+    name: str = "json"
+    select: Callable[[Any], Sequence[Path]] = staticmethod(select)
+    opaque: Callable[[Any], Sequence[Path]] | None = None
+
+    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
+        routed = route(self.name, body, content_type)
+        if routed is not None:
+            return routed
+        return json_request(self.name, body, type(self).select, uninspected=type(self).opaque)
+
+    def rewrite(self, parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
+        return rewrite_parsed(parsed, new_texts)

@@ -8,14 +8,13 @@ OpenAI API reference and ``openai-python``'s ``types/chat/chat_completion_*_para
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from guard.formats import generic
 from guard.formats._reply import json_reply
 from guard.formats._select import all_strings, string_list, text_or_parts
-from guard.formats._tree import Path, json_request
-from guard.formats.base import NativeResponse, ParsedRequest, rewrite_parsed
+from guard.formats._tree import Path
+from guard.formats.base import NativeResponse
 from guard.notice import BlockNotice, short_message
 
 TEXT_PARTS = frozenset({"text", "input_text", "output_text", "refusal"})
@@ -95,17 +94,11 @@ def opaque(doc: Any) -> list[Path]:
     return out
 
 
-class OpenAIFormat:
+class OpenAIFormat(generic.JsonApiFormat):
     name = "openai"
+    select = staticmethod(select)
+    opaque = staticmethod(opaque)
 
-    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
-        routed = generic.route(self.name, body, content_type)
-        if routed is not None:
-            return routed
-        return json_request(self.name, body, select, uninspected=opaque)
-
-    def rewrite(self, parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
-        return rewrite_parsed(parsed, new_texts)
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
         # SDKs check the status before reading a stream, so a 403 error object serves both cases

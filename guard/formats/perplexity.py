@@ -9,14 +9,13 @@ answer-block layout is not publicly documented: the block reply is best effort.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from guard.formats import generic
 from guard.formats._reply import json_reply, sse_event, sse_reply
 from guard.formats._select import all_strings
-from guard.formats._tree import Path, json_request
-from guard.formats.base import NativeResponse, ParsedRequest, rewrite_parsed
+from guard.formats._tree import Path
+from guard.formats.base import NativeResponse
 from guard.notice import BlockNotice, short_message
 
 
@@ -30,17 +29,10 @@ def select(doc: Any) -> list[Path]:
     return out
 
 
-class PerplexityFormat:
+class PerplexityFormat(generic.JsonApiFormat):
     name = "perplexity"
+    select = staticmethod(select)
 
-    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
-        routed = generic.route(self.name, body, content_type)
-        if routed is not None:
-            return routed
-        return json_request(self.name, body, select)
-
-    def rewrite(self, parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
-        return rewrite_parsed(parsed, new_texts)
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
         text = short_message(notice)
