@@ -24,10 +24,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import Pattern, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.text import ZERO_WIDTH
 
 LEVEL_KEY = "classification_level"
@@ -120,8 +120,10 @@ def _in_list_of_levels(text: str, start: int, end: int) -> bool:
     return False
 
 
-class ClassificationMarkerRecognizer(PatternRecognizer):
+class ClassificationMarkerRecognizer(TaiwanPatternRecognizer):
     """Find classification markings on documents (not words about secrecy)."""
+
+    ENTITY = "CLASSIFICATION_MARKER"
 
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("密等 field", FIELD, 0.95),
@@ -131,22 +133,6 @@ class ClassificationMarkerRecognizer(PatternRecognizer):
     ]
 
     CONTEXT: ClassVar[list[str]] = []
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "CLASSIFICATION_MARKER",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
 
     def analyze(
         self,

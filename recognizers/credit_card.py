@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.checksums import luhn_valid
 from recognizers.digits import digit_run_between
 from recognizers.text import compact
@@ -33,8 +33,10 @@ def plausible_grouping(value: str) -> bool:
     return all(s == 4 for s in sizes[:-1]) and 1 <= sizes[-1] <= 4
 
 
-class CreditCardRecognizer(PatternRecognizer):
+class CreditCardRecognizer(TaiwanPatternRecognizer):
     """Find payment card numbers with a valid issuer prefix and Luhn check digit."""
+
+    ENTITY = "CREDIT_CARD"
 
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("Payment card (13-19 digits)", digit_run_between(13, 19), 0.3),
@@ -43,22 +45,6 @@ class CreditCardRecognizer(PatternRecognizer):
     CONTEXT: ClassVar[list[str]] = [
         "信用卡", "卡號", "簽帳卡", "金融卡", "card", "visa", "mastercard", "amex", "jcb",
     ]
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "CREDIT_CARD",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """True (score 1.0) for a known issuer, a plausible grouping and a valid Luhn digit."""

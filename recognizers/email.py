@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.text import ZERO_WIDTH
 
 _ZW = "[" + ZERO_WIDTH + "]*"
@@ -41,28 +41,14 @@ FILE_EXTENSIONS = frozenset({
 })
 
 
-class EmailRecognizer(PatternRecognizer):
+class EmailRecognizer(TaiwanPatternRecognizer):
     """Find e-mail addresses, plain or with the usual [at]/[dot] obfuscations."""
+
+    ENTITY = "EMAIL_ADDRESS"
 
     PATTERNS: ClassVar[list[Pattern]] = [Pattern("Email address", EMAIL, 0.9)]
 
     CONTEXT: ClassVar[list[str]] = ["email", "e-mail", "mail", "信箱", "郵件", "電郵", "郵箱"]
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "EMAIL_ADDRESS",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
 
     def invalidate_result(self, pattern_text: str) -> bool:
         """True (drop) for a file name such as ``icon@2x.png``."""

@@ -26,10 +26,11 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import Pattern, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.context import CONTEXT_KEY
 from recognizers.text import GAP, ZERO_WIDTH, compact, spaced
 
@@ -44,8 +45,10 @@ def _plate(*parts: str) -> str:
     return _START + spaced(*parts) + _END
 
 
-class TwLicensePlateRecognizer(PatternRecognizer):
+class TwLicensePlateRecognizer(TaiwanPatternRecognizer):
     """Find vehicle plates of every series in use; weak forms only next to a vehicle word."""
+
+    ENTITY = "TW_LICENSE_PLATE"
 
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("plate ABC-1234 (2012 car, rental, EV)", _plate(_L, _L, _L, _D, _D, _D, _D), 0.3),
@@ -106,16 +109,10 @@ class TwLicensePlateRecognizer(PatternRecognizer):
         context: list[str] | None = None,
         negative_context: list[str] | None = None,
         supported_language: str = LANGUAGE,
-        supported_entity: str = "TW_LICENSE_PLATE",
+        supported_entity: str | None = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
+        super().__init__(patterns, context, supported_language, supported_entity, name)
         self.negative_context = list(negative_context or self.NEGATIVE_CONTEXT)
         self._cues = _CueFinder(self.context, self.negative_context)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import Pattern, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.checksums import tw_national_id_valid
 from recognizers.context import find_context_word
 from recognizers.text import NOT_AFTER_ALNUM, NOT_BEFORE_ALNUM, compact, spaced
@@ -23,8 +23,10 @@ from recognizers.text import NOT_AFTER_ALNUM, NOT_BEFORE_ALNUM, compact, spaced
 SAMPLE_VALUES = frozenset({"A123456789"})
 
 
-class TwNationalIdRecognizer(PatternRecognizer):
+class TwNationalIdRecognizer(TaiwanPatternRecognizer):
     """Find national ID numbers, written plainly or with spaces, hyphens or invisible characters."""
+
+    ENTITY = "TW_NATIONAL_ID"
 
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
@@ -41,22 +43,6 @@ class TwNationalIdRecognizer(PatternRecognizer):
     FORMAT_CONTEXT: ClassVar[list[str]] = [
         "格式", "範例", "示例", "舉例", "例如", "比對", "regex", "正規", "format", "example", "e.g.",
     ]
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "TW_NATIONAL_ID",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
 
     def analyze(
         self,

@@ -8,31 +8,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.digits import digit_run
 
 
-class TwPassportRecognizer(PatternRecognizer):
+class TwPassportRecognizer(TaiwanPatternRecognizer):
     """Find nine-digit passport numbers next to a word naming them."""
+
+    ENTITY = "TW_PASSPORT"
 
     PATTERNS: ClassVar[list[Pattern]] = [Pattern("TW passport (9 digits)", digit_run(9), 0.3)]
 
     CONTEXT: ClassVar[list[str]] = ["護照", "passport"]
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "TW_PASSPORT",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import Pattern, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.text import GAP, compact
 
 _D = GAP + r"\d"
@@ -64,8 +64,10 @@ def national_digits(value: str) -> str:
     return digits
 
 
-class TwPhoneRecognizer(PatternRecognizer):
+class TwPhoneRecognizer(TaiwanPatternRecognizer):
     """Find Taiwanese mobile and landline numbers in any grouping, domestic or +886."""
+
+    ENTITY = "PHONE_NUMBER"
 
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern("TW mobile", MOBILE, 0.7),
@@ -82,22 +84,6 @@ class TwPhoneRecognizer(PatternRecognizer):
 
     # An unbroken run of 9-10 digits starting 02-08 is a number of some kind, not surely a phone.
     UNSEPARATED_LANDLINE_SCORE = 0.4
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "PHONE_NUMBER",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
 
     def validate_result(self, pattern_text: str) -> bool | None:
         """False when the digit count does not fit a mobile (10) or landline (9-10) number."""

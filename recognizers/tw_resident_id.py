@@ -16,17 +16,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import Pattern, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.checksums import tw_resident_id_valid
 from recognizers.context import find_context_word
 from recognizers.text import NOT_AFTER_ALNUM, NOT_BEFORE_ALNUM, compact, spaced
 
 
-class TwResidentIdRecognizer(PatternRecognizer):
+class TwResidentIdRecognizer(TaiwanPatternRecognizer):
     """Find resident certificate numbers of both forms, also when spaced out or full-width."""
+
+    ENTITY = "TW_RESIDENT_ID"
 
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
@@ -40,22 +42,6 @@ class TwResidentIdRecognizer(PatternRecognizer):
         "居留證", "居留", "統一證號", "外僑", "移工", "外籍", "resident", "ARC", "UI number",
     ]
     INVOICE_CONTEXT: ClassVar[list[str]] = ["發票", "收據", "載具", "invoice", "receipt"]
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "TW_RESIDENT_ID",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
 
     def analyze(
         self,

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern
 
-from recognizers import LANGUAGE
+from recognizers.base import TaiwanPatternRecognizer
 from recognizers.checksums import ubn_valid
 from recognizers.digits import digit_run
 
 
-class TwUbnRecognizer(PatternRecognizer):
+class TwUbnRecognizer(TaiwanPatternRecognizer):
     """Find 統一編號 next to a word naming them, with a valid check digit."""
+
+    ENTITY = "TW_UBN"
 
     PATTERNS: ClassVar[list[Pattern]] = [Pattern("TW UBN (8 digits)", digit_run(8), 0.3)]
 
@@ -27,22 +29,6 @@ class TwUbnRecognizer(PatternRecognizer):
         "統一編號", "統編", "營利事業", "扣繳單位", "稅籍", "買受人", "公司", "商號", "廠商",
         "UBN", "VAT", "tax id",
     ]
-
-    def __init__(
-        self,
-        patterns: list[Pattern] | None = None,
-        context: list[str] | None = None,
-        supported_language: str = LANGUAGE,
-        supported_entity: str = "TW_UBN",
-        name: str | None = None,
-    ) -> None:
-        super().__init__(
-            supported_entity=supported_entity,
-            patterns=patterns or self.PATTERNS,
-            context=context or self.CONTEXT,
-            supported_language=supported_language,
-            name=name or type(self).__name__,
-        )
 
     def validate_result(self, pattern_text: str) -> bool | None:
         """False for a wrong check digit; None keeps the low score, so context decides."""
