@@ -17,11 +17,15 @@ unless the service is explicitly ``fail_mode: open``. Load it with ``guard proxy
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import json
+import os
 import re
+import socket
 import time
-from collections.abc import Mapping
+import typing
+from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
@@ -30,18 +34,26 @@ from urllib.parse import unquote
 from mitmproxy import ctx, exceptions, http, tls
 
 from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_event_id
+from guard.audit.journal import Journal
+from guard.audit.keys import AuditKeyError, AuditKeys, load_keys
+from guard.audit.masking import FoundAt, snippets
+from guard.audit.store import DEFAULT_URL, AuditStore, AuditStoreError, engine_for, safe_url
+from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
+from guard.confirm import HeldRequest, HeldRequests, Origin
 from guard.formats import copilot, format_for, generic
 from guard.formats.base import (
     BodyTooLarge,
     GuardFormatError,
     NativeResponse,
+    NotRewritable,
     ParsedRequest,
     RequestFormat,
     UnreadableContent,
 )
 from guard.formats.compression import decode_body
 from guard.formats.restore import SseRestorer, WsMessageRestorer, restore_json_body, restore_text
-from guard.notice import BlockNotice, Reason, render_block_page, short_message
+from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page, short_message
+from guard.ops import GuardMetrics, OpsServer, parse_listen_address
 from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
 from guard.verdict import Decision, Verdict
 from guard.workers import InspectionPool
@@ -50,6 +62,16 @@ REASON_HEADER = "x-guard-reason"
 # A stated reason typed into the prompt itself: 「查詢事由：…」 on a line of its own.
 REASON_IN_TEXT = re.compile(r"^[ \t]*(?:查詢事由|事由)[:：][ \t]*(\S.{3,200}?)[ \t]*$", re.MULTILINE)
 MIN_REASON_CHARS = 4
+# Where the browser confirm form posts its token and reason; answered by the guard, never sent upstream.
+CONFIRM_PATH = "/.guard/confirm"
+CONFIRMED_REASON = "guard_confirmed_reason"  # flow.metadata key: the reason typed into the confirm form
+DEFAULT_JOURNAL = "guard-audit-journal.jsonl"
+EVENT_HEADER = "x-guard-event-id"  # on every inspected answer: the event reference for appeals
+
+# The events one hook invocation produced, kept until they are committed to the audit store. A
+# context variable, because hooks of different flows interleave on the one event loop.
+_hook_events: contextvars.ContextVar[list[PendingEvent] | None] = contextvars.ContextVar(
+    "guard_hook_events", default=None)
 
 
 # ---------------------------------------------------------------- small pure parsers (ValueError)
@@ -96,7 +118,10 @@ def user_for_address(users: UserNetworks, address: str) -> str:
 
 
 def stated_reason(flow: http.HTTPFlow, texts: tuple[str, ...]) -> str:
-    """The user's 查詢事由, from the X-Guard-Reason header or a 「查詢事由：…」 line in the prompt."""
+    """The user's 查詢事由: from the confirm form, the X-Guard-Reason header or a 「查詢事由：…」 line."""
+    confirmed = flow.metadata.get(CONFIRMED_REASON)
+    if confirmed:
+        return str(confirmed)
     header = unquote(flow.request.headers.get(REASON_HEADER, "")).strip()
     if len(header) >= MIN_REASON_CHARS:
         return header[:200]
@@ -148,7 +173,14 @@ class Guard:
         self.body_limit = 16 * 1024**2
         self.users: UserNetworks = ()
         self._exchanges: dict[str, _Exchange] = {}
+        self.held = HeldRequests()  # warned browser requests awaiting a reason (memory only)
         self._running = False
+        self._shutting_down = False
+        self.metrics = GuardMetrics(queue_depth=lambda: self.pool.pending if self.pool else 0)
+        self._ops_address: tuple[str, int] | None = None
+        self._ops: OpsServer | None = None
+        self.writer: AuditWriter | None = None
+        self._audit_keys: AuditKeys | None = None
 
     # ------------------------------------------------------------ options
 
@@ -163,7 +195,18 @@ class Guard:
             "Seconds one request's inspection may take before it fails closed.")
         add("guard_user_map", str, "",
             "File of 'ADDRESS-or-CIDR USER' lines naming the user behind a client.")
-        add("guard_audit_db", str, "", "Audit store URL: sqlite:///PATH or postgresql://...")
+        add("guard_audit_db", str, "", f"Audit store URL: sqlite:///PATH or postgresql://... "
+            f"(empty: {DEFAULT_URL} in the working directory).")
+        add("guard_audit_journal", str, "",
+            f"Spool file for events while the audit store is unreachable (empty: ./{DEFAULT_JOURNAL}).")
+        add("guard_audit_key_file", str, "",
+            "Audit key file (evidence encryption, chain HMAC); empty: the GUARD_AUDIT_KEY variable, "
+            "and without either no evidence is kept.")
+        add("guard_evidence_days", float, 30.0, "Days the encrypted evidence of a blocked or redacted "
+            "prompt is kept before it is purged.")
+        add("guard_node", str, "", "This proxy's name in audit events (empty: host name and process id).")
+        add("guard_ops_listen", str, "",
+            "HOST:PORT serving /metrics, /healthz and /readyz; empty means off.")
 
     def configure(self, updated: set[str]) -> None:
         if "guard_body_limit" in updated:
@@ -177,6 +220,18 @@ class Guard:
                 self.users = parse_user_map(Path(path).read_text(encoding="utf-8"), path) if path else ()
             except (OSError, ValueError) as e:
                 raise exceptions.OptionsError(f"guard_user_map: {e}") from e
+        if "guard_ops_listen" in updated:
+            try:
+                listen = ctx.options.guard_ops_listen
+                self._ops_address = parse_listen_address(listen) if listen else None
+            except ValueError as e:
+                raise exceptions.OptionsError(f"guard_ops_listen: {e}") from e
+            if self._running:
+                self._serve_ops()
+        if updated & {"guard_audit_db", "guard_audit_key_file", "guard_evidence_days"}:
+            self._audit_keys = self._load_audit_config()
+            if self._running:
+                self._start_audit()
         if "guard_timeout" in updated and ctx.options.guard_timeout <= 0:
             raise exceptions.OptionsError("guard_timeout must be more than 0 seconds")
         if updated & {"guard_policy", "guard_workers"}:
@@ -190,6 +245,9 @@ class Guard:
         self._running = True
         if self.policy is not None and self.pool is None:
             self._start(self.policy)
+        if self.writer is None:
+            self._start_audit()
+        self._serve_ops()
 
     @staticmethod
     def _load(policy_path: str | None, workers: int) -> Policy:
@@ -219,12 +277,74 @@ class Guard:
         old, self.pool, self.policy = self.pool, pool, policy
         if old is not None:
             old.close()
+        self.metrics.set_policy(policy.name, policy.version)
         ctx.log.info(f"guard: policy {policy.name} {policy.version}, {len(policy.services)} AI services, "
                      f"{workers} inspection workers")
 
+    @staticmethod
+    def _load_audit_config() -> AuditKeys | None:
+        """Check the store URL and read the audit key now, so a mistake stops start-up."""
+        if ctx.options.guard_evidence_days <= 0:
+            raise exceptions.OptionsError("guard_evidence_days must be more than 0")
+        try:
+            engine_for(ctx.options.guard_audit_db or DEFAULT_URL).dispose()
+            return load_keys(ctx.options.guard_audit_key_file or None)
+        except (AuditStoreError, AuditKeyError) as e:
+            raise exceptions.OptionsError(str(e)) from e
+
+    def _start_audit(self) -> None:
+        """Open the audit store (or spool until it answers) and start the writer thread."""
+        url = ctx.options.guard_audit_db or DEFAULT_URL
+        node = ctx.options.guard_node or f"{socket.gethostname()}:{os.getpid()}"
+        keys = self._audit_keys
+        journal = Journal(ctx.options.guard_audit_journal or DEFAULT_JOURNAL)
+        writer = AuditWriter(lambda: AuditStore.open(url, keys, node), journal, keys,
+                             ctx.options.guard_evidence_days).start()
+        old, self.writer = self.writer, writer
+        if old is not None:
+            old.close()
+        state = ("ready" if writer.healthy
+                 else f"unreachable ({writer.store_error}), spooling to {journal.path}")
+        evidence = "kept encrypted" if keys else "not kept (no audit key)"
+        ctx.log.info(f"guard: audit store {safe_url(url)} {state}; evidence {evidence}")
+
     def done(self) -> None:
+        self._shutting_down = True  # /readyz answers 503 from here on: the load balancer drains this node
         if self.pool is not None:
             self.pool.close()
+        if self._ops is not None:
+            self._ops.stop()
+        if self.writer is not None:
+            self.writer.close()
+
+    # ------------------------------------------------------------ operations endpoints
+
+    def _serve_ops(self) -> None:
+        """(Re)start the operations listener on ``guard_ops_listen``; a port in use stops start-up."""
+        if self._ops is not None:
+            self._ops.stop()
+            self._ops = None
+        if self._ops_address is None:
+            return
+        host, port = self._ops_address
+        try:
+            self._ops = OpsServer(host, port, self.metrics, self.not_ready).start()
+        except OSError as e:
+            raise exceptions.OptionsError(f"guard_ops_listen: cannot listen on {host}:{port}: {e}") from e
+        ctx.log.info(f"guard: operations endpoints on http://{host}:{self._ops.port}/metrics")
+
+    def not_ready(self) -> str | None:
+        """Why this proxy should not receive traffic now, or None when it should."""
+        if self._shutting_down:
+            return "shutting down"
+        if self.policy is None:
+            return "policy not loaded"
+        if self.pool is None:
+            return "inspection workers not started"
+        sink_healthy = getattr(self.sink, "healthy", None)  # optional: sinks with a store can say
+        if callable(sink_healthy) and not sink_healthy():
+            return "audit sink unhealthy"
+        return None
 
     # ------------------------------------------------------------ only AI traffic is opened
 
@@ -242,10 +362,47 @@ class Guard:
     # ------------------------------------------------------------ requests
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        events = await self._collecting(self._inspect_request(flow))
+        if events:  # the reference staff quote in an appeal, on every inspected answer
+            flow.metadata["guard_event_id"] = str(events[-1].record["event_id"])
+        if not await self._keep(events):
+            # The decision could not be recorded: nothing goes upstream, the user is told why.
+            self._exchanges.pop(flow.id, None)
+            notice = BlockNotice.failure(str(events[0].record["event_id"]), Reason.AUDIT_UNAVAILABLE)
+            service = self.service(flow.request.pretty_host, flow.request.port)
+            fmt = format_for(service.api if service else "generic")
+            self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, flow.request.raw_content or b""))
+
+    @staticmethod
+    async def _collecting(hook: typing.Awaitable[None]) -> list[PendingEvent]:
+        """Run one hook's work and return the events it recorded (even when it raised)."""
+        token = _hook_events.set([])
+        try:
+            await hook
+        finally:
+            events = _hook_events.get() or []
+            _hook_events.reset(token)
+        return events
+
+    async def _keep(self, events: list[PendingEvent]) -> bool:
+        """Commit events before the answer goes out; False when neither store nor journal took them."""
+        if not events or self.writer is None:
+            return True
+        try:
+            await self.writer.commit(events)
+        except AuditUnavailable:
+            return False
+        return True
+
+    async def _inspect_request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
             return
         service = self.service(flow.request.pretty_host, flow.request.port)
-        if service is None or not flow.request.raw_content:
+        if service is None:
+            return
+        if flow.request.path == CONFIRM_PATH and not self._release_confirmed(flow):
+            return  # answered here: the form again, or the held request is gone
+        if not flow.request.raw_content:
             return
         started = time.perf_counter()
         event = self._event(flow, service, len(flow.request.raw_content))
@@ -289,31 +446,77 @@ class Guard:
     def _apply(self, flow: http.HTTPFlow, fmt: RequestFormat, parsed: ParsedRequest,
                body: bytes, verdict: Verdict, event: InspectionEvent, started: float) -> None:
         event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
-                        policy_version=verdict.policy_version)
+                        policy_version=verdict.policy_version,
+                        snippets=tuple(snippets(parsed.texts, self._found(verdict))))
         decision = verdict.decision
         warned = any(self.policy.rule_for(f.entity_type, verdict.tier).action == "warn"  # type: ignore[union-attr]
                      for f in verdict.findings)
         reason = stated_reason(flow, parsed.texts) if warned else ""
+        flow.request.headers.pop(REASON_HEADER, None)  # the reason is for the audit trail, not the service
         if decision is Decision.BLOCK:
-            notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts())
-            self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, body))
-            self._record(event, EventKind.BLOCKED, "block", started, action_taken="answered")
+            self._block(flow, fmt, body, parsed, verdict, event, started, "answered")
             return
         if warned and not reason:
             notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(), Decision.WARN)
-            self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, body))
+            reply = self._confirm_form(flow, notice) if is_navigation(flow) else None
+            self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, body))
             self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason")
             return
         if decision is Decision.REDACT or (warned and verdict.placeholders):
-            flow.request.content = fmt.rewrite(parsed, verdict.redacted)
+            try:
+                flow.request.content = fmt.rewrite(parsed, verdict.redacted)
+            except NotRewritable:  # a document (DOCX, PDF) cannot be redacted in place: block it instead
+                self._block(flow, fmt, body, parsed, verdict, event, started, "answered (not rewritable)")
+                return
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
             self._exchanges[flow.id] = _Exchange(dict(verdict.placeholders))
             self._record(event, EventKind.REDACTED, "redact", started,
-                         action_taken="rewritten", reason=reason)
+                         action_taken="rewritten", reason=reason, evidence=parsed.texts)
             return
         kind = EventKind.WARNED if warned else EventKind.ALLOWED
         self._record(event, kind, decision.value, started, action_taken="forwarded", reason=reason)
+
+    def _block(self, flow: http.HTTPFlow, fmt: RequestFormat, body: bytes, parsed: ParsedRequest,
+               verdict: Verdict, event: InspectionEvent, started: float, action_taken: str) -> None:
+        notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts())
+        self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, body))
+        self._record(event, EventKind.BLOCKED, "block", started, action_taken=action_taken,
+                     evidence=parsed.texts)
+
+    # ------------------------------------------------------------ browser confirmation of a warned request
+
+    @staticmethod
+    def _origin(flow: http.HTTPFlow) -> Origin:
+        peer = flow.client_conn.peername
+        return (peer[0] if peer else "", flow.request.host, flow.request.port)
+
+    def _confirm_form(self, flow: http.HTTPFlow, notice: BlockNotice) -> NativeResponse:
+        """Hold the request as it arrived and answer with a form posting a reason back to CONFIRM_PATH."""
+        request = flow.request
+        token = self.held.hold(HeldRequest(self._origin(flow), request.method, request.path,
+                                           tuple(request.headers.fields), request.raw_content or b"", notice))
+        page = render_block_page(notice, CONFIRM_PATH, token)
+        return NativeResponse(403, page.headers, page.body)
+
+    def _release_confirmed(self, flow: http.HTTPFlow) -> bool:
+        """A confirm post: swap in the held request (True), or answer it here and send nothing (False)."""
+        form = flow.request.urlencoded_form
+        token, reason = form.get("token", ""), " ".join(form.get("reason", "").split())[:200]
+        held = self.held.peek(token, self._origin(flow))
+        if held is None:
+            page = render_confirm_expired_page()
+        elif len(reason) < MIN_REASON_CHARS:
+            page = render_block_page(held.notice, CONFIRM_PATH, token)
+        else:
+            self.held.take(token, self._origin(flow))
+            flow.request.method, flow.request.path = held.method, held.path
+            flow.request.headers = http.Headers(held.headers)
+            flow.request.raw_content = held.body
+            flow.metadata[CONFIRMED_REASON] = reason
+            return True
+        flow.response = http.Response.make(403, page.body, dict(page.headers))
+        return False
 
     def _fail(self, flow: http.HTTPFlow, service: ServiceSpec, fmt: RequestFormat, event: InspectionEvent,
               error: Exception, started: float) -> None:
@@ -338,15 +541,28 @@ class Guard:
 
     @staticmethod
     def _answer(flow: http.HTTPFlow, fmt: RequestFormat, notice: BlockNotice, reply: NativeResponse) -> None:
-        flow.response = http.Response.make(reply.status, reply.body, dict(reply.headers))
+        flow.response = http.Response.make(reply.status, reply.body,
+                                           {**dict(reply.headers), EVENT_HEADER: notice.event_id})
         flow.metadata["guard_event_id"] = notice.event_id
 
     def _record(self, event: InspectionEvent, kind: EventKind, decision: str, started: float,
-                action_taken: str = "", reason: str = "", error: str = "") -> None:
+                action_taken: str = "", reason: str = "", error: str = "",
+                evidence: Sequence[str] | None = None) -> None:
+        """Log the event now; queue it (with the original texts as evidence) for the audit store."""
         final = replace(event, kind=kind, decision=decision,
                         latency_ms=round((time.perf_counter() - started) * 1000, 2),
                         action_taken=action_taken, reason=reason, error=error)
         self.sink.record(final)
+        self.metrics.observe(final)
+        pending = _hook_events.get()
+        if pending is not None:
+            pending.append(PendingEvent(final.fields(), list(evidence) if evidence else None))
+
+    def _found(self, verdict: Verdict) -> list[FoundAt]:
+        policy = self.policy
+        return [FoundAt(f.entity_type, f.segment, f.start, f.end, f.score,
+                        policy.rule_for(f.entity_type, verdict.tier).action if policy else "")
+                for f in verdict.findings]
 
     def _user(self, flow: http.HTTPFlow) -> str:
         auth = flow.metadata.get("proxyauth")
@@ -358,6 +574,9 @@ class Guard:
     # ------------------------------------------------------------ replies: restore placeholders
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
+        event_id = flow.metadata.get("guard_event_id")
+        if event_id and flow.response is not None:
+            flow.response.headers[EVENT_HEADER] = event_id
         exchange = self._exchanges.get(flow.id)
         if exchange is None or flow.response is None:
             return
@@ -388,6 +607,15 @@ class Guard:
     # ------------------------------------------------------------ WebSocket chat (Copilot and others)
 
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        events = await self._collecting(self._inspect_ws_message(flow))
+        if not await self._keep(events) and flow.websocket is not None:
+            flow.websocket.messages[-1].drop()
+            service = self.service(flow.request.pretty_host, flow.request.port)
+            if service is not None:
+                notice = BlockNotice.failure(str(events[0].record["event_id"]), Reason.AUDIT_UNAVAILABLE)
+                self._inject_notice(flow, service, notice)
+
+    async def _inspect_ws_message(self, flow: http.HTTPFlow) -> None:
         service = self.service(flow.request.pretty_host, flow.request.port)
         if service is None or flow.websocket is None:
             return

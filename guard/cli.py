@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from guard.audit import commands as audit_commands
 from guard.policy import PolicyError, load_policy
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
@@ -138,6 +139,8 @@ def proxy_arguments(args: argparse.Namespace) -> list[str]:
         argv += ["--set", f"guard_policy={Path(args.policy).resolve()}"]
     if args.audit_db:
         argv += ["--set", f"guard_audit_db={args.audit_db}"]
+    if args.ops_listen:
+        argv += ["--set", f"guard_ops_listen={args.ops_listen}"]
     for item in args.set or []:
         argv += ["--set", item]
     return argv
@@ -203,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--policy", help="policy YAML (default: the bundled policies/default.yaml)")
     proxy.add_argument("--confdir", help="mitmproxy confdir; the CA to trust is DIR/mitmproxy-ca-cert.pem")
     proxy.add_argument("--audit-db", help="sqlite:///PATH (default: ./guard-audit.db) or postgresql://...")
+    proxy.add_argument("--ops-listen", metavar="HOST:PORT",
+                       help="serve /metrics, /healthz and /readyz on HOST:PORT (default: off)")
     proxy.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="any mitmproxy or guard option, e.g. --set guard_workers=4")
     proxy.set_defaults(func=cmd_proxy)
@@ -214,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--side", choices=("guard", "presidio"), help=argparse.SUPPRESS)
     bench.set_defaults(func=cmd_bench)
 
+    audit_commands.register(sub)
     return parser
 
 
@@ -229,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"guard: {e.strerror}: {e.filename}", file=sys.stderr)
         return EXIT_INPUT
+    except audit_commands.ERRORS as e:
+        print(f"guard: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:

@@ -45,6 +45,7 @@ class Reason(enum.StrEnum):
     INSPECTION_TIMEOUT = "inspection_timeout"
     BODY_TOO_LARGE = "body_too_large"
     UNDECODABLE_BODY = "undecodable_body"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
 
 
 _FAILURE_ZH = {
@@ -52,6 +53,7 @@ _FAILURE_ZH = {
     Reason.INSPECTION_TIMEOUT: "檢查逾時",
     Reason.BODY_TOO_LARGE: "內容超過可檢查的大小上限",
     Reason.UNDECODABLE_BODY: "內容格式無法解析",
+    Reason.AUDIT_UNAVAILABLE: "稽核紀錄無法寫入",
 }
 
 
@@ -221,6 +223,14 @@ def render_block_page(notice: BlockNotice, form_action: str | None = None, token
     else:
         text = block_page_html(notice)
     return RenderedPage(page_headers(), text.encode("utf-8"))
+
+
+def render_confirm_expired_page() -> RenderedPage:
+    """The answer to a confirmation whose held message is gone (expired, used, or never held here)."""
+    body = ("<h1>確認已逾時，訊息未送出</h1>"
+            "<p class=\"box\">這個確認表單已逾時或已使用過，原訊息<strong>沒有</strong>送出。"
+            "請回到原頁面重新送出，並依提示填寫查詢事由。</p>")
+    return RenderedPage(page_headers(), _page("確認已逾時，訊息未送出", body).encode("utf-8"))
 
 
 def confirm_page_html(notice: BlockNotice, form_action: str, token: str) -> str:

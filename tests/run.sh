@@ -23,5 +23,11 @@ pip_quiet=(--quiet --disable-pip-version-check)
 [ -x .venv-clients/bin/python ] || python3 -m venv .venv-clients
 .venv-clients/bin/pip install "${pip_quiet[@]}" -r tests/clients-requirements.txt
 
+# PostgreSQL for the audit store's tests: start Debian's cluster and a role that may create databases.
+if [ -z "${GUARD_TEST_POSTGRES_URL:-}" ]; then
+  bash tests/start-postgres.sh
+  export GUARD_TEST_POSTGRES_URL="postgresql://guard:guard@127.0.0.1:5432/postgres"
+fi
+
 export GUARD_CLIENT_PYTHON="$PWD/.venv-clients/bin/python"
 exec .venv/bin/python -m pytest "$@"

@@ -62,11 +62,14 @@ class InspectionEvent:
     action_taken: str = ""              # what happened to the request: forwarded, rewritten, answered
     reason: str = ""                    # the user's stated reason (查詢事由) for a warned prompt
     error: str = ""                     # the failure class for inspection_failed; never a value
+    # Masked windows around the findings, for reviewers (guard.audit.masking); kept in the store only.
+    snippets: tuple[Mapping[str, Any], ...] = ()
 
     def fields(self) -> dict[str, Any]:
         data = asdict(self)
         data["kind"] = self.kind.value
         data["entities"] = dict(self.entities)
+        data["snippets"] = [dict(s) for s in self.snippets]
         return data
 
 
@@ -85,4 +88,5 @@ class LogSink:
     def record(self, event: InspectionEvent) -> None:
         fields = event.fields()
         kind = fields.pop("kind")
+        fields.pop("snippets")  # prompt text, even masked, stays out of the SIEM stream
         self._log.info(kind, **fields)

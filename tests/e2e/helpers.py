@@ -71,6 +71,8 @@ class GuardProxy:
     policy: Path
     log_path: Path
     options: tuple[str, ...] = ()
+    audit_db: str = ""  # default: a SQLite file in the confdir
+    env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -88,12 +90,13 @@ class GuardProxy:
     def start(self, timeout: float = 120.0) -> GuardProxy:
         command = [sys.executable, "-m", "guard.cli", "proxy", "--listen-port", str(self.port),
                    "--policy", str(self.policy), "--confdir", str(self.confdir),
-                   "--audit-db", f"sqlite:///{self.confdir / 'audit.db'}",
+                   "--audit-db", self.audit_db or f"sqlite:///{self.confdir / 'audit.db'}",
                    "--set", "ssl_insecure=true", "--set", "guard_workers=1"]
         for option in self.options:
             command += ["--set", option]
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=self.confdir, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=self.confdir, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -132,9 +135,27 @@ class GuardProxy:
         return out
 
 
-def write_policy(path: Path, services: dict[str, tuple[str, UpstreamServer]]) -> Path:
-    """A policy that extends the default and catalogues the stand-in services by ``127.0.0.1:PORT``."""
-    lines = ["extends: default", "services:"]
+def event_for(proxy: GuardProxy, marker: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The one event whose path carries ``marker`` (e.g. a tag used as the model name in a Gemini path)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [e for e in proxy.events() if marker in e.get("path", "")]
+        if events or time.monotonic() > deadline:
+            assert len(events) == 1, f"expected one event for {marker}, got {len(events)}"
+            return events[0]
+        time.sleep(0.1)
+
+
+def write_policy(path: Path, services: dict[str, tuple[str, UpstreamServer]],
+                 actions: dict[str, str] | None = None) -> Path:
+    """A policy that extends the default and catalogues the stand-in services by ``127.0.0.1:PORT``.
+
+    ``actions`` override the default action of some entity types, e.g. ``{"PHONE_NUMBER": "warn"}``.
+    """
+    lines = ["extends: default"]
+    if actions:
+        lines += ["entities:", *(f"  {entity}: {{action: {action}}}" for entity, action in actions.items())]
+    lines.append("services:")
     for name, (api, server) in services.items():
         lines.append(f'  - {{name: {name}, hosts: ["{server.host_port}"], api: {api}, tier: external}}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -178,12 +199,19 @@ class CurlResult:
 
 
 def curl(proxy: GuardProxy, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         cacert: Path | None = None) -> CurlResult:
-    """Debian curl through the proxy; the body is sent byte for byte (--data-binary from stdin)."""
+         cacert: Path | None = None, form: tuple[str, ...] = (), proxy_user: str | None = None) -> CurlResult:
+    """Debian curl through the proxy; the body is sent byte for byte (--data-binary from stdin).
+
+    ``form`` fields are curl's own ``--form`` arguments (``file=@PATH;type=text/csv``): a multipart upload.
+    """
     command = ["curl", "--silent", "--show-error", "--proxy", proxy.url, "--cacert", str(cacert or proxy.ca),
                "--noproxy", "", "--include", "--max-time", "30"]
+    if proxy_user is not None:
+        command += ["--proxy-user", proxy_user]
     for name, value in (headers or {}).items():
         command += ["--header", f"{name}: {value}"]
+    for field_ in form:
+        command += ["--form", field_]
     if body is not None:
         command += ["--data-binary", "@-"]
     done = subprocess.run([*command, url], input=body or b"", capture_output=True, timeout=60, check=False)

@@ -1,0 +1,94 @@
+"""The hash chain over audit events: each link commits to the previous one and to the event's record.
+
+With an audit key configured the links are HMACs, so someone who can write to the database but does
+not hold the key cannot rebuild a consistent chain after editing it; without a key they are plain
+SHA-256 (still catching edits by anyone who does not recompute the whole chain).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(record: Mapping[str, Any]) -> str:
+    """The one byte-exact JSON form of a record that the chain hashes (sorted keys, no spaces)."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def link(prev_hash: str, record_json: str, key: bytes | None) -> str:
+    message = prev_hash.encode() + b"\n" + record_json.encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+# Columns copied out of the record for filtering; verify checks each copy still matches.
+INDEXED = {"event_id": "event_id", "time": "time", "kind": "kind", "decision": "decision",
+           "user_name": "user", "client": "client", "service": "service", "host": "host", "node": "node"}
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    seq: int
+    record: str
+    prev_hash: str
+    hash: str
+    columns: Mapping[str, str]  # the indexed copies, as strings (time in ISO form)
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    event_id: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"event #{self.seq} ({self.event_id or '?'}): {self.problem}"
+
+
+def verify_links(links: Iterable[StoredLink], head_hash: str, head_length: int,
+                 keys: Mapping[str, bytes]) -> tuple[int, list[ChainProblem]]:
+    """Walk the chain in order; return how many links were checked and every problem found.
+
+    ``keys`` maps a chain key id to its key; a record names the key it was linked with (or none).
+    """
+    problems: list[ChainProblem] = []
+    expected_prev = GENESIS
+    count = 0
+    last_seq = 0
+    for item in links:
+        count += 1
+        last_seq = item.seq
+        try:
+            record = json.loads(item.record)
+        except ValueError:
+            problems.append(ChainProblem(item.seq, "", "record is not valid JSON"))
+            expected_prev = item.hash
+            continue
+        event_id = str(record.get("event_id", ""))
+        if item.prev_hash != expected_prev:
+            problems.append(ChainProblem(
+                item.seq, event_id, "does not follow the previous event (an event was deleted or inserted)"))
+        key_id = record.get("chain_key") or ""
+        key = keys.get(key_id) if key_id else None
+        if key_id and key is None:
+            problems.append(ChainProblem(item.seq, event_id,
+                                         f"linked with audit key {key_id}, which is not loaded"))
+        elif link(item.prev_hash, item.record, key) != item.hash:
+            problems.append(ChainProblem(item.seq, event_id, "record was altered (hash does not match)"))
+        for column, field in INDEXED.items():
+            if str(record.get(field, "")) != item.columns.get(column, ""):
+                problems.append(ChainProblem(item.seq, event_id, f"column {column} differs from the record"))
+        expected_prev = item.hash
+    if count != head_length or (count and expected_prev != head_hash):
+        problems.append(ChainProblem(last_seq, "", f"chain head says {head_length} events ending in "
+                                     f"{head_hash[:12]}…, found {count} ending in {expected_prev[:12]}… "
+                                     "(events at the end were deleted or added)"))
+    return count, problems
