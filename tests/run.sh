@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run them. `.ci/run` runs exactly this.
-#   - Debian packages: chromium (browser tests), postgresql (the audit store on PostgreSQL)
+#   - Debian packages: chromium (browser tests), postgresql (the audit store on PostgreSQL),
+#     slapd (a throwaway LDAP directory for proxyauth=ldap)
 #   - .venv: guard and pytest;  .venv-clients: the official openai/anthropic SDKs and Playwright,
 #     kept apart because they need a newer h11 than mitmproxy allows.
 # Arguments go to pytest (e.g. tests/run.sh -k engine -x).
@@ -11,6 +12,7 @@ apt_packages=()
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || apt_packages+=(postgresql)
 command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
+command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || apt_packages+=(slapd ldap-utils)  # proxyauth=ldap tests
 if [ ${#apt_packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
@@ -30,4 +32,5 @@ if [ -z "${GUARD_TEST_POSTGRES_URL:-}" ]; then
 fi
 
 export GUARD_CLIENT_PYTHON="$PWD/.venv-clients/bin/python"
+export GUARD_REQUIRE_ALL=1  # a missing tool fails the run instead of skipping its tests
 exec .venv/bin/python -m pytest "$@"

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import RAW_VALUES, GuardProxy, classified_prompt, curl, nonce, pii_prompt
+from tests.e2e.helpers import RAW_VALUES, GuardProxy, classified_prompt, curl, event_for, nonce, pii_prompt
 from tests.e2e.upstream import UpstreamServer
 
 pytestmark = pytest.mark.usefixtures("curl_available")
-
-
-def _event_for(proxy: GuardProxy, tag: str, timeout: float = 5.0) -> dict[str, Any]:
-    """The one event whose path carries ``tag`` (the model name in a Gemini path)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = [e for e in proxy.events() if tag in e.get("path", "")]
-        if events or time.monotonic() > deadline:
-            assert len(events) == 1, f"expected one event for {tag}, got {len(events)}"
-            return events[0]
-        time.sleep(0.1)
 
 
 def _post(proxy: GuardProxy, server: UpstreamServer, tag: str, body: bytes) -> Any:
@@ -45,7 +33,7 @@ def _event_reference(message: str) -> str:
 def test_redaction_event(guard_proxy: GuardProxy, gemini_upstream: UpstreamServer) -> None:
     tag = nonce()
     assert _post(guard_proxy, gemini_upstream, tag, _body(pii_prompt(tag))).status == 200
-    event = _event_for(guard_proxy, tag)
+    event = event_for(guard_proxy, tag)
     assert event["decision"] == "redact" and event["event"] == "prompt_redacted"
     assert event["entities"] == {"TW_NATIONAL_ID": 1, "PHONE_NUMBER": 1}
     assert event["service"] == "e2e-gemini" and event["tier"] == "external"
@@ -58,7 +46,7 @@ def test_block_event_matches_the_reference_the_user_was_given(guard_proxy: Guard
     tag = nonce()
     reply = _post(guard_proxy, gemini_upstream, tag, _body(classified_prompt(tag)))
     assert reply.status == 403
-    event = _event_for(guard_proxy, tag)
+    event = event_for(guard_proxy, tag)
     assert event["decision"] == "block" and event["entities"] == {"CLASSIFICATION_MARKER": 1}
     assert _event_reference(reply.json()["error"]["message"]) == event["event_id"]
 
@@ -67,7 +55,7 @@ def test_fail_closed_event(guard_proxy: GuardProxy, gemini_upstream: UpstreamSer
     tag = nonce()
     reply = _post(guard_proxy, gemini_upstream, tag, b'{"contents": [{"parts": [{"text": "')
     assert reply.status == 403
-    event = _event_for(guard_proxy, tag)
+    event = event_for(guard_proxy, tag)
     assert event["decision"] == "error" and event["error"] == "undecodable_body"
     assert event["action_taken"] == "answered"
     assert _event_reference(reply.json()["error"]["message"]) == event["event_id"]
@@ -76,7 +64,7 @@ def test_fail_closed_event(guard_proxy: GuardProxy, gemini_upstream: UpstreamSer
 def test_no_raw_value_in_the_proxy_log(guard_proxy: GuardProxy, gemini_upstream: UpstreamServer) -> None:
     tag = nonce()
     assert _post(guard_proxy, gemini_upstream, tag, _body(pii_prompt(tag))).status == 200
-    _event_for(guard_proxy, tag)
+    event_for(guard_proxy, tag)
     log = guard_proxy.log()
     for value in RAW_VALUES:
         assert value not in log

@@ -3,14 +3,17 @@
 Each server answers OpenAI Chat Completions, Anthropic Messages and Gemini generateContent (plain JSON
 and SSE) with ``你說：`` + the user's last message, streamed in small deltas so that a placeholder such
 as ``<TW_NATIONAL_ID_1>`` is split across several events. ``GET /chat`` serves a small chat page whose
-script posts the prompt with ``fetch`` and reads the event stream into the page. Any other request is
-answered with a JSON echo of the body. Stdlib only, so it also runs in the benchmark.
+script posts the prompt with ``fetch`` and reads the event stream into the page; ``GET /form`` serves a
+plain HTML form (a page navigation, no script) whose post is answered with an HTML echo. ``/v1/files``
+answers with an OpenAI file object. Any other request is answered with a JSON echo of the body.
+Stdlib only, so it also runs in the benchmark.
 """
 
 from __future__ import annotations
 
 import datetime
 import gzip
+import html
 import ipaddress
 import json
 import ssl
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -201,6 +205,24 @@ document.getElementById("send").addEventListener("click", async () => {
 """
 
 
+FORM_PAGE = """<!doctype html>
+<html lang="zh-Hant"><head><meta charset="utf-8"><title>e2e form</title></head>
+<body><form method="post" action="/v1/forms/chat">
+<textarea id="prompt" name="prompt"></textarea><button id="send" type="submit">送出</button>
+</form></body></html>
+"""
+
+
+def form_reply(prompt: str) -> bytes:
+    return (f'<!doctype html><html lang="zh-Hant"><head><meta charset="utf-8"><title>e2e reply</title>'
+            f'</head><body><p id="reply">{html.escape(ECHO_PREFIX + prompt)}</p></body></html>').encode()
+
+
+def file_object(body: bytes) -> dict[str, Any]:
+    return {"id": "file-e2e", "object": "file", "bytes": len(body), "created_at": 1700000000,
+            "filename": "upload", "purpose": "assistants", "status": "processed"}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
@@ -246,6 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.record(Recorded("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, b""))
         if self.path.split("?", 1)[0] == "/chat":
             self._send(200, CHAT_PAGE.encode(), "text/html; charset=utf-8")
+        elif self.path.split("?", 1)[0] == "/form":
+            self._send(200, FORM_PAGE.encode(), "text/html; charset=utf-8")
         else:
             self._send_json({"ok": True, "path": self.path})
 
@@ -258,6 +282,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             doc = None
         path = self.path.split("?", 1)[0]
+        if self.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            prompt = parse_qs(recorded.text).get("prompt", [""])[0]
+            self._send(200, form_reply(prompt), "text/html; charset=utf-8")
+            return
+        if path.endswith("/files"):
+            self._send_json(file_object(body))
+            return
         text = ECHO_PREFIX + last_user_text(doc)
         model = str(doc.get("model", "e2e-model")) if isinstance(doc, dict) else "e2e-model"
         streaming = isinstance(doc, dict) and doc.get("stream") is True

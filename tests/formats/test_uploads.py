@@ -2,43 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 
 from guard.formats import NotRewritable, UnreadableContent, format_for
 from guard.formats.uploads import extract_file_text, parse_multipart
-from tests.formats.helpers import texts, wheres
+from tests.formats.helpers import docx, texts, wheres, zip_archive
 
 UPLOADS = format_for("uploads")
-W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 S_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
 
-def _zip(members: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in members.items():
-            z.writestr(name, text)
-    return buf.getvalue()
-
-
-def docx(body_paragraphs: list[str], header: str = "") -> bytes:
-    # each paragraph split over two runs, as Word does
-    paras = "".join(f'<w:p><w:r><w:t xml:space="preserve">{p[:2]}</w:t></w:r>'
-                    f'<w:r><w:t>{p[2:]}</w:t></w:r></w:p>' for p in body_paragraphs)
-    members = {"[Content_Types].xml": "<Types/>",
-               "word/document.xml": f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                                    f'<w:document xmlns:w="{W_NS}"><w:body>{paras}</w:body></w:document>'}
-    if header:
-        members["word/header1.xml"] = (f'<w:hdr xmlns:w="{W_NS}">'
-                                       f'<w:p><w:r><w:t>{header}</w:t></w:r></w:p></w:hdr>')
-    return _zip(members)
-
-
 def xlsx() -> bytes:
-    return _zip({
+    return zip_archive({
         "[Content_Types].xml": "<Types/>",
         "xl/workbook.xml": f'<workbook xmlns="{S_NS}"><sheets><sheet name="A"/></sheets></workbook>',
         "xl/sharedStrings.xml": f'<sst xmlns="{S_NS}"><si><t>姓名</t></si><si><t>身分證字號</t></si>'
@@ -95,8 +70,9 @@ def test_extract_file_text(data: bytes, content_type: str, filename: str, expect
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "application/msword"),  # legacy .doc
     (pdf(""), "application/pdf"),  # no text layer, as a scanned PDF
     (b"%PDF-1.7\n garbage", "application/pdf"),
-    (_zip({"word/document.xml": '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'}), "application/octet-stream"),
-    (_zip({"random.bin": "x"}), "application/zip"),
+    (zip_archive({"word/document.xml": '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'}),
+     "application/octet-stream"),
+    (zip_archive({"random.bin": "x"}), "application/zip"),
 ])
 def test_unreadable_files(data: bytes, content_type: str) -> None:
     with pytest.raises(UnreadableContent):

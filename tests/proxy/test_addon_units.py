@@ -8,7 +8,14 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
-from guard.addon import parse_size, parse_user_map, stated_reason, user_for_address, wants_stream
+from guard.addon import (
+    CONFIRMED_REASON,
+    parse_size,
+    parse_user_map,
+    stated_reason,
+    user_for_address,
+    wants_stream,
+)
 
 
 def _flow(path: str = "/v1/chat/completions", headers: dict[str, str] | None = None) -> http.HTTPFlow:
@@ -103,6 +110,12 @@ def test_stated_reason(header: str, texts: tuple[str, ...], reason: str) -> None
 
 def test_stated_reason_header_is_capped() -> None:
     assert len(stated_reason(_flow(headers={"x-guard-reason": "x" * 500}), ())) == 200
+
+
+def test_stated_reason_from_the_confirm_form_comes_first() -> None:
+    flow = _flow(headers={"x-guard-reason": quote("標頭裡的事由")})
+    flow.metadata[CONFIRMED_REASON] = "表單填寫的查詢事由"
+    assert stated_reason(flow, ("查詢事由：提示裡的事由",)) == "表單填寫的查詢事由"
 
 
 # ---------------------------------------------------------------- wants_stream
