@@ -17,11 +17,14 @@ unless the service is explicitly ``fail_mode: open``. Load it with ``guard proxy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import hashlib
 import ipaddress
 import json
 import os
 import re
+import signal
 import socket
 import time
 import typing
@@ -180,6 +183,10 @@ class Guard:
         self._ops_address: tuple[str, int] | None = None
         self._ops: OpsServer | None = None
         self.writer: AuditWriter | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._reloading = False
+        self.timeout = 10.0
+        self.reload_interval = 2.0
         self._audit_keys: AuditKeys | None = None
 
     # ------------------------------------------------------------ options
@@ -187,11 +194,13 @@ class Guard:
     def load(self, loader: object) -> None:
         add = loader.add_option  # type: ignore[attr-defined]
         add("guard_policy", str, "", "Policy YAML file; empty means the bundled default policy.")
+        add("guard_policy_reload", str, "2",
+            "Seconds between checks of the policy file for changes (0: reload only on SIGHUP).")
         add("guard_workers", int, 2,
             "Inspection worker processes (0: inspect in a thread of the proxy process).")
         add("guard_body_limit", str, "16m",
             "Largest request body inspected (after decompression); larger bodies are refused.")
-        add("guard_timeout", float, 10.0,
+        add("guard_timeout", str, "10",
             "Seconds one request's inspection may take before it fails closed.")
         add("guard_user_map", str, "",
             "File of 'ADDRESS-or-CIDR USER' lines naming the user behind a client.")
@@ -202,7 +211,7 @@ class Guard:
         add("guard_audit_key_file", str, "",
             "Audit key file (evidence encryption, chain HMAC); empty: the GUARD_AUDIT_KEY variable, "
             "and without either no evidence is kept.")
-        add("guard_evidence_days", float, 30.0, "Days the encrypted evidence of a blocked or redacted "
+        add("guard_evidence_days", int, 30, "Days the encrypted evidence of a blocked or redacted "
             "prompt is kept before it is purged.")
         add("guard_node", str, "", "This proxy's name in audit events (empty: host name and process id).")
         add("guard_ops_listen", str, "",
@@ -232,8 +241,11 @@ class Guard:
             self._audit_keys = self._load_audit_config()
             if self._running:
                 self._start_audit()
-        if "guard_timeout" in updated and ctx.options.guard_timeout <= 0:
-            raise exceptions.OptionsError("guard_timeout must be more than 0 seconds")
+        # mitmproxy's --set has no float options: seconds are strings, parsed here.
+        if "guard_timeout" in updated:
+            self.timeout = _seconds("guard_timeout", ctx.options.guard_timeout, minimum=0.001)
+        if "guard_policy_reload" in updated:
+            self.reload_interval = _seconds("guard_policy_reload", ctx.options.guard_policy_reload, minimum=0)
         if updated & {"guard_policy", "guard_workers"}:
             policy = self._load(ctx.options.guard_policy or None, ctx.options.guard_workers)
             if self._running:  # a change while serving: swap in a new pool
@@ -248,6 +260,7 @@ class Guard:
         if self.writer is None:
             self._start_audit()
         self._serve_ops()
+        self._watch_policy()
 
     @staticmethod
     def _load(policy_path: str | None, workers: int) -> Policy:
@@ -276,10 +289,65 @@ class Guard:
             raise exceptions.OptionsError(f"inspection workers could not start: {e}") from e
         old, self.pool, self.policy = self.pool, pool, policy
         if old is not None:
-            old.close()
+            old.close(finish_pending=True)
         self.metrics.set_policy(policy.name, policy.version)
         ctx.log.info(f"guard: policy {policy.name} {policy.version}, {len(policy.services)} AI services, "
                      f"{workers} inspection workers")
+
+    # ------------------------------------------------------------ policy hot reload
+
+    def _watch_policy(self) -> None:
+        """Reload on SIGHUP, and when the policy file's content changes (checked every few seconds)."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload_policy("SIGHUP")))
+        if self._watcher is None:
+            self._watcher = loop.create_task(self._poll_policy_file())
+
+    async def _poll_policy_file(self) -> None:
+        seen = _fingerprint(ctx.options.guard_policy)
+        while True:
+            interval = self.reload_interval
+            await asyncio.sleep(interval if interval > 0 else 5.0)
+            current = _fingerprint(ctx.options.guard_policy)
+            if interval > 0 and current != seen:
+                seen = current
+                await self.reload_policy("the policy file changed")
+
+    async def reload_policy(self, why: str) -> bool:
+        """Load the policy again and swap in fresh workers; a bad file leaves the running policy in force.
+
+        New requests go to the new workers once they are ready; inspections already queued on the old
+        ones finish there, so no request is dropped.
+        """
+        if self._reloading:
+            return False
+        self._reloading = True
+        old = self.policy
+        path = ctx.options.guard_policy or None
+        workers = ctx.options.guard_workers
+        try:
+            policy = await asyncio.to_thread(self._load, path, workers)
+            pool = InspectionPool(path, workers)
+            try:
+                await asyncio.to_thread(pool.wait_ready)
+            except Exception as e:
+                pool.close()
+                raise exceptions.OptionsError(f"inspection workers could not start: {e}") from e
+        except exceptions.OptionsError as e:
+            self.metrics.policy_reload_failed()
+            ctx.log.error(f"guard: policy reload ({why}) rejected, keeping {old.name if old else '?'} "
+                          f"{old.version if old else ''}: {e}")
+            return False
+        finally:
+            self._reloading = False
+        previous, self.pool, self.policy = self.pool, pool, policy
+        if previous is not None:
+            previous.close(finish_pending=True)
+        self.metrics.set_policy(policy.name, policy.version)
+        ctx.log.info(f"guard: policy reloaded ({why}): {policy.name} {policy.version}, "
+                     f"{len(policy.services)} AI services")
+        return True
 
     @staticmethod
     def _load_audit_config() -> AuditKeys | None:
@@ -316,6 +384,8 @@ class Guard:
             self._ops.stop()
         if self.writer is not None:
             self.writer.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     # ------------------------------------------------------------ operations endpoints
 
@@ -421,7 +491,7 @@ class Guard:
                 return  # nothing user-visible to inspect (telemetry, polling)
             verdict = await asyncio.wait_for(
                 self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}"),
-                timeout=ctx.options.guard_timeout,
+                timeout=self.timeout,
             )
             self._apply(flow, fmt, parsed, body, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
@@ -636,7 +706,7 @@ class Guard:
                 return
             verdict = await asyncio.wait_for(
                 self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}"),
-                timeout=ctx.options.guard_timeout)
+                timeout=self.timeout)
         except Exception as e:
             message.drop()
             reason = _failure_reason(e)
@@ -684,6 +754,26 @@ class Guard:
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._exchanges.pop(flow.id, None)
+
+
+def _seconds(option: str, value: str, minimum: float) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise exceptions.OptionsError(f"{option}: {value!r} is not a number of seconds") from None
+    if not seconds >= minimum or seconds > 86400:
+        raise exceptions.OptionsError(f"{option} must be between {minimum:g} and 86400 seconds")
+    return seconds
+
+
+def _fingerprint(policy_path: str) -> bytes:
+    """What the policy file holds now (a missing file has its own fingerprint: it may come back)."""
+    if not policy_path:
+        return b""
+    try:
+        return hashlib.sha256(Path(policy_path).read_bytes()).digest()
+    except OSError:
+        return b"unreadable"
 
 
 def _failure_reason(error: Exception) -> Reason:

@@ -52,6 +52,9 @@ class GuardMetrics:
         self.policy_info = Gauge(
             "guard_policy_info", "The policy in force (value 1).", ["name", "version"],
             registry=self.registry)
+        self.policy_reload_failures = Counter(
+            "guard_policy_reload_failures", "Policy reloads rejected (the previous policy stayed in force).",
+            registry=self.registry)
 
     def observe(self, event: InspectionEvent) -> None:
         self.requests.labels(decision=event.decision, service=event.service).inc()
@@ -60,6 +63,9 @@ class GuardMetrics:
         self.inspection_seconds.labels(service=event.service).observe(event.latency_ms / 1000)
         if event.decision == "error":
             self.failures.labels(service=event.service, reason=event.error or "unknown").inc()
+
+    def policy_reload_failed(self) -> None:
+        self.policy_reload_failures.inc()
 
     def set_policy(self, name: str, version: str) -> None:
         self.policy_info.clear()  # only the policy now in force is reported

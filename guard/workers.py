@@ -78,5 +78,7 @@ class InspectionPool:
         finally:
             self._pending -= 1
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def close(self, finish_pending: bool = False) -> None:
+        """Stop the workers; with ``finish_pending`` the inspections already queued still complete
+        (a policy reload must not drop requests), otherwise they are cancelled (shutdown)."""
+        self._executor.shutdown(wait=False, cancel_futures=not finish_pending)
