@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from guard.audit import commands as audit_commands
 from guard.policy import PolicyError, load_policy
+from guard.review import commands as review_commands
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
 
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     audit_commands.register(sub)
+    review_commands.register(sub)
     return parser
 
 
