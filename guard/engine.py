@@ -8,6 +8,7 @@ strictest action is the decision; presidio-anonymizer writes typed, numbered pla
 from __future__ import annotations
 
 import bisect
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -22,32 +23,46 @@ from recognizers import builtin_recognizers
 from recognizers.analyzer import analyze, build_analyzer
 from recognizers.context import CONTEXT_KEY
 from recognizers.declared import DeclaredRecognizer
+from recognizers.text import fold
 
 MARKER = "CLASSIFICATION_MARKER"
 LEVEL_KEY = "classification_level"
 WARM_UP_TEXT = "報案人王小明（A123456789）車號ABC-1235，電話0912-345-678，【密】"
 
 
-class Outcome:
-    """Why a candidate was or was not acted on (shown by ``guard explain``)."""
+class Outcome(enum.StrEnum):
+    """Why a candidate was or was not acted on (shown by ``guard explain``); the name is its code."""
 
     ACTED = "acted on"
     BELOW_THRESHOLD = "below the rule's minimum score"
     ALLOW_LISTED = "on the allow-list"
     ALLOWED_BY_RULE = "the rule's action is allow"
+    ALLOWED_BY_TIER = "the destination tier's rule for this entity is allow"
     WITHIN_TIER = "classification level allowed at this destination tier"
     OVERLAPPED = "overlaps a stronger finding"
+    REJECTED_BY_VALIDATOR = "the recognizer's validator rejected it (score 0)"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One recognizer result and what the policy made of it."""
+    """One recognizer result and what the policy made of it.
+
+    The fields after ``explanation`` are filled only by ``candidates(explain=True)``: they cost a
+    little on every result and only ``guard explain`` shows them.
+    """
 
     finding: Finding
     rule: EntityRule
-    outcome: str
+    outcome: Outcome
     pattern: str = ""
     explanation: str = ""
+    rule_source: str = ""                  # where the rule is, e.g. "tiers.approved_onprem.entities.PERSON"
+    allow_listed: bool = False             # the value is on the allow-list, whatever decided the outcome
+    base_score: float | None = None        # the pattern's score, before a validator or context changed it
+    validation: bool | None = None         # the recognizer's check (checksum): True raised the score to 1
+    context_words: tuple[str, ...] = ()    # the words the recognizer looks for near a match
+    context_by_recognizer: bool = False    # the recognizer weighed its own context (no single word)
+    overlapped_by: Finding | None = None   # the stronger finding that won an overlap
 
 
 class _ResolvedAnonymizer(AnonymizerEngine):
@@ -89,9 +104,10 @@ class Engine:
     def __init__(self, policy: Policy, recognizers: Sequence[EntityRecognizer] | None = None) -> None:
         self.policy = policy
         base = list(recognizers) if recognizers is not None else builtin_recognizers()
-        self._analyzer: AnalyzerEngine = build_analyzer(
-            base + [declared_recognizer(spec) for spec in policy.recognizers]
-        )
+        self._declared = [declared_recognizer(spec) for spec in policy.recognizers]
+        every: list[EntityRecognizer] = [*base, *self._declared]
+        self._analyzer: AnalyzerEngine = build_analyzer(every)
+        self._by_name: dict[str, EntityRecognizer] = {str(getattr(r, "name", "")): r for r in every}
         self._anonymizer = _ResolvedAnonymizer()  # type: ignore[no-untyped-call]
 
     def warm_up(self) -> None:
@@ -100,13 +116,18 @@ class Engine:
 
     # ------------------------------------------------------------------ public API
 
-    def inspect(self, text: str, destination: str | None = None) -> Verdict:
+    def inspect(self, text: str, destination: str | None = None, *, tier: str | None = None) -> Verdict:
         """Inspect one text; see ``inspect_segments``."""
-        return self.inspect_segments([text], destination)
+        return self.inspect_segments([text], destination, tier=tier)
 
-    def inspect_segments(self, texts: Sequence[str], destination: str | None = None) -> Verdict:
-        """Inspect the texts of one request together: one decision, one placeholder numbering."""
-        tier = self.policy.tier_for_destination(destination)
+    def inspect_segments(self, texts: Sequence[str], destination: str | None = None, *,
+                         tier: str | None = None) -> Verdict:
+        """Inspect the texts of one request together: one decision, one placeholder numbering.
+
+        ``tier`` names the destination tier directly (a policy's examples test a tier's rules
+        without naming a host); otherwise the destination's catalogued service decides it.
+        """
+        tier = tier or self.policy.tier_for_destination(destination)
         findings: list[Finding] = []
         for index, text in enumerate(texts):
             findings.extend(
@@ -129,16 +150,26 @@ class Engine:
 
     def candidates(self, text: str, tier: str = "external", segment: int = 0,
                    explain: bool = False) -> list[Candidate]:
-        """Every recognizer result for ``text`` with the policy's outcome, in text order."""
+        """Every recognizer result for ``text`` with the policy's outcome, in text order.
+
+        With ``explain`` each candidate also carries what ``guard explain`` shows (rule source,
+        allow-list hit, score before context, context words looked for), and matches of declared
+        recognizers that their validator rejected are listed too, with score 0.
+        """
         if not text:
             return []
         results = analyze(self._analyzer, text, explain=explain)
-        judged = [self._judge(text, r, tier, segment) for r in results]
-        return _resolve_overlaps(judged)
+        judged = [self._judge(text, r, tier, segment, explain) for r in results]
+        resolved = _resolve_overlaps(judged)
+        if not explain:
+            return resolved
+        rejected = [self._rejected(text, r, tier, segment) for r in self._declared]
+        return _in_text_order(resolved + [c for group in rejected for c in group])
 
     # ------------------------------------------------------------------ policy decisions
 
-    def _judge(self, text: str, result: RecognizerResult, tier: str, segment: int) -> Candidate:
+    def _judge(self, text: str, result: RecognizerResult, tier: str, segment: int,
+               explain: bool = False) -> Candidate:
         metadata = result.recognition_metadata or {}
         level = None
         if result.entity_type == MARKER:
@@ -157,8 +188,22 @@ class Engine:
         pattern = getattr(explanation, "pattern_name", "") or ""
         textual = getattr(explanation, "textual_explanation", "") or ""
 
-        def candidate(outcome: str) -> Candidate:
-            return Candidate(finding, rule, outcome, pattern, textual)
+        def candidate(outcome: Outcome) -> Candidate:
+            plain = Candidate(finding, rule, outcome, pattern, textual)
+            if not explain:
+                return plain
+            recognizer = self._by_name.get(finding.recognizer)
+            original = getattr(explanation, "original_score", None)
+            return replace(
+                plain,
+                rule_source=self.policy.rule_source(result.entity_type, tier),
+                allow_listed=self._allow_listed(result.entity_type, text[result.start:result.end]),
+                base_score=float(original) if original is not None else None,
+                validation=getattr(explanation, "validation_result", None),
+                context_words=tuple(getattr(recognizer, "context", None) or ()),
+                context_by_recognizer=bool(metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY))
+                and finding.context_word is None,
+            )
 
         if result.score < rule.min_score:
             return candidate(Outcome.BELOW_THRESHOLD)
@@ -167,8 +212,24 @@ class Engine:
         if level is not None and level <= self.policy.max_classification(tier):
             return candidate(Outcome.WITHIN_TIER)
         if rule.action == Decision.ALLOW.value:
-            return candidate(Outcome.ALLOWED_BY_RULE)
+            by_tier = self.policy.rule_source(result.entity_type, tier).startswith("tiers.")
+            return candidate(Outcome.ALLOWED_BY_TIER if by_tier else Outcome.ALLOWED_BY_RULE)
         return candidate(Outcome.ACTED)
+
+    def _rejected(self, text: str, recognizer: DeclaredRecognizer, tier: str,
+                  segment: int) -> list[Candidate]:
+        """A declared recognizer's matches that its validator rejected (Presidio drops them silently)."""
+        rule = self.policy.rule_for(recognizer.supported_entities[0], tier)
+        source = self.policy.rule_source(recognizer.supported_entities[0], tier)
+        return [
+            Candidate(
+                Finding(entity_type=recognizer.supported_entities[0], start=start, end=end, score=0.0,
+                        recognizer=str(getattr(recognizer, "name", "")), segment=segment),
+                rule, Outcome.REJECTED_BY_VALIDATOR, pattern_name, rule_source=source,
+                base_score=score, validation=False, context_words=tuple(recognizer.context or ()),
+            )
+            for start, end, pattern_name, score in recognizer.rejected_matches(fold(text))
+        ]
 
     def _allow_listed(self, entity_type: str, value: str) -> bool:
         allow = self.policy.allow_list
@@ -221,6 +282,10 @@ def _placeholder_for(entity_type: str, numbering: dict[tuple[str, str], str]):  
     return lookup
 
 
+def _in_text_order(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (c.finding.start, c.finding.end, c.finding.entity_type))
+
+
 def _resolve_overlaps(candidates: list[Candidate]) -> list[Candidate]:
     """Among acted-on candidates, keep the strongest of any overlapping group (score, then length)."""
     acted = sorted(
@@ -229,16 +294,18 @@ def _resolve_overlaps(candidates: list[Candidate]) -> list[Candidate]:
     )
     starts: list[int] = []  # kept spans, sorted by start; they never overlap each other
     ends: list[int] = []
+    kept: list[Finding] = []   # parallel to starts/ends
     resolved: dict[int, Candidate] = {}
     for c in acted:
         f = c.finding
         i = bisect.bisect_left(starts, f.start)
         # Only the kept span just before and the one at/after f.start can overlap f.
-        clash = (i > 0 and ends[i - 1] > f.start) or (i < len(starts) and starts[i] < f.end)
-        if clash:
-            resolved[id(c)] = replace(c, outcome=Outcome.OVERLAPPED)
+        if i > 0 and ends[i - 1] > f.start:
+            resolved[id(c)] = replace(c, outcome=Outcome.OVERLAPPED, overlapped_by=kept[i - 1])
+        elif i < len(starts) and starts[i] < f.end:
+            resolved[id(c)] = replace(c, outcome=Outcome.OVERLAPPED, overlapped_by=kept[i])
         else:
             starts.insert(i, f.start)
             ends.insert(i, f.end)
-    out = [resolved.get(id(c), c) for c in candidates]
-    return sorted(out, key=lambda c: (c.finding.start, c.finding.end, c.finding.entity_type))
+            kept.insert(i, f)
+    return _in_text_order([resolved.get(id(c), c) for c in candidates])

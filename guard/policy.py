@@ -101,7 +101,8 @@ class RecognizerSpec(_Strict):
 
     @model_validator(mode="after")
     def _has_something_to_match(self) -> RecognizerSpec:
-        if not self.patterns and not self.deny_list:
+        # A disabled entry may be just a name: it switches off an inherited recognizer.
+        if self.enabled and not self.patterns and not self.deny_list:
             raise ValueError("a recognizer needs patterns or a deny_list")
         return self
 
@@ -140,11 +141,26 @@ class ServiceSpec(_Strict):
 
 
 class ExampleCase(_Strict):
+    """One case ``guard policy test`` runs: a text, where it goes, and what the policy must do.
+
+    ``expect_entities`` are the types the policy acts on (warn, redact, block); ``expect_allowed``
+    the types a recognizer found but the policy let through (allow-listed, allowed by the rule or
+    the tier, a classification within the tier). Either one, when given, must match exactly.
+    """
+
     text: str
     destination: str | None = None
+    tier: Literal["external", "approved_onprem"] | None = None
     expect_decision: Action
     expect_entities: tuple[str, ...] | None = None
+    expect_allowed: tuple[str, ...] | None = None
     note: str = ""
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_tier(self) -> ExampleCase:
+        if self.destination and self.tier:
+            raise ValueError("give destination (a host) or tier, not both")
+        return self
 
 
 class PolicyDocument(_Strict):
@@ -189,6 +205,15 @@ class Policy:
         if entity_type in self.entities:
             return self.entities[entity_type]
         return EntityRule(action=self.default_action.value)
+
+    def rule_source(self, entity_type: str, tier: str) -> str:
+        """Where ``rule_for`` found the rule, as a policy key path (for ``guard explain``)."""
+        tier_spec = self.tiers.get(tier)
+        if tier_spec and entity_type in tier_spec.entities:
+            return f"tiers.{tier}.entities.{entity_type}"
+        if entity_type in self.entities:
+            return f"entities.{entity_type}"
+        return "default_action"
 
     def service_for_host(self, host: str, port: int | None = None) -> ServiceSpec | None:
         """The catalogued AI service for a request host (``host:port`` entries match that port only)."""
@@ -271,11 +296,15 @@ allow_key = _allow_key
 
 
 def _resolve_extends(name: str, relative_to: Path) -> Path:
+    """``default`` and the other bundled policies by name; anything else relative to the file."""
     if name == "default":
         return DEFAULT_POLICY
     candidate = (relative_to.parent / name).resolve()
     if candidate.suffix not in (".yaml", ".yml"):
         candidate = candidate.with_suffix(".yaml")
+    bundled = BUNDLED_DIR / f"{name}.yaml"
+    if not candidate.is_file() and "/" not in name and bundled.is_file():
+        return bundled  # e.g. "extends: sensitive-cases" from an agency's own directory
     return candidate
 
 
@@ -328,6 +357,18 @@ def _parse_file(path: Path) -> PolicyDocument:
                 message = f"unknown {str(loc[0]).rstrip('s')} {loc[-1]!r}; " + first["msg"]
         more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
         raise PolicyError(path, message + more, location, _line_of(data, loc)) from None
+
+
+def example_lines(path: str | Path) -> list[int | None]:
+    """The 1-based line of each entry of a policy file's ``examples`` (for ``guard policy test``)."""
+    try:
+        data = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return []
+    examples = data.get("examples") if isinstance(data, Mapping) else None
+    if not isinstance(examples, list):
+        return []
+    return [_line_of(data, ("examples", i)) for i in range(len(examples))]
 
 
 def _plain(node: Any) -> Any:
@@ -419,3 +460,5 @@ def _check_entity_names(path: Path, doc: PolicyDocument, known: set[str]) -> Non
     for i, example in enumerate(doc.examples):
         for entity in example.expect_entities or ():
             check(entity, f"examples[{i}].expect_entities")
+        for entity in example.expect_allowed or ():
+            check(entity, f"examples[{i}].expect_allowed")

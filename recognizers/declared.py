@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+import regex
 from presidio_analyzer import Pattern, PatternRecognizer
 
 from recognizers import LANGUAGE
@@ -42,11 +43,28 @@ class DeclaredRecognizer(PatternRecognizer):
             context=list(context),
         )
         self._validator = validator
+        self._patterns: list[Pattern] = pattern_objects
 
     def validate_result(self, pattern_text: str) -> bool | None:
         if self._validator is None:
             return None
         return self._validator(compact(pattern_text))
+
+    def rejected_matches(self, folded_text: str) -> list[tuple[int, int, str, float]]:
+        """(start, end, pattern name, pattern score) of each match the validator rejects.
+
+        Presidio drops a rejected match inside the recognizer; ``guard explain`` shows it, so an
+        author can tell "the regex missed" from "the checksum said no".
+        """
+        if self._validator is None:
+            return []
+        return [
+            (match.start(), match.end(), pattern.name, pattern.score)
+            for pattern in self._patterns
+            # The same engine and flags as Presidio's own matching, so the matches are the same.
+            for match in regex.finditer(pattern.regex, folded_text, flags=self.global_regex_flags or 0)
+            if match.group() and self.validate_result(match.group()) is False
+        ]
 
 
 def _deny_list_regex(words: Sequence[str]) -> str:
