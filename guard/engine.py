@@ -17,7 +17,7 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
-from guard.policy import EntityRule, Policy, RecognizerSpec, allow_key
+from guard.policy import EntityRule, Policy, RecognizerSpec, ServiceSpec, allow_key, split_host_port
 from guard.verdict import ClassificationLevel, Decision, Finding, Verdict
 from recognizers import builtin_recognizers
 from recognizers.analyzer import analyze, build_analyzer
@@ -128,10 +128,11 @@ class Engine:
         without naming a host); otherwise the destination's catalogued service decides it.
         """
         tier = tier or self.policy.tier_for_destination(destination)
+        service = self.policy.service_for_host(*split_host_port(destination)) if destination else None
         findings: list[Finding] = []
         for index, text in enumerate(texts):
             findings.extend(
-                c.finding for c in self.candidates(text, tier=tier, segment=index)
+                c.finding for c in self.candidates(text, tier=tier, segment=index, service=service)
                 if c.outcome == Outcome.ACTED
             )
         decision = max((self._action(f, tier) for f in findings), default=Decision.ALLOW)
@@ -149,7 +150,7 @@ class Engine:
         )
 
     def candidates(self, text: str, tier: str = "external", segment: int = 0,
-                   explain: bool = False) -> list[Candidate]:
+                   explain: bool = False, service: ServiceSpec | None = None) -> list[Candidate]:
         """Every recognizer result for ``text`` with the policy's outcome, in text order.
 
         With ``explain`` each candidate also carries what ``guard explain`` shows (rule source,
@@ -159,7 +160,7 @@ class Engine:
         if not text:
             return []
         results = analyze(self._analyzer, text, explain=explain)
-        judged = [self._judge(text, r, tier, segment, explain) for r in results]
+        judged = [self._judge(text, r, tier, segment, explain, service) for r in results]
         resolved = _resolve_overlaps(judged)
         if not explain:
             return resolved
@@ -169,7 +170,7 @@ class Engine:
     # ------------------------------------------------------------------ policy decisions
 
     def _judge(self, text: str, result: RecognizerResult, tier: str, segment: int,
-               explain: bool = False) -> Candidate:
+               explain: bool = False, service: ServiceSpec | None = None) -> Candidate:
         metadata = result.recognition_metadata or {}
         level = None
         if result.entity_type == MARKER:
@@ -197,7 +198,7 @@ class Engine:
             return replace(
                 plain,
                 rule_source=self.policy.rule_source(result.entity_type, tier),
-                allow_listed=self._allow_listed(result.entity_type, text[result.start:result.end]),
+                allow_listed=self._allow_listed(result.entity_type, text[result.start:result.end], service),
                 base_score=float(original) if original is not None else None,
                 validation=getattr(explanation, "validation_result", None),
                 context_words=tuple(getattr(recognizer, "context", None) or ()),
@@ -207,7 +208,7 @@ class Engine:
 
         if result.score < rule.min_score:
             return candidate(Outcome.BELOW_THRESHOLD)
-        if self._allow_listed(result.entity_type, text[result.start:result.end]):
+        if self._allow_listed(result.entity_type, text[result.start:result.end], service):
             return candidate(Outcome.ALLOW_LISTED)
         if level is not None and level <= self.policy.max_classification(tier):
             return candidate(Outcome.WITHIN_TIER)
@@ -231,12 +232,15 @@ class Engine:
             for start, end, pattern_name, score in recognizer.rejected_matches(fold(text))
         ]
 
-    def _allow_listed(self, entity_type: str, value: str) -> bool:
+    def _allow_listed(self, entity_type: str, value: str, service: ServiceSpec | None = None) -> bool:
         allow = self.policy.allow_list
-        if not allow:
+        by_service = service.allow_list if service is not None else {}
+        if not allow and not by_service:
             return False
         key = allow_key(value)
-        return key in allow.get(entity_type, ()) or key in allow.get("*", ())
+        if key in allow.get(entity_type, ()) or key in allow.get("*", ()):
+            return True
+        return any(key == allow_key(v) for v in (*by_service.get(entity_type, ()), *by_service.get("*", ())))
 
     def _action(self, finding: Finding, tier: str) -> Decision:
         return Decision(self.policy.rule_for(finding.entity_type, tier).action)

@@ -129,6 +129,8 @@ class ServiceSpec(_Strict):
     tier: Literal["external", "approved_onprem"] = "external"
     fail_mode: Literal["closed", "open"] = "closed"
     unreadable_upload: Literal["block", "allow"] = "block"
+    # Values never flagged for this service only (e.g. the agency's own on-prem model's test accounts).
+    allow_list: dict[str, tuple[str, ...]] = {}
     description: str = ""
 
     @field_validator("hosts")
@@ -454,6 +456,9 @@ def _check_entity_names(path: Path, doc: PolicyDocument, known: set[str]) -> Non
         check(entity, f"entities.{entity}")
     for entity in doc.allow_list:
         check(entity, f"allow_list.{entity}")
+    for service in doc.services:
+        for entity in service.allow_list:
+            check(entity, f"services.{service.name}.allow_list.{entity}")
     for tier_name, tier in doc.tiers.items():
         for entity in tier.entities:
             check(entity, f"tiers.{tier_name}.entities.{entity}")

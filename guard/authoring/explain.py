@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import IO, Any
 
 from guard.engine import Candidate, Engine, Outcome
+from guard.policy import split_host_port
 from guard.verdict import Finding
 from recognizers.context import PREFIX_CHARS, SUFFIX_CHARS
 
@@ -19,7 +20,8 @@ _SHOWN_CONTEXT_WORDS = 10
 def explain_report(engine: Engine, text: str, destination: str | None = None) -> dict[str, Any]:
     """The whole explanation as plain data (the ``--json`` output; the text output renders it)."""
     tier = engine.policy.tier_for_destination(destination)
-    candidates = engine.candidates(text, tier=tier, explain=True)
+    service = engine.policy.service_for_host(*split_host_port(destination)) if destination else None
+    candidates = engine.candidates(text, tier=tier, explain=True, service=service)
     verdict = engine.inspect(text, destination)
     return {
         "policy": {"name": engine.policy.name, "version": engine.policy.version,
