@@ -70,8 +70,10 @@ class _QuietUpstream(UpstreamServer):
         pass  # thousands of bodies: keep none
 
 
-def _serve_upstreams(conn: multiprocessing.connection.Connection, cert: Path, key: Path) -> None:
-    servers = [_QuietUpstream(cert, key).start() for _ in range(2)]
+def _serve_upstreams(conn: multiprocessing.connection.Connection, cert: Path, key: Path,
+                     count: int = 2) -> None:
+    """Serve ``count`` stand-in services in this (child) process; send their ports, stop when told."""
+    servers = [_QuietUpstream(cert, key).start() for _ in range(count)]
     conn.send([s.port for s in servers])
     conn.recv()  # until told to stop
     for server in servers:

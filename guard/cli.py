@@ -6,12 +6,14 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from guard import pac as pac_command
 from guard.audit import commands as audit_commands
-from guard.policy import PolicyError, load_policy
+from guard.envconfig import ConfigError, env_options, env_port, env_str
+from guard.policy import DEFAULT_POLICY, PolicyError, load_policy
 from guard.review import commands as review_commands
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
@@ -89,31 +91,15 @@ def _print_human(text: str, verdict: Any, out: IO[str]) -> None:
 # ---------------------------------------------------------------- explain
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from guard.authoring import explain_report, render_explain
+
     engine = _engine(args)
     text = args.text if args.text is not None else sys.stdin.read()
-    tier = engine.policy.tier_for_destination(args.destination)
-    candidates = engine.candidates(text, tier=tier, explain=True)
-    verdict = engine.inspect(text, args.destination)
-    out = sys.stdout
-    out.write(f"policy {engine.policy.name} {engine.policy.version}  ({engine.policy.source})\n")
-    out.write(f"destination tier: {tier}\n")
-    if not candidates:
-        out.write("no recognizer produced a candidate\n")
-    for c in candidates:
-        f = c.finding
-        out.write(f"\n{f.entity_type}  [{f.start}:{f.end}]  {text[f.start:f.end]!r}\n")
-        out.write(f"  recognizer  {f.recognizer}" + (f" / pattern {c.pattern}" if c.pattern else "") + "\n")
-        out.write(f"  score       {f.score:.2f}   (rule: {c.rule.action} at >= {c.rule.min_score:.2f})\n")
-        if f.context_word:
-            out.write(f"  context     {f.context_word!r} raised the score\n")
-        if f.classification_level is not None:
-            out.write(f"  level       {f.classification_level.name}\n")
-        if c.explanation:
-            out.write(f"  why         {c.explanation}\n")
-        out.write(f"  outcome     {c.outcome}\n")
-    out.write(f"\ndecision: {verdict.decision.value}\n")
-    if verdict.redacted_text != text:
-        out.write(f"redacted: {verdict.redacted_text}\n")
+    if args.json:
+        sys.stdout.write(json.dumps(explain_report(engine, text, args.destination), ensure_ascii=False,
+                                    indent=2) + "\n")
+    else:
+        render_explain(engine, text, args.destination, sys.stdout)
     return EXIT_OK
 
 
@@ -123,14 +109,59 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     for path in args.files:
         policy = load_policy(path)
         print(f"{path}: ok — {policy.name} {policy.version}, {len(policy.services)} services, "
-              f"{len(policy.recognizers)} declared recognizers")
+              f"{len(policy.recognizers)} declared recognizers, {len(policy.examples)} examples")
     return EXIT_OK
+
+
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    """Exit 0 when every example of every file passes, 1 when one fails, 2 when a file is unusable."""
+    from guard.authoring import FileResult, render_results, run_examples
+    from guard.engine import Engine
+    from guard.policy import example_lines
+
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            policy = load_policy(path)
+        except PolicyError as e:
+            print(f"guard: policy error: {e}", file=sys.stderr)
+            status = EXIT_CONFIG
+            continue
+        engine = Engine(policy)
+        result = FileResult(str(path), policy, tuple(run_examples(engine, example_lines(path))))
+        render_results(result, sys.stdout)
+        if result.failed and status == EXIT_OK:
+            status = EXIT_INPUT
+    return status
+
+
+def cmd_policy_diff(args: argparse.Namespace) -> int:
+    from guard.authoring import CorpusRecord, diff_policies, render_diff, render_diff_json
+    from guard.engine import Engine
+
+    if args.examples < 0:
+        raise SystemExit("guard policy diff: --examples must be 0 or more")
+    old, new = Engine(load_policy(args.old)), Engine(load_policy(args.new))
+    records: list[CorpusRecord] = []
+    status = EXIT_OK
+    with open(args.corpus, encoding="utf-8") as source:
+        for number, record, error in _read_jsonl(source):
+            if record is None:
+                print(f"guard policy diff: {args.corpus}:{number}: {error} (skipped)", file=sys.stderr)
+                status = EXIT_INPUT
+                continue
+            destination = record.get("destination")
+            records.append(CorpusRecord(record.get("id", f"line {number}"), record["text"],
+                                        destination if isinstance(destination, str) else None))
+    report = diff_policies(old, new, records, args.examples)
+    (render_diff_json if args.json else render_diff)(report, args.corpus, sys.stdout)
+    return status
 
 
 # ---------------------------------------------------------------- proxy
 
-def proxy_arguments(args: argparse.Namespace) -> list[str]:
-    """Translate ``guard proxy`` flags into mitmdump's command line."""
+def proxy_arguments(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Translate ``guard proxy`` flags (and GUARD_* variables, see guard.envconfig) into mitmdump's."""
     argv = ["--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
             "--set", "flow_detail=0", "--set", "connection_strategy=lazy"]
     if args.confdir:
@@ -140,30 +171,95 @@ def proxy_arguments(args: argparse.Namespace) -> list[str]:
         argv += ["--set", f"guard_policy={Path(args.policy).resolve()}"]
     if args.audit_db:
         argv += ["--set", f"guard_audit_db={args.audit_db}"]
+    if args.audit_key_file:
+        argv += ["--set", f"guard_audit_key_file={args.audit_key_file}"]
     if args.ops_listen:
         argv += ["--set", f"guard_ops_listen={args.ops_listen}"]
+    flags = [item.partition("=")[0].strip() for item in args.set or []]
+    for option, value in env_options(environ):
+        if option not in flags:  # a flag wins over the environment, also for list options
+            argv += ["--set", f"{option}={value}"]
     for item in args.set or []:
         argv += ["--set", item]
     return argv
 
 
+SECRET_OPTIONS = ("proxyauth", "upstream_auth")
+
+
+def printable_arguments(argv: Sequence[str]) -> list[str]:
+    """mitmdump's command line as it may be shown: passwords in the audit URL and credentials hidden."""
+    from guard.audit.store import safe_url
+
+    shown = []
+    for item in argv:
+        name, sep, value = item.partition("=")
+        if sep and name == "guard_audit_db":
+            item = f"{name}={safe_url(value)}"
+        elif sep and name in SECRET_OPTIONS:
+            item = f"{name}=***"
+        shown.append(item)
+    return shown
+
+
 def cmd_proxy(args: argparse.Namespace) -> int:
+    import asyncio
+
     from mitmproxy.tools import cmdline
     from mitmproxy.tools.dump import DumpMaster
     from mitmproxy.tools.main import run
 
-    from guard.addon import Guard
+    from guard.addon import Drain, Guard
     from guard.audit.logging import configure_logging
 
     class GuardMaster(DumpMaster):
-        """mitmdump with the guard built in: an addon error stops start-up instead of being skipped."""
+        """mitmdump with the guard built in: an addon error stops start-up instead of being skipped,
+        and SIGTERM (or Ctrl-C) drains: not ready, stop listening, finish what is in flight, exit 0.
+        A second signal exits at once."""
 
         def __init__(self, options: object) -> None:
             super().__init__(options)  # type: ignore[arg-type]
-            self.addons.add(Guard())
+            self.guard, self.drain = Guard(), Drain()
+            self.addons.add(self.guard, self.drain)
+            self._serving = False
+            self._draining: asyncio.Task[None] | None = None
 
+        async def run(self) -> None:
+            # mitmproxy keeps an option nobody declared for a script that may declare it later, and
+            # so would ignore a misspelt one for good; every addon is loaded by now, so refuse it.
+            unknown = ", ".join(sorted(self.options.deferred))
+            if unknown:
+                print(f"guard proxy: unknown option: {unknown}", file=sys.stderr)
+                sys.exit(EXIT_CONFIG)
+            await super().run()
+
+        async def running(self) -> None:
+            await super().running()
+            self._serving = True
+
+        def shutdown(self) -> None:  # mitmproxy's SIGTERM and SIGINT handlers call this
+            self.event_loop.call_soon_threadsafe(self._begin_drain)
+
+        def _begin_drain(self) -> None:
+            if not self._serving or self._draining is not None:
+                super().shutdown()
+                return
+            self.guard.draining()
+            self._draining = asyncio.ensure_future(self._drain())
+
+        async def _drain(self) -> None:
+            proxyserver = self.addons.get("proxyserver")
+            if proxyserver is not None:
+                await proxyserver.servers.update([])  # stop listening; connections already open go on
+            await self.drain.wait()
+            super().shutdown()
+
+    argv = proxy_arguments(args)
+    if args.print_options:  # what this environment and these flags amount to; nothing is started
+        print(" ".join(printable_arguments(argv)))
+        return EXIT_OK
     configure_logging()
-    run(GuardMaster, cmdline.mitmdump, proxy_arguments(args))
+    run(GuardMaster, cmdline.mitmdump, argv)
     return EXIT_OK
 
 
@@ -193,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = with_policy(sub.add_parser("explain", help="show every candidate, its score, context and rule"))
     explain.add_argument("text", nargs="?", help="the text (default: stdin)")
+    explain.add_argument("--json", action="store_true", help="one JSON document instead of text")
     explain.set_defaults(func=cmd_explain)
 
     policy = sub.add_parser("policy", help="policy tools").add_subparsers(
@@ -200,17 +297,45 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy.add_parser("validate", help="load and validate policy files")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=cmd_policy_validate)
+    policy_test = policy.add_parser(
+        "test", help="run each policy's examples like unit tests (exit 0 pass, 1 a failure, 2 a bad file)")
+    policy_test.add_argument("files", nargs="*", default=[str(DEFAULT_POLICY)],
+                             help="policy files (default: the bundled policies/default.yaml)")
+    policy_test.set_defaults(func=cmd_policy_test)
+    policy_diff = policy.add_parser("diff", help="what changing policy OLD to NEW would do to a corpus")
+    policy_diff.add_argument("old", metavar="OLD")
+    policy_diff.add_argument("new", metavar="NEW")
+    policy_diff.add_argument("--corpus", required=True, metavar="FILE.jsonl",
+                             help='JSON lines {"id", "text"} with an optional "destination"')
+    policy_diff.add_argument("--examples", type=int, default=3, metavar="N",
+                             help="masked examples shown per change (default 3)")
+    policy_diff.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    policy_diff.set_defaults(func=cmd_policy_diff)
 
-    proxy = sub.add_parser("proxy", help="run the guard proxy (mitmproxy with the guard addon)")
-    proxy.add_argument("--listen-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    proxy.add_argument("--listen-port", type=int, default=8080, help="port to listen on (default 8080)")
-    proxy.add_argument("--policy", help="policy YAML (default: the bundled policies/default.yaml)")
-    proxy.add_argument("--confdir", help="mitmproxy confdir; the CA to trust is DIR/mitmproxy-ca-cert.pem")
-    proxy.add_argument("--audit-db", help="sqlite:///PATH (default: ./guard-audit.db) or postgresql://...")
-    proxy.add_argument("--ops-listen", metavar="HOST:PORT",
-                       help="serve /metrics, /healthz and /readyz on HOST:PORT (default: off)")
+    proxy = sub.add_parser("proxy", help="run the guard proxy (mitmproxy with the guard addon)",
+                           description="Every flag has an environment variable (named after it); other "
+                           "options: GUARD_OPT_<NAME> for guard_<name>, GUARD_MITMPROXY_<NAME> for "
+                           "mitmproxy's own. A flag wins over the environment.")
+    proxy.add_argument("--listen-host", default=env_str("GUARD_LISTEN_HOST", "127.0.0.1"),
+                       help="address to listen on (default 127.0.0.1; GUARD_LISTEN_HOST)")
+    proxy.add_argument("--listen-port", type=int, default=env_port("GUARD_LISTEN_PORT", 8080),
+                       help="port to listen on (default 8080; GUARD_LISTEN_PORT)")
+    proxy.add_argument("--policy", default=env_str("GUARD_POLICY"),
+                       help="policy YAML (default: the bundled policies/default.yaml; GUARD_POLICY)")
+    proxy.add_argument("--confdir", default=env_str("GUARD_CONFDIR"),
+                       help="mitmproxy confdir; the CA to trust is DIR/mitmproxy-ca-cert.pem (GUARD_CONFDIR)")
+    proxy.add_argument("--audit-db", default=env_str("GUARD_AUDIT_DB"),
+                       help="sqlite:///PATH (default: ./guard-audit.db) or postgresql://... (GUARD_AUDIT_DB)")
+    proxy.add_argument("--audit-key-file", default=env_str("GUARD_AUDIT_KEY_FILE"),
+                       help="audit key file (default: the GUARD_AUDIT_KEY variable; GUARD_AUDIT_KEY_FILE)")
+    proxy.add_argument("--ops-listen", metavar="HOST:PORT", default=env_str("GUARD_OPS_LISTEN"),
+                       help="serve /metrics, /healthz and /readyz on HOST:PORT "
+                       "(default: off; GUARD_OPS_LISTEN)")
     proxy.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="any mitmproxy or guard option, e.g. --set guard_workers=4")
+    proxy.add_argument("--print-options", action="store_true",
+                       help="print the options the flags and GUARD_* variables amount to (passwords "
+                       "hidden), then exit without starting")
     proxy.set_defaults(func=cmd_proxy)
 
     bench = sub.add_parser("bench", help="throughput, latency, memory: guard vs stock Presidio, side by side")
@@ -221,16 +346,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     audit_commands.register(sub)
+    pac_command.register(sub)
     review_commands.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args))
+    except ConfigError as e:
+        print(f"guard: environment: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     except PolicyError as e:
         print(f"guard: policy error: {e}", file=sys.stderr)
         return EXIT_CONFIG

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from recognizers import LANGUAGE
 from recognizers.context import CONTEXT_KEY
 
 DATA_DIR = Path(__file__).parent / "data"
+JIEBA_CACHE_DIR_VARIABLE = "GUARD_JIEBA_CACHE_DIR"
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Middle dots joining the parts of indigenous and transliterated names, after ``fold`` (which turns
@@ -197,8 +199,9 @@ class _Lexicon:
         # jieba logs "Building prefix dict ..." at DEBUG/INFO to stderr; proxies log JSON only.
         jieba.setLogLevel(logging.WARNING)
         tokenizer = jieba.Tokenizer()
-        # The cache goes to the temp directory, never next to the package (read-only in containers).
-        tokenizer.tmp_dir = tempfile.gettempdir()
+        # The cache goes to the temp directory, never next to the package (read-only in containers);
+        # a container image prepares it at build time in GUARD_JIEBA_CACHE_DIR (deploy/Dockerfile).
+        tokenizer.tmp_dir = os.environ.get(JIEBA_CACHE_DIR_VARIABLE) or tempfile.gettempdir()
         tokenizer.cache_file = "guard-jieba.cache"
         tokenizer.initialize()
         self.tokenizer = tokenizer

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run them. `.ci/run` runs exactly this.
 #   - Debian packages: chromium (browser tests), postgresql (the audit store on PostgreSQL),
-#     slapd (a throwaway LDAP directory for proxyauth=ldap)
+#     slapd (a throwaway LDAP directory for proxyauth=ldap), haproxy, docker-compose and systemd
+#     (they check deploy/'s files), nodejs (runs `guard pac` output)
 #   - .venv: guard and pytest;  .venv-clients: the official openai/anthropic SDKs and Playwright,
 #     kept apart because they need a newer h11 than mitmproxy allows.
 # Arguments go to pytest (e.g. tests/run.sh -k engine -x).
@@ -13,6 +14,10 @@ command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || apt_packages+=(postgresql)
 command -v curl >/dev/null 2>&1 || apt_packages+=(curl)
 command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || apt_packages+=(slapd ldap-utils)  # proxyauth=ldap tests
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_packages+=(haproxy)      # tests/deploy
+command -v docker-compose >/dev/null 2>&1 || apt_packages+=(docker-compose)
+command -v systemd-analyze >/dev/null 2>&1 || apt_packages+=(systemd)
+command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
@@ -24,6 +29,9 @@ pip_quiet=(--quiet --disable-pip-version-check)
 .venv/bin/pip install "${pip_quiet[@]}" -e '.[test]'
 [ -x .venv-clients/bin/python ] || python3 -m venv .venv-clients
 .venv-clients/bin/pip install "${pip_quiet[@]}" -r tests/clients-requirements.txt
+[ -x .venv-deploy/bin/python ] || python3 -m venv .venv-deploy
+.venv-deploy/bin/pip install "${pip_quiet[@]}" -r tests/deploy/requirements.txt
+npm ci --prefix tests/deploy/pac --no-audit --no-fund --loglevel=error >/dev/null  # pac-resolver, for guard pac
 
 # PostgreSQL for the audit store's tests: start Debian's cluster and a role that may create databases.
 if [ -z "${GUARD_TEST_POSTGRES_URL:-}" ]; then

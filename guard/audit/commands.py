@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from guard.audit.accounts import ROLES, AccountError, add_user
 from guard.audit.keys import AuditKeyError, load_keys, new_key
 from guard.audit.store import DEFAULT_URL, AuditStore, AuditStoreError
+from guard.envconfig import env_str
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -76,9 +77,10 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def _with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--audit-db", default=DEFAULT_URL,
-                   help=f"sqlite:///PATH or postgresql://... (default: {DEFAULT_URL})")
-    p.add_argument("--audit-key-file", help="audit key file (default: the GUARD_AUDIT_KEY variable)")
+    p.add_argument("--audit-db", default=env_str("GUARD_AUDIT_DB", DEFAULT_URL),
+                   help=f"sqlite:///PATH or postgresql://... (default: GUARD_AUDIT_DB, else {DEFAULT_URL})")
+    p.add_argument("--audit-key-file", default=env_str("GUARD_AUDIT_KEY_FILE"),
+                   help="audit key file (default: GUARD_AUDIT_KEY_FILE, else the GUARD_AUDIT_KEY variable)")
     return p
 
 

@@ -6,6 +6,8 @@ as ``<TW_NATIONAL_ID_1>`` is split across several events. ``GET /chat`` serves a
 script posts the prompt with ``fetch`` and reads the event stream into the page; ``GET /form`` serves a
 plain HTML form (a page navigation, no script) whose post is answered with an HTML echo. ``/v1/files``
 answers with an OpenAI file object. Any other request is answered with a JSON echo of the body.
+A ``?delay=SECONDS`` query (at most 30) holds a POST that long before answering: a slow model, for the
+graceful-shutdown test.
 Stdlib only, so it also runs in the benchmark.
 """
 
@@ -18,12 +20,13 @@ import ipaddress
 import json
 import ssl
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +35,7 @@ from cryptography.x509.oid import NameOID
 
 ECHO_PREFIX = "你說："
 DELTA_CHARS = 4  # small enough that every placeholder spans several stream events
+MAX_DELAY_SECONDS = 30.0
 
 
 def make_self_signed_cert(directory: Path, name: str = "guard-e2e-upstream") -> tuple[Path, Path]:
@@ -277,6 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         recorded = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         self.server.record(recorded)
+        delay = parse_qs(urlsplit(self.path).query).get("delay", ["0"])[0]
+        time.sleep(min(float(delay), MAX_DELAY_SECONDS))
         try:
             doc = json.loads(recorded.decoded())
         except ValueError:
