@@ -205,6 +205,7 @@ def printable_arguments(argv: Sequence[str]) -> list[str]:
 def cmd_proxy(args: argparse.Namespace) -> int:
     import asyncio
 
+    from mitmproxy import exceptions
     from mitmproxy.tools import cmdline
     from mitmproxy.tools.dump import DumpMaster
     from mitmproxy.tools.main import run
@@ -230,6 +231,15 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             unknown = ", ".join(sorted(self.options.deferred))
             if unknown:
                 print(f"guard proxy: unknown option: {unknown}", file=sys.stderr)
+                sys.exit(EXIT_CONFIG)
+            # mitmproxy configures an addon only for the options set on the command line. Without
+            # this a bare `guard proxy` would never load the bundled policy nor read GUARD_AUDIT_KEY,
+            # and, knowing no AI host, would pass everything through uninspected.
+            try:
+                for addon in (self.guard, self.drain):
+                    addon.configure(set(self.options.keys()))
+            except exceptions.OptionsError as e:
+                print(f"guard proxy: {e}", file=sys.stderr)
                 sys.exit(EXIT_CONFIG)
             await super().run()
 

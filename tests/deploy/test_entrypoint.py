@@ -3,6 +3,7 @@ check command, and the build-time preparation of jieba's cache."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -98,15 +99,18 @@ def healthcheck(*args: str, env: dict[str, str] | None = None) -> int:
                           capture_output=True, timeout=30, check=False).returncode
 
 
-def test_a_container_start_configured_by_environment_only(tmp_path: Path, upstream: UpstreamServer) -> None:
-    port, ops_port = free_port(), free_port()
-    env = {"GUARD_LISTEN_HOST": "127.0.0.1", "GUARD_LISTEN_PORT": str(port),
-           "GUARD_OPS_LISTEN": f"0.0.0.0:{ops_port}", "GUARD_CONFDIR": str(tmp_path / "mitmproxy"),
-           "GUARD_AUDIT_DB": f"sqlite:///{tmp_path / 'audit.db'}",
-           "GUARD_POLICY": str(write_policy(tmp_path / "policy.yaml", {"stand-in": ("openai", upstream)})),
-           "GUARD_OPT_WORKERS": "1", "GUARD_OPT_AUDIT_JOURNAL": str(tmp_path / "journal.jsonl"),
-           "GUARD_MITMPROXY_SSL_INSECURE": "true", "HOME": str(tmp_path),
-           "PYTHONUNBUFFERED": "1"}  # as the image sets it: log lines reach the log as they happen
+def image_environment(tmp_path: Path, port: int, ops_port: int) -> dict[str, str]:
+    """What deploy/Dockerfile sets, with this test's ports and directories."""
+    return {"GUARD_LISTEN_HOST": "127.0.0.1", "GUARD_LISTEN_PORT": str(port),
+            "GUARD_OPS_LISTEN": f"0.0.0.0:{ops_port}", "GUARD_CONFDIR": str(tmp_path / "mitmproxy"),
+            "GUARD_AUDIT_DB": f"sqlite:///{tmp_path / 'audit.db'}",
+            "GUARD_OPT_AUDIT_JOURNAL": str(tmp_path / "journal.jsonl"), "HOME": str(tmp_path),
+            "PYTHONUNBUFFERED": "1"}  # log lines reach the log as they happen
+
+
+@contextlib.contextmanager
+def container(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The entrypoint with no arguments, as `docker run IMAGE` starts it; ready when /healthz answers."""
     log = tmp_path / "proxy.log"
     with log.open("wb") as out:
         process = subprocess.Popen(["/bin/sh", str(ENTRYPOINT)], cwd=tmp_path, stdout=out,
@@ -117,8 +121,23 @@ def test_a_container_start_configured_by_environment_only(tmp_path: Path, upstre
             assert process.poll() is None, log.read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "the proxy did not come up"
             time.sleep(0.2)
-        assert healthcheck(f"http://127.0.0.1:{ops_port}/readyz") == 0
+        yield process, log
+        process.send_signal(signal.SIGTERM)  # exec'd: the signal reaches guard itself, as PID 1 would
+        assert process.wait(timeout=30) == 0
+        assert healthcheck(env=env) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
+
+def test_a_container_start_configured_by_environment_only(tmp_path: Path, upstream: UpstreamServer) -> None:
+    port, ops_port = free_port(), free_port()
+    env = {**image_environment(tmp_path, port, ops_port),
+           "GUARD_POLICY": str(write_policy(tmp_path / "policy.yaml", {"stand-in": ("openai", upstream)})),
+           "GUARD_OPT_WORKERS": "1", "GUARD_MITMPROXY_SSL_INSECURE": "true"}
+    with container(tmp_path, env):
+        assert healthcheck(f"http://127.0.0.1:{ops_port}/readyz") == 0
         tag = nonce()
         body = json.dumps({"model": "m", "messages": [{"role": "user", "content": pii_prompt(tag)}]},
                           ensure_ascii=False).encode()
@@ -132,13 +151,19 @@ def test_a_container_start_configured_by_environment_only(tmp_path: Path, upstre
         assert_redacted_upstream(upstream, tag)
         assert (tmp_path / "audit.db").exists()
 
-        process.send_signal(signal.SIGTERM)  # exec'd: the signal reaches guard itself, as PID 1 would
-        assert process.wait(timeout=30) == 0
-        assert healthcheck(env=env) == 1
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+def test_a_bare_start_loads_the_bundled_policy_and_the_key(tmp_path: Path) -> None:
+    """`docker run IMAGE` with nothing but the image's variables: the bundled policy, the default
+    workers and GUARD_AUDIT_KEY all apply, though no flag or option names them."""
+    port, ops_port = free_port(), free_port()
+    key = subprocess.run([str(VENV_BIN / "guard"), "audit", "keygen"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.strip()
+    env = {**image_environment(tmp_path, port, ops_port), "GUARD_AUDIT_KEY": key}
+    with container(tmp_path, env) as (_, log):
+        assert healthcheck(f"http://127.0.0.1:{ops_port}/readyz") == 0
+        said = log.read_text(errors="replace")
+        assert "guard: policy default" in said and "2 inspection workers" in said
+        assert "evidence kept encrypted" in said
 
 
 def test_the_review_console_through_the_entrypoint(tmp_path: Path) -> None:
