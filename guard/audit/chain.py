@@ -12,6 +12,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
@@ -34,13 +35,32 @@ INDEXED = {"event_id": "event_id", "time": "time", "kind": "kind", "decision": "
            "user_name": "user", "client": "client", "service": "service", "host": "host", "node": "node"}
 
 
+def canonical_time(value: datetime | str) -> str:
+    """One text form of a time (SQLite hands back naive UTC datetimes, PostgreSQL aware ones)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _record_value(record: Mapping[str, Any], field: str) -> str:
+    value = record.get(field, "")
+    if field == "time":
+        try:
+            return canonical_time(value)
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
 @dataclass(frozen=True)
 class StoredLink:
     seq: int
     record: str
     prev_hash: str
     hash: str
-    columns: Mapping[str, str]  # the indexed copies, as strings (time in ISO form)
+    columns: Mapping[str, str]  # the indexed copies, as strings (time as canonical_time)
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,7 @@ def verify_links(links: Iterable[StoredLink], head_hash: str, head_length: int,
         elif link(item.prev_hash, item.record, key) != item.hash:
             problems.append(ChainProblem(item.seq, event_id, "record was altered (hash does not match)"))
         for column, field in INDEXED.items():
-            if str(record.get(field, "")) != item.columns.get(column, ""):
+            if _record_value(record, field) != item.columns.get(column, ""):
                 problems.append(ChainProblem(item.seq, event_id, f"column {column} differs from the record"))
         expected_prev = item.hash
     if count != head_length or (count and expected_prev != head_hash):

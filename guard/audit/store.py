@@ -104,15 +104,6 @@ def _sqlite_tuning(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
-def _iso(value: datetime | str) -> str:
-    """One text form of a time for the chain check (SQLite hands back naive UTC datetimes)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -241,11 +232,10 @@ class AuditStore:
             rows = conn.execution_options(yield_per=1000).execute(select(events).order_by(events.c.seq))
             links = (chain.StoredLink(
                 seq=row.seq, record=row.record, prev_hash=row.prev_hash, hash=row.hash,
-                columns={column: (_iso(row.time) if column == "time" else str(getattr(row, column)))
-                         for column in chain.INDEXED},
+                columns={column: (chain.canonical_time(row.time) if column == "time"
+                                  else str(getattr(row, column))) for column in chain.INDEXED},
             ) for row in rows)
-            normalised = (_normalise_time(link) for link in links)
-            checked, problems = chain.verify_links(normalised, head.last_hash, head.length, keys)
+            checked, problems = chain.verify_links(links, head.last_hash, head.length, keys)
         return VerifyReport(checked, problems)
 
     # ------------------------------------------------------------ evidence
@@ -274,15 +264,3 @@ class AuditStore:
             conn.execute(delete(sessions).where(sessions.c.expires_at < now))
         return int(purged or 0)
 
-
-def _normalise_time(link: chain.StoredLink) -> chain.StoredLink:
-    """Compare times in one form: the record's ISO text and the column's datetime, both UTC."""
-    try:
-        record = json.loads(link.record)
-        record_time = _iso(record.get("time", ""))
-    except ValueError:
-        return link
-    columns = dict(link.columns)
-    if columns.get("time") == record_time:
-        columns["time"] = str(record.get("time", ""))
-    return chain.StoredLink(link.seq, link.record, link.prev_hash, link.hash, columns)

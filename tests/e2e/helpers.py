@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import http.client
 import json
 import os
 import secrets
 import socket
+import ssl
 import string
 import subprocess
 import sys
@@ -257,3 +259,20 @@ def assert_block_message(message: str) -> None:
     assert "事件編號" in message
     for value in RAW_VALUES:
         assert value not in message
+
+
+def post_chat(proxy: GuardProxy, upstream: UpstreamServer, prompt: str) -> tuple[int, str]:
+    """One OpenAI chat request through the proxy's CONNECT tunnel (http.client, so many threads can
+    send at once without a subprocess each); returns the status and the guard's event id."""
+    context = ssl.create_default_context(cafile=str(proxy.ca))
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, context=context, timeout=30)
+    try:
+        conn.set_tunnel("127.0.0.1", upstream.port)
+        body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]},
+                          ensure_ascii=False).encode()
+        conn.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("x-guard-event-id") or ""
+    finally:
+        conn.close()

@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from tests.e2e.helpers import (
     curl,
     nonce,
     pii_prompt,
+    post_chat,
     write_policy,
 )
 from tests.e2e.upstream import UpstreamServer
@@ -61,20 +61,6 @@ def audited(request: pytest.FixtureRequest, tmp_path: Path,
             proxy.stop()
 
 
-def _post(proxy: GuardProxy, upstream: UpstreamServer, body: bytes) -> tuple[int, str]:
-    """One HTTPS request through the proxy (CONNECT tunnel); the status and the guard's event id."""
-    context = ssl.create_default_context(cafile=str(proxy.ca))
-    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, context=context, timeout=30)
-    try:
-        conn.set_tunnel(upstream.host_port.split(":")[0], upstream.port)
-        conn.request("POST", CHAT, body, JSON)
-        response = conn.getresponse()
-        response.read()
-        return response.status, response.getheader("x-guard-event-id") or ""
-    finally:
-        conn.close()
-
-
 def test_every_answered_request_has_its_event_after_sigkill(
         audited: tuple[GuardProxy, str, Path], openai_upstream: UpstreamServer) -> None:
     proxy, url, key_file = audited
@@ -87,7 +73,7 @@ def test_every_answered_request_has_its_event_after_sigkill(
             n += 1
             prompt = classified_prompt(nonce()) if (index + n) % 2 else pii_prompt(nonce())
             try:
-                answered.append(_post(proxy, openai_upstream, _chat_body(prompt)))
+                answered.append(post_chat(proxy, openai_upstream, prompt))
             except (OSError, http.client.HTTPException):
                 return  # the proxy is gone: this request got no answer, so it owes no event
 

@@ -3,10 +3,7 @@ refused and the running policy stays in force."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import signal
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -14,25 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import MOBILE, NATIONAL_ID, GuardProxy, nonce, write_policy
+from tests.e2e.helpers import MOBILE, NATIONAL_ID, GuardProxy, nonce, post_chat, write_policy
 from tests.e2e.upstream import UpstreamServer
 
 CHAT = "/v1/chat/completions"
-
-
-def _post(proxy: GuardProxy, upstream: UpstreamServer, prompt: str) -> tuple[int, str]:
-    context = ssl.create_default_context(cafile=str(proxy.ca))
-    conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, context=context, timeout=30)
-    try:
-        conn.set_tunnel("127.0.0.1", upstream.port)
-        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": prompt}]},
-                          ensure_ascii=False)
-        conn.request("POST", CHAT, body.encode(), {"content-type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        return response.status, response.getheader("x-guard-event-id") or ""
-    finally:
-        conn.close()
 
 
 def _write(path: Path, catalogue: dict[str, tuple[str, UpstreamServer]], version: str,
@@ -70,7 +52,7 @@ def test_reload_under_traffic_drops_nothing_and_a_broken_file_is_refused(
     def user() -> None:
         while not stop.is_set():
             try:
-                outcomes.append(_post(proxy, openai_upstream, f"身分證 {NATIONAL_ID}，追蹤碼 {nonce()}"))
+                outcomes.append(post_chat(proxy, openai_upstream, f"身分證 {NATIONAL_ID}，追蹤碼 {nonce()}"))
             except BaseException as e:  # any failure is a dropped request: reported below
                 outcomes.append(e)
 
@@ -80,18 +62,18 @@ def test_reload_under_traffic_drops_nothing_and_a_broken_file_is_refused(
     try:
         time.sleep(1.0)
         phone_only = f"請回電 {MOBILE}，追蹤碼 {nonce()}"
-        assert _post(proxy, openai_upstream, phone_only)[0] == 200  # v1: phone numbers are redacted
+        assert post_chat(proxy, openai_upstream, phone_only)[0] == 200  # v1: phone numbers are redacted
 
         _write(policy, catalogue, "v2", {"PHONE_NUMBER": "block"})
         _wait_for_log(proxy, "policy reloaded (the policy file changed): reload-test v2")
         time.sleep(0.5)
-        assert _post(proxy, openai_upstream, phone_only)[0] == 403  # v2 is in force
+        assert post_chat(proxy, openai_upstream, phone_only)[0] == 403  # v2 is in force
 
         policy.write_text(policy.read_text(encoding="utf-8").replace("action: block", "action: explode"),
                           encoding="utf-8")
         _wait_for_log(proxy, "rejected, keeping reload-test v2")
         time.sleep(0.5)
-        assert _post(proxy, openai_upstream, phone_only)[0] == 403  # still v2
+        assert post_chat(proxy, openai_upstream, phone_only)[0] == 403  # still v2
     finally:
         stop.set()
         for t in users:
