@@ -29,7 +29,6 @@ import socket
 import time
 import typing
 from collections.abc import Mapping, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
@@ -494,7 +493,8 @@ class Guard:
             if not parsed.segments:
                 return  # nothing user-visible to inspect (telemetry, polling)
             verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}"),
+                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                  self.timeout),
                 timeout=self.timeout,
             )
             self._apply(flow, fmt, parsed, body, verdict, event, started)
@@ -594,9 +594,6 @@ class Guard:
 
     def _fail(self, flow: http.HTTPFlow, service: ServiceSpec, fmt: RequestFormat, event: InspectionEvent,
               error: Exception, started: float) -> None:
-        if isinstance(error, BrokenProcessPool) and self.policy is not None:
-            # A worker died (killed, out of memory): this request fails closed, the next gets a new pool.
-            self._start(self.policy)
         reason = _failure_reason(error)
         if service.fail_mode == "open":
             self._record(event, EventKind.FAILED, "error", started, action_taken="forwarded (fail-open)",
@@ -709,7 +706,8 @@ class Guard:
             if not parsed.segments:
                 return
             verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}"),
+                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                  self.timeout),
                 timeout=self.timeout)
         except Exception as e:
             message.drop()

@@ -220,14 +220,18 @@ class Policy:
     def service_for_host(self, host: str, port: int | None = None) -> ServiceSpec | None:
         """The catalogued AI service for a request host (``host:port`` entries match that port only)."""
         host = host.lower().rstrip(".")
-        for service in self.services:
-            for pattern in service.hosts:
-                name, want_port = split_host_port(pattern)
-                if want_port is not None and want_port != port:
-                    continue
-                if name == host or (name.startswith("*.") and (host.endswith(name[1:]) or host == name[2:])):
-                    return service
+        for name, want_port, service in self._host_patterns:
+            if want_port is not None and want_port != port:
+                continue
+            if name == host or (name.startswith("*.") and (host.endswith(name[1:]) or host == name[2:])):
+                return service
         return None
+
+    @functools.cached_property
+    def _host_patterns(self) -> tuple[tuple[str, int | None, ServiceSpec], ...]:
+        """The catalogue's host entries, parsed once (every proxied connection and request looks here)."""
+        return tuple((*split_host_port(pattern), service)
+                     for service in self.services for pattern in service.hosts)
 
     def tier_for_destination(self, destination: str | None) -> str:
         """The tier of a destination given as ``host`` or ``host:port``; unknown hosts are external."""

@@ -2,83 +2,363 @@
 
 One mitmproxy process drives all connections from one event loop. Inspection is CPU work, so it
 runs in worker processes (each with its own engine, built once at start) and the loop only awaits
-the result: a 50,000-character paste occupies one worker, not every user's connection. With
-``workers=0`` the engine runs in one thread of this process (tests, small installs).
+the result: a 50,000-character paste occupies one worker, not every user's connection.
+
+The loop talks to each worker over its own socket pair, read and written by the loop itself
+(asyncio streams), so a round trip costs two small writes and two wake-ups. A process-pool executor
+needs two helper threads and a cross-thread callback for the same, and those threads contend for
+the interpreter lock with the proxy; measured at 1 KB prompts, that overhead was as large as the
+inspection itself.
+
+A worker that dies (killed, out of memory) fails only the request it held, and is replaced; one
+that is still busy when its job's time limit runs out is killed and replaced, so a runaway
+inspection cannot keep a worker for ever. With ``workers=0`` the engine runs in one thread of this
+process instead (tests, small installs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import itertools
 import multiprocessing
 import os
+import pickle
+import signal
+import socket
+import struct
+import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
-_worker_engine: Engine | None = None
+START_SECONDS = 120.0  # building an engine takes about 2 s; a worker silent this long is broken
+RESPAWN_PAUSE_SECONDS = 5.0
+_HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 4-byte length
 
 
-def _start_worker(policy_path: str | None) -> None:
-    global _worker_engine
+class WorkerLost(RuntimeError):
+    """The worker inspecting a request died or was stopped; that request fails closed."""
+
+
+class InspectionError(RuntimeError):
+    """The engine raised inside a worker (only the exception's type is passed back: no text)."""
+
+
+# ---------------------------------------------------------------- the worker process
+
+def _quiet_libraries() -> None:
     import logging
 
     for name in ("presidio-analyzer", "presidio-anonymizer", "jieba"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    _worker_engine = Engine(load_policy(policy_path))
-    _worker_engine.warm_up()
 
 
-def _inspect(texts: Sequence[str], destination: str | None) -> Verdict:
-    if _worker_engine is None:  # pragma: no cover - the initializer always runs first
-        raise RuntimeError("inspection worker started without an engine")
-    return _worker_engine.inspect_segments(texts, destination)
+def _build_engine(policy_path: str | None) -> Engine:
+    _quiet_libraries()
+    engine = Engine(load_policy(policy_path))
+    engine.warm_up()
+    return engine
 
 
-def _ping() -> int:
-    return os.getpid()
+def _worker_main(conn: Connection, policy_path: str | None) -> None:
+    """Build the engine, say so, then inspect one job at a time until the proxy closes the socket."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's to handle; EOF stops us
+    try:
+        engine = _build_engine(policy_path)
+    except Exception as e:  # reported to the proxy, which refuses to start with this pool
+        conn.send_bytes(pickle.dumps(("failed", f"{e.__class__.__name__}: {e}")))
+        return
+    conn.send_bytes(pickle.dumps(("ready", os.getpid())))
+    while True:
+        try:
+            job_id, texts, destination = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        try:
+            reply: tuple[object, ...] = (job_id, True, engine.inspect_segments(texts, destination))
+        except Exception as e:  # the type only: an engine message could quote the prompt
+            reply = (job_id, False, e.__class__.__name__)
+        conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+# ---------------------------------------------------------------- the proxy side
+
+@dataclass
+class _Job:
+    job_id: int
+    payload: bytes
+    future: asyncio.Future[Verdict]
+    timeout: float
+
+
+class _Worker:
+    """One worker process and the loop's end of its socket."""
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn  # blocking, used only until the worker has said it is ready
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.job: _Job | None = None
+        self.attached = False
+        self.ready = False
+        self.gone = False
+        self.deadline: asyncio.TimerHandle | None = None
 
 
 class InspectionPool:
-    """Runs ``Engine.inspect_segments`` in a pool; ``inspect`` is awaited from the event loop."""
+    """Runs ``Engine.inspect_segments`` in worker processes; ``inspect`` is awaited from the event loop."""
 
     def __init__(self, policy_path: str | None, workers: int) -> None:
         self.workers = workers
         self.policy_path = policy_path
-        self._executor: Executor
-        if workers > 0:
-            # spawn, not fork: the proxy process has an event loop and threads that must not be cloned.
-            self._executor = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=(policy_path,),
-            )
-        else:
-            self._executor = ThreadPoolExecutor(max_workers=1, initializer=_start_worker,
-                                                initargs=(policy_path,))
+        self.restarts = 0  # workers replaced after dying or overrunning (a metric)
         self._pending = 0
+        self._closing = False
+        self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._pool: list[_Worker] = []
+        if workers > 0:
+            self._pool = [self._spawn() for _ in range(workers)]
+        else:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-inspect")
+            self._engine_ready = self._thread.submit(_build_engine, policy_path)
 
-    def wait_ready(self) -> None:
+    def _spawn(self) -> _Worker:
+        parent, child = self._mp.Pipe(duplex=True)
+        process = self._mp.Process(target=_worker_main, args=(child, self.policy_path),
+                                   name="guard-inspection-worker", daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def wait_ready(self, timeout: float = START_SECONDS) -> None:
         """Block until every worker has built its engine (start-up fails loudly if one cannot)."""
-        futures = [self._executor.submit(_ping) for _ in range(max(1, self.workers))]
-        for future in futures:
-            future.result()
+        if self._thread is not None:
+            self._engine_ready.result(timeout)
+            return
+        for worker in self._pool:
+            self._handshake(worker, timeout)
+
+    @staticmethod
+    def _handshake(worker: _Worker, timeout: float) -> None:
+        if not worker.conn.poll(timeout):
+            raise RuntimeError(f"an inspection worker did not start within {timeout:.0f} s")
+        try:
+            status, detail = pickle.loads(worker.conn.recv_bytes())
+        except (EOFError, OSError):
+            raise RuntimeError("an inspection worker exited while starting") from None
+        if status != "ready":
+            raise RuntimeError(str(detail))
+        worker.ready = True
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """The worker processes now serving (empty with ``workers=0``)."""
+        return tuple(w.process.pid for w in self._pool if not w.gone and w.process.pid is not None)
 
     @property
     def pending(self) -> int:
         """Inspections submitted and not yet finished (the queue depth metric)."""
         return self._pending
 
-    async def inspect(self, texts: Sequence[str], destination: str | None) -> Verdict:
-        loop = asyncio.get_running_loop()
+    async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0) -> Verdict:
+        """Inspect in a worker. ``timeout`` bounds one job's time in a worker: past it the worker is
+        killed and replaced (the caller bounds the whole wait, queue included, on its own)."""
+        if self._closing:
+            raise WorkerLost("the inspection pool is closed")
         self._pending += 1
         try:
-            return await loop.run_in_executor(self._executor, _inspect, list(texts), destination)
+            if self._thread is not None:
+                engine = await asyncio.wrap_future(self._engine_ready)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._thread, engine.inspect_segments, list(texts),
+                                                  destination)
+            self._attach(asyncio.get_running_loop())
+            job_id = next(self._ids)
+            payload = pickle.dumps((job_id, list(texts), destination), protocol=pickle.HIGHEST_PROTOCOL)
+            job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout)
+            self._queue.append(job)
+            self._dispatch()
+            try:
+                return await job.future
+            except asyncio.CancelledError:
+                self._abandon(job)
+                raise
         finally:
             self._pending -= 1
 
+    # ------------------------------------------------------------ the loop's side of the sockets
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Connect the loop to each started worker's socket (once per worker, on first use)."""
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError("an inspection pool serves the event loop that first used it")
+        self._loop = loop
+        for worker in self._pool:
+            if worker.ready and not worker.attached and not worker.gone:
+                self._open_streams(worker)
+
+    @property
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the inspection pool has not been used from an event loop yet")
+        return self._loop
+
+    def _open_streams(self, worker: _Worker) -> None:
+        worker.attached = True
+        sock = socket.socket(fileno=os.dup(worker.conn.fileno()))
+        worker.conn.close()
+        self._running_loop.create_task(self._serve(worker, sock))
+
+    async def _serve(self, worker: _Worker, sock: socket.socket) -> None:
+        """Read the worker's messages until its socket closes: its first word, then its replies."""
+        try:
+            worker.reader, worker.writer = await asyncio.open_unix_connection(sock=sock, limit=2**31 - 1)
+            self._dispatch()
+            while True:
+                (size,) = _HEADER.unpack(await worker.reader.readexactly(_HEADER.size))
+                message = pickle.loads(await worker.reader.readexactly(size))
+                if not worker.ready:  # a replacement worker's first word
+                    status, detail = message
+                    if status != "ready":
+                        raise WorkerLost(str(detail))
+                    worker.ready = True
+                else:
+                    self._finish(worker, message)
+                self._dispatch()
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, WorkerLost, pickle.PickleError):
+            self._lost(worker)
+
+    def _finish(self, worker: _Worker, message: tuple[int, bool, object]) -> None:
+        job, worker.job = worker.job, None
+        if worker.deadline is not None:
+            worker.deadline.cancel()
+            worker.deadline = None
+        job_id, ok, result = message
+        if job is None or job.job_id != job_id or job.future.done():
+            return  # abandoned by its caller (timed out, client gone): nobody waits for it
+        if ok and isinstance(result, Verdict):
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(InspectionError(f"the engine raised {result}"))
+
+    def _dispatch(self) -> None:
+        """Hand queued jobs to idle workers."""
+        for worker in self._pool:
+            if not self._queue:
+                break
+            if worker.job is not None or not worker.ready or worker.writer is None or worker.gone:
+                continue
+            job = self._queue.popleft()
+            worker.job = job
+            worker.writer.write(_HEADER.pack(len(job.payload)))
+            worker.writer.write(job.payload)
+            worker.deadline = self._running_loop.call_later(job.timeout, self._overran, worker, job)
+        if self._closing and not self._queue:
+            for worker in self._pool:
+                if worker.job is None:
+                    self._stop(worker)
+
+    def _abandon(self, job: _Job) -> None:
+        """The caller stopped waiting: drop the job if it is still queued; a running one finishes or
+        overruns on its own."""
+        if job in self._queue:
+            self._queue.remove(job)
+        if not job.future.done():
+            job.future.cancel()
+
+    def _overran(self, worker: _Worker, job: _Job) -> None:
+        if worker.job is job:
+            self._kill(worker)  # its reader sees the socket close and replaces it
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker's socket closed: fail its job, and replace it unless the pool is closing."""
+        if worker.deadline is not None:
+            worker.deadline.cancel()
+        job, worker.job = worker.job, None
+        if job is not None and not job.future.done():
+            job.future.set_exception(WorkerLost("the inspection worker stopped during the inspection"))
+        if worker.gone:
+            return
+        worker.gone = True
+        self._kill(worker)
+        self._reap(worker)
+        if worker in self._pool:
+            self._pool.remove(worker)
+        if not self._closing:
+            # One that died while starting is replaced after a pause, not in a tight loop.
+            delay = 0.0 if worker.ready else RESPAWN_PAUSE_SECONDS
+            self._running_loop.call_later(delay, self._replace)
+        self._dispatch()
+
+    def _replace(self) -> None:
+        if self._closing:
+            return
+        self.restarts += 1
+        replacement = self._spawn()
+        self._pool.append(replacement)
+        self._open_streams(replacement)
+
+    # ------------------------------------------------------------ stopping
+
+    def _kill(self, worker: _Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        if worker.writer is not None and self._loop is not None and not self._loop.is_closed():
+            worker.writer.close()
+
+    def _stop(self, worker: _Worker) -> None:
+        """Close an idle worker's socket: it exits at EOF."""
+        if worker.gone:
+            return
+        worker.gone = True
+        if worker.writer is None:
+            worker.conn.close()
+        elif self._loop is not None and not self._loop.is_closed():
+            worker.writer.close()
+        else:  # the loop that owned the socket is gone: the socket cannot be closed from here
+            worker.process.terminate()
+        self._reap(worker)
+
+    @staticmethod
+    def _reap(worker: _Worker) -> None:
+        def join() -> None:
+            worker.process.join(10)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+
+        threading.Thread(target=join, name="guard-worker-reaper", daemon=True).start()
+
     def close(self, finish_pending: bool = False) -> None:
         """Stop the workers; with ``finish_pending`` the inspections already queued still complete
-        (a policy reload must not drop requests), otherwise they are cancelled (shutdown)."""
-        self._executor.shutdown(wait=False, cancel_futures=not finish_pending)
+        (a policy reload must not drop requests), otherwise they fail closed now (shutdown)."""
+        self._closing = True
+        if self._thread is not None:
+            self._thread.shutdown(wait=False, cancel_futures=not finish_pending)
+            return
+        if not finish_pending:
+            while self._queue:
+                job = self._queue.popleft()
+                if not job.future.done():
+                    job.future.set_exception(WorkerLost("the inspection pool was shut down"))
+            for worker in list(self._pool):
+                if worker.job is not None:
+                    self._kill(worker)
+                    self._reap(worker)
+        if self._loop is None or self._loop.is_closed():
+            for worker in self._pool:  # never used from a loop: nothing can be pending
+                self._stop(worker)
+            return
+        self._loop.call_soon_threadsafe(self._dispatch)  # idle workers stop now, busy ones when done

@@ -10,7 +10,8 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -66,11 +67,15 @@ class InspectionEvent:
     snippets: tuple[Mapping[str, Any], ...] = ()
 
     def fields(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Built by hand: dataclasses.asdict deep-copies every snippet, once per request, for nothing.
+        data = {name: getattr(self, name) for name in _EVENT_FIELDS}
         data["kind"] = self.kind.value
         data["entities"] = dict(self.entities)
         data["snippets"] = [dict(s) for s in self.snippets]
         return data
+
+
+_EVENT_FIELDS = tuple(f.name for f in dataclass_fields(InspectionEvent))
 
 
 class AuditSink(Protocol):

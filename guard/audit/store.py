@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -108,6 +108,18 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The append path runs once per inspected request: its statements are built once, here, and executed
+# with parameters (building them per call cost more than the SQLite commit itself).
+_LOCK_HEAD = select(chain_head).where(chain_head.c.id == 1).with_for_update()
+_PRESENT = select(events.c.event_id).where(events.c.event_id.in_(bindparam("ids", expanding=True)))
+_INSERT_EVENT = insert(events).returning(events.c.seq)
+_INSERT_COUNTS = insert(event_entities)
+_INSERT_EVIDENCE = insert(evidence)
+_MOVE_HEAD = (update(chain_head).where(chain_head.c.id == 1)
+              .values(last_seq=bindparam("last_seq"), last_hash=bindparam("last_hash"),
+                      length=bindparam("length")))
+
+
 class AuditStore:
     def __init__(self, url: str = DEFAULT_URL, keys: AuditKeys | None = None, node: str = "") -> None:
         self.url = url
@@ -151,9 +163,9 @@ class AuditStore:
             return 0
         key = self.keys.current if self.keys else None
         with self.writing() as conn:
-            head = conn.execute(select(chain_head).where(chain_head.c.id == 1).with_for_update()).one()
+            head = conn.execute(_LOCK_HEAD).one()
             ids = [str(item.record["event_id"]) for item in items]
-            present = set(conn.scalars(select(events.c.event_id).where(events.c.event_id.in_(ids))))
+            present = set(conn.scalars(_PRESENT, {"ids": ids}))
             prev, length, last_seq = head.last_hash, head.length, head.last_seq
             added = 0
             for item in items:
@@ -165,27 +177,27 @@ class AuditStore:
                 record["chain_key"] = key.key_id if key else ""
                 record_json = chain.canonical(record)
                 link = chain.link(prev, record_json, key.chain_key if key else None)
-                seq = conn.execute(insert(events).values(
-                    event_id=record["event_id"], time=datetime.fromisoformat(record["time"]),
-                    kind=record["kind"], decision=record["decision"], user_name=record.get("user", ""),
-                    client=record.get("client", ""), service=record.get("service", ""),
-                    host=record.get("host", ""), node=record.get("node", ""),
-                    record=record_json, prev_hash=prev, hash=link,
-                ).returning(events.c.seq)).scalar_one()
+                seq = conn.execute(_INSERT_EVENT, {
+                    "event_id": record["event_id"], "time": datetime.fromisoformat(record["time"]),
+                    "kind": record["kind"], "decision": record["decision"],
+                    "user_name": record.get("user", ""), "client": record.get("client", ""),
+                    "service": record.get("service", ""), "host": record.get("host", ""),
+                    "node": record.get("node", ""), "record": record_json, "prev_hash": prev, "hash": link,
+                }).scalar_one()
                 counts = record.get("entities") or {}
                 if counts:
-                    conn.execute(insert(event_entities), [
+                    conn.execute(_INSERT_COUNTS, [
                         {"event_seq": seq, "entity_type": t, "count": int(n)} for t, n in counts.items()])
                 if item.evidence is not None:
                     created = datetime.now(UTC)
-                    conn.execute(insert(evidence).values(
-                        event_id=record["event_id"], key_id=item.evidence.key_id, nonce=item.evidence.nonce,
-                        ciphertext=item.evidence.ciphertext, created_at=created,
-                        expires_at=item.evidence_expires or created + timedelta(days=30)))
+                    conn.execute(_INSERT_EVIDENCE, {
+                        "event_id": record["event_id"], "key_id": item.evidence.key_id,
+                        "nonce": item.evidence.nonce, "ciphertext": item.evidence.ciphertext,
+                        "created_at": created,
+                        "expires_at": item.evidence_expires or created + timedelta(days=30)})
                 prev, length, last_seq = link, length + 1, seq
                 added += 1
-            conn.execute(update(chain_head).where(chain_head.c.id == 1).values(
-                last_seq=last_seq, last_hash=prev, length=length))
+            conn.execute(_MOVE_HEAD, {"last_seq": last_seq, "last_hash": prev, "length": length})
         return added
 
     def record_review(self, kind: str, reviewer: str, subject: str, client: str = "",

@@ -1,0 +1,226 @@
+"""The inspection worker pool: real worker processes with the bundled policy's engine.
+
+What the proxy relies on: a worker's verdict is the engine's verdict; a long prompt holds one worker,
+not the others; a worker that dies or overruns fails only its own request and is replaced; a reload
+lets queued inspections finish; errors carry no prompt text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from guard.engine import Engine
+from guard.policy import load_policy
+from guard.verdict import Decision
+from guard.workers import InspectionError, InspectionPool, WorkerLost
+
+DESTINATION = "api.openai.com:443"
+LONG_PROMPT = "本案陳情人王小明，身分證字號 A123456789，聯絡電話 0912-345-678。" * 6000  # ~250,000 chars
+
+PROMPTS = [
+    "請幫我把這段會議紀錄改寫得更精簡。",
+    "陳情人身分證字號 A123456789，手機 0912-345-678，請擬回覆。",
+    "【機密】\n主旨：本週勤務調整，請摘要。",
+    "請寄信給 chen.clerk@mail.example.gov.tw 說明進度。",
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_policy(None))
+
+
+def run(coroutine):  # type: ignore[no-untyped-def]
+    return asyncio.run(coroutine)
+
+
+def fresh_pool(workers: int = 1) -> InspectionPool:
+    started = InspectionPool(None, workers)
+    started.wait_ready()
+    return started
+
+
+def test_workers_return_the_engines_verdicts(engine: Engine) -> None:
+    pool = fresh_pool(workers=2)
+
+    async def inspect_all():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(*(pool.inspect([p], DESTINATION) for p in PROMPTS))
+
+    try:
+        verdicts = run(inspect_all())
+    finally:
+        pool.close()
+    assert verdicts == [engine.inspect_segments([p], DESTINATION) for p in PROMPTS]
+
+
+def test_one_long_prompt_does_not_hold_up_a_short_one() -> None:
+    pool = fresh_pool(workers=2)
+    finished: list[str] = []
+
+    async def both() -> None:
+        async def inspect(name: str, text: str) -> None:
+            await pool.inspect([text], DESTINATION, timeout=60)
+            finished.append(name)
+
+        await asyncio.gather(inspect("long", LONG_PROMPT), inspect("short", PROMPTS[1]))
+
+    try:
+        run(both())
+    finally:
+        pool.close()
+    assert finished == ["short", "long"]
+
+
+def test_jobs_beyond_the_workers_queue_and_all_complete() -> None:
+    pool = fresh_pool(workers=1)
+
+    async def many() -> list[Decision]:
+        verdicts = await asyncio.gather(*(pool.inspect([p], DESTINATION) for p in PROMPTS * 3))
+        return [v.decision for v in verdicts]
+
+    try:
+        decisions = run(many())
+    finally:
+        pool.close()
+    assert decisions == [Decision.ALLOW, Decision.REDACT, Decision.BLOCK, Decision.REDACT] * 3
+    assert pool.pending == 0
+
+
+def test_a_killed_worker_fails_its_request_and_is_replaced() -> None:
+    pool = fresh_pool(workers=1)
+    (pid,) = pool.worker_pids
+
+    async def killed_midway() -> None:
+        job = asyncio.ensure_future(pool.inspect([LONG_PROMPT], DESTINATION, timeout=60))
+        await asyncio.sleep(0.3)  # the worker is busy with the long prompt now
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerLost):
+            await job
+        verdict = await pool.inspect([PROMPTS[1]], DESTINATION)  # served by the replacement
+        assert verdict.decision is Decision.REDACT
+        assert pool.worker_pids and pool.worker_pids != (pid,)
+
+    try:
+        run(killed_midway())
+    finally:
+        pool.close()
+    assert pool.restarts == 1
+
+
+def test_a_worker_past_its_time_limit_is_killed_and_replaced() -> None:
+    pool = fresh_pool(workers=1)
+    (pid,) = pool.worker_pids
+
+    async def overrun() -> None:
+        started = time.monotonic()
+        with pytest.raises(WorkerLost):
+            await pool.inspect([LONG_PROMPT], DESTINATION, timeout=0.2)
+        assert time.monotonic() - started < 5  # not the whole inspection
+        verdict = await pool.inspect([PROMPTS[2]], DESTINATION)
+        assert verdict.decision is Decision.BLOCK
+
+    try:
+        run(overrun())
+    finally:
+        pool.close()
+    assert pool.restarts == 1
+    _wait_until_gone(pid)
+
+
+def test_an_engine_error_names_its_type_but_never_the_prompt() -> None:
+    pool = fresh_pool(workers=1)
+
+    async def broken() -> str:
+        with pytest.raises(InspectionError) as raised:
+            await pool.inspect(["身分證字號 A123456789", b"A123456789"], DESTINATION)  # type: ignore[list-item]
+        return str(raised.value)
+
+    try:
+        message = run(broken())
+    finally:
+        pool.close()
+    assert "raised" in message and "A123456789" not in message
+    assert pool.restarts == 0  # the worker itself is fine
+
+
+def test_closing_for_a_reload_lets_queued_inspections_finish() -> None:
+    pool = fresh_pool(workers=1)
+
+    async def reload_midway() -> list[Decision]:
+        jobs = [asyncio.ensure_future(pool.inspect([p], DESTINATION)) for p in PROMPTS]
+        await asyncio.sleep(0)  # all submitted
+        pool.close(finish_pending=True)
+        with pytest.raises(WorkerLost):  # a closed pool takes nothing new
+            await pool.inspect([PROMPTS[0]], DESTINATION)
+        return [v.decision for v in await asyncio.gather(*jobs)]
+
+    (pid,) = pool.worker_pids
+    assert run(reload_midway()) == [Decision.ALLOW, Decision.REDACT, Decision.BLOCK, Decision.REDACT]
+    _wait_until_gone(pid)  # and then the old worker exits
+
+
+def test_closing_for_shutdown_fails_queued_inspections_closed() -> None:
+    pool = fresh_pool(workers=1)
+
+    async def shutdown_midway() -> list[object]:
+        jobs = [asyncio.ensure_future(pool.inspect([LONG_PROMPT if i == 0 else p], DESTINATION, timeout=60))
+                for i, p in enumerate(PROMPTS)]
+        await asyncio.sleep(0.2)
+        pool.close()
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    (pid,) = pool.worker_pids
+    results = run(shutdown_midway())
+    assert all(isinstance(r, WorkerLost) for r in results)
+    _wait_until_gone(pid)
+
+
+def test_a_worker_that_cannot_build_its_engine_stops_start_up(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("entities:\n  TW_NATIONAL_ID: {action: shred}\n", encoding="utf-8")
+    pool = InspectionPool(str(broken), workers=1)
+    try:
+        with pytest.raises(RuntimeError, match=r"broken\.yaml"):
+            pool.wait_ready()
+    finally:
+        pool.close()
+
+
+def test_without_worker_processes_the_engine_runs_in_a_thread(engine: Engine) -> None:
+    pool = fresh_pool(workers=0)
+
+    async def inspect():  # type: ignore[no-untyped-def]
+        return await pool.inspect([PROMPTS[1]], DESTINATION)
+
+    try:
+        assert run(inspect()) == engine.inspect_segments([PROMPTS[1]], DESTINATION)
+        assert pool.worker_pids == ()
+    finally:
+        pool.close()
+
+
+def _wait_until_gone(pid: int, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if _is_zombie(pid):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker {pid} still running")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
