@@ -48,9 +48,9 @@ PARAGRAPHS = (
 IDENTIFIERS = f"陳情人身分證字號 {NATIONAL_ID}，聯絡電話 {MOBILE}，電子郵件 {EMAIL}。"
 
 
-def prompt_of_bytes(size: int) -> str:
-    """Chinese administrative text of about ``size`` UTF-8 bytes with a few identifiers in it."""
-    parts = ["請協助將以下資料整理成回覆民眾的公文草稿：", IDENTIFIERS]
+def prompt_of_bytes(size: int, identifiers: bool = True) -> str:
+    """Chinese administrative text of about ``size`` UTF-8 bytes, with a few identifiers in it or none."""
+    parts = ["請協助將以下資料整理成回覆民眾的公文草稿：", IDENTIFIERS if identifiers else ""]
     i = 0
     while len("".join(parts).encode()) < size - 120:
         parts.append(PARAGRAPHS[i % len(PARAGRAPHS)])
@@ -58,8 +58,9 @@ def prompt_of_bytes(size: int) -> str:
     return "".join(parts)
 
 
-def chat_body(size: int) -> bytes:
-    doc = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt_of_bytes(size)}]}
+def chat_body(size: int, identifiers: bool = True) -> bytes:
+    doc = {"model": "gpt-4o-mini",
+           "messages": [{"role": "user", "content": prompt_of_bytes(size, identifiers)}]}
     return json.dumps(doc, ensure_ascii=False).encode()
 
 
@@ -103,11 +104,52 @@ def _client(proxy_port: int, target_port: int, body: bytes, count: int) -> list[
     return latencies
 
 
+# ---------------------------------------------------------------- CPU time, from /proc
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (all its threads)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                found += [int(child) for child in children.read().split()]
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """CPU seconds of the proxy process itself, and of all its descendants (guard's workers)."""
+    descendants, todo = 0.0, _children(pid)
+    while todo:
+        child = todo.pop()
+        descendants += _cpu_seconds(child)
+        todo += _children(child)
+    return _cpu_seconds(pid), descendants
+
+
 @dataclass(frozen=True)
 class Result:
     requests: int
     seconds: float
     latencies_ms: tuple[float, ...]
+    proxy_cpu_s: float = 0.0    # the proxy process (mitmproxy's event loop, guard's hooks, audit writer)
+    workers_cpu_s: float = 0.0  # guard's inspection workers
+
+    def cpu_ms_per_request(self, seconds: float) -> float:
+        return seconds / self.requests * 1000
 
     @property
     def rps(self) -> float:
@@ -118,16 +160,19 @@ class Result:
         return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(pool: multiprocessing.pool.Pool, proxy_port: int, target_port: int, body: bytes,
+def measure(pool: multiprocessing.pool.Pool, proxy: ProxyProcess, target_port: int, body: bytes,
             requests: int, concurrency: int) -> Result:
     per_client = max(1, requests // concurrency)
-    warm = [(proxy_port, target_port, body, 10)] * concurrency
+    warm = [(proxy.port, target_port, body, 10)] * concurrency
     pool.starmap(_client, warm)  # connections, certificates, worker caches
+    cpu_before = cpu_split(proxy.pid)
     started = time.perf_counter()
-    runs = pool.starmap(_client, [(proxy_port, target_port, body, per_client)] * concurrency)
+    runs = pool.starmap(_client, [(proxy.port, target_port, body, per_client)] * concurrency)
     seconds = time.perf_counter() - started
+    cpu_after = cpu_split(proxy.pid)
     latencies = tuple(x * 1000 for run in runs for x in run)
-    return Result(len(latencies), seconds, latencies)
+    return Result(len(latencies), seconds, latencies, cpu_after[0] - cpu_before[0],
+                  cpu_after[1] - cpu_before[1])
 
 
 # ---------------------------------------------------------------- the two proxies
@@ -158,6 +203,12 @@ class ProxyProcess:
                 return self
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not start")
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return self.process.pid
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -206,6 +257,7 @@ def guard_proxy(work: Path, ai_port: int, workers: int) -> ProxyProcess:
 
 def run(requests: int, concurrency: int, workers: int) -> int:
     cases = [("1 KB prompt, AI host", "ai", chat_body(1024)),
+             ("1 KB clean, AI host", "ai", chat_body(1024, identifiers=False)),
              ("20 KB prompt, AI host", "ai", chat_body(20 * 1024)),
              ("1 KB, non-AI host", "other", chat_body(1024))]
     mp = multiprocessing.get_context("fork")
@@ -224,7 +276,7 @@ def run(requests: int, concurrency: int, workers: int) -> int:
                                     ("guard", guard_proxy(work, ai_port, workers))):
                     with proxy:
                         for label, target, body in cases:
-                            results[side][label] = measure(pool, proxy.port, ports[target], body,
+                            results[side][label] = measure(pool, proxy, ports[target], body,
                                                            requests, concurrency)
                             rps = results[side][label].rps
                             print(f"  {side:8} {label:24} {rps:7.1f} req/s", file=sys.stderr)
@@ -267,6 +319,24 @@ def _print_table(results: dict[str, dict[str, Result]], labels: list[str], reque
           f"added p99 <= 10 ms -> {added:.1f} ms {'met' if added <= 10 else 'NOT met'}")
     print(f"mean latency at 1 KB: mitmdump {statistics.fmean(a.latencies_ms):.1f} ms, "
           f"guard {statistics.fmean(b.latencies_ms):.1f} ms")
+    _print_cpu(results, labels)
+
+
+def _print_cpu(results: dict[str, dict[str, Result]], labels: list[str]) -> None:
+    """Where the CPU went, per request. mitmproxy drives every connection from one event loop, so
+    with cores to spare for everything else, the proxy process's CPU per request bounds throughput."""
+    print(f"\nCPU per request (ms, from /proc; {_TICKS} ticks/s) | proxy-process ratio = mitmdump's proxy "
+          "CPU / guard's")
+    header = (f"{'case':24} | {'mitmdump proxy':>14} | {'guard proxy':>11} {'workers':>8} | "
+              f"{'proxy ratio':>11}")
+    print(header)
+    print("-" * len(header))
+    for label in labels:
+        a, b = results["mitmdump"][label], results["guard"][label]
+        mine, theirs = b.cpu_ms_per_request(b.proxy_cpu_s), a.cpu_ms_per_request(a.proxy_cpu_s)
+        ratio = f"{theirs / mine:11.2f}" if mine else f"{'-':>11}"
+        print(f"{label:24} | {theirs:14.2f} | {mine:11.2f} {b.cpu_ms_per_request(b.workers_cpu_s):8.2f} | "
+              f"{ratio}")
 
 
 def main() -> int:

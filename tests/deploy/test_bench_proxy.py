@@ -1,0 +1,28 @@
+"""deploy/bench_proxy.py at a tiny size: both proxies run, guard really inspects, the report is complete.
+
+Only that the benchmark works is tested here; its numbers are read by people (README), never asserted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.deploy.conftest import DEPLOY
+
+CASES = ("1 KB prompt, AI host", "1 KB clean, AI host", "20 KB prompt, AI host", "1 KB, non-AI host")
+
+
+def test_the_proxy_benchmark_runs_both_proxies_and_reports_every_case() -> None:
+    done = subprocess.run([sys.executable, str(DEPLOY / "bench_proxy.py"), "--requests", "12",
+                           "--concurrency", "2", "--workers", "1"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = done.stdout
+    for case in CASES:
+        # once in the latency table, once in the CPU table; each row has numbers for both proxies
+        rows = [line for line in report.splitlines() if line.startswith(case)]
+        assert len(rows) == 2, report
+        assert all(line.count("|") >= 3 for line in rows), report
+    assert "goal at 1 KB: throughput >= 0.80x" in report
+    assert "CPU per request" in report
