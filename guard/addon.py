@@ -280,7 +280,7 @@ class Guard:
         """Start an inspection pool for ``policy``; keep nothing half-started."""
         policy_path = ctx.options.guard_policy or None
         workers = ctx.options.guard_workers
-        pool = InspectionPool(policy_path, workers)
+        pool = InspectionPool(policy_path, workers, self.metrics.worker_replaced)
         try:
             pool.wait_ready()
         except Exception as e:
@@ -327,7 +327,7 @@ class Guard:
         workers = ctx.options.guard_workers
         try:
             policy = await asyncio.to_thread(self._load, path, workers)
-            pool = InspectionPool(path, workers)
+            pool = InspectionPool(path, workers, self.metrics.worker_replaced)
             try:
                 await asyncio.to_thread(pool.wait_ready)
             except Exception as e:

@@ -49,6 +49,9 @@ class GuardMetrics:
             "guard_inspection_queue_depth", "Inspections submitted to the worker pool and not yet finished.",
             registry=self.registry)
         self.queue_depth.set_function(lambda: float(queue_depth()) if queue_depth else 0.0)
+        self.workers_replaced = Counter(
+            "guard_inspection_workers_replaced", "Inspection workers replaced after dying (killed, out of "
+            "memory) or overrunning guard_timeout.", ["reason"], registry=self.registry)
         self.policy_info = Gauge(
             "guard_policy_info", "The policy in force (value 1).", ["name", "version"],
             registry=self.registry)
@@ -63,6 +66,9 @@ class GuardMetrics:
         self.inspection_seconds.labels(service=event.service).observe(event.latency_ms / 1000)
         if event.decision == "error":
             self.failures.labels(service=event.service, reason=event.error or "unknown").inc()
+
+    def worker_replaced(self, reason: str) -> None:
+        self.workers_replaced.labels(reason=reason).inc()
 
     def policy_reload_failed(self) -> None:
         self.policy_reload_failures.inc()

@@ -28,7 +28,7 @@ import signal
 import socket
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -108,6 +108,7 @@ class _Worker:
         self.writer: asyncio.StreamWriter | None = None
         self.job: _Job | None = None
         self.attached = False
+        self.overran = False
         self.ready = False
         self.gone = False
         self.deadline: asyncio.TimerHandle | None = None
@@ -116,9 +117,11 @@ class _Worker:
 class InspectionPool:
     """Runs ``Engine.inspect_segments`` in worker processes; ``inspect`` is awaited from the event loop."""
 
-    def __init__(self, policy_path: str | None, workers: int) -> None:
+    def __init__(self, policy_path: str | None, workers: int,
+                 on_replace: Callable[[str], None] | None = None) -> None:
         self.workers = workers
         self.policy_path = policy_path
+        self._on_replace = on_replace  # told "died" or "overran" when a worker is replaced (a metric)
         self.restarts = 0  # workers replaced after dying or overrunning (a metric)
         self._pending = 0
         self._closing = False
@@ -280,6 +283,7 @@ class InspectionPool:
 
     def _overran(self, worker: _Worker, job: _Job) -> None:
         if worker.job is job:
+            worker.overran = True
             self._kill(worker)  # its reader sees the socket close and replaces it
 
     def _lost(self, worker: _Worker) -> None:
@@ -297,6 +301,8 @@ class InspectionPool:
         if worker in self._pool:
             self._pool.remove(worker)
         if not self._closing:
+            if self._on_replace is not None:
+                self._on_replace("overran" if worker.overran else "died")
             # One that died while starting is replaced after a pause, not in a tight loop.
             delay = 0.0 if worker.ready else RESPAWN_PAUSE_SECONDS
             self._running_loop.call_later(delay, self._replace)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -119,3 +122,63 @@ def test_health_and_readiness(ops_proxy: tuple[GuardProxy, str]) -> None:
     status, body = _get(f"{base}/readyz")
     assert status == 200 and json.loads(body) == {"ready": True}
     assert _get(f"{base}/nothing-here")[0] == 404
+
+
+def test_a_worker_killed_mid_inspection_fails_that_request_closed_and_is_replaced(
+        ops_proxy: tuple[GuardProxy, str], openai_upstream: UpstreamServer) -> None:
+    proxy, base = ops_proxy
+    _, before = _samples(base)
+    url = f"{openai_upstream.base_url}/v1/chat/completions"
+    tag = nonce()
+    long_prompt = pii_prompt(tag) * 5000  # seconds of inspection: time to kill the worker doing it
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(curl, proxy, url, _chat(long_prompt), JSON)
+        (worker,) = _busy_worker(proxy)
+        os.kill(worker, signal.SIGKILL)
+        result = answer.result(timeout=60)
+
+    assert result.status == 403 and "檢查程序發生錯誤" in result.body.decode()
+    assert_never_sent(openai_upstream, tag)
+    _, after = _samples(base)
+    assert (_value(after, "guard_inspection_workers_replaced_total", reason="died")
+            - _value(before, "guard_inspection_workers_replaced_total", reason="died")) == 1
+    # the replacement inspects the next request as usual
+    next_tag = nonce()
+    assert curl(proxy, url, _chat(pii_prompt(next_tag)), JSON).status == 200
+    assert_redacted_upstream(openai_upstream, next_tag)
+
+
+def _busy_worker(proxy: GuardProxy, timeout: float = 20) -> list[int]:
+    """The proxy's inspection worker once it is using the CPU (inspecting), by its pid."""
+    assert proxy.process is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = [pid for pid in _children(proxy.process.pid) if b"_worker_main" in _cmdline(pid)
+                   or (b"multiprocessing" in _cmdline(pid) and b"resource_tracker" not in _cmdline(pid))]
+        busy = [pid for pid in workers if _state(pid) == "R"]
+        if busy:
+            return busy
+        time.sleep(0.05)
+    raise AssertionError("no inspection worker became busy")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+            found += [int(child) for child in children.read().split()]
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return ""

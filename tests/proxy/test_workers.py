@@ -40,8 +40,8 @@ def run(coroutine):  # type: ignore[no-untyped-def]
     return asyncio.run(coroutine)
 
 
-def fresh_pool(workers: int = 1) -> InspectionPool:
-    started = InspectionPool(None, workers)
+def fresh_pool(workers: int = 1, replaced: list[str] | None = None) -> InspectionPool:
+    started = InspectionPool(None, workers, replaced.append if replaced is not None else None)
     started.wait_ready()
     return started
 
@@ -93,7 +93,8 @@ def test_jobs_beyond_the_workers_queue_and_all_complete() -> None:
 
 
 def test_a_killed_worker_fails_its_request_and_is_replaced() -> None:
-    pool = fresh_pool(workers=1)
+    replaced: list[str] = []
+    pool = fresh_pool(workers=1, replaced=replaced)
     (pid,) = pool.worker_pids
 
     async def killed_midway() -> None:
@@ -110,11 +111,12 @@ def test_a_killed_worker_fails_its_request_and_is_replaced() -> None:
         run(killed_midway())
     finally:
         pool.close()
-    assert pool.restarts == 1
+    assert pool.restarts == 1 and replaced == ["died"]
 
 
 def test_a_worker_past_its_time_limit_is_killed_and_replaced() -> None:
-    pool = fresh_pool(workers=1)
+    replaced: list[str] = []
+    pool = fresh_pool(workers=1, replaced=replaced)
     (pid,) = pool.worker_pids
 
     async def overrun() -> None:
@@ -129,7 +131,7 @@ def test_a_worker_past_its_time_limit_is_killed_and_replaced() -> None:
         run(overrun())
     finally:
         pool.close()
-    assert pool.restarts == 1
+    assert pool.restarts == 1 and replaced == ["overran"]
     _wait_until_gone(pid)
 
 
