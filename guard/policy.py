@@ -23,7 +23,9 @@ from ruamel.yaml.error import YAMLError
 from guard.verdict import ClassificationLevel, Decision
 from recognizers import BUILTIN_ENTITIES
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "policies"
+# The bundled policies: policies/ at the top of the source tree, reached through the package's
+# bundled_policies link, so an installed wheel (which carries the files) finds them the same way.
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled_policies"
 DEFAULT_POLICY = BUNDLED_DIR / "default.yaml"
 ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 VALIDATOR_NAMES = ("tw_national_id", "tw_resident_id", "tw_ubn", "luhn")

@@ -149,4 +149,5 @@ def test_split_host_port(value: str, expected: tuple[str, int | None]) -> None:
 
 
 def test_bundled_default_is_the_file_in_policies() -> None:
-    assert DEFAULT_POLICY.name == "default.yaml" and DEFAULT_POLICY.parent.name == "policies"
+    repo = Path(__file__).resolve().parents[2]
+    assert DEFAULT_POLICY.resolve() == repo / "policies" / "default.yaml"
