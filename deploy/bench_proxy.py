@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.e2e.upstream import Recorded, UpstreamServer, make_self_signed_cert  # noqa: E402
+from tests.processes import children  # noqa: E402
 
 PATH = "/v1/chat/completions"
 NATIONAL_ID, MOBILE, EMAIL = "A123456789", "0912345678", "chen.clerk@mail.example.gov.tw"
@@ -119,24 +120,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
-                found += [int(child) for child in children.read().split()]
-    except FileNotFoundError:
-        pass
-    return found
-
-
 def cpu_split(pid: int) -> tuple[float, float]:
     """CPU seconds of the proxy process itself, and of all its descendants (guard's workers)."""
-    descendants, todo = 0.0, _children(pid)
+    descendants, todo = 0.0, children(pid)
     while todo:
         child = todo.pop()
         descendants += _cpu_seconds(child)
-        todo += _children(child)
+        todo += children(child)
     return _cpu_seconds(pid), descendants
 
 

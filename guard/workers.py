@@ -122,7 +122,6 @@ class InspectionPool:
         self.workers = workers
         self.policy_path = policy_path
         self._on_replace = on_replace  # told "died" or "overran" when a worker is replaced (a metric)
-        self.restarts = 0  # workers replaced after dying or overrunning (a metric)
         self._pending = 0
         self._closing = False
         self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
@@ -311,7 +310,6 @@ class InspectionPool:
     def _replace(self) -> None:
         if self._closing:
             return
-        self.restarts += 1
         replacement = self._spawn()
         self._pool.append(replacement)
         self._open_streams(replacement)

@@ -28,6 +28,7 @@ from tests.e2e.helpers import (
     write_policy,
 )
 from tests.e2e.upstream import UpstreamServer
+from tests.processes import children, cmdline, state
 
 pytestmark = pytest.mark.usefixtures("curl_available")
 
@@ -153,32 +154,11 @@ def _busy_worker(proxy: GuardProxy, timeout: float = 20) -> list[int]:
     assert proxy.process is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = [pid for pid in _children(proxy.process.pid) if b"_worker_main" in _cmdline(pid)
-                   or (b"multiprocessing" in _cmdline(pid) and b"resource_tracker" not in _cmdline(pid))]
-        busy = [pid for pid in workers if _state(pid) == "R"]
+        workers = [pid for pid in children(proxy.process.pid)
+                   if b"multiprocessing" in cmdline(pid) and b"resource_tracker" not in cmdline(pid)]
+        busy = [pid for pid in workers if state(pid) == "R"]
         if busy:
             return busy
         time.sleep(0.05)
     raise AssertionError("no inspection worker became busy")
 
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
-            found += [int(child) for child in children.read().split()]
-    return found
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return ""
