@@ -39,6 +39,7 @@ from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_even
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeyError, AuditKeys, load_keys
 from guard.audit.masking import FoundAt, snippets
+from guard.audit.process import AuditProcess, AuditSettings
 from guard.audit.store import DEFAULT_URL, AuditStore, AuditStoreError, engine_for, safe_url
 from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
 from guard.confirm import HeldRequest, HeldRequests, Origin
@@ -181,7 +182,7 @@ class Guard:
         self.metrics = GuardMetrics(queue_depth=lambda: self.pool.pending if self.pool else 0)
         self._ops_address: tuple[str, int] | None = None
         self._ops: OpsServer | None = None
-        self.writer: AuditWriter | None = None
+        self.writer: AuditProcess | AuditWriter | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._reloading = False
         self.timeout = 10.0
@@ -212,6 +213,8 @@ class Guard:
             "and without either no evidence is kept.")
         add("guard_evidence_days", int, 30, "Days the encrypted evidence of a blocked or redacted "
             "prompt is kept before it is purged.")
+        add("guard_audit_process", bool, True,
+            "Write audit events from a process of its own (off: from a thread of the proxy process).")
         add("guard_node", str, "", "This proxy's name in audit events (empty: host name and process id).")
         add("guard_ops_listen", str, "",
             "HOST:PORT serving /metrics, /healthz and /readyz; empty means off.")
@@ -236,7 +239,7 @@ class Guard:
                 raise exceptions.OptionsError(f"guard_ops_listen: {e}") from e
             if self._running:
                 self._serve_ops()
-        if updated & {"guard_audit_db", "guard_audit_key_file", "guard_evidence_days"}:
+        if updated & {"guard_audit_db", "guard_audit_key_file", "guard_evidence_days", "guard_audit_process"}:
             self._audit_keys = self._load_audit_config()
             if self._running:
                 self._start_audit()
@@ -254,10 +257,10 @@ class Guard:
 
     def running(self) -> None:
         self._running = True
-        if self.policy is not None and self.pool is None:
-            self._start(self.policy)
-        if self.writer is None:
+        if self.writer is None:  # first: nothing may be inspected before its events can be kept
             self._start_audit()
+        if self.policy is not None and self.pool is None:
+            self._start(self.policy)  # logs "inspection workers": start-up scripts wait for that line
         self._serve_ops()
         self._watch_policy()
 
@@ -360,20 +363,28 @@ class Guard:
             raise exceptions.OptionsError(str(e)) from e
 
     def _start_audit(self) -> None:
-        """Open the audit store (or spool until it answers) and start the writer thread."""
+        """Open the audit store (or spool until it answers) and start the writer process or thread."""
         url = ctx.options.guard_audit_db or DEFAULT_URL
         node = ctx.options.guard_node or f"{socket.gethostname()}:{os.getpid()}"
         keys = self._audit_keys
-        journal = Journal(ctx.options.guard_audit_journal or DEFAULT_JOURNAL)
-        writer = AuditWriter(lambda: AuditStore.open(url, keys, node), journal, keys,
-                             ctx.options.guard_evidence_days).start()
+        journal = ctx.options.guard_audit_journal or DEFAULT_JOURNAL
+        writer: AuditProcess | AuditWriter
+        if ctx.options.guard_audit_process:
+            settings = AuditSettings(url, node, journal, keys, ctx.options.guard_evidence_days)
+            try:
+                writer = AuditProcess(settings).start()
+            except AuditUnavailable as e:
+                raise exceptions.OptionsError(str(e)) from e
+        else:
+            writer = AuditWriter(lambda: AuditStore.open(url, keys, node), Journal(journal), keys,
+                                 ctx.options.guard_evidence_days).start()
         old, self.writer = self.writer, writer
         if old is not None:
             old.close()
-        state = ("ready" if writer.healthy
-                 else f"unreachable ({writer.store_error}), spooling to {journal.path}")
+        state = "ready" if writer.healthy else f"unreachable ({writer.store_error}), spooling to {journal}"
         evidence = "kept encrypted" if keys else "not kept (no audit key)"
-        ctx.log.info(f"guard: audit store {safe_url(url)} {state}; evidence {evidence}")
+        where = "its own process" if isinstance(writer, AuditProcess) else "a thread"
+        ctx.log.info(f"guard: audit store {safe_url(url)} {state}, written from {where}; evidence {evidence}")
 
     def draining(self) -> None:
         """Shutdown has begun (SIGTERM): /readyz answers 503 from now on, so balancers send no more."""

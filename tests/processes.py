@@ -30,3 +30,18 @@ def cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
         return b""
+
+
+def holds_file(pid: int, name: str) -> bool:
+    """Whether the process has a file whose path ends in ``name`` open (e.g. the audit database)."""
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except (FileNotFoundError, PermissionError):
+        return False
+    for fd in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").endswith(name):
+                return True
+        except OSError:
+            continue
+    return False

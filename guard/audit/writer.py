@@ -59,9 +59,15 @@ class AuditWriter:
     # ------------------------------------------------------------ caller side
 
     def start(self) -> AuditWriter:
+        """Open the store (or note that it is away), replay the journal, start the writer thread."""
+        self.open()
+        self._thread.start()
+        return self
+
+    def open(self) -> AuditWriter:
+        """Open the store and replay the journal, without a thread: the caller calls ``keep`` itself."""
         self._connect()
         self._replay()
-        self._thread.start()
         return self
 
     @property
@@ -98,7 +104,7 @@ class AuditWriter:
             try:
                 first = self._queue.get(timeout=_RETRY_SECONDS)
             except queue.Empty:
-                self._housekeeping()
+                self.housekeeping()
                 continue
             if first is None:
                 return
@@ -109,32 +115,33 @@ class AuditWriter:
                 except queue.Empty:
                     break
                 if item is None:
-                    self._write(batch)
+                    self._settle(batch, self.keep([events for events, _ in batch]))
                     return
                 batch.append(item)
-            self._write(batch)
-            self._housekeeping()
+            self._settle(batch, self.keep([events for events, _ in batch]))
+            self.housekeeping()
 
-    def _write(self, batch: list[tuple[list[PendingEvent], Future[None]]]) -> None:
+    def keep(self, batches: Sequence[Sequence[PendingEvent]]) -> AuditUnavailable | None:
+        """Append the events of several requests in one transaction (or spool them to the journal).
+
+        Returns None when all are kept, or the error every one of those requests must fail with.
+        """
         try:
-            items = [self._stored(event) for events, _ in batch for event in events]
+            items = [self._stored(event) for events in batches for event in events]
         except Exception as e:  # sealing failed: nothing can be kept safely
-            self._settle(batch, AuditUnavailable(f"evidence could not be sealed ({e.__class__.__name__})"))
-            return
+            return AuditUnavailable(f"evidence could not be sealed ({e.__class__.__name__})")
         if self._store_ready():
             try:
                 self.store.append(items)  # type: ignore[union-attr]
-                self._settle(batch, None)
-                return
+                return None
             except Exception as e:
                 self._store_failed(e)
         try:
             self.journal.append(items)
         except OSError as e:
             log.error("audit events could not be stored or spooled (%s)", e.__class__.__name__)
-            self._settle(batch, AuditUnavailable("the audit store and the journal are both unavailable"))
-            return
-        self._settle(batch, None)
+            return AuditUnavailable("the audit store and the journal are both unavailable")
+        return None
 
     @staticmethod
     def _settle(batch: list[tuple[list[PendingEvent], Future[None]]], error: Exception | None) -> None:
@@ -189,7 +196,8 @@ class AuditWriter:
         log.info("replayed %d spooled audit events into the store", added)
         return True
 
-    def _housekeeping(self) -> None:
+    def housekeeping(self) -> None:
+        """Retry an absent store, purge expired evidence (hourly); run between batches."""
         if self.store_error:
             self._store_ready()
         now = time.monotonic()

@@ -4,11 +4,14 @@ of the Compose service names."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +42,25 @@ def local_config(front: int, stats: int, nodes: list[tuple[int, int]]) -> str:
     return text
 
 
+def _wait_until_all_up(stats_port: int, replicas: int, timeout: float = 60) -> None:
+    """Until HAProxy's statistics (CSV) show every replica UP: before that, traffic would test startup."""
+    deadline = time.monotonic() + timeout
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=5) as page:
+                rows = list(csv.reader(io.StringIO(page.read().decode().lstrip("# "))))
+            header = rows[0]
+            states = [row[header.index("status")] for row in rows[1:]
+                      if row and row[0] == "guard_proxies" and row[1].startswith("proxy-")]
+            if len(states) == replicas and all(state == "UP" for state in states):
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"HAProxy did not see every replica up: {states}")
+
+
 @pytest.fixture
 def upstream(tmp_path: Path) -> Iterator[UpstreamServer]:
     server = UpstreamServer(*make_self_signed_cert(tmp_path)).start()
@@ -66,7 +88,8 @@ def test_a_replica_stopped_under_traffic_loses_no_request(tmp_path: Path, upstre
         front = free_port()
         config = tmp_path / "haproxy.cfg"
         nodes = [(proxy.port, ops) for proxy, ops in zip(proxies, ops_ports, strict=True)]
-        config.write_text(local_config(front, free_port(), nodes))
+        stats = free_port()
+        config.write_text(local_config(front, stats, nodes))
         # -n: fewer connections than the file's maxconn, which needs more descriptors than a CI box allows
         balancer = subprocess.Popen([haproxy, "-db", "-n", "1000", "-f", str(config)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,10 +104,8 @@ def test_a_replica_stopped_under_traffic_loses_no_request(tmp_path: Path, upstre
                 input=body, capture_output=True, timeout=60, check=False)
             return parse_http_response(done.stdout).status if done.returncode == 0 else -done.returncode
 
-        deadline = time.monotonic() + 30
-        while chat(nonce()) != 200:  # HAProxy's first health checks
-            assert time.monotonic() < deadline, "no answer through HAProxy"
-            time.sleep(0.5)
+        _wait_until_all_up(stats, len(proxies))  # HAProxy's health checks (rise 2, every 2 s)
+        assert chat(nonce()) == 200
         tags = [nonce() for _ in range(8)]
         assert [chat(tag) for tag in tags] == [200] * 8
         assert all(p.events() for p in proxies), "leastconn spreads new connections over both replicas"

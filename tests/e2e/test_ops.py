@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from guard.audit.store import AuditStore
 from tests.e2e.helpers import (
     RAW_VALUES,
     GuardProxy,
@@ -28,7 +29,7 @@ from tests.e2e.helpers import (
     write_policy,
 )
 from tests.e2e.upstream import UpstreamServer
-from tests.processes import children, cmdline, state
+from tests.processes import children, cmdline, holds_file, state
 
 pytestmark = pytest.mark.usefixtures("curl_available")
 
@@ -149,13 +150,51 @@ def test_a_worker_killed_mid_inspection_fails_that_request_closed_and_is_replace
     assert_redacted_upstream(openai_upstream, next_tag)
 
 
+def test_a_killed_audit_writer_is_replaced_and_the_waiting_request_still_goes_out_once_kept(
+        ops_proxy: tuple[GuardProxy, str], openai_upstream: UpstreamServer) -> None:
+    proxy, _ = ops_proxy
+    url = f"{openai_upstream.base_url}/v1/chat/completions"
+    assert curl(proxy, url, _chat(pii_prompt(nonce())), JSON).status == 200
+    (writer,) = _audit_writers(proxy)
+    tag = nonce()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        os.kill(writer, signal.SIGSTOP)  # it keeps nothing now: the request must wait, not go out
+        try:
+            answer = pool.submit(curl, proxy, url, _chat(pii_prompt(tag)), JSON)
+            time.sleep(1.0)
+            assert not answer.done() and not openai_upstream.received(tag)
+        finally:
+            os.kill(writer, signal.SIGKILL)
+        result = answer.result(timeout=60)
+
+    assert result.status == 200
+    assert_redacted_upstream(openai_upstream, tag)  # sent once, after its event was kept
+    (replacement,) = _audit_writers(proxy)
+    assert replacement != writer
+    event_id = result.headers.get("x-guard-event-id")
+    store = AuditStore(f"sqlite:///{proxy.confdir / 'audit.db'}")
+    try:
+        assert [e["event_id"] for e in store.events()].count(event_id) == 1 and store.verify().intact
+    finally:
+        store.close()
+
+
+def _guard_children(proxy: GuardProxy) -> list[int]:
+    assert proxy.process is not None
+    return [pid for pid in children(proxy.process.pid)
+            if b"multiprocessing" in cmdline(pid) and b"resource_tracker" not in cmdline(pid)]
+
+
+def _audit_writers(proxy: GuardProxy) -> list[int]:
+    """The proxy's audit writer process: the child holding the audit database open."""
+    return [pid for pid in _guard_children(proxy) if holds_file(pid, "audit.db")]
+
+
 def _busy_worker(proxy: GuardProxy, timeout: float = 20) -> list[int]:
     """The proxy's inspection worker once it is using the CPU (inspecting), by its pid."""
-    assert proxy.process is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = [pid for pid in children(proxy.process.pid)
-                   if b"multiprocessing" in cmdline(pid) and b"resource_tracker" not in cmdline(pid)]
+        workers = [pid for pid in _guard_children(proxy) if not holds_file(pid, "audit.db")]
         busy = [pid for pid in workers if state(pid) == "R"]
         if busy:
             return busy
