@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.e2e.upstream import Recorded, UpstreamServer, make_self_signed_cert  # noqa: E402
-from tests.processes import children  # noqa: E402
+from tests.processes import children, cmdline, holds_file  # noqa: E402
 
 PATH = "/v1/chat/completions"
 NATIONAL_ID, MOBILE, EMAIL = "A123456789", "0912345678", "chen.clerk@mail.example.gov.tw"
@@ -120,14 +120,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
-def cpu_split(pid: int) -> tuple[float, float]:
-    """CPU seconds of the proxy process itself, and of all its descendants (guard's workers)."""
-    descendants, todo = 0.0, children(pid)
+def cpu_split(pid: int) -> tuple[float, float, float]:
+    """CPU seconds of the proxy process itself, of its inspection workers, and of its audit writer
+    process (the descendant holding the audit database open)."""
+    workers = audit = 0.0
+    todo = children(pid)
     while todo:
         child = todo.pop()
-        descendants += _cpu_seconds(child)
+        if holds_file(child, "audit.db"):
+            audit += _cpu_seconds(child)
+        else:
+            workers += _cpu_seconds(child)
         todo += children(child)
-    return _cpu_seconds(pid), descendants
+    return _cpu_seconds(pid), workers, audit
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,9 @@ class Result:
     requests: int
     seconds: float
     latencies_ms: tuple[float, ...]
-    proxy_cpu_s: float = 0.0    # the proxy process (mitmproxy's event loop, guard's hooks, audit writer)
+    proxy_cpu_s: float = 0.0    # the proxy process (mitmproxy's event loop, guard's hooks)
     workers_cpu_s: float = 0.0  # guard's inspection workers
+    audit_cpu_s: float = 0.0    # guard's audit writer process
 
     def cpu_ms_per_request(self, seconds: float) -> float:
         return seconds / self.requests * 1000
@@ -161,8 +167,8 @@ def measure(pool: multiprocessing.pool.Pool, proxy: ProxyProcess, target_port: i
     seconds = time.perf_counter() - started
     cpu_after = cpu_split(proxy.pid)
     latencies = tuple(x * 1000 for run in runs for x in run)
-    return Result(len(latencies), seconds, latencies, cpu_after[0] - cpu_before[0],
-                  cpu_after[1] - cpu_before[1])
+    return Result(len(latencies), seconds, latencies, *(after - before for before, after
+                                                        in zip(cpu_before, cpu_after, strict=True)))
 
 
 # ---------------------------------------------------------------- the two proxies
@@ -270,6 +276,8 @@ def run(requests: int, concurrency: int, workers: int) -> int:
                                                            requests, concurrency)
                             rps = results[side][label].rps
                             print(f"  {side:8} {label:24} {rps:7.1f} req/s", file=sys.stderr)
+                        if side == "guard":
+                            print(_guard_processes(proxy.pid))
                     if side == "guard":
                         _check_guard_redacted(proxy.log)
         finally:
@@ -279,6 +287,14 @@ def run(requests: int, concurrency: int, workers: int) -> int:
                 upstream.terminate()
     _print_table(results, [label for label, _, _ in cases], requests, concurrency, workers)
     return 0
+
+
+def _guard_processes(pid: int) -> str:
+    """What the CPU table's guard columns add up: the proxy's worker and audit writer processes."""
+    kids = [child for child in children(pid) if b"resource_tracker" not in cmdline(child)]
+    audit = sum(1 for child in kids if holds_file(child, "audit.db"))
+    return (f"guard proxy processes: 1 proxy, {len(kids) - audit} inspection worker(s), "
+            f"{audit} audit writer(s)")
 
 
 def _check_guard_redacted(log: Path) -> None:
@@ -314,19 +330,22 @@ def _print_table(results: dict[str, dict[str, Result]], labels: list[str], reque
 
 def _print_cpu(results: dict[str, dict[str, Result]], labels: list[str]) -> None:
     """Where the CPU went, per request. mitmproxy drives every connection from one event loop, so
-    with cores to spare for everything else, the proxy process's CPU per request bounds throughput."""
-    print(f"\nCPU per request (ms, from /proc; {_TICKS} ticks/s) | proxy-process ratio = mitmdump's proxy "
-          "CPU / guard's")
-    header = (f"{'case':24} | {'mitmdump proxy':>14} | {'guard proxy':>11} {'workers':>8} | "
-              f"{'proxy ratio':>11}")
+    with cores to spare for everything else, the proxy process's CPU per request bounds throughput;
+    on a machine without spare cores, guard's total does."""
+    print(f"\nCPU per request (ms, from /proc; {_TICKS} ticks/s); ratios are mitmdump's CPU / guard's")
+    header = (f"{'case':24} | {'mitmdump':>8} | {'guard proxy':>11} {'workers':>8} {'audit':>6} "
+              f"{'total':>6} | {'proxy ratio':>11} {'total ratio':>11}")
     print(header)
     print("-" * len(header))
     for label in labels:
         a, b = results["mitmdump"][label], results["guard"][label]
-        mine, theirs = b.cpu_ms_per_request(b.proxy_cpu_s), a.cpu_ms_per_request(a.proxy_cpu_s)
-        ratio = f"{theirs / mine:11.2f}" if mine else f"{'-':>11}"
-        print(f"{label:24} | {theirs:14.2f} | {mine:11.2f} {b.cpu_ms_per_request(b.workers_cpu_s):8.2f} | "
-              f"{ratio}")
+        theirs = a.cpu_ms_per_request(a.proxy_cpu_s)
+        proxy, workers, audit = (b.cpu_ms_per_request(x) for x in (b.proxy_cpu_s, b.workers_cpu_s,
+                                                                   b.audit_cpu_s))
+        total = proxy + workers + audit
+        ratios = (f"{theirs / proxy:11.2f} {theirs / total:11.2f}" if proxy else f"{'-':>11} {'-':>11}")
+        print(f"{label:24} | {theirs:8.2f} | {proxy:11.2f} {workers:8.2f} {audit:6.2f} {total:6.2f} | "
+              f"{ratios}")
 
 
 def main() -> int:

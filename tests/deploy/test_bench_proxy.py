@@ -26,3 +26,8 @@ def test_the_proxy_benchmark_runs_both_proxies_and_reports_every_case() -> None:
         assert all(line.count("|") >= 3 for line in rows), report
     assert "goal at 1 KB: throughput >= 0.80x" in report
     assert "CPU per request" in report
+    # the CPU columns cover every guard process: the worker (--workers 1) and the audit writer were found
+    assert "guard proxy processes: 1 proxy, 1 inspection worker(s), 1 audit writer(s)" in report
+    cpu_row = [line for line in report.splitlines() if line.startswith(CASES[0])][1]
+    proxy, workers, audit, total = (float(x) for x in cpu_row.split("|")[2].split())
+    assert abs(proxy + workers + audit - total) < 0.02
