@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.e2e.upstream import Recorded, UpstreamServer, make_self_signed_cert  # noqa: E402
-from tests.processes import children, cmdline, holds_file  # noqa: E402
+from tests.processes import guard_processes  # noqa: E402
 
 PATH = "/v1/chat/completions"
 NATIONAL_ID, MOBILE, EMAIL = "A123456789", "0912345678", "chen.clerk@mail.example.gov.tw"
@@ -121,18 +121,9 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def cpu_split(pid: int) -> tuple[float, float, float]:
-    """CPU seconds of the proxy process itself, of its inspection workers, and of its audit writer
-    process (the descendant holding the audit database open)."""
-    workers = audit = 0.0
-    todo = children(pid)
-    while todo:
-        child = todo.pop()
-        if holds_file(child, "audit.db"):
-            audit += _cpu_seconds(child)
-        else:
-            workers += _cpu_seconds(child)
-        todo += children(child)
-    return _cpu_seconds(pid), workers, audit
+    """CPU seconds of the proxy process itself, of its inspection workers, and of its audit writer."""
+    workers, audit = guard_processes(pid)
+    return _cpu_seconds(pid), sum(map(_cpu_seconds, workers)), sum(map(_cpu_seconds, audit))
 
 
 @dataclass(frozen=True)
@@ -291,10 +282,9 @@ def run(requests: int, concurrency: int, workers: int) -> int:
 
 def _guard_processes(pid: int) -> str:
     """What the CPU table's guard columns add up: the proxy's worker and audit writer processes."""
-    kids = [child for child in children(pid) if b"resource_tracker" not in cmdline(child)]
-    audit = sum(1 for child in kids if holds_file(child, "audit.db"))
-    return (f"guard proxy processes: 1 proxy, {len(kids) - audit} inspection worker(s), "
-            f"{audit} audit writer(s)")
+    workers, audit = guard_processes(pid)
+    return (f"guard proxy processes: 1 proxy, {len(workers)} inspection worker(s), "
+            f"{len(audit)} audit writer(s)")
 
 
 def _check_guard_redacted(log: Path) -> None:

@@ -45,3 +45,12 @@ def holds_file(pid: int, name: str) -> bool:
         except OSError:
             continue
     return False
+
+
+def guard_processes(pid: int) -> tuple[list[int], list[int]]:
+    """A ``guard proxy``'s child processes: its inspection workers and its audit writer (the child
+    holding the audit database open); multiprocessing's resource tracker is neither."""
+    spawned = [child for child in children(pid)
+               if b"multiprocessing" in cmdline(child) and b"resource_tracker" not in cmdline(child)]
+    audit = [child for child in spawned if holds_file(child, "audit.db")]
+    return [child for child in spawned if child not in audit], audit

@@ -121,7 +121,6 @@ class AuditProcess:
 
     def __init__(self, settings: AuditSettings) -> None:
         self.settings = settings
-        self.journal_path = settings.journal_path
         self.store_error = ""
         self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
         self._ids = itertools.count(1)
@@ -294,6 +293,6 @@ class AuditProcess:
             child.process.kill()
             child.process.join()
         child.control.close()
-        if child.conn and not child.conn.closed:
+        if not child.conn.closed:
             child.conn.close()
         self._fail_all("the audit writer was shut down")

@@ -80,8 +80,8 @@ def test_a_killed_writer_is_replaced_and_its_unacknowledged_events_are_kept_once
     store.close()
 
 
-def test_a_batch_the_writer_kept_before_dying_is_not_doubled(audit_url: str, tmp_path: Path) -> None:
-    # The child may die after committing and before acknowledging: the resend must be skipped.
+def test_an_event_the_store_already_holds_is_not_stored_again(audit_url: str, tmp_path: Path) -> None:
+    # What makes resending safe: a child may die after committing and before acknowledging.
     r = record()
     early = AuditStore.open(audit_url)
     early.append([StoredEvent(r)])

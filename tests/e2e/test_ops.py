@@ -29,7 +29,7 @@ from tests.e2e.helpers import (
     write_policy,
 )
 from tests.e2e.upstream import UpstreamServer
-from tests.processes import children, cmdline, holds_file, state
+from tests.processes import guard_processes, state
 
 pytestmark = pytest.mark.usefixtures("curl_available")
 
@@ -179,22 +179,17 @@ def test_a_killed_audit_writer_is_replaced_and_the_waiting_request_still_goes_ou
         store.close()
 
 
-def _guard_children(proxy: GuardProxy) -> list[int]:
-    assert proxy.process is not None
-    return [pid for pid in children(proxy.process.pid)
-            if b"multiprocessing" in cmdline(pid) and b"resource_tracker" not in cmdline(pid)]
-
-
 def _audit_writers(proxy: GuardProxy) -> list[int]:
-    """The proxy's audit writer process: the child holding the audit database open."""
-    return [pid for pid in _guard_children(proxy) if holds_file(pid, "audit.db")]
+    assert proxy.process is not None
+    return guard_processes(proxy.process.pid)[1]
 
 
 def _busy_worker(proxy: GuardProxy, timeout: float = 20) -> list[int]:
     """The proxy's inspection worker once it is using the CPU (inspecting), by its pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = [pid for pid in _guard_children(proxy) if not holds_file(pid, "audit.db")]
+        assert proxy.process is not None
+        workers, _ = guard_processes(proxy.process.pid)
         busy = [pid for pid in workers if state(pid) == "R"]
         if busy:
             return busy
