@@ -349,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.set_defaults(func=cmd_proxy)
 
     bench = sub.add_parser("bench", help="throughput, latency, memory: guard vs stock Presidio, side by side")
-    bench.add_argument("--corpus", help="JSON lines with a text field (default: ../shared/corpus/dev.jsonl)")
+    bench.add_argument("--corpus", help="JSON lines with a text field (default: the bundled synthetic corpus, "
+                       "guard/data/sample_corpus.jsonl)")
     bench.add_argument("--policy")
     bench.add_argument("--repeat", type=int, default=200, help="timed runs per prompt size (default 200)")
     bench.add_argument("--side", choices=("guard", "presidio"), help=argparse.SUPPRESS)
