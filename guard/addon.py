@@ -259,12 +259,14 @@ class Guard:
                 self.policy = policy  # the pool starts once, in running()
 
     def running(self) -> None:
+        """Start everything; ``guard proxy`` calls this before the proxy listens (then mitmproxy again)."""
         self._running = True
-        if self.writer is None:  # first: nothing may be inspected before its events can be kept
+        if self._ops is None:  # first, so probes get 503 "not ready" rather than no answer while we start
+            self._serve_ops()
+        if self.writer is None:  # nothing may be inspected before its events can be kept
             self._start_audit()
         if self.policy is not None and self.pool is None:
             self._start(self.policy)  # logs "inspection workers": start-up scripts wait for that line
-        self._serve_ops()
         self._watch_policy()
 
     @staticmethod

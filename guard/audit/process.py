@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
@@ -35,6 +34,7 @@ from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeys
 from guard.audit.store import AuditStore
 from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
+from guard.fork_server import worker_context
 
 log = logging.getLogger("guard.audit")
 
@@ -122,7 +122,7 @@ class AuditProcess:
     def __init__(self, settings: AuditSettings) -> None:
         self.settings = settings
         self.store_error = ""
-        self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
+        self._mp = worker_context()  # forked from the fork server: never a clone of the proxy's threads
         self._ids = itertools.count(1)
         self._waiting: dict[int, _Batch] = {}  # sent or to be sent, not yet acknowledged
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -16,21 +16,11 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from guard.audit.masking import FoundAt, mask_text
+from guard.notice import ENTITY_NAMES_ZH
 from guard.review.queries import LOCAL_TZ, utc
 
-ENTITY_LABELS = {
-    "TW_NATIONAL_ID": "身分證字號",
-    "TW_RESIDENT_ID": "居留證號",
-    "TW_LICENSE_PLATE": "車牌號碼",
-    "PERSON": "姓名",
-    "CLASSIFICATION_MARKER": "機密等級標示",
-    "PHONE_NUMBER": "電話號碼",
-    "EMAIL_ADDRESS": "電子郵件",
-    "TW_UBN": "統一編號",
-    "TW_PASSPORT": "護照號碼",
-    "TW_NHI_CARD": "健保卡號",
-    "CREDIT_CARD": "信用卡號",
-}
+# One table of entity names for staff and reviewers alike (guard.notice), so both say the same thing.
+ENTITY_LABELS = ENTITY_NAMES_ZH
 DECISION_LABELS = {"allow": "放行", "warn": "警示", "redact": "遮蔽", "block": "攔截", "error": "檢查失敗",
                    "review": "審查動作"}
 KIND_LABELS = {"prompt_allowed": "放行", "prompt_redacted": "遮蔽後送出", "prompt_blocked": "攔截",

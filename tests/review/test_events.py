@@ -155,7 +155,7 @@ def test_event_page_shows_masked_snippets_findings_and_actions(client: Callable[
     assert '<mark data-entity="TW_NATIONAL_ID" title="TW_NATIONAL_ID"><bdi>A12*****89</bdi></mark>' in page
     assert '<mark data-entity="PERSON" title="PERSON"><bdi>王○明</bdi></mark>' in page
     assert '<mark data-entity="PHONE_NUMBER" title="PHONE_NUMBER"><bdi>091*****78</bdi></mark>' in page
-    assert "身分證字號·遮蔽" in page and "遮蔽後送出" in page
+    assert "身分證統一編號·遮蔽" in page and "遮蔽後送出" in page
     for value in (NATIONAL_ID, MOBILE, "王小明"):
         assert value not in page
     assert "尚無審查紀錄" in page and 'id="reveal-form"' in page
