@@ -12,7 +12,9 @@ import multiprocessing
 import multiprocessing.context
 import os
 
-PRELOAD_MODULE = "guard.worker_preload"
+# The engine (guard.worker_preload) and the audit writer's modules (the store, SQLAlchemy), so that
+# neither an inspection worker nor the audit writer imports anything once forked.
+PRELOAD_MODULES = ["guard.worker_preload", "guard.audit.process"]
 POLICY_VARIABLE = "GUARD_PRELOAD_POLICY"
 
 
@@ -21,7 +23,7 @@ def worker_context() -> multiprocessing.context.ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     # __main__ too (multiprocessing's default): each child imports the main module again, and would
     # otherwise pay for that import itself.
-    context.set_forkserver_preload(["__main__", PRELOAD_MODULE])
+    context.set_forkserver_preload(["__main__", *PRELOAD_MODULES])
     return context
 
 
