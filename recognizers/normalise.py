@@ -109,7 +109,7 @@ def _replacements(text: str, pattern: re.Pattern[str],
 
 _ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 _PERCENT = r"(?:%[0-9A-Fa-f]{2})+"
-_BASE64 = r"(?<![A-Za-z0-9+/\-_])[A-Za-z0-9+/\-_]{%d,}={0,2}" % _MIN_BASE64
+_BASE64 = r"(?<![A-Za-z0-9+/\-_])[A-Za-z0-9+/\-_]{" + str(_MIN_BASE64) + r",}={0,2}"
 _ENCODED_RE = re.compile(f"(?P<entity>{_ENTITY})|(?P<percent>{_PERCENT})|(?P<base64>{_BASE64})")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
