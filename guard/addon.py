@@ -508,11 +508,9 @@ class Guard:
                 raise UnreadableContent(f"{len(parsed.uninspected)} part(s) could not be read as text")
             if not parsed.segments:
                 return  # nothing user-visible to inspect (telemetry, polling)
-            verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                  self.timeout),
-                timeout=self.timeout,
-            )
+            # The pool bounds the inspection (guard_timeout) and, separately, the wait for a worker.
+            verdict = await self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                              self.timeout, user=event.user or event.client)
             self._apply(flow, fmt, parsed, body, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
@@ -727,10 +725,8 @@ class Guard:
             parsed = ws.extract_ws_message(message.text)
             if not parsed.segments:
                 return
-            verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                  self.timeout),
-                timeout=self.timeout)
+            verdict = await self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                              self.timeout, user=event.user or event.client)
         except Exception as e:
             message.drop()
             reason = _failure_reason(e)
