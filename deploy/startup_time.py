@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 POLL_SECONDS = 0.02
+REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,28 @@ class Startup:
     listening_s: float        # launch -> the proxy port accepts a connection
     ops_s: float              # launch -> the ops listener answers (503 while starting)
     held_connections: int     # connects accepted while /readyz was not 200
+    cpu_s: float              # CPU seconds the proxy and its processes had used when it was ready
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                todo += [int(c) for c in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and every live descendant (Linux /proc)."""
+    ticks = 0
+    for process in _descendants(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -71,9 +94,10 @@ def measure(workers: int = 2, timeout: float = 180.0, python: str = sys.executab
         log_path = Path(directory, "proxy.log")
         with log_path.open("wb") as log:
             started = time.monotonic()
-            process = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
+                                       env={**os.environ, "PYTHONPATH": str(REPO)})  # this checkout's guard
         listening = ops_up = ready_at = None
-        held = 0
+        held, cpu = 0, 0.0
         try:
             while ready_at is None or listening is None:
                 now = time.monotonic() - started
@@ -90,6 +114,7 @@ def measure(workers: int = 2, timeout: float = 180.0, python: str = sys.executab
                     held += 1
                 if ready and ready_at is None:
                     ready_at = time.monotonic() - started
+                    cpu = cpu_seconds(process.pid)
                 time.sleep(POLL_SECONDS)
         finally:
             process.terminate()
@@ -98,7 +123,7 @@ def measure(workers: int = 2, timeout: float = 180.0, python: str = sys.executab
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    return Startup(round(ready_at, 2), round(listening, 2), round(ops_up or ready_at, 2), held)
+    return Startup(round(ready_at, 2), round(listening, 2), round(ops_up or ready_at, 2), held, round(cpu, 2))
 
 
 def main() -> int:
@@ -107,16 +132,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="guard_workers (default 2)")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     args = parser.parse_args()
-    os.chdir(Path(__file__).resolve().parent.parent)  # guard.cli from this checkout
     runs = [measure(args.workers) for _ in range(args.runs)]
     if args.json:
         print(json.dumps([asdict(r) for r in runs]))
         return 0
-    print("| run | ops listener answers | proxy port accepts | /readyz 200 | connections held |")
-    print("|---|---|---|---|---|")
+    print("| run | ops listener answers | proxy port accepts | /readyz 200 | connections held | CPU used |")
+    print("|---|---|---|---|---|---|")
     for i, run in enumerate(runs, 1):
         print(f"| {i} | {run.ops_s:.2f} s | {run.listening_s:.2f} s | {run.ready_s:.2f} s "
-              f"| {run.held_connections} |")
+              f"| {run.held_connections} | {run.cpu_s:.1f} s |")
     print(f"median launch -> /readyz 200: {statistics.median(r.ready_s for r in runs):.2f} s")
     return 0
 
