@@ -1,34 +1,81 @@
 """Put the original values back in place of placeholders (``<TW_NATIONAL_ID_1>``) in the replies users see.
 
-Plain bodies are restored as decoded JSON strings (servers may escape ``<`` as ``\\u003c``). Streams are
-restored event by event: a placeholder split across deltas (``"<PER"`` then ``"SON_1>"``) is held back
-and sent with the next delta of the same channel, so every event stays well-formed. Understood deltas:
-OpenAI chat / completions, Responses ``output_text`` deltas, Anthropic ``text_delta`` (also claude.ai),
-Gemini candidates (SSE and JSON-array streaming), ChatGPT/DeepSeek web ``{"p","o","v"}`` patches, claude.ai
-legacy ``completion`` events and Copilot ``appendText`` messages. Every other string is restored whole.
-The placeholder map is sensitive: it is kept in memory only and never logged.
+A placeholder comes back in whatever encoding the reply uses: raw, JSON-escaped (``\\u003cPERSON_1\\u003e``,
+which Google's JSON uses, also doubly escaped inside nested JSON), HTML-escaped (``&lt;PERSON_1&gt;``,
+``&#60;``) or percent-encoded (``%3CPERSON_1%3E``); the value is written back in the same encoding.
+Plain bodies are restored as decoded JSON strings. Streams are restored event by event: a placeholder
+split across deltas (``"<PER"`` then ``"SON_1>"``) is held back and sent with the next delta of the same
+channel, so every event stays well-formed. Understood deltas: OpenAI chat / completions, Responses
+``output_text`` deltas, Anthropic ``text_delta`` (also claude.ai), Gemini candidates (SSE and JSON-array
+streaming), ChatGPT/DeepSeek web ``{"p","o","v"}`` patches, Perplexity's markdown ``diff_block`` patches,
+claude.ai legacy ``completion`` events and Copilot ``appendText`` messages. Length-prefixed Google frames
+(Gemini web, ``batchexecute``) are rewritten with their lengths recomputed; SignalR records one by one.
+Every other string is restored whole. The placeholder map is sensitive: it is kept in memory only and
+never logged.
 """
 
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
+from guard.formats._framing import (
+    XSSI_PREFIX,
+    google_frame_text,
+    json_lines,
+    signalr_records,
+    take_google_frame,
+)
 from guard.formats._tree import dumps
 
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*_\d+>")
 
 
+def _json_escape(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+#: How a reply may write ``<`` and ``>`` around a placeholder name, and how to write the value there.
+_ENCODINGS: tuple[tuple[str, str, str, Callable[[str], str]], ...] = (
+    ("raw", "<", ">", lambda v: v),
+    ("json", r"\\u003[cC]", r"\\u003[eE]", _json_escape),
+    ("json2", r"\\\\u003[cC]", r"\\\\u003[eE]", lambda v: _json_escape(_json_escape(v))),
+    ("html", r"&lt;|&#0*60;|&#[xX]0*3[cC];", r"&gt;|&#0*62;|&#[xX]0*3[eE];", lambda v: html.escape(v)),
+    ("percent", r"%3[cC]", r"%3[eE]", lambda v: quote(v, safe="")),
+)
+_ANY_PLACEHOLDER = re.compile("|".join(
+    f"(?:(?:{o})(?P<{n}>[A-Z][A-Z0-9_]*_\\d+)(?:{c}))" if n != "raw" else f"<(?P<{n}>[A-Z][A-Z0-9_]*_\\d+)>"
+    for n, o, c, _ in _ENCODINGS))
+_ENCODE = {n: enc for n, _, _, enc in _ENCODINGS}
+#: Characters an encoded placeholder can start with (for holding back a split one).
+_STARTS = "<\\&%"
+
+
+def _encoded_forms(placeholder: str) -> list[str]:
+    """The spellings of one placeholder that a stream may split (for holding back a prefix)."""
+    name = placeholder[1:-1]
+    return [placeholder, f"\\u003c{name}\\u003e", f"\\u003C{name}\\u003E", f"&lt;{name}&gt;",
+            f"%3C{name}%3E", f"%3c{name}%3e"]
+
+
 def restore_text(text: str, placeholders: Mapping[str, str]) -> str:
-    """Replace every known placeholder; unknown ones are left as they are."""
-    if not placeholders or "<" not in text:
+    """Replace every known placeholder, in each encoding; unknown ones are left as they are."""
+    if not placeholders or not any(ch in text for ch in _STARTS):
         return text
-    return PLACEHOLDER.sub(lambda m: placeholders.get(m.group(0), m.group(0)), text)
+
+    def put_back(m: re.Match[str]) -> str:
+        kind = m.lastgroup
+        value = placeholders.get(f"<{m.group(kind)}>") if kind else None
+        return m.group(0) if value is None or kind is None else _ENCODE[kind](value)
+
+    return _ANY_PLACEHOLDER.sub(put_back, text)
 
 
 def _restore_tree(node: Any, placeholders: Mapping[str, str], skip: frozenset[tuple[int, str]]) -> bool:
@@ -80,22 +127,72 @@ def restore_plain_body(body: bytes, placeholders: Mapping[str, str], encoding: s
     return body if new == text else new.encode(encoding)
 
 
+_BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-stream", "application/pdf",
+                 "application/zip", "application/x-protobuf", "application/grpc")
+
+
 def restore_body(body: bytes, content_type: str, placeholders: Mapping[str, str]) -> bytes:
-    """Restore a complete (non-streamed) reply body by its media type."""
+    """Restore a complete (non-streamed) reply body by its media type and framing."""
     mt = content_type.split(";", 1)[0].strip().lower()
-    if not placeholders or not body:
+    if not placeholders or not body or mt.startswith(_BINARY_TYPES):
         return body
     if mt == "text/event-stream":
         r = SseRestorer(placeholders)
         return r.feed(body) + r.flush()
+    if body.lstrip()[:4] == XSSI_PREFIX.encode() or _GOOGLE_FRAMED.match(body):
+        g = GoogleFrameRestorer(placeholders)
+        return g.feed(body) + g.flush()
     if mt.endswith("json") or mt.endswith("+json"):
         if body.lstrip()[:1] == b"[" and b"\n" in body:  # Gemini-style array stream delivered at once
             a = JsonArrayStreamRestorer(placeholders)
             return a.feed(body) + a.flush()
+        return restore_json_lines(body, placeholders)
+    return restore_plain_body(body, placeholders)
+
+
+_GOOGLE_FRAMED = re.compile(rb"\s*\d+\n\s*\[")
+
+
+def restore_json_lines(body: bytes, placeholders: Mapping[str, str]) -> bytes:
+    """A JSON body, or JSON lines (NDJSON streams such as Grok's), each line restored as JSON."""
+    try:
+        lines = json_lines(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return body
+    if lines is None:
         return restore_json_body(body, placeholders)
-    if mt.startswith("text/") or mt in ("application/xml", "application/javascript"):
-        return restore_plain_body(body, placeholders)
-    return body
+    out = []
+    for line in lines:
+        stripped = line.rstrip("\r\n")
+        restored = restore_json_body(stripped.encode("utf-8"), placeholders).decode("utf-8") \
+            if stripped.strip() else stripped
+        out.append(restored + line[len(stripped):])
+    return "".join(out).encode("utf-8")
+
+
+def restore_tree_deep(node: Any, placeholders: Mapping[str, str]) -> tuple[Any, bool]:
+    """Restore every string of a JSON value; strings that hold JSON are decoded, restored, re-encoded."""
+    if isinstance(node, str):
+        if node[:1] in ("[", "{"):
+            try:
+                inner = json.loads(node)
+            except (ValueError, RecursionError):
+                inner = None
+            if isinstance(inner, list | dict):
+                new, changed = restore_tree_deep(inner, placeholders)
+                return (dumps(new), True) if changed else (node, False)
+        new_text = restore_text(node, placeholders)
+        return new_text, new_text != node
+    if isinstance(node, list | dict):
+        changed = False
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            new, c = restore_tree_deep(value, placeholders)
+            if c:
+                node[key] = new
+                changed = True
+        return node, changed
+    return node, False
 
 
 # ------------------------------------------------------------------------------------------ deltas
@@ -169,6 +266,12 @@ class _Deltas:
             return deltas, ends
         if ev in ("partCompleted", "done"):
             return deltas, None
+        # Perplexity web: markdown blocks streamed as diff patches
+        blocks = payload.get("blocks")
+        if isinstance(blocks, list):
+            self._perplexity(blocks, deltas)
+            done = payload.get("final_sse_message") is True or payload.get("status") == "COMPLETED"
+            return deltas, (None if done else ends)
         # OpenAI chat / legacy completions chunks
         choices = payload.get("choices")
         if isinstance(choices, list):
@@ -218,6 +321,20 @@ class _Deltas:
             if cand.get("finishReason"):
                 ends.update({("gemini", i, False), ("gemini", i, True)})
 
+    @staticmethod
+    def _perplexity(blocks: list[Any], deltas: list[_Delta]) -> None:
+        """``diff_block`` patches that add a text chunk are deltas; ``/answer`` replacements are whole."""
+        for block in blocks:
+            diff = block.get("diff_block") if isinstance(block, dict) else None
+            if not isinstance(diff, dict) or not isinstance(diff.get("patches"), list):
+                continue
+            usage, field = block.get("intended_usage"), diff.get("field")
+            for patch in diff["patches"]:
+                if (isinstance(patch, dict) and isinstance(patch.get("value"), str)
+                        and str(patch.get("path", "")).startswith("/chunks/") and patch.get("op") == "add"):
+                    make = partial(_perplexity_chunk, usage, field)
+                    deltas.append(_Delta(("perplexity", usage, field), patch, "value", make))
+
     def _patches(self, payload: dict[str, Any], deltas: list[_Delta]) -> None:
         ops = [payload]
         if str(payload.get("o", "")).lower() in ("patch", "batch") and isinstance(payload.get("v"), list):
@@ -252,9 +369,30 @@ def _openai_chunk(top: dict[str, Any], index: int, field: str, text: str, *, leg
     return {**top, "choices": [choice]}
 
 
+def _perplexity_chunk(usage: Any, field: Any, text: str) -> dict[str, Any]:
+    patch = {"op": "add", "path": "/chunks/-", "value": text}
+    return {"blocks": [{"intended_usage": usage, "diff_block": {"field": field, "patches": [patch]}}]}
+
+
 def _gemini_chunk(top: dict[str, Any], index: int, thought: bool, text: str) -> dict[str, Any]:
     part: dict[str, Any] = {"text": text, **({"thought": True} if thought else {})}
     return {"candidates": [{"content": {"parts": [part], "role": "model"}, "index": index}], **top}
+
+
+class _OpenPlaceholders:
+    """Finds a placeholder cut short at the end of a text (in any of its encodings)."""
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        forms = [f for p in placeholders for f in _encoded_forms(p)]
+        self._prefixes = frozenset(f[:i] for f in forms for i in range(1, len(f)))
+        self._longest = max((len(f) for f in forms), default=0)
+
+    def split(self, text: str) -> tuple[str, str]:
+        """(text to send now, trailing prefix of a placeholder to hold back)."""
+        for i in range(max(0, len(text) - self._longest + 1), len(text)):
+            if text[i] in _STARTS and text[i:] in self._prefixes:
+                return text[:i], text[i:]
+        return text, ""
 
 
 class _Restorer:
@@ -262,20 +400,9 @@ class _Restorer:
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.map = dict(placeholders)
-        self.prefixes = frozenset(p[:i] for p in self.map for i in range(1, len(p)))
-        self.longest = max((len(p) for p in self.map), default=0)
+        self.split = _OpenPlaceholders(self.map).split
         self.deltas = _Deltas()
         self.pending: dict[tuple[Any, ...], tuple[str, Callable[[str], Any], str | None]] = {}
-
-    def split(self, text: str) -> tuple[str, str]:
-        """(text to send now, trailing prefix of a placeholder to hold back)."""
-        start = max(0, len(text) - self.longest + 1)
-        i = text.find("<", start)
-        while i != -1:
-            if text[i:] in self.prefixes:
-                return text[:i], text[i:]
-            i = text.find("<", i + 1)
-        return text, ""
 
     def fillers(self, keys: set[tuple[Any, ...]] | None) -> list[tuple[Any, str | None]]:
         """Events carrying held-back text of the ending channels (all when ``keys`` is None)."""
@@ -480,6 +607,9 @@ class WsMessageRestorer:
     def feed(self, message: str) -> list[str]:
         if self._core is None:
             return [message]
+        records = signalr_records(message)
+        if records is not None:  # SignalR: restore record by record, separators kept
+            return ["".join(self._record(r) + "\x1e" for r in records)]
         try:
             payload = json.loads(message)
         except ValueError:
@@ -487,6 +617,109 @@ class WsMessageRestorer:
         before, changed = self._core.process(payload, None)
         return [dumps(p) for p, _ in before] + [dumps(payload) if changed else message]
 
+    def _record(self, record: str) -> str:
+        assert self._core is not None
+        try:
+            payload = json.loads(record)
+        except (ValueError, RecursionError):
+            return restore_text(record, self._core.map)
+        payload, changed = restore_tree_deep(payload, self._core.map)
+        return dumps(payload) if changed else record
+
     def flush(self) -> list[str]:
         return [dumps(p) for p, _ in self._core.fillers(None)] if self._core else []
 
+
+
+class GoogleFrameRestorer:
+    """Restores Google's length-prefixed replies (Gemini web ``StreamGenerate``, ``batchexecute``).
+
+    Each frame is decoded (with the JSON nested in its strings), restored, and written back with its
+    length recomputed, so a client that reads exactly that many UTF-16 units still finds every frame.
+    A Gemini answer is cumulative (every frame holds the text so far): a placeholder cut at the end of
+    a frame that is not the candidate's last is left out until the next frame brings it whole.
+    """
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        self._map = dict(placeholders)
+        self._open = _OpenPlaceholders(self._map)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buf = ""
+        self._started = False
+        self._framed = True
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._buf += self._decoder.decode(chunk)
+        return self._drain().encode("utf-8")
+
+    def flush(self) -> bytes:
+        self._buf += self._decoder.decode(b"", final=True)
+        out = self._drain()
+        rest, self._buf = self._buf, ""
+        return (out + restore_text(rest, self._map)).encode("utf-8")
+
+    def _drain(self) -> str:
+        out: list[str] = []
+        if not self._started:
+            head = self._buf.lstrip()
+            if len(head) < len(XSSI_PREFIX) and XSSI_PREFIX.startswith(head):
+                return ""
+            if head.startswith(XSSI_PREFIX):
+                cut = len(self._buf) - len(head) + len(XSSI_PREFIX)
+                out.append(self._buf[:cut])
+                self._buf = self._buf[cut:]
+            self._started = True
+        while self._framed and self._buf:
+            try:
+                taken = take_google_frame(self._buf)
+            except ValueError:
+                self._framed = False  # not framed after all: the rest is restored as text at the end
+                break
+            if taken is None:
+                break
+            raw, text, self._buf = taken
+            out.append(self._frame(raw, text))
+        return "".join(out)
+
+    def _frame(self, raw: str, text: str) -> str:
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError):
+            new_text = restore_text(text, self._map)
+            return raw if new_text == text else _lead(raw) + google_frame_text(new_text)
+        payload, changed = restore_tree_deep(payload, self._map)
+        changed |= self._hold_open_placeholders(payload)
+        return _lead(raw) + google_frame_text(dumps(payload)) if changed else raw
+
+    def _hold_open_placeholders(self, envelopes: Any) -> bool:
+        """Cut a trailing placeholder prefix from unfinished Gemini candidates (``[rcid, [text], ...]``)."""
+        changed = False
+        for envelope in envelopes if isinstance(envelopes, list) else ():
+            if not (isinstance(envelope, list) and len(envelope) > 2 and envelope[0] == "wrb.fr"
+                    and isinstance(envelope[2], str)):
+                continue
+            try:
+                inner = json.loads(envelope[2])
+            except (ValueError, RecursionError):
+                continue
+            candidates = inner[4] if isinstance(inner, list) and len(inner) > 4 else None
+            touched = False
+            for cand in candidates if isinstance(candidates, list) else ():
+                if not (isinstance(cand, list) and len(cand) > 1 and isinstance(cand[1], list) and cand[1]
+                        and isinstance(cand[1][0], str)):
+                    continue
+                finished = len(cand) > 8 and isinstance(cand[8], list) and cand[8][:1] == [2]
+                kept = cand[1][0] if finished else self._open.split(cand[1][0])[0]
+                if kept != cand[1][0]:
+                    cand[1][0] = kept
+                    touched = True
+            if touched:
+                envelope[2] = dumps(inner)
+                changed = True
+        return changed
+
+
+
+def _lead(raw: str) -> str:
+    """The whitespace before a frame's length marker, kept as it came."""
+    return raw[:len(raw) - len(raw.lstrip())]
