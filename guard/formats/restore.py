@@ -92,7 +92,7 @@ def _restore_tree(node: Any, placeholders: Mapping[str, str], skip: frozenset[tu
         if isinstance(value, str):
             if (id(node), key) in skip:
                 continue
-            new = restore_text(value, placeholders)
+            new = restore_tree_deep(value, placeholders)[0]  # JSON inside the string: decoded first
             if new != value:
                 node[key] = new
                 changed = True
@@ -432,10 +432,36 @@ class _Restorer:
             if now != d.container[d.field]:
                 d.container[d.field] = now
                 changed = True
+        changed |= self._chunk_lists(payload)
         skip = frozenset((id(d.container), d.field) for d in deltas)
         changed |= _restore_tree(payload, self.map, skip)
         before += self.fillers(ends) if ends is None or ends else []
         return before, changed
+
+
+    def _chunk_lists(self, payload: Any) -> bool:
+        """Perplexity's full ``markdown_block.chunks``: one text in pieces, restored across them."""
+        changed = False
+        for block in payload.get("blocks") or [] if isinstance(payload, dict) else []:
+            chunks = (block.get("markdown_block") or {}).get("chunks") if isinstance(block, dict) else None
+            if isinstance(chunks, list) and chunks and all(isinstance(c, str) for c in chunks):
+                restored = restore_pieces(chunks, self.map, self.split)
+                if restored != chunks:
+                    block["markdown_block"]["chunks"] = restored
+                    changed = True
+        return changed
+
+
+def restore_pieces(pieces: list[str], placeholders: Mapping[str, str],
+                   split: Callable[[str], tuple[str, str]]) -> list[str]:
+    """Restore a text given in pieces, keeping the number of pieces (a cut placeholder moves forward)."""
+    out, held = [], ""
+    for piece in pieces:
+        now, held = split(held + piece)
+        out.append(restore_text(now, placeholders))
+    if held:
+        out[-1] += restore_text(held, placeholders)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ framings
