@@ -8,7 +8,8 @@ following these public clients: HanaokaYuzu/Gemini-API ``StreamingFrameParser`` 
 complete, ``inner[25]`` final); ChatGPT's ``v1`` delta encoding; claude.ai's Anthropic events;
 Perplexity's ``diff_block`` patches on ``markdown_block`` (``/chunks/N`` adds); DeepSeek's
 ``{"p","o","v"}`` patches (a bare ``{"v"}`` continues the last path); EdgeGPT's SignalR reading
-(``\\x1e`` records, ``type 1`` updates, ``type 2`` final item); Copilot's ``appendText`` events.
+(``\\x1e`` records, ``type 1`` updates, ``type 2`` final item); Copilot's ``appendText`` events; the
+``grok-api`` package (JSON lines, ``result.response.token``); ``meta-ai-api`` (the ``OVERALL_DONE`` line).
 """
 
 from __future__ import annotations
@@ -321,3 +322,52 @@ def bing_chat_invocation(prompt: str, invocation_id: str = "0") -> str:
         "tone": "Balanced", "conversationSignature": "c2lnbmF0dXJl", "participant": {"id": "914798353"},
         "spokenTextMode": "None", "conversationId": "51D|BingProd|0F6A2D"}],
         "invocationId": invocation_id, "target": "chat", "type": 4})
+
+
+# ------------------------------------------------------------------ Grok and Meta AI (JSON lines)
+
+def grok_reply(text: str) -> list[bytes]:
+    lines: list[Any] = [{"result": {"conversation": {"conversationId": "g1", "title": "新對話"}}}]
+    lines += [{"result": {"response": {"token": p, "isThinking": False, "isSoftStop": False,
+                                       "responseId": "r1"}}} for p in pieces(text)]
+    lines.append({"result": {"response": {"modelResponse": {"responseId": "r1", "message": text}}}})
+    return [(json.dumps(x, ensure_ascii=False) + "\n").encode() for x in lines]
+
+
+def read_grok(body: bytes) -> str:
+    """``grok-api``: tokens of ``result.response`` (new chats) or ``result`` (follow-ups), not thinking."""
+    out = ""
+    for line in body.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        result = json.loads(line).get("result", {})
+        response = result.get("response", {})
+        if "token" in response and "isThinking" in response and not response["isThinking"]:
+            out += response["token"]
+    return out
+
+
+def meta_ai_reply(text: str) -> list[bytes]:
+    cut = pieces(text)
+    lines = []
+    for i in range(1, len(cut) + 1):
+        state = "OVERALL_DONE" if i == len(cut) else "STREAMING"
+        lines.append({"data": {"node": {"bot_response_message": {
+            "id": "ext_off_1", "streaming_state": state, "fetch_id": None,
+            "composed_text": {"content": [{"text": "".join(cut[:i])}]}}}}})
+    return [(json.dumps(x, ensure_ascii=False) + "\n").encode() for x in lines]
+
+
+def read_meta_ai(body: bytes) -> str:
+    """``meta-ai-api``: the ``OVERALL_DONE`` line's ``composed_text`` (each content text + newline)."""
+    last = None
+    for line in body.decode("utf-8").split("\n"):
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        message = doc.get("data", {}).get("node", {}).get("bot_response_message", {})
+        if message.get("streaming_state") == "OVERALL_DONE":
+            last = message
+    assert last is not None, "no OVERALL_DONE line: meta-ai-api would retry"
+    return "".join(c["text"] + "\n" for c in last["composed_text"]["content"]).removesuffix("\n")

@@ -142,7 +142,7 @@ def restore_body(body: bytes, content_type: str, placeholders: Mapping[str, str]
     if body.lstrip()[:4] == XSSI_PREFIX.encode() or _GOOGLE_FRAMED.match(body):
         g = GoogleFrameRestorer(placeholders)
         return g.feed(body) + g.flush()
-    if mt.endswith("json") or mt.endswith("+json"):
+    if mt.endswith("json") or "ndjson" in mt or "jsonl" in mt:
         if body.lstrip()[:1] == b"[" and b"\n" in body:  # Gemini-style array stream delivered at once
             a = JsonArrayStreamRestorer(placeholders)
             return a.feed(body) + a.flush()
@@ -154,20 +154,15 @@ _GOOGLE_FRAMED = re.compile(rb"\s*\d+\n\s*\[")
 
 
 def restore_json_lines(body: bytes, placeholders: Mapping[str, str]) -> bytes:
-    """A JSON body, or JSON lines (NDJSON streams such as Grok's), each line restored as JSON."""
+    """A JSON body, or JSON lines (NDJSON streams such as Grok's and Meta AI's) restored line by line."""
     try:
         lines = json_lines(body.decode("utf-8"))
     except UnicodeDecodeError:
         return body
     if lines is None:
         return restore_json_body(body, placeholders)
-    out = []
-    for line in lines:
-        stripped = line.rstrip("\r\n")
-        restored = restore_json_body(stripped.encode("utf-8"), placeholders).decode("utf-8") \
-            if stripped.strip() else stripped
-        out.append(restored + line[len(stripped):])
-    return "".join(out).encode("utf-8")
+    r = JsonLinesRestorer(placeholders)
+    return r.feed(body) + r.flush()
 
 
 def restore_tree_deep(node: Any, placeholders: Mapping[str, str]) -> tuple[Any, bool]:
@@ -266,6 +261,13 @@ class _Deltas:
             return deltas, ends
         if ev in ("partCompleted", "done"):
             return deltas, None
+        # Grok web: JSON lines of {"result": {"response": {"token": ...}}} (follow-ups: {"result": {"token"}})
+        result = payload.get("result")
+        if isinstance(result, dict):
+            self._grok(result, deltas)
+            response = result.get("response")
+            done = "modelResponse" in result or (isinstance(response, dict) and "modelResponse" in response)
+            return deltas, (None if done else ends)
         # Perplexity web: markdown blocks streamed as diff patches
         blocks = payload.get("blocks")
         if isinstance(blocks, list):
@@ -322,6 +324,16 @@ class _Deltas:
                 ends.update({("gemini", i, False), ("gemini", i, True)})
 
     @staticmethod
+    def _grok(result: dict[str, Any], deltas: list[_Delta]) -> None:
+        container = result.get("response") if isinstance(result.get("response"), dict) else result
+        if isinstance(container, dict) and isinstance(container.get("token"), str):
+            thinking = bool(container.get("isThinking"))
+            nested = container is not result
+            template = {k: v for k, v in container.items() if k in ("isThinking", "messageTag", "responseId")}
+            make = partial(_grok_line, template, nested)
+            deltas.append(_Delta(("grok", thinking), container, "token", make))
+
+    @staticmethod
     def _perplexity(blocks: list[Any], deltas: list[_Delta]) -> None:
         """``diff_block`` patches that add a text chunk are deltas; ``/answer`` replacements are whole."""
         for block in blocks:
@@ -367,6 +379,11 @@ def _openai_chunk(top: dict[str, Any], index: int, field: str, text: str, *, leg
     choice = ({"index": index, "text": text, "logprobs": None, "finish_reason": None} if legacy
               else {"index": index, "delta": {field: text}, "finish_reason": None})
     return {**top, "choices": [choice]}
+
+
+def _grok_line(template: dict[str, Any], nested: bool, text: str) -> dict[str, Any]:
+    token = {**template, "token": text}
+    return {"result": {"response": token}} if nested else {"result": token}
 
 
 def _perplexity_chunk(usage: Any, field: Any, text: str) -> dict[str, Any]:
@@ -622,6 +639,47 @@ class JsonArrayStreamRestorer:
         before, changed = self._core.process(payload, None)
         fillers = "".join(dumps(p) + "," for p, _ in before)
         return fillers + (dumps(payload) if changed else raw)
+
+
+class JsonLinesRestorer:
+    """Restores a stream of JSON lines (NDJSON) line by line; filler lines carry held-back text."""
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        self._core = _Restorer(placeholders) if placeholders else None
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buf = ""
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._core is None:
+            return chunk
+        self._buf += self._decoder.decode(chunk)
+        *lines, self._buf = self._buf.split("\n")
+        return "".join(self._line(line, "\n") for line in lines).encode("utf-8")
+
+    def flush(self) -> bytes:
+        if self._core is None:
+            return b""
+        self._buf += self._decoder.decode(b"", final=True)
+        fillers = [dumps(p) for p, _ in self._core.fillers(None)]
+        if self._buf:  # a last line without its newline: fillers follow it on lines of their own
+            out = self._line(self._buf, "") + "".join("\n" + f for f in fillers)
+        else:
+            out = "".join(f + "\n" for f in fillers)
+        self._buf = ""
+        return out.encode("utf-8")
+
+    def _line(self, line: str, end: str) -> str:
+        assert self._core is not None
+        text = line.rstrip("\r")
+        if not text.strip():
+            return line + end
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError):
+            return restore_text(line, self._core.map) + end
+        before, changed = self._core.process(payload, None)
+        fillers = "".join(dumps(p) + "\n" for p, _ in before)
+        return fillers + (dumps(payload) + line[len(text):] if changed else line) + end
 
 
 class WsMessageRestorer:

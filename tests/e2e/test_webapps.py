@@ -37,7 +37,8 @@ from tests.e2e.helpers import (
 from tests.e2e.webapp_server import WebAppServer, WsClient
 
 APIS = {"chatgpt": "chatgpt_web", "claude": "claude_web", "gemini": "gemini_web",
-        "perplexity": "perplexity", "deepseek": "deepseek", "copilot": "copilot", "bing": "copilot"}
+        "perplexity": "perplexity", "deepseek": "deepseek", "grok": "grok_web", "meta": "meta_ai",
+        "copilot": "copilot", "bing": "copilot"}
 
 #: What curl_cffi and similar libraries send on every request when they imitate Chrome.
 CHROME_LIKE = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none",
@@ -145,6 +146,29 @@ def deepseek_request(prompt: str) -> tuple[str, bytes, dict[str, str]]:
                                                     "accept": "*/*", "x-app-version": "20241129.1"}
 
 
+def grok_request(prompt: str) -> tuple[str, bytes, dict[str, str]]:
+    body = {"temporary": False, "modelName": "grok-3", "message": prompt, "fileAttachments": [],
+            "imageAttachments": [], "disableSearch": False, "enableImageGeneration": True,
+            "returnImageBytes": False, "enableImageStreaming": True, "imageGenerationCount": 2,
+            "forceConcise": False, "toolOverrides": {}, "enableSideBySide": True, "sendFinalMetadata": True,
+            "customInstructions": "", "deepsearchPreset": "", "isReasoning": False}
+    headers = {**CHROME_LIKE, "content-type": "application/json"}
+    return "/rest/app-chat/conversations/new", _json(body), headers
+
+
+def meta_ai_request(prompt: str) -> tuple[str, bytes, dict[str, str]]:
+    variables = {"message": {"sensitive_string_value": prompt},
+                 "externalConversationId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                 "offlineThreadingId": "7214364758421307392", "suggestedPromptIndex": None,
+                 "entrypoint": "ABRA__CHAT__TEXT", "icebreaker_type": "TEXT"}
+    form = {"access_token": "ecto1:AbCdEf", "fb_api_caller_class": "RelayModern",
+            "fb_api_req_friendly_name": "useAbraSendMessageMutation", "variables": json.dumps(variables),
+            "server_timestamps": "true", "doc_id": "7783822248314888"}
+    return ("/graphql?locale=user", urlencode(form).encode(),
+            {**CHROME_LIKE, "content-type": "application/x-www-form-urlencoded",
+             "x-fb-friendly-name": "useAbraSendMessageMutation"})
+
+
 def _perplexity_text(body: bytes) -> str:
     seen = webapps.read_perplexity(body)
     assert seen["final"] and seen["streamed"] == seen["answer"]
@@ -165,6 +189,8 @@ HTTP_APPS: dict[str, tuple[str, Request, Callable[[bytes], str]]] = {
     "gemini": ("gemini", gemini_request, _gemini_text),
     "perplexity": ("perplexity", perplexity_request, _perplexity_text),
     "deepseek": ("deepseek", deepseek_request, webapps.read_deepseek),
+    "grok": ("grok", grok_request, webapps.read_grok),
+    "meta-ai": ("meta", meta_ai_request, webapps.read_meta_ai),
 }
 
 

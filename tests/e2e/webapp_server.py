@@ -146,6 +146,11 @@ def http_answer(app: str, path: str, content_type: str, body: bytes) -> tuple[st
         return "text/event-stream; charset=utf-8", webapps.perplexity_reply(ECHO_PREFIX + doc["query_str"])
     if app == "deepseek":
         return "text/event-stream; charset=utf-8", webapps.deepseek_reply(ECHO_PREFIX + doc["prompt"])
+    if app == "grok":
+        return "application/json", webapps.grok_reply(ECHO_PREFIX + doc["message"])
+    if app == "meta":
+        prompt = json.loads(form["variables"][0])["message"]["sensitive_string_value"]
+        return "application/json", webapps.meta_ai_reply(ECHO_PREFIX + prompt)
     return "application/json", [json.dumps({"ok": True}).encode()]
 
 
