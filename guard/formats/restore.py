@@ -450,11 +450,22 @@ class _Restorer:
                 d.container[d.field] = now
                 changed = True
         changed |= self._chunk_lists(payload)
+        changed |= self._unfinished_meta_message(payload)
         skip = frozenset((id(d.container), d.field) for d in deltas)
         changed |= _restore_tree(payload, self.map, skip)
         before += self.fillers(ends) if ends is None or ends else []
         return before, changed
 
+
+    def _unfinished_meta_message(self, payload: Any) -> bool:
+        """Meta AI lines hold the text so far: until ``OVERALL_DONE``, a cut placeholder waits."""
+        node = payload.get("data") if isinstance(payload, dict) else None
+        node = node.get("node") if isinstance(node, dict) else None
+        message = node.get("bot_response_message") if isinstance(node, dict) else None
+        if not isinstance(message, dict) or message.get("streaming_state") == "OVERALL_DONE":
+            return False
+        restored = _restore_tree(message, self.map, frozenset())
+        return _cut_open_tails(message.get("composed_text"), "text", self.split) or restored
 
     def _chunk_lists(self, payload: Any) -> bool:
         """Perplexity's full ``markdown_block.chunks``: one text in pieces, restored across them."""
@@ -708,11 +719,28 @@ class WsMessageRestorer:
         except (ValueError, RecursionError):
             return restore_text(record, self._core.map)
         payload, changed = restore_tree_deep(payload, self._core.map)
+        if isinstance(payload, dict) and payload.get("type") == 1 and payload.get("target") == "update":
+            changed |= _cut_open_tails(payload.get("arguments"), "text", self._core.split)
         return dumps(payload) if changed else record
 
     def flush(self) -> list[str]:
         return [dumps(p) for p, _ in self._core.fillers(None)] if self._core else []
 
+
+def _cut_open_tails(node: Any, key: str, split: Callable[[str], tuple[str, str]]) -> bool:
+    """In a cumulative update (the text so far), leave out a placeholder cut at the end of ``key`` strings:
+    the next update brings it whole, and clients that print only what was added stay in step."""
+    changed = False
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, value in list(items):
+        if k == key and isinstance(value, str):
+            kept = split(value)[0]
+            if kept != value:
+                node[k] = kept
+                changed = True
+        elif isinstance(value, dict | list):
+            changed |= _cut_open_tails(value, key, split)
+    return changed
 
 
 class GoogleFrameRestorer:

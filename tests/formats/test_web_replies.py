@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 
@@ -117,6 +118,11 @@ def test_json_lines_streams_restored(build: Callable[[str], list[bytes]],
     assert read(restore_body(b"".join(lines), "application/json", MAP)) == RESTORED
     restorer = JsonLinesRestorer(MAP)  # streamed: network chunks cut anywhere
     assert read(_feed(restorer, _bytewise(lines))) == RESTORED
+    if build is webapps.meta_ai_reply:  # the text so far, line by line: each extends the one before
+        out = restore_body(b"".join(lines), "application/json", MAP).decode().splitlines()
+        texts = [json.loads(x)["data"]["node"]["bot_response_message"]["composed_text"]["content"][0]["text"]
+                 for x in out]
+        assert all(b.startswith(a) for a, b in itertools.pairwise(texts))
 
 
 @pytest.mark.parametrize("cut", [list, _bytewise], ids=["by-frame", "by-7-bytes"])
@@ -148,6 +154,9 @@ def test_bing_signalr_updates_restored_record_by_record() -> None:
     out = [m for message in sent for m in restorer.feed(message)]
     assert all(m.endswith("\x1e") for m in out)
     assert webapps.read_bing(out) == {"streamed": RESTORED, "final": RESTORED}
+    # EdgeGPT prints each update's text past what it already printed: every update extends the last.
+    updates = [json.loads(m[:-1])["arguments"][0]["messages"][0]["text"] for m in out if '"update"' in m]
+    assert all(b.startswith(a) for a, b in itertools.pairwise(updates))
 
 
 def test_copilot_append_text_restored() -> None:
