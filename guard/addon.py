@@ -55,7 +55,7 @@ from guard.formats.base import (
     UnreadableContent,
 )
 from guard.formats.compression import decode_body
-from guard.formats.restore import SseRestorer, WsMessageRestorer, restore_body
+from guard.formats.restore import StreamRestorer, WsMessageRestorer, restore_body, stream_restorer
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
 from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
@@ -164,7 +164,7 @@ class _Exchange:
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.placeholders = placeholders
-        self.restorer: SseRestorer | None = None
+        self.restorer: StreamRestorer | None = None
         self.ws_restorer: WsMessageRestorer | None = None
 
 
@@ -662,12 +662,15 @@ class Guard:
         exchange = self._exchanges.get(flow.id)
         if exchange is None or flow.response is None:
             return
-        if "text/event-stream" in flow.response.headers.get("content-type", ""):
-            exchange.restorer = SseRestorer(exchange.placeholders)
-            restorer = exchange.restorer
+        headers = flow.response.headers
+        # A reply that streams (no length announced, not compressed) is restored as it streams.
+        if "content-length" not in headers and headers.get("content-encoding", "identity") == "identity":
+            restorer = stream_restorer(headers.get("content-type", ""), exchange.placeholders)
+            exchange.restorer = restorer
 
-            def restore_chunk(chunk: bytes) -> bytes:
-                return restorer.feed(chunk) if chunk else restorer.flush()
+            def restore_chunk(chunk: bytes) -> list[bytes]:
+                out = restorer.feed(chunk) if chunk else restorer.flush()
+                return [out] if out else []  # an empty chunk would end a chunked body early
 
             flow.response.stream = restore_chunk
 

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from guard.formats._framing import (
@@ -835,3 +835,64 @@ class GoogleFrameRestorer:
 def _lead(raw: str) -> str:
     """The whitespace before a frame's length marker, kept as it came."""
     return raw[:len(raw) - len(raw.lstrip())]
+
+
+class StreamRestorer(Protocol):
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+def stream_restorer(content_type: str, placeholders: Mapping[str, str]) -> StreamRestorer:
+    """A restorer for a reply that arrives in pieces: by its media type, or by its first bytes."""
+    if content_type.split(";", 1)[0].strip().lower() == "text/event-stream":
+        return SseRestorer(placeholders)
+    return _SniffingRestorer(content_type, placeholders)
+
+
+class _SniffingRestorer:
+    """Picks the framing from the first bytes (Google frames, JSON lines, a JSON array stream) and
+    restores piece by piece; any other body is kept whole and restored at the end like a plain one."""
+
+    def __init__(self, content_type: str, placeholders: Mapping[str, str]) -> None:
+        self._type = content_type
+        self._map = dict(placeholders)
+        self._head = b""
+        self._inner: StreamRestorer | None = None
+        self._whole = content_type.split(";", 1)[0].strip().lower().startswith(_BINARY_TYPES)
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._inner is not None:
+            return self._inner.feed(chunk)
+        self._head += chunk
+        if not self._whole:
+            self._inner = self._choose()
+            if self._inner is not None:
+                head, self._head = self._head, b""
+                return self._inner.feed(head)
+        return b""
+
+    def flush(self) -> bytes:
+        if self._inner is not None:
+            return self._inner.flush()
+        body, self._head = self._head, b""
+        return restore_body(body, self._type, self._map)
+
+    def _choose(self) -> StreamRestorer | None:
+        head = self._head.lstrip()
+        prefix = XSSI_PREFIX.encode()
+        if not head or (len(head) < len(prefix) and prefix.startswith(head)):
+            return None  # too early to tell
+        if head.startswith(prefix) or _GOOGLE_FRAMED.match(head):
+            return GoogleFrameRestorer(self._map)
+        if b"\n" not in head:
+            return None
+        first = head.split(b"\n", 1)[0].strip()
+        try:
+            json.loads(first)
+        except (ValueError, RecursionError):
+            if head[:1] == b"[" and "json" in self._type.lower():
+                return JsonArrayStreamRestorer(self._map)  # Gemini API streaming without alt=sse
+            self._whole = True
+            return None
+        return JsonLinesRestorer(self._map) if first[:1] in (b"{", b"[") else None

@@ -18,6 +18,7 @@ from guard.formats.restore import (
     WsMessageRestorer,
     restore_body,
     restore_text,
+    stream_restorer,
 )
 from guard.notice import BlockNotice, Decision, Reason
 from tests import webapps
@@ -144,6 +145,28 @@ def test_batchexecute_reply_restored() -> None:
     out = restore_body(body, "application/json; charset=utf-8", MAP)
     (frame, *_) = webapps.google_frames_strict(out.decode())
     assert json.loads(frame[2])[0][0][1] == "我是王小明"
+
+
+def _whole_page(text: str) -> list[bytes]:
+    page = webapps.html_reply(text)
+    return [page[:40], page[40:]]
+
+
+@pytest.mark.parametrize(("build", "read", "content_type", "streams"), [
+    (webapps.gemini_web_reply, lambda b: webapps.read_gemini_web(b)["text"], "application/json", True),
+    (webapps.grok_reply, webapps.read_grok, "application/json", True),
+    (webapps.meta_ai_reply, webapps.read_meta_ai, "text/html; charset=utf-8", True),
+    (webapps.chatgpt_reply, webapps.read_chatgpt, "text/event-stream", True),
+    (_whole_page, webapps.read_html, "text/html", False),
+], ids=["gemini-frames", "grok-lines", "meta-lines-labelled-html", "sse", "whole-html"])
+def test_streamed_reply_framing_told_by_its_first_bytes(build: Callable[[str], list[bytes]],
+                                                         read: Callable[[bytes], str], content_type: str,
+                                                         streams: bool) -> None:
+    restorer = stream_restorer(content_type, MAP)
+    out = [restorer.feed(chunk) for chunk in _bytewise(build(ANSWER))] + [restorer.flush()]
+    assert read(b"".join(out)) == RESTORED
+    passed_on_early = sum(1 for piece in out[:-1] if piece) > 1
+    assert passed_on_early is streams  # a page is restored whole at its end
 
 
 # ------------------------------------------------------------------ WebSocket replies
