@@ -240,6 +240,20 @@ def test_web_app_clean_prompt_passes_unchanged(name: str, proxy: GuardProxy,
     assert seen.raw == body  # byte for byte
 
 
+@pytest.mark.parametrize("name", [n for n in HTTP_APPS if n not in ("gemini", "meta-ai")])
+def test_web_app_shows_a_failure_as_its_own_answer(name: str, proxy: GuardProxy,
+                                                   apps: dict[str, WebAppServer]) -> None:
+    """A body the guard cannot read is not sent (fail closed), and the app shows why."""
+    app, build, read = HTTP_APPS[name]
+    tag = nonce()
+    path, body, headers = build(clean_prompt(tag))
+    reply = post(proxy, apps[app], path, body[:-1], headers)  # JSON cut short
+    assert reply.status == 200 and "html" not in reply.headers["content-type"], reply.headers
+    shown = read(reply.body)
+    assert shown.startswith("【未送出】") and reply.headers["x-guard-event-id"] in shown
+    assert apps[app].received(tag) == []
+
+
 def test_chatgpt_guest_form_page(proxy: GuardProxy, apps: dict[str, WebAppServer]) -> None:
     """A real form navigation: the HTML reply shows restored values; a classified prompt, the block page."""
     navigation = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html",
