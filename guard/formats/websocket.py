@@ -2,8 +2,8 @@
 
 Framings decoded before detection, so no escaped text is inspected as it is: SignalR's JSON hub
 protocol (records ended by ``\\x1e``, used by the Bing and Microsoft 365 Copilot chat hubs), Socket.IO
-packets (``42["event", ...]``), plain JSON (Copilot's ``{"event": ...}`` messages and any other shape,
-JSON nested in strings included) and plain text. A binary message is read as UTF-8 text; one that
+packets (``42["event", ...]``), JSON lines, plain JSON (Copilot's ``{"event": ...}`` messages and any
+other shape, JSON nested in strings included) and plain text. A binary message is read as UTF-8 text; one that
 is not text is returned with nothing inspected and named in ``uninspected``, so the caller applies
 the service's ``unreadable`` rule. mitmproxy hands over fragmented messages already joined.
 
@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from guard.formats import copilot, generic
-from guard.formats._framing import signalr_message, signalr_records
+from guard.formats._framing import json_lines, signalr_message, signalr_records
 from guard.formats.base import FormatError, ParsedRequest, rewrite_parsed
 from guard.formats.restore import WsMessageRestorer
 from guard.notice import BlockNotice, short_message
@@ -52,6 +52,10 @@ def _text_message(api: str, text: str) -> ParsedRequest:
     records = signalr_records(text)
     if records is not None:
         return _joined(api, text, [_one(api, r) for r in records], "\x1e", "record")
+    lines = json_lines(text)
+    if lines is not None:  # several JSON documents, one a line
+        return _joined(api, text, [_one(api, line.rstrip("\r\n")) for line in lines], "", "line",
+                       trailers=[line[len(line.rstrip("\r\n")):] for line in lines])
     socket_io = _SOCKET_IO.match(text)
     if socket_io and _is_json(text[socket_io.end():]):
         head = socket_io.group(1)
@@ -74,18 +78,21 @@ def _is_json(text: str) -> bool:
 
 
 def _joined(fmt: str, text: str, parts: list[ParsedRequest], separator: str, label: str,
-            head: str = "") -> ParsedRequest:
-    """One request made of several framed parts; each part's segments are rewritten in its own part."""
+            head: str = "", trailers: list[str] | None = None) -> ParsedRequest:
+    """One request made of several framed parts; each part's segments are rewritten in its own part.
+
+    Each part is followed by ``separator`` (or its own entry of ``trailers``) and the whole by ``head``.
+    """
     segments = tuple(replace(seg, where=f"{label}[{i}].{seg.where}")
                      for i, part in enumerate(parts) for seg in part.segments)
     uninspected = tuple(u for part in parts for u in part.uninspected)
-    trailer = separator if label == "record" else ""
+    ends = trailers if trailers is not None else [separator] * len(parts)
 
     def write(new_texts: Sequence[str]) -> bytes:
         out, at = [], 0
-        for part in parts:
+        for part, end in zip(parts, ends, strict=True):
             count = len(part.segments)
-            out.append(rewrite_parsed(part, new_texts[at:at + count]).decode("utf-8") + trailer)
+            out.append(rewrite_parsed(part, new_texts[at:at + count]).decode("utf-8") + end)
             at += count
         return (head + "".join(out)).encode("utf-8")
 

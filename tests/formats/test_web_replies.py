@@ -191,6 +191,7 @@ def test_copilot_append_text_restored() -> None:
 # ------------------------------------------------------------------ WebSocket requests
 
 PROMPT = "請查陳志明，身分證A123456789"
+JSON_LINES = (json.dumps({"type": "ping"}) + "\n" + json.dumps({"type": "chat", "text": PROMPT}) + "\n").encode()
 SOCKET_IO = b'42["perplexity_ask","' + json.dumps(PROMPT)[1:-1].encode() + b'",{"source":"default"}]'
 
 
@@ -201,8 +202,9 @@ SOCKET_IO = b'42["perplexity_ask","' + json.dumps(PROMPT)[1:-1].encode() + b'",{
     ("generic", SOCKET_IO, True),
     ("copilot", json.dumps({"event": "send", "content": [{"type": "text", "text": PROMPT}]}).encode(), False),
     ("generic", json.dumps({"type": "chat", "payload": json.dumps({"text": PROMPT})}).encode(), True),
+    ("generic", JSON_LINES, True),
 ], ids=["signalr-copilot", "signalr-generic", "signalr-binary", "socket-io", "copilot-binary",
-        "json-in-string"])
+        "json-in-string", "json-lines"])
 def test_ws_frames_are_decoded_before_detection(api: str, message: bytes, is_text: bool) -> None:
     parsed = websocket.extract_ws_message(api, message, is_text)
     assert PROMPT in parsed.texts  # decoded: never the \u-escaped JSON text
