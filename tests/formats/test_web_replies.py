@@ -191,7 +191,8 @@ def test_copilot_append_text_restored() -> None:
 # ------------------------------------------------------------------ WebSocket requests
 
 PROMPT = "請查陳志明，身分證A123456789"
-JSON_LINES = "".join(json.dumps(m) + "\n" for m in ({"type": "ping"}, {"type": "chat", "text": PROMPT})).encode()
+JSON_LINES = "".join(json.dumps(m) + "\n"
+                     for m in ({"type": "ping"}, {"type": "chat", "text": PROMPT})).encode()
 SOCKET_IO = b'42["perplexity_ask","' + json.dumps(PROMPT)[1:-1].encode() + b'",{"source":"default"}]'
 
 
