@@ -66,6 +66,19 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, apps: dict[str, WebAppServer
     guard.stop()
 
 
+@pytest.fixture(scope="module")
+def warn_proxy(tmp_path_factory: pytest.TempPathFactory, apps: dict[str, WebAppServer]) -> Iterator[GuardProxy]:
+    """A policy where phone numbers go out only with a stated reason (查詢事由)."""
+    directory = tmp_path_factory.mktemp("guard-proxy-webapps-warn")
+    policy = write_policy(directory / "policy.yaml",
+                          {f"e2e-{app}": (APIS[app], server) for app, server in apps.items()},  # type: ignore[misc]
+                          actions={"PHONE_NUMBER": "warn"})
+    guard = GuardProxy(confdir=directory, policy=policy, log_path=directory / "proxy.log")
+    guard.start()
+    yield guard
+    guard.stop()
+
+
 # ------------------------------------------------------------------ HTTP apps
 
 @dataclass(frozen=True)
@@ -252,6 +265,25 @@ def test_web_app_shows_a_failure_as_its_own_answer(name: str, proxy: GuardProxy,
     shown = read(reply.body)
     assert shown.startswith("【未送出】") and reply.headers["x-guard-event-id"] in shown
     assert apps[app].received(tag) == []
+
+
+@pytest.mark.parametrize("name", HTTP_APPS)
+def test_web_app_shows_the_warning_as_its_own_answer(name: str, warn_proxy: GuardProxy,
+                                                     apps: dict[str, WebAppServer]) -> None:
+    """Under a warn rule the prompt waits for a reason; the app shows what to do; with the reason it goes."""
+    app, build, read = HTTP_APPS[name]
+    tag = nonce()
+    prompt = f"請回電給民眾，手機 {MOBILE}，追蹤碼 {tag}。"
+    reply = post(warn_proxy, apps[app], *build(prompt))
+    assert reply.status == 200 and "html" not in reply.headers["content-type"], reply.headers
+    shown = read(reply.body)
+    assert shown.startswith("【需確認】") and "查詢事由" in shown and MOBILE not in shown
+    assert apps[app].received(tag) == []
+    with_reason = f"{prompt}\n查詢事由：陳情案件回覆民眾"
+    reply = post(warn_proxy, apps[app], *build(with_reason))
+    # the reason line goes out as typed, or is taken out for the audit trail (issue 13 item 8)
+    assert read(reply.body) in (echoed(with_reason), echoed(prompt + "\n"), echoed(prompt))
+    assert len(apps[app].received(tag)) == 1
 
 
 def test_chatgpt_guest_form_page(proxy: GuardProxy, apps: dict[str, WebAppServer]) -> None:
