@@ -55,28 +55,26 @@ def apps(upstream_cert: tuple[Path, Path]) -> Iterator[dict[str, WebAppServer]]:
         server.stop()
 
 
+def _guard(directory: Path, apps: dict[str, WebAppServer],
+           actions: dict[str, str] | None = None) -> Iterator[GuardProxy]:
+    services = {f"e2e-{app}": (APIS[app], server) for app, server in apps.items()}
+    policy = write_policy(directory / "policy.yaml", services, actions)  # type: ignore[arg-type]
+    guard = GuardProxy(confdir=directory, policy=policy, log_path=directory / "proxy.log")
+    guard.start()
+    yield guard
+    guard.stop()
+
+
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory, apps: dict[str, WebAppServer]) -> Iterator[GuardProxy]:
-    directory = tmp_path_factory.mktemp("guard-proxy-webapps")
-    policy = write_policy(directory / "policy.yaml",
-                          {f"e2e-{app}": (APIS[app], server) for app, server in apps.items()})  # type: ignore[misc]
-    guard = GuardProxy(confdir=directory, policy=policy, log_path=directory / "proxy.log")
-    guard.start()
-    yield guard
-    guard.stop()
+    yield from _guard(tmp_path_factory.mktemp("guard-proxy-webapps"), apps)
 
 
 @pytest.fixture(scope="module")
-def warn_proxy(tmp_path_factory: pytest.TempPathFactory, apps: dict[str, WebAppServer]) -> Iterator[GuardProxy]:
+def warn_proxy(tmp_path_factory: pytest.TempPathFactory,
+               apps: dict[str, WebAppServer]) -> Iterator[GuardProxy]:
     """A policy where phone numbers go out only with a stated reason (查詢事由)."""
-    directory = tmp_path_factory.mktemp("guard-proxy-webapps-warn")
-    policy = write_policy(directory / "policy.yaml",
-                          {f"e2e-{app}": (APIS[app], server) for app, server in apps.items()},  # type: ignore[misc]
-                          actions={"PHONE_NUMBER": "warn"})
-    guard = GuardProxy(confdir=directory, policy=policy, log_path=directory / "proxy.log")
-    guard.start()
-    yield guard
-    guard.stop()
+    yield from _guard(tmp_path_factory.mktemp("guard-proxy-webapps-warn"), apps, {"PHONE_NUMBER": "warn"})
 
 
 # ------------------------------------------------------------------ HTTP apps
