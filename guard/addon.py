@@ -695,7 +695,7 @@ class Guard:
             service = self.service(flow.request.pretty_host, flow.request.port)
             if service is not None:
                 notice = BlockNotice.failure(str(events[0].record["event_id"]), Reason.AUDIT_UNAVAILABLE)
-                self._inject_notice(flow, service, notice)
+                self._inject_notice(flow, service, notice, flow.websocket.messages[-1].content)
 
     async def _inspect_ws_message(self, flow: http.HTTPFlow) -> None:
         service = self.service(flow.request.pretty_host, flow.request.port)
