@@ -81,7 +81,7 @@ def _joined(fmt: str, text: str, parts: list[ParsedRequest], separator: str, lab
             head: str = "", trailers: list[str] | None = None) -> ParsedRequest:
     """One request made of several framed parts; each part's segments are rewritten in its own part.
 
-    Each part is followed by ``separator`` (or its own entry of ``trailers``) and the whole by ``head``.
+    Each part is followed by ``separator`` (or by its own entry of ``trailers``); ``head`` comes first.
     """
     segments = tuple(replace(seg, where=f"{label}[{i}].{seg.where}")
                      for i, part in enumerate(parts) for seg in part.segments)
