@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from guard.audit.checkpoints import CheckpointLog
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeys
+from guard.audit.logging import configure_logging
 from guard.audit.store import AuditStore
 from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
 
@@ -55,6 +57,8 @@ class AuditSettings:
     journal_path: str
     keys: AuditKeys | None = None
     evidence_days: float = 30.0
+    checkpoint_path: str = ""          # "" : guard-audit-checkpoints.jsonl beside the journal
+    checkpoint_seconds: float = 60.0
 
 
 # ---------------------------------------------------------------- the writer process
@@ -66,9 +70,13 @@ def _writer_main(conn: Connection, settings: AuditSettings) -> None:
     commit), acknowledges each, and waits for more.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's; EOF tells us to stop
+    configure_logging()  # checkpoints go to the same JSON stream as the proxy's events
     try:
-        writer = AuditWriter(lambda: AuditStore.open(settings.url, settings.keys, settings.node),
-                             Journal(settings.journal_path), settings.keys, settings.evidence_days).open()
+        journal = Journal(settings.journal_path)
+        writer = AuditWriter(lambda: AuditStore.open(settings.url, settings.keys, settings.node), journal,
+                             settings.keys, settings.evidence_days,
+                             CheckpointLog(settings.checkpoint_path) if settings.checkpoint_path else None,
+                             settings.checkpoint_seconds).open()
     except Exception as e:  # reported to the proxy by type (a message could hold a URL's password)
         conn.send_bytes(pickle.dumps(("failed", e.__class__.__name__)))
         return
@@ -85,9 +93,11 @@ def _writer_main(conn: Connection, settings: AuditSettings) -> None:
             reason = str(error) if error else None
             for batch_id, _ in arrived:
                 conn.send_bytes(pickle.dumps((batch_id, reason, writer.store_error)))
+            writer.housekeeping()  # time-gated: a checkpoint each interval even under steady load
     except (EOFError, OSError):
         pass  # the proxy closed its end (shutdown) or is gone: everything received was kept
     finally:
+        writer.checkpoint()
         if writer.store is not None:
             writer.store.close()
 

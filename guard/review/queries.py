@@ -26,8 +26,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
+from guard.audit.chain import digest
+from guard.audit.integrity import DISPOSITION_SET, SUGGESTION_ADDED, SUGGESTION_DECIDED
 from guard.audit.schema import dispositions, event_entities, events, sessions, users
 from guard.audit.store import AuditStore
 from guard.review.schema import allowlist_suggestions
@@ -184,22 +185,17 @@ def disposition(engine: Engine, event_id: str) -> Disposition | None:
 
 def set_disposition(store: AuditStore, event_id: str, status: str, note: str, reviewer: str,
                     client: str) -> None:
-    """Chain the decision first (the record of truth), then keep the current one for filtering."""
+    """Chain the decision (the record of truth) and keep the current one for filtering, together."""
     if status not in DISPOSITIONS:
         raise ValueError(f"unknown disposition {status!r}")
-    store.record_review("disposition_set", reviewer, event_id, client, status=status, note=note)
     values = {"status": status, "note": note, "reviewer": reviewer, "updated_at": datetime.now(UTC)}
-    for attempt in range(2):
-        try:
-            with store.writing() as conn:
-                changed = conn.execute(update(dispositions).where(dispositions.c.event_id == event_id)
+    # The chain head is locked for the transaction, so two reviewers cannot both insert the row.
+    with store.transaction() as chainer:
+        chainer.review(DISPOSITION_SET, reviewer, event_id, client, status=status, note=note)
+        changed = chainer.conn.execute(update(dispositions).where(dispositions.c.event_id == event_id)
                                        .values(**values)).rowcount
-                if not changed:
-                    conn.execute(insert(dispositions).values(event_id=event_id, **values))
-            return
-        except IntegrityError:  # another reviewer inserted it at the same moment: update instead
-            if attempt:
-                raise
+        if not changed:
+            chainer.conn.execute(insert(dispositions).values(event_id=event_id, **values))
 
 
 def false_positives(engine: Engine, limit: int = 200) -> list[tuple[dict[str, Any], Disposition]]:
@@ -276,19 +272,27 @@ class Suggestion:
 
 
 def add_suggestions(store: AuditStore, event_id: str, proposed_by: str,
-                    proposals: Iterable[tuple[str, str]]) -> int:
-    """Record proposed (entity type, value) pairs; one already pending or accepted is not repeated."""
+                    proposals: Iterable[tuple[str, str]], client: str = "") -> int:
+    """Record proposed (entity type, value) pairs; one already pending or accepted is not repeated.
+
+    Each is chained with a keyed fingerprint of its value (never the value), so verify notices a
+    suggestion inserted or changed in the database.
+    """
     added = 0
     now = datetime.now(UTC)
     table = allowlist_suggestions
-    with store.writing() as conn:
+    with store.transaction() as chainer:
+        conn = chainer.conn
         for entity_type, value in dict.fromkeys(proposals):
             known = conn.execute(select(table.c.id).where(
                 table.c.entity_type == entity_type, table.c.value == value,
                 table.c.status.in_(("pending", "accepted")))).first()
             if known is None:
-                conn.execute(insert(table).values(entity_type=entity_type, value=value, event_id=event_id,
-                                                  proposed_by=proposed_by, created_at=now, status="pending"))
+                new_id = conn.execute(insert(table).values(
+                    entity_type=entity_type, value=value, event_id=event_id, proposed_by=proposed_by,
+                    created_at=now, status="pending").returning(table.c.id)).scalar_one()
+                chainer.review(SUGGESTION_ADDED, proposed_by, event_id, client, suggestion_id=int(new_id),
+                               entity_type=entity_type, value_digest=digest(value, chainer.digest_key))
                 added += 1
     return added
 
@@ -303,12 +307,17 @@ def suggestions(engine: Engine, statuses: Sequence[str]) -> list[Suggestion]:
                 for row in conn.execute(query)]
 
 
-def decide_suggestion(store: AuditStore, suggestion_id: int, status: str, by: str) -> bool:
+def decide_suggestion(store: AuditStore, suggestion_id: int, status: str, by: str, client: str = "") -> bool:
     table = allowlist_suggestions
-    with store.writing() as conn:
-        changed = conn.execute(update(table).where(table.c.id == suggestion_id).values(
-            status=status, decided_by=by, decided_at=datetime.now(UTC))).rowcount
-    return bool(changed)
+    with store.transaction() as chainer:
+        row = chainer.conn.execute(select(table.c.event_id).where(table.c.id == suggestion_id)).one_or_none()
+        if row is None:
+            return False
+        chainer.conn.execute(update(table).where(table.c.id == suggestion_id).values(
+            status=status, decided_by=by, decided_at=datetime.now(UTC)))
+        chainer.review(SUGGESTION_DECIDED, by, row.event_id, client, suggestion_id=suggestion_id,
+                       status=status)
+    return True
 
 
 # ---------------------------------------------------------------- accounts and sessions
@@ -325,15 +334,6 @@ def accounts(engine: Engine) -> list[Account]:
     with engine.connect() as conn:
         return [Account(row.name, row.role, utc(row.created_at), bool(row.disabled))
                 for row in conn.execute(select(users).order_by(users.c.name))]
-
-
-def set_disabled(store: AuditStore, name: str, disabled: bool) -> bool:
-    """Disable (ending the user's sessions at once) or enable an account; False if there is none."""
-    with store.writing() as conn:
-        changed = conn.execute(update(users).where(users.c.name == name).values(disabled=disabled)).rowcount
-        if changed and disabled:
-            conn.execute(delete(sessions).where(sessions.c.user_name == name))
-    return bool(changed)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from guard.audit.accounts import ROLES, AccountError, add_user, authenticate
+from guard.audit.accounts import ROLES, AccountError, add_user, authenticate, set_disabled
 from guard.audit.evidence import EvidenceError
 from guard.review import auth, dashboard, exports, forms, queries, render
 from guard.review.app import console
@@ -277,7 +277,7 @@ def set_disposition(event_id: str) -> ResponseReturnValue:
         return _event_page(event_id, "只有處置為「誤判」時，才能提出允許清單建議。", 400)
     queries.set_disposition(state.store, event_id, status, note, _me().name, _client())
     if proposals:
-        queries.add_suggestions(state.store, event_id, _me().name, proposals)
+        queries.add_suggestions(state.store, event_id, _me().name, proposals, _client())
     done = "proposed" if proposals else "disposition"
     return redirect(url_for("views.event", event_id=event_id, done=done), 303)
 
@@ -333,7 +333,7 @@ def decide_suggestion(suggestion_id: int) -> ResponseReturnValue:
     status = request.form.get("status", "")
     if status not in SUGGESTION_STATUSES:
         abort(400)
-    if not queries.decide_suggestion(console().store, suggestion_id, status, _me().name):
+    if not queries.decide_suggestion(console().store, suggestion_id, status, _me().name, _client()):
         abort(404)
     return redirect(url_for("views.suggestion_list", done="suggestion"), 303)
 
@@ -363,7 +363,8 @@ def user_admin() -> ResponseReturnValue:
 def add_account() -> ResponseReturnValue:
     name = request.form.get("name", "")
     try:
-        add_user(console().store, name, request.form.get("role", ""), request.form.get("password", ""))
+        add_user(console().store, name, request.form.get("role", ""), request.form.get("password", ""),
+                 actor=_me().name)
     except AccountError as e:
         text = str(e)
         problem = next((chinese for key, chinese in _ACCOUNT_PROBLEMS if key in text), "無法新增使用者。")
@@ -378,6 +379,6 @@ def account_status() -> ResponseReturnValue:
     disabled = request.form.get("disabled") == "1"
     if disabled and name == _me().name:
         return _users_page("不能停用自己的帳號。", 400)
-    if not queries.set_disabled(console().store, name, disabled):
+    if not set_disabled(console().store, name, disabled, _me().name, _client()):
         abort(404)
     return redirect(url_for("views.user_admin", done="user-disabled" if disabled else "user-enabled"), 303)

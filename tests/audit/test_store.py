@@ -117,7 +117,7 @@ def test_verify_catches_an_inserted_event(store: AuditStore) -> None:
             user_name="alice", client="", service="", host="", node="", record=json.dumps(forged),
             prev_hash=first.hash, hash="f" * 64))
         conn.execute(update(chain_head).values(length=4))
-    assert "record was altered" in _problems(store)
+    assert f"({forged['event_id']}): unkeyed link where every link must be keyed" in _problems(store)
 
 
 def test_without_the_key_the_chain_cannot_be_checked(audit_url: str, store: AuditStore) -> None:
