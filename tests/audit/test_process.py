@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from guard.audit import checkpoints
 from guard.audit.events import EventKind
 from guard.audit.keys import AuditKeys, new_key, parse_keys
 from guard.audit.process import AuditProcess, AuditSettings
@@ -51,6 +52,12 @@ def test_events_are_kept_chained_and_sealed_by_the_child(audit_url: str, tmp_pat
     assert store.verify().intact
     assert all(e["node"] == "node-1" for e in store.events())
     assert store.open_evidence(records[0]["event_id"], "reviewer", "spot check") == [PROMPT]
+    # The child wrote a signed checkpoint of the head beside the journal when it stopped.
+    written = checkpoints.read(tmp_path / checkpoints.FILE_NAME)
+    assert written and written[-1].checkpoint is not None and written[-1].checkpoint.length == 40
+    assert written[-1].checkpoint.key_id == keys.current.key_id
+    report = store.verify(written)
+    assert report.intact and report.checkpoints == len(written)
     store.close()
 
 
