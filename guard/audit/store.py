@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,13 @@ from guard.audit.keys import AuditKeys
 from guard.audit.schema import chain_head, event_entities, events, evidence, sessions
 
 DEFAULT_URL = "sqlite:///guard-audit.db"
+# Visible characters in a reason for opening evidence: "案件複查", not "x" or a zero-width space.
+MIN_REASON = 4
+
+
+def visible_length(text: str) -> int:
+    """Characters a reader can see: no spaces, no control or format characters (U+200B and the like)."""
+    return sum(1 for c in text if unicodedata.category(c)[0] not in "CZ")
 
 
 class AuditStoreError(Exception):
@@ -349,8 +357,8 @@ class AuditStore:
 
     def open_evidence(self, event_id: str, reviewer: str, reason: str, client: str = "") -> list[str]:
         """The original prompt texts of an event; the opening is chained as an event first."""
-        if not reason.strip():
-            raise ValueError("a reason is required to open evidence")
+        if visible_length(reason) < MIN_REASON:
+            raise ValueError(f"opening evidence needs a reason of at least {MIN_REASON} visible characters")
         with self.engine.connect() as conn:
             row = conn.execute(select(evidence).where(evidence.c.event_id == event_id)).one_or_none()
         if row is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ParamSpec, cast
@@ -25,6 +26,7 @@ from flask.typing import ResponseReturnValue
 
 from guard.audit.accounts import ROLES, AccountError, add_user, authenticate, set_disabled
 from guard.audit.evidence import EvidenceError
+from guard.audit.store import MIN_REASON, visible_length
 from guard.review import auth, dashboard, exports, forms, queries, render
 from guard.review.app import console
 from guard.review.schema import SUGGESTION_STATUSES
@@ -71,13 +73,20 @@ def _me() -> auth.Principal:
 
 
 def _client() -> str:
-    return request.remote_addr or ""
+    """The real client address (X-Forwarded-For honoured from trusted proxies only)."""
+    return str(g.get("client") or request.remote_addr or "")
 
 
 def _local_path(value: str | None) -> str:
-    """Only a path on this site may be a redirect target (no //host, no scheme)."""
+    """Only a path on this site may be a redirect target.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so ``/\t/evil``
+    and ``/\\evil`` mean ``//evil`` (another host): any control, space or backslash is refused, as
+    is anything that does not start with exactly one slash.
+    """
     value = (value or "").rstrip("?")
-    if not value.startswith("/") or value.startswith(("//", "/\\")) or any(c in value for c in "\r\n\\"):
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(c.isspace() or unicodedata.category(c)[0] in "CZ" for c in value)):
         return ""
     return value
 
@@ -223,8 +232,9 @@ def reveal(event_id: str) -> ResponseReturnValue:
     state = console()
     record = _record(event_id)
     reason = request.form.get("reason", "").strip()
-    if not reason:
-        return _event_page(event_id, "請填寫開啟原文的事由。", 400)
+    if visible_length(reason) < MIN_REASON:
+        return _event_page(event_id, f"請填寫開啟原文的事由（至少 {MIN_REASON} 個可見字元）。", 400,
+                           reason)
     if len(reason) > forms.MAX_REASON:
         return _event_page(event_id, f"事由請在 {forms.MAX_REASON} 字以內。", 400)
     if not state.store.has_evidence(event_id):
