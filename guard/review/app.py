@@ -98,9 +98,11 @@ def create_app(store: AuditStore, *, session_minutes: int = 30, secure_cookies: 
     app.extensions["guard_review"] = Console(store, timedelta(minutes=session_minutes), secure_cookies,
                                              clock or (lambda: datetime.now(UTC)), trusted_proxies)
     warm_up_sign_in()  # the stand-in hash for unknown names exists before the first sign-in
-    app.jinja_env.filters.update(visible=render.visible, local_time=render.local_time)
+    app.jinja_env.filters.update(visible=render.visible, local_time=render.local_time,
+                                 user_label=render.user_label, service_label=render.service_label)
     app.jinja_env.globals.update(
         label=render.label, ENTITY_LABELS=render.ENTITY_LABELS, DECISION_LABELS=render.DECISION_LABELS,
+        ACTION_LABELS=render.ACTION_LABELS, UNIDENTIFIED=render.UNIDENTIFIED,
         KIND_LABELS=render.KIND_LABELS, DISPOSITION_LABELS=render.DISPOSITION_LABELS,
         ROLE_LABELS=render.ROLE_LABELS, SUGGESTION_LABELS=render.SUGGESTION_LABELS)
     app.context_processor(lambda: {"principal": g.get("principal")})

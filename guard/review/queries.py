@@ -37,6 +37,7 @@ from guard.review.schema import allowlist_suggestions
 LOCAL_TZ = timezone(timedelta(hours=8), "UTC+8")
 PAGE_SIZE = 50
 FLAGGED = ("block", "redact")
+FLAGGED_FILTER = "flagged"          # the event filter's value for "blocked or redacted"
 REVIEW_DECISION = "review"
 DISPOSITIONS = ("confirmed", "false_positive", "follow_up")
 
@@ -59,6 +60,7 @@ class EventFilter:
     since: datetime | None = None       # inclusive
     until: datetime | None = None       # exclusive
     user: str = ""
+    no_user: bool = False               # only events without a user (未識別)
     service: str = ""
     decision: str = ""                  # "": every inspection decision; "review": reviewers' actions only
     entity_type: str = ""
@@ -92,11 +94,16 @@ def _where(f: EventFilter) -> list[ColumnElement[bool]]:
         clauses.append(events.c.time >= f.since)
     if f.until is not None:
         clauses.append(events.c.time < f.until)
-    if f.user:
-        clauses.append(events.c.user_name == f.user)
+    if f.user or f.no_user:
+        clauses.append(events.c.user_name == ("" if f.no_user else f.user))
     if f.service:
         clauses.append(events.c.service == f.service)
-    clauses.append(events.c.decision == f.decision if f.decision else events.c.decision != REVIEW_DECISION)
+    if f.decision == FLAGGED_FILTER:
+        clauses.append(events.c.decision.in_(FLAGGED))
+    elif f.decision:
+        clauses.append(events.c.decision == f.decision)
+    else:
+        clauses.append(events.c.decision != REVIEW_DECISION)
     if f.entity_type:
         clauses.append(exists().where(event_entities.c.event_seq == events.c.seq,
                                       event_entities.c.entity_type == f.entity_type))
@@ -219,39 +226,51 @@ def _period(column: Any, starts: Sequence[datetime]) -> ColumnElement[Any]:
     return case(*whens, else_=literal_column("-1"))
 
 
-def flagged_by_period(engine: Engine, starts: Sequence[datetime], end: datetime,
-                      key: Literal["decision", "user_name"]) -> dict[tuple[str, int], int]:
-    """Blocked and redacted events counted per (decision or user, period); ``starts`` newest first."""
+def events_by_period(engine: Engine, starts: Sequence[datetime], end: datetime,
+                     key: Literal["decision", "user_name"],
+                     decisions: Sequence[str] = FLAGGED) -> dict[tuple[str, int], int]:
+    """Events of ``decisions`` counted per (decision or user, period); ``starts`` newest first."""
     inner = (select(_period(events.c.time, starts).label("period"), events.c[key].label("key"))
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= starts[-1], events.c.time < end)
+             .where(events.c.decision.in_(decisions), events.c.time >= starts[-1], events.c.time < end)
              .subquery())
     query = select(inner.c.key, inner.c.period, func.count()).group_by(inner.c.key, inner.c.period)
     with engine.connect() as conn:
         return {(str(k), int(p)): int(n) for k, p, n in conn.execute(query)}
 
 
-def flagged_by_service(engine: Engine, since: datetime) -> list[tuple[str, str, int]]:
+def decision_totals(engine: Engine, since: datetime, until: datetime) -> dict[str, int]:
+    """Inspected prompts per decision (reviewers' actions not counted)."""
+    query = (select(events.c.decision, func.count())
+             .where(events.c.decision != REVIEW_DECISION, events.c.time >= since, events.c.time < until)
+             .group_by(events.c.decision))
+    with engine.connect() as conn:
+        return {str(d): int(n) for d, n in conn.execute(query)}
+
+
+def flagged_by_service(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, str, int]]:
     query = (select(events.c.service, events.c.decision, func.count())
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= since)
+             .where(events.c.decision.in_(FLAGGED), events.c.time >= since, events.c.time < until)
              .group_by(events.c.service, events.c.decision))
     with engine.connect() as conn:
         return [(str(s), str(d), int(n)) for s, d, n in conn.execute(query)]
 
 
-def flagged_by_entity(engine: Engine, since: datetime) -> list[tuple[str, int]]:
-    total = func.sum(event_entities.c.count)
+def flagged_by_entity(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, int]]:
+    """Blocked and redacted events per entity type they held (events, not findings: each count is the
+    number of events its drill-down lists)."""
+    total = func.count()
     query = (select(event_entities.c.entity_type, total)
              .select_from(event_entities.join(events, events.c.seq == event_entities.c.event_seq))
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= since)
+             .where(events.c.decision.in_(FLAGGED), events.c.time >= since, events.c.time < until)
              .group_by(event_entities.c.entity_type).order_by(total.desc(), event_entities.c.entity_type))
     with engine.connect() as conn:
         return [(str(t), int(n)) for t, n in conn.execute(query)]
 
 
-def top_users(engine: Engine, since: datetime, limit: int = 10) -> list[tuple[str, int]]:
+def top_users(engine: Engine, since: datetime, until: datetime, limit: int = 10) -> list[tuple[str, int]]:
     count = func.count()
     query = (select(events.c.user_name, count)
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= since)
+             .where(events.c.decision.in_(FLAGGED), events.c.time >= since, events.c.time < until)
              .group_by(events.c.user_name).order_by(count.desc(), events.c.user_name).limit(limit))
     with engine.connect() as conn:
         return [(str(u), int(n)) for u, n in conn.execute(query)]

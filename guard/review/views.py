@@ -180,6 +180,9 @@ def events_csv() -> ResponseReturnValue:
     form = forms.parse_filter(request.args)
     if form.errors:
         abort(400)
+    # An export takes events out of the console: who took which, chained before the first row is sent.
+    state.store.record_review("events_exported", _me().name, "", _client(),
+                              filter={name: value for name, value in form.values.items() if value})
     rows = queries.iter_events(state.store.engine, form.query)
     response = Response(stream_with_context(exports.csv_lines(rows)), mimetype="text/csv")
     stamp = render.local_time(state.clock()).replace(" ", "-").replace(":", "")
@@ -297,10 +300,15 @@ def set_disposition(event_id: str) -> ResponseReturnValue:
 @views.get("/dashboard")
 @requires("dashboard")
 def dashboard_page() -> ResponseReturnValue:
-    data = dashboard.build(console().store.engine, console().clock())
-    return render_template("dashboard.html", data=data, chart=dashboard.chart(data.days),
-                           days=dashboard.DAYS, baseline=dashboard.BASELINE_DAYS,
-                           floor=dashboard.UNUSUAL_FLOOR, sigmas=dashboard.UNUSUAL_SIGMAS)
+    state = console()
+    chosen = forms.parse_range(request.args, dashboard.MAX_DAYS)
+    data = dashboard.build(state.store.engine, state.clock(), chosen.since, chosen.until)
+    last_day = data.until - timedelta(days=1)
+    shown = {"from": render.local_date(data.since), "to": render.local_date(last_day)}
+    return render_template("dashboard.html", data=data, chart=dashboard.chart(data.days), shown=shown,
+                           errors=chosen.errors, baseline=dashboard.BASELINE_DAYS,
+                           trend_days=dashboard.TREND_DAYS, floor=dashboard.UNUSUAL_FLOOR,
+                           sigmas=dashboard.UNUSUAL_SIGMAS, may_drill=_me().may("events"))
 
 
 @views.get("/false-positives")
