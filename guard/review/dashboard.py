@@ -205,16 +205,21 @@ class Chart:
     bottom: int = PLOT_BOTTOM
 
 
-def nice_ceiling(value: int) -> int:
-    """The smallest 1, 2 or 5 × 10^k at or above ``value`` (at least 4, so four ticks are whole numbers)."""
-    if value <= 4:
-        return 4
-    power = 10 ** math.floor(math.log10(value))
-    return int(next(step * power for step in (1, 2, 5, 10) if step * power >= value))
+def tick_step(value: int, most: int = 5) -> int:
+    """The smallest 1, 2 or 5 × 10^k step that covers ``value`` in at most ``most`` steps."""
+    power = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * power * most >= value:
+                return step * power
+        power *= 10
 
 
 def chart(days: Sequence[Day]) -> Chart:
-    top = nice_ceiling(max((d.total for d in days), default=0))
+    busiest = max((d.total for d in days), default=0)
+    step = tick_step(busiest)
+    steps = max(1, math.ceil(busiest / step))
+    top = step * steps
     plot_height = PLOT_BOTTOM - PLOT_TOP
     slot = (CHART_WIDTH - PLOT_LEFT) / max(1, len(days))
     every = max(1, math.ceil(len(days) / 10))      # at most about ten date labels
@@ -232,5 +237,5 @@ def chart(days: Sequence[Day]) -> Chart:
         columns.append(Column(day, local.strftime("%m-%d"), local.strftime("%Y-%m-%d"),
                               round(PLOT_LEFT + index * slot + slot * 0.1, 1), round(slot * 0.8, 1), segments,
                               labelled))
-    ticks = [Tick(top * i // 4, round(PLOT_BOTTOM - plot_height * i / 4, 1)) for i in range(5)]
+    ticks = [Tick(step * i, round(PLOT_BOTTOM - plot_height * i / steps, 1)) for i in range(steps + 1)]
     return Chart(columns, ticks)
