@@ -89,3 +89,11 @@ def test_an_events_path_is_masked_wherever_the_event_goes() -> None:
     event = InspectionEvent(event_id="20261128-000000000000", kind=EventKind.BLOCKED, decision="block",
                             path="/api/citizens/A123456789?name=%E9%99%B3%E5%B0%8F%E6%98%8E")
     assert event.fields()["path"] == "/api/citizens/A12*****89?name=陳○明"
+
+
+def test_values_a_recognizer_found_in_the_url_are_masked_even_when_they_look_like_words() -> None:
+    url = "https://chat.example.com/u/chen-xiaoming/history?owner=chen-xiaoming&stream=true"
+    assert mask_url(url) == url  # letters only: reads as an API word
+    masked = mask_url(url, found={"chen-xiaoming"})
+    assert "chen-xiaoming" not in masked and masked.endswith("&stream=true")
+    assert masked.startswith("https://chat.example.com/u/che")
