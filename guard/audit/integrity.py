@@ -69,9 +69,11 @@ class _Seen:
         if seq in wanted:
             self.at_seq[seq] = (position, link_hash)
         try:
-            record = json.loads(record_json)
-        except ValueError:
-            return
+            self._learn(seq, json.loads(record_json))
+        except (ValueError, TypeError, AttributeError):
+            pass  # a malformed record: the chain walk reports it; nothing to learn from it
+
+    def _learn(self, seq: int, record: dict[str, Any]) -> None:
         if record.get("chain_key"):
             self.keyed_links += 1
         counts = record.get("entities") or {}

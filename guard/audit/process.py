@@ -35,7 +35,7 @@ from guard.audit.checkpoints import CheckpointLog
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeys
 from guard.audit.logging import configure_logging
-from guard.audit.store import AuditStore
+from guard.audit.store import AuditStore, ChainModeError
 from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
 
 log = logging.getLogger("guard.audit")
@@ -77,6 +77,9 @@ def _writer_main(conn: Connection, settings: AuditSettings) -> None:
                              settings.keys, settings.evidence_days,
                              CheckpointLog(settings.checkpoint_path) if settings.checkpoint_path else None,
                              settings.checkpoint_seconds).open()
+    except ChainModeError as e:  # a key mismatch: its message names no secret and says what to do
+        conn.send_bytes(pickle.dumps(("failed", str(e))))
+        return
     except Exception as e:  # reported to the proxy by type (a message could hold a URL's password)
         conn.send_bytes(pickle.dumps(("failed", e.__class__.__name__)))
         return

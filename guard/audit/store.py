@@ -144,6 +144,16 @@ class ChainModeError(AuditStoreError):
     """The key loaded (or its absence) does not match the store's mode: nothing is written."""
 
 
+def refuse_mismatch(mode: str, keys: AuditKeys | None) -> None:
+    """Raise ChainModeError when a writer with (or without) ``keys`` may not write to a store of ``mode``."""
+    if mode == chain.KEYED and keys is None:
+        raise ChainModeError("this audit store is keyed: load its audit key (--audit-key-file or "
+                             "GUARD_AUDIT_KEY) to write to it")
+    if mode == chain.KEYLESS and keys is not None:
+        raise ChainModeError("this audit store was created keyless and stays so: start a new store "
+                             "to use an audit key, or run without one")
+
+
 def review_record(kind: str, actor: str, subject: str, client: str = "", **details: Any) -> dict[str, Any]:
     """The record of a reviewer's or administrator's action (decision ``review``)."""
     return {"event_id": new_event_id(), "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -160,12 +170,7 @@ class ChainWriter:
         self.key = keys.current if keys else None
         head = conn.execute(_LOCK_HEAD).one()
         self.mode = head.mode or (chain.KEYED if self.key else chain.KEYLESS)
-        if self.mode == chain.KEYED and self.key is None:
-            raise ChainModeError("this audit store is keyed: load its audit key (--audit-key-file or "
-                                 "GUARD_AUDIT_KEY) to write to it")
-        if self.mode == chain.KEYLESS and self.key is not None:
-            raise ChainModeError("this audit store was created keyless and stays so: start a new store "
-                                 "to use an audit key, or run without one")
+        refuse_mismatch(head.mode, keys)
         self._new_mode = not head.mode
         self.prev, self.length, self.last_seq = head.last_hash, head.length, head.last_seq
         self.added = 0
@@ -291,6 +296,10 @@ class AuditStore:
         """A reviewer's or administrator's action as a chained event of its own."""
         with self.transaction() as chainer:
             return chainer.review(kind, reviewer, subject, client, **details)
+
+    def check_writable(self) -> None:
+        """Raise ChainModeError now (at start-up) rather than at the first event."""
+        refuse_mismatch(self.head().mode, self.keys)
 
     def head(self) -> Head:
         with self.engine.connect() as conn:

@@ -75,8 +75,14 @@ class AuditWriter:
         return self
 
     def open(self) -> AuditWriter:
-        """Open the store and replay the journal, without a thread: the caller calls ``keep`` itself."""
+        """Open the store and replay the journal, without a thread: the caller calls ``keep`` itself.
+
+        Raises ChainModeError when the key loaded does not fit the store (a keyed store and no key,
+        or a keyless store and a key): a configuration mistake stops start-up.
+        """
         self._connect()
+        if self.store is not None and not self.store_error:
+            self.store.check_writable()
         self._replay()
         return self
 

@@ -116,6 +116,18 @@ def test_a_replacement_that_cannot_start_fails_the_waiting_requests_closed(tmp_p
     writer.close()
 
 
+@pytest.mark.parametrize("first_with_key", [True, False])
+def test_a_key_that_does_not_fit_the_store_stops_start_up(tmp_path: Path, keys: AuditKeys,
+                                                          first_with_key: bool) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    first = AuditStore.open(url, keys if first_with_key else None)
+    first.append([StoredEvent(record())])
+    first.close()
+    expected = "keyed: load its audit key" if first_with_key else "created keyless"
+    with pytest.raises(AuditUnavailable, match=expected):
+        AuditProcess(settings(url, tmp_path, None if first_with_key else keys)).start()
+
+
 def test_a_writer_that_cannot_start_stops_start_up(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     AuditStore.open(url).close()
