@@ -8,6 +8,7 @@ action on each. Console sessions and failed sign-ins are working state and are n
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,10 +69,9 @@ class _Seen:
     def observe(self, position: int, seq: int, link_hash: str, record_json: str, wanted: set[int]) -> None:
         if seq in wanted:
             self.at_seq[seq] = (position, link_hash)
-        try:
+        # A malformed record: the chain walk reports it; there is nothing to learn from it.
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
             self._learn(seq, json.loads(record_json))
-        except (ValueError, TypeError, AttributeError):
-            pass  # a malformed record: the chain walk reports it; nothing to learn from it
 
     def _learn(self, seq: int, record: dict[str, Any]) -> None:
         if record.get("chain_key"):
