@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -95,7 +96,7 @@ def parse(lines: Iterable[str]) -> list[ReadCheckpoint]:
         if not line or (EVENT not in line and '"mac"' not in line):
             continue
         try:
-            data = json.loads(line)
+            data = _plain(json.loads(line))
             if data.get("event", EVENT) != EVENT:
                 continue
             checkpoint = Checkpoint(int(data["seq"]), int(data["length"]), str(data["hash"]),
@@ -105,6 +106,15 @@ def parse(lines: Iterable[str]) -> list[ReadCheckpoint]:
             continue
         out.append(ReadCheckpoint(number, checkpoint))
     return out
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """A log line in Elastic Common Schema names (``--log-format ecs``) back in the plain ones."""
+    if "guard.seq" not in data:
+        return data
+    plain = {key.removeprefix("guard."): value for key, value in data.items()}
+    plain["event"], plain["time"] = data.get("message"), data.get("@timestamp")
+    return plain
 
 
 def read(path: str | Path) -> list[ReadCheckpoint]:

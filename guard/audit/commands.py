@@ -187,7 +187,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     verify.set_defaults(func=cmd_verify)
     checkpoint = _with_store(audit.add_parser(
         "checkpoint", help="append a signed checkpoint of the head to FILE"))
-    checkpoint.add_argument("--checkpoints", metavar="FILE", required=True)
+    checkpoint.add_argument("--checkpoints", metavar="FILE", required=True,
+                            help="the checkpoint file to append to (keep it outside the database's disk)")
     checkpoint.set_defaults(func=cmd_checkpoint)
     purge = _with_store(audit.add_parser("purge", help="delete evidence past its retention period"))
     purge.set_defaults(func=cmd_purge)
@@ -199,18 +200,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     listed = _with_store(users.add_parser("list", help="every account, its role and state"))
     listed.set_defaults(func=cmd_users_list)
     add = _with_store(users.add_parser("add", help="add a console user (the password is asked for)"))
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("name", help="the user's login name")
+    add.add_argument("--role", required=True, choices=ROLES,
+                     help="reviewer (events, evidence), author (false positives, suggestions) or admin")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument("--replace", action="store_true", help="replace an existing user's password and role")
     add.set_defaults(func=cmd_users_add)
     for name, what in (("disable", "disable an account and end its sessions"),
                        ("enable", "enable an account")):
         toggle = _with_store(users.add_parser(name, help=what))
-        toggle.add_argument("name")
+        toggle.add_argument("name", help="the user's login name")
         toggle.set_defaults(func=cmd_users_disable)
     reset = _with_store(users.add_parser("reset", help="set a new password (asked for) and end the sessions"))
-    reset.add_argument("name")
+    reset.add_argument("name", help="the user's login name")
     reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     reset.set_defaults(func=cmd_users_reset)
 

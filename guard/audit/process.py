@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+import structlog
+
 from guard.audit.checkpoints import CheckpointLog
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeys
-from guard.audit.logging import configure_logging
+from guard.audit.logging import configure_logging, to_ecs
 from guard.audit.store import AuditStore, ChainModeError
 from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
 
@@ -63,14 +65,24 @@ class AuditSettings:
 
 # ---------------------------------------------------------------- the writer process
 
-def _writer_main(conn: Connection, settings: AuditSettings) -> None:
+def current_log_format() -> str:
+    """The format this process's structlog writes (guard.audit.logging), for the writer process to match."""
+    processors = structlog.get_config().get("processors", [])
+    if to_ecs in processors:
+        return "ecs"
+    if any(isinstance(p, structlog.dev.ConsoleRenderer) for p in processors):
+        return "console"
+    return "json"
+
+
+def _writer_main(conn: Connection, settings: AuditSettings, log_format: str = "json") -> None:
     """Open the store, say so, then keep what the proxy sends until its socket closes.
 
     One thread: it takes every batch that has arrived, keeps them all in one transaction (group
     commit), acknowledges each, and waits for more.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's; EOF tells us to stop
-    configure_logging()  # checkpoints go to the same JSON stream as the proxy's events
+    configure_logging(fmt=log_format)  # checkpoints go to the stream the proxy's events go to, alike
     try:
         journal = Journal(settings.journal_path)
         writer = AuditWriter(lambda: AuditStore.open(settings.url, settings.keys, settings.node), journal,
@@ -174,7 +186,7 @@ class AuditProcess:
 
     def _spawn(self) -> _Child:
         parent, child_end = self._mp.Pipe(duplex=True)
-        process = self._mp.Process(target=_writer_main, args=(child_end, self.settings),
+        process = self._mp.Process(target=_writer_main, args=(child_end, self.settings, current_log_format()),
                                    name="guard-audit-writer", daemon=True)
         process.start()
         child_end.close()

@@ -344,3 +344,15 @@ def test_checkpoints_in_the_store_hold_no_value(trail: Trail) -> None:
     text = trail.checkpoint_file.read_text()
     assert set(json.loads(text)) == {"event", "seq", "length", "hash", "time", "key_id", "mac"}
     assert base64.b64encode(b"A123456789").decode() not in text and "A123456789" not in text
+
+
+def test_checkpoints_logged_in_elastic_common_schema_are_read_too(trail: Trail, tmp_path: Path) -> None:
+    from guard.audit.logging import to_ecs
+
+    line = json.loads(trail.checkpoint_file.read_text())
+    ecs = to_ecs(None, "info", dict(line))
+    siem = tmp_path / "siem-ecs.jsonl"
+    siem.write_text(json.dumps(ecs) + "\n")
+    read = checkpoints.read(siem)
+    assert [r.checkpoint for r in read] == [checkpoints.read(trail.checkpoint_file)[0].checkpoint]
+    assert trail.store.verify(read).intact
