@@ -11,17 +11,20 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from guard.audit import chain
 from guard.audit.integrity import ACCOUNT_CHANGED
-from guard.audit.schema import sessions, users
+from guard.audit.schema import events, sessions, users
 from guard.audit.store import AuditStore, ChainWriter
 
+log = logging.getLogger("guard.review")
 ROLES = ("reviewer", "author", "admin")
 _N, _R, _P = 2**15, 8, 1  # ~32 MiB and tens of milliseconds per check: slow for a guesser, fine at sign-in
 MIN_PASSWORD = 12
@@ -113,9 +116,11 @@ def reset_password(store: AuditStore, name: str, password: str, actor: str = "gu
         row = chainer.conn.execute(select(users).where(users.c.name == name)).one_or_none()
         if row is None:
             raise AccountError(f"no user {name}")
-        chainer.conn.execute(update(users).where(users.c.name == name).values(password_hash=hashed))
+        role = _chained_role(chainer.conn, name, row.role)
+        chainer.conn.execute(update(users).where(users.c.name == name)
+                             .values(password_hash=hashed, role=role))
         chainer.conn.execute(delete(sessions).where(sessions.c.user_name == name))
-        _chain(chainer, actor, name, "password_reset", row.role, bool(row.disabled), hashed)
+        _chain(chainer, actor, name, "password_reset", role, bool(row.disabled), hashed)
 
 
 def set_disabled(store: AuditStore, name: str, disabled: bool, actor: str = "guard users",
@@ -125,10 +130,11 @@ def set_disabled(store: AuditStore, name: str, disabled: bool, actor: str = "gua
         row = chainer.conn.execute(select(users).where(users.c.name == name)).one_or_none()
         if row is None:
             return False
-        chainer.conn.execute(update(users).where(users.c.name == name).values(disabled=disabled))
+        role = _chained_role(chainer.conn, name, row.role)
+        chainer.conn.execute(update(users).where(users.c.name == name).values(disabled=disabled, role=role))
         if disabled:
             chainer.conn.execute(delete(sessions).where(sessions.c.user_name == name))
-        _chain(chainer, actor, name, "disabled" if disabled else "enabled", row.role, disabled,
+        _chain(chainer, actor, name, "disabled" if disabled else "enabled", role, disabled,
                row.password_hash, client)
     return True
 
@@ -139,15 +145,50 @@ def list_users(store: AuditStore) -> list[Account]:
                 for row in conn.execute(select(users).order_by(users.c.name))]
 
 
+def chained_account(conn: Connection, name: str) -> tuple[str, bool, str] | None:
+    """The newest chained state of an account (role, disabled, password fingerprint), or None."""
+    needle = '"subject":' + json.dumps(name, ensure_ascii=False)
+    query = (select(events.c.record)
+             .where(events.c.decision == "review", events.c.kind == ACCOUNT_CHANGED,
+                    events.c.record.contains(needle, autoescape=True))
+             .order_by(events.c.seq.desc()))
+    for record_json in conn.scalars(query):
+        record = json.loads(record_json)
+        if record.get("subject") == name:
+            return (str(record.get("role", "")), bool(record.get("disabled")),
+                    str(record.get("password", "")))
+    return None
+
+
+def _chained_role(conn: Connection, name: str, row_role: str) -> str:
+    """The role to keep when an administrator resets or (en|dis)ables an account: the chained one,
+    so a role written into the database directly is undone rather than laundered into the chain."""
+    chained = chained_account(conn, name)
+    return chained[0] if chained else row_role
+
+
 def authenticate(store: AuditStore, name: str, password: str) -> str | None:
-    """The user's role when the password is right and the account enabled; else None.
+    """The user's role when the password is right, the account enabled and its row what the chain
+    last recorded for it; else None.
 
     Exactly one scrypt whatever the outcome: unknown names and disabled accounts take as long as a
-    wrong password, so timing does not tell which names exist.
+    wrong password, so timing does not tell which names exist. An account row changed in the
+    database (a new password hash, a role, re-enabled) no longer matches its chained record and
+    does not sign in.
     """
     with store.engine.connect() as conn:
         row = conn.execute(select(users).where(users.c.name == name)).one_or_none()
     if row is None or row.disabled:
         check_password(password, _stand_in_hash())
         return None
-    return str(row.role) if check_password(password, row.password_hash) else None
+    if not check_password(password, row.password_hash):
+        return None
+    key = store.keys.current.digest_key if store.keys else None
+    with store.engine.connect() as conn:
+        chained = chained_account(conn, name)
+    if chained != (row.role, False, chain.digest(row.password_hash, key)):
+        log.error("account %s does not match its chained record (changed outside guard, or added "
+                  "before accounts were chained): sign-in refused; `guard users reset %s` re-chains it",
+                  name, name)
+        return None
+    return str(row.role)

@@ -108,6 +108,10 @@ sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # The role at sign-in (a changed role ends the session) and an HMAC of the row under a key derived
+    # from the audit key (migration 0003): a row written by anyone else opens no session.
+    Column("role", String(20), nullable=False, default=""),
+    Column("mac", String(64), nullable=False, default=""),
 )
 
 # Failed console sign-ins, kept in the store so every console replica throttles the same way; the

@@ -92,6 +92,9 @@ def create_app(store: AuditStore, *, session_minutes: int = 30, secure_cookies: 
                clock: Callable[[], datetime] | None = None, trusted_proxies: auth.Networks = ()) -> Flask:
     from guard.review.views import views
 
+    # The console writes chained actions and checks accounts and sessions against keyed fingerprints:
+    # on a keyed store it needs the key, on a keyless one it must not have one (ChainModeError).
+    store.check_writable()
     app = Flask(__name__)
     # Flask's own cookie session is not used: sessions live in the store (guard.review.auth).
     app.config.update(MAX_CONTENT_LENGTH=256 * 1024, TEMPLATES_AUTO_RELOAD=False)
@@ -127,7 +130,7 @@ def _load_principal() -> Response | None:
     token = request.cookies.get(state.session_cookie, "")
     if token:
         now = state.clock()
-        row = queries.find_session(state.store.engine, auth.token_hash(token), now)
+        row = queries.find_session(state.store, auth.token_hash(token), now)
         if row is not None and row.created_at + auth.ABSOLUTE_LIFETIME > now:
             g.principal = auth.Principal(row.user_name, row.role, row.csrf_token, row.token_hash)
             expires = auth.session_expiry(row.created_at, now, state.idle)

@@ -6,6 +6,8 @@ computed here, so days are Taiwan days on both back-ends whatever the server's t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 
-from guard.audit.chain import digest
+from guard.audit.chain import canonical_time, digest
 from guard.audit.integrity import DISPOSITION_SET, SUGGESTION_ADDED, SUGGESTION_DECIDED
 from guard.audit.schema import dispositions, event_entities, events, sessions, users
 from guard.audit.store import AuditStore
@@ -365,26 +367,45 @@ class SessionRow:
     expires_at: datetime
 
 
-def create_session(store: AuditStore, token_hash: str, user_name: str, csrf_token: str,
+def session_mac(key: bytes, token_hash: str, user_name: str, role: str, csrf_token: str,
+                created_at: datetime) -> str:
+    message = "\x00".join((token_hash, user_name, role, csrf_token, canonical_time(created_at)))
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def create_session(store: AuditStore, token_hash: str, user_name: str, role: str, csrf_token: str,
                    now: datetime, expires_at: datetime) -> None:
+    key = store.keys.current.session_key if store.keys else None
+    mac = session_mac(key, token_hash, user_name, role, csrf_token, now) if key else ""
     with store.writing() as conn:
         conn.execute(delete(sessions).where(sessions.c.expires_at < now))
-        conn.execute(insert(sessions).values(token_hash=token_hash, user_name=user_name,
-                                             csrf_token=csrf_token, created_at=now, expires_at=expires_at))
+        conn.execute(insert(sessions).values(token_hash=token_hash, user_name=user_name, role=role,
+                                             csrf_token=csrf_token, created_at=now, expires_at=expires_at,
+                                             mac=mac))
 
 
-def find_session(engine: Engine, token_hash: str, now: datetime) -> SessionRow | None:
-    """A live session of an enabled account, with the account's current role."""
-    query = (select(sessions, users.c.role)
+def find_session(store: AuditStore, token_hash: str, now: datetime) -> SessionRow | None:
+    """A live session of an enabled account whose role has not changed since sign-in.
+
+    With an audit key the row must carry its HMAC (any of the loaded keys): a session inserted by
+    someone who can write to the database but holds no key opens nothing.
+    """
+    query = (select(sessions, users.c.role.label("current_role"))
              .select_from(sessions.join(users, users.c.name == sessions.c.user_name))
              .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now,
                     users.c.disabled.is_(False)))
-    with engine.connect() as conn:
+    with store.engine.connect() as conn:
         row = conn.execute(query).one_or_none()
-    if row is None:
+    if row is None or row.role != row.current_role:
         return None
-    return SessionRow(row.token_hash, row.user_name, row.role, row.csrf_token,
-                      utc(row.created_at), utc(row.expires_at))
+    created_at = utc(row.created_at)
+    if store.keys is not None and not any(
+            hmac.compare_digest(session_mac(k.session_key, row.token_hash, row.user_name, row.role,
+                                            row.csrf_token, created_at), row.mac)
+            for k in store.keys.keys):
+        return None
+    return SessionRow(row.token_hash, row.user_name, row.role, row.csrf_token, created_at,
+                      utc(row.expires_at))
 
 
 def extend_session(store: AuditStore, token_hash: str, expires_at: datetime) -> None:

@@ -138,7 +138,7 @@ def login() -> ResponseReturnValue:
     if old:
         queries.delete_session(state.store, auth.token_hash(old))
     token, csrf_token, now = auth.new_token(), auth.new_token(), state.clock()
-    queries.create_session(state.store, auth.token_hash(token), name, csrf_token, now,
+    queries.create_session(state.store, auth.token_hash(token), name, role, csrf_token, now,
                            auth.session_expiry(now, now, state.idle))
     principal = auth.Principal(name, role, csrf_token, auth.token_hash(token))
     response = redirect(_local_path(request.form.get("next")) or _home(principal), 303)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import unquote
 
 import pytest
@@ -154,17 +154,63 @@ def test_secure_cookies_and_hsts_over_tls(store: AuditStore, clock: Clock, remot
     assert ("Secure" in cookie) is tls
 
 
-def test_a_keyed_store_refuses_chained_actions_from_a_console_without_the_key(audit_url: str, keys: AuditKeys,
-                                                                              store: AuditStore) -> None:
+def test_a_console_without_the_key_of_a_keyed_store_does_not_start(audit_url: str, keys: AuditKeys,
+                                                                    store: AuditStore) -> None:
     keyless = AuditStore.open(audit_url)
     try:
-        event = seed(store, [PII_PROMPT], pii_findings()).event_id
-        app = create_app(keyless)
-        ada = Client(app)
-        assert ada.sign_in("ada").status_code == 303
-        refused = ada.post(f"/events/{event}/disposition", {"status": "confirmed", "note": ""})
-        assert refused.status_code == 409 and "未載入稽核金鑰" in refused.get_data(as_text=True)
-        with pytest.raises(ChainModeError):  # accounts alike: every change is chained
+        with pytest.raises(ChainModeError, match="keyed: load its audit key"):
+            create_app(keyless)
+        with pytest.raises(ChainModeError):  # nor can anything else write accounts without it
             add_user(keyless, "mallory", "admin", "a long enough passphrase")
     finally:
         keyless.close()
+
+
+def test_a_session_row_written_into_the_database_opens_nothing(app: Flask, store: AuditStore) -> None:
+    """An insider with write access mints a session for the administrator: no key, no session."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from guard.audit.schema import sessions
+
+    token, now = auth.new_token(), datetime.now(UTC)
+    with store.writing() as conn:
+        conn.execute(insert(sessions).values(token_hash=auth.token_hash(token), user_name="ada", role="admin",
+                                             csrf_token="x" * 43, created_at=now,
+                                             expires_at=now + timedelta(hours=1), mac="0" * 64))
+    forged = Client(app)
+    forged.http.set_cookie("guard-review", token)
+    assert forged.get("/admin/users").status_code == 303  # sent to sign in
+    real = Client(app)
+    assert real.sign_in("ada").status_code == 303 and real.get("/admin/users").status_code == 200
+
+
+def test_a_role_change_ends_the_session(client: Callable[[str], Client], store: AuditStore) -> None:
+    rita = client("rita")
+    assert rita.get("/events").status_code == 200
+    add_user(store, "rita", "author", PASSWORD, replace=True)
+    assert rita.get("/events").status_code == 303
+
+
+@pytest.mark.parametrize("change", ["password", "role", "enable"])
+def test_an_account_changed_in_the_database_does_not_sign_in(app: Flask, store: AuditStore,
+                                                             change: str) -> None:
+    from sqlalchemy import update
+
+    from guard.audit.schema import users
+
+    if change == "enable":
+        accounts.set_disabled(store, "rita", True)
+    values = {"password": {"password_hash": accounts.hash_password("insider's own password")},
+              "role": {"role": "admin"}, "enable": {"disabled": False}}[change]
+    with store.writing() as conn:
+        conn.execute(update(users).where(users.c.name == "rita").values(**values))
+    password = "insider's own password" if change == "password" else PASSWORD
+    assert Client(app).sign_in("rita", password).status_code == 401
+    # An administrator resets the password: the chained role comes back, the insider's is undone.
+    accounts.reset_password(store, "rita", PASSWORD)
+    signed_in = Client(app)
+    assert signed_in.sign_in("rita").status_code == 303
+    assert signed_in.get("/admin/users").status_code == 403    # a reviewer again, not an admin
+    assert store.verify().intact

@@ -1,4 +1,5 @@
-"""The chain's mode (keyed or keyless, fixed by the first write) and failed sign-ins kept in the store.
+"""The chain's mode (keyed or keyless, fixed by the first write), failed sign-ins kept in the store, and
+signed console sessions (role at sign-in, HMAC).
 
 Revision ID: 0003
 Revises: 0002
@@ -32,9 +33,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_login_failures_time", "login_failures", ["time"])
     op.create_index("ix_login_failures_account_time", "login_failures", ["account", "time"])
+    op.execute("DELETE FROM sessions")  # unsigned sessions end: everyone signs in again once
+    op.add_column("sessions", sa.Column("role", sa.String(20), nullable=False, server_default=""))
+    op.add_column("sessions", sa.Column("mac", sa.String(64), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
+    op.drop_column("sessions", "mac")
+    op.drop_column("sessions", "role")
     op.drop_index("ix_login_failures_account_time", "login_failures")
     op.drop_index("ix_login_failures_time", "login_failures")
     op.drop_table("login_failures")
