@@ -84,7 +84,8 @@ def test_filters_narrow_the_list(client: Callable[[str], Client], seeded: dict[s
 def test_reviewer_actions_are_listed_only_when_asked_for(client: Callable[[str], Client],
                                                          seeded: dict[str, str]) -> None:
     page = client("rita").text("/events?decision=review")
-    assert '<span id="total">1</span>' in page and "設定處置" in page
+    # The fixture's three accounts (each chained as 帳號異動) and one disposition.
+    assert '<span id="total">4</span>' in page and "設定處置" in page and page.count("帳號異動") == 3
 
 
 def test_a_bad_filter_is_reported_and_ignored(client: Callable[[str], Client],
