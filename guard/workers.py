@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import multiprocessing
 import os
@@ -35,6 +36,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
+from guard.formats.base import GuardFormatError, ParsedRequest, RequestFormat
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
@@ -78,14 +80,23 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:
-            job_id, texts, destination = pickle.loads(conn.recv_bytes())
+            job_id, task, args = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
         try:
-            reply: tuple[object, ...] = (job_id, True, engine.inspect_segments(texts, destination))
+            result = engine.inspect_segments(*args) if task == "inspect" else _extract(*args)
+            reply: bytes = pickle.dumps((job_id, True, result), protocol=pickle.HIGHEST_PROTOCOL)
+        except GuardFormatError as e:  # format errors name the part and the problem, never the content
+            reply = pickle.dumps((job_id, False, e))
         except Exception as e:  # the type only: an engine message could quote the prompt
-            reply = (job_id, False, e.__class__.__name__)
-        conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+            reply = pickle.dumps((job_id, False, e.__class__.__name__))
+        conn.send_bytes(reply)
+
+
+def _extract(fmt: RequestFormat, body: bytes, content_type: str, path: str) -> ParsedRequest:
+    """A request's segments, read in the worker: documents can take seconds (and a crafted one
+    longer), which the time limit bounds here and which must never stall the proxy's event loop."""
+    return fmt.extract(body, content_type, path)
 
 
 # ---------------------------------------------------------------- the proxy side
@@ -94,7 +105,7 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
 class _Job:
     job_id: int
     payload: bytes
-    future: asyncio.Future[Verdict]
+    future: asyncio.Future[object]
     timeout: float
 
 
@@ -177,6 +188,22 @@ class InspectionPool:
     async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0) -> Verdict:
         """Inspect in a worker. ``timeout`` bounds one job's time in a worker: past it the worker is
         killed and replaced (the caller bounds the whole wait, queue included, on its own)."""
+        verdict = await self._run("inspect", (list(texts), destination), timeout)
+        if not isinstance(verdict, Verdict):
+            raise InspectionError("the engine returned no verdict")
+        return verdict
+
+    async def extract(self, fmt: RequestFormat, body: bytes, content_type: str, path: str,
+                      timeout: float = 10.0) -> ParsedRequest:
+        """``fmt.extract`` in a worker, under the same time limit as an inspection (uploads: reading a
+        document is CPU work like detection). Format errors come back as themselves (unreadable,
+        too large, malformed) so the caller answers with the right reason."""
+        parsed = await self._run("extract", (fmt, body, content_type, path), timeout)
+        if not isinstance(parsed, ParsedRequest):
+            raise InspectionError("the extraction returned no segments")
+        return parsed
+
+    async def _run(self, task: str, args: tuple[object, ...], timeout: float) -> object:
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -184,11 +211,11 @@ class InspectionPool:
             if self._thread is not None:
                 engine = await asyncio.wrap_future(self._engine_ready)
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._thread, engine.inspect_segments, list(texts),
-                                                  destination)
+                call: Callable[..., object] = engine.inspect_segments if task == "inspect" else _extract
+                return await loop.run_in_executor(self._thread, functools.partial(call, *args))
             self._attach(asyncio.get_running_loop())
             job_id = next(self._ids)
-            payload = pickle.dumps((job_id, list(texts), destination), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((job_id, task, args), protocol=pickle.HIGHEST_PROTOCOL)
             job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout)
             self._queue.append(job)
             self._dispatch()
@@ -250,8 +277,10 @@ class InspectionPool:
         job_id, ok, result = message
         if job is None or job.job_id != job_id or job.future.done():
             return  # abandoned by its caller (timed out, client gone): nobody waits for it
-        if ok and isinstance(result, Verdict):
+        if ok:
             job.future.set_result(result)
+        elif isinstance(result, GuardFormatError):
+            job.future.set_exception(result)
         else:
             job.future.set_exception(InspectionError(f"the engine raised {result}"))
 
