@@ -179,6 +179,20 @@ def pptx(slide_texts: list[str], notes: str = "") -> bytes:
     return zip_archive(members)
 
 
+BOUNDARY = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
+
+
+def part(disposition: str, data: bytes, *headers: str, boundary: str = BOUNDARY) -> bytes:
+    """One multipart part as browsers write it: delimiter, Content-Disposition, more headers, data."""
+    lines = [f"--{boundary}", f"Content-Disposition: {disposition}", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data + b"\r\n"
+
+
+def form(*parts: bytes, boundary: str = BOUNDARY, preamble: bytes = b"", epilogue: bytes = b"") -> bytes:
+    """A multipart/form-data body of ``parts``, closed, with an optional preamble and epilogue."""
+    return preamble + b"".join(parts) + f"--{boundary}--\r\n".encode() + epilogue
+
+
 def raw_pdf(text: str, content: bytes | None = None) -> bytes:
     """A one-page PDF with a Helvetica text layer (offsets computed so the xref table is exact);
     ``content`` replaces the page's content stream."""

@@ -8,22 +8,12 @@ import pytest
 
 from guard.formats import FormatError, NotRewritable, UnreadableContent, format_for
 from guard.formats.multipart import parse
-from tests.formats.files import DOCX_TYPE, docx
+from tests.formats.files import BOUNDARY, DOCX_TYPE, docx, form, part
 from tests.formats.helpers import texts, wheres
 
 UPLOADS = format_for("uploads")
 ID = "A123456789"
-BOUNDARY = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
 CT = f"multipart/form-data; boundary={BOUNDARY}"
-
-
-def part(disposition: str, data: bytes, *headers: str, boundary: str = BOUNDARY) -> bytes:
-    lines = [f"--{boundary}", f"Content-Disposition: {disposition}", *headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data + b"\r\n"
-
-
-def form(*parts: bytes, boundary: str = BOUNDARY, preamble: bytes = b"", epilogue: bytes = b"") -> bytes:
-    return preamble + b"".join(parts) + f"--{boundary}--\r\n".encode() + epilogue
 
 
 FILE = part('form-data; name="file"; filename="notes.txt"', "請摘要會議紀錄".encode(),
