@@ -37,9 +37,10 @@ _INLINE = frozenset({"t", "delText", "instrText", "span", "a", "s", "r"})
 # A line ends after these (paragraphs, table rows, list and comment entries).
 _BLOCK = frozenset({"p", "h", "tr", "row", "si", "comment", "cm", "definedName", "sheet", "property",
                     "text", "list-item", "table-row"})
-# Attributes whose values a reader sees: alt text, field codes, WordArt, sheet and defined names.
-_ATTRIBUTES = frozenset({"descr", "title", "instr", "string"})
-_NAMED = frozenset({"sheet", "definedName", "property"})
+# Attributes whose values a reader sees: alt text, field codes, WordArt, comment and revision authors,
+# pivot-cache values; and the names of sheets, defined names, custom properties, table columns, authors.
+_ATTRIBUTES = frozenset({"descr", "title", "instr", "string", "author", "v"})
+_NAMED = frozenset({"sheet", "definedName", "property", "tableColumn", "cmAuthor", "person"})
 _REL_SUFFIX_SHARED_STRINGS = "/sharedStrings"
 
 
@@ -81,6 +82,21 @@ class Package:
 
     def xml(self, name: str) -> ET.Element:
         return parse_xml(self.read(name))
+
+    def is_text(self, name: str) -> bool:
+        """UTF-8 without NUL bytes in its first 4 KB: text, not an image, a font or an OLE object."""
+        try:
+            with self.zip.open(self.members[name]) as f:
+                head = f.read(4096)
+        except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, EOFError):
+            raise UnreadableContent("corrupt document part") from None
+        if b"\x00" in head:
+            return False
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return e.start > len(head) - 4  # a character cut at the 4 KB mark
+        return True
 
 
 def parse_xml(raw: bytes) -> ET.Element:
@@ -213,8 +229,13 @@ def office_text(data: bytes, depth: int = 0) -> str:
             text = xml_text(package.xml(name), shared).strip()
         elif posixpath.basename(posixpath.dirname(name)) == "embeddings" and depth < MAX_NESTING:
             text = _embedded_text(package.read(name), depth + 1)
+        elif package.is_text(name):  # an HTML, RTF or text chunk Word imports (altChunk), and the like
+            try:
+                text = package.read(name).decode("utf-8")
+            except UnicodeDecodeError:
+                raise UnreadableContent("document part is neither XML nor text") from None
         else:
-            continue  # images and binary objects: nothing a text reader shows
+            continue  # images, fonts and other binary objects: nothing a text reader shows
         if text:
             out.append(text)
     if links:

@@ -9,7 +9,18 @@ import pytest
 
 from guard.formats import BodyTooLarge, NotRewritable, UnreadableContent, format_for
 from guard.formats.uploads import extract_file_text, reads_documents
-from tests.formats.files import DOCX_TYPE, PPTX_TYPE, XLSX_TYPE, docx, pdf, pptx, raw_pdf, xlsx, zip_archive
+from tests.formats.files import (
+    DOCX_TYPE,
+    PPTX_TYPE,
+    XLSX_TYPE,
+    docx,
+    pdf,
+    pptx,
+    raw_pdf,
+    rels,
+    xlsx,
+    zip_archive,
+)
 from tests.formats.helpers import texts
 
 UPLOADS = format_for("uploads")
@@ -66,6 +77,33 @@ def test_reader_finds_the_text(data: bytes, content_type: str, filename: str, ex
     text = extract_file_text(data, content_type, filename)
     for piece in expected:
         assert piece in text
+
+
+def _with_parts(document: bytes, part_rels: str, parts: dict[str, str | bytes]) -> bytes:
+    archive = zipfile.ZipFile(io.BytesIO(document))
+    members: dict[str, str | bytes] = {name: archive.read(name) for name in archive.namelist()}
+    members["word/_rels/document.xml.rels"] = part_rels
+    return zip_archive({**members, **parts})
+
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+@pytest.mark.parametrize(("part_rels", "parts", "expected"), [
+    # an HTML chunk Word imports into the body (altChunk); the image beside it is skipped
+    (rels(("aFChunk", "chunk.htm"), ("image", "media/image1.png")),
+     {"word/chunk.htm": f"<html><body>身分證 {ID}</body></html>",
+      "word/media/image1.png": b"\x89PNG\r\n\x1a\n\x00\x00"}, f"身分證 {ID}"),
+    # a tracked change and its author
+    (rels(("styles", "styles.xml")),
+     {"word/people.xml": f'<w:people {W}><w:person w:author="王小明"/></w:people>'}, "王小明"),
+    # a part nothing refers to is read all the same
+    (rels(("styles", "styles.xml")),
+     {"word/orphan.xml": f"<w:document {W}><w:t>{ID}</w:t></w:document>"}, ID),
+])
+def test_other_parts_of_a_package_are_read(part_rels: str, parts: dict[str, str | bytes],
+                                           expected: str) -> None:
+    assert expected in extract_file_text(_with_parts(docx(["主旨"]), part_rels, parts), DOCX_TYPE)
 
 
 def test_clean_documents_read_nothing_but_their_text() -> None:
