@@ -58,7 +58,11 @@ class Package:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, OSError, ValueError):
             raise UnreadableContent("corrupt zip archive") from None
-        self.members = {info.filename: info for info in self.zip.infolist() if not info.is_dir()}
+        infos = [info for info in self.zip.infolist() if not info.is_dir()]
+        self.members = {info.filename: info for info in infos}
+        if len({name.lower() for name in self.members}) != len(infos):
+            # Part names are case-insensitive (OPC): readers differ on which of two same-named parts they use.
+            raise UnreadableContent("document has two parts with the same name")
         if len(self.members) > MAX_MEMBERS:
             raise BodyTooLarge("document has too many parts")
         self.total = 0

@@ -73,7 +73,7 @@ def decode_text(data: bytes) -> str:
 def file_kind(data: bytes, content_type: str = "", filename: str | None = None) -> str:
     """``pdf``, ``office`` (a zip package: DOCX, XLSX, PPTX, OpenDocument), ``text`` or ``binary``:
     by content first (a declared type or extension can lie), then by the declared type."""
-    if data.startswith(b"%PDF-"):
+    if b"%PDF-" in data[:1024]:  # PDF readers look for the header in the first kilobyte
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
         return "office"  # the reader refuses a zip that is not an Office package

@@ -26,6 +26,7 @@ from tests.formats.helpers import texts
 UPLOADS = format_for("uploads")
 ID = "A123456789"
 CSV = "姓名,電話\n王小明,0912345678\n"
+HEX_TEXT = b"BT /F1 12 Tf 72 720 Td <%s> Tj ET" % ID.encode().hex().encode()  # no ID in the PDF's bytes
 
 
 # ---------------------------------------------------------------- what each reader reads
@@ -64,6 +65,7 @@ CSV = "姓名,電話\n王小明,0912345678\n"
      ["簡報標題", "第二頁", f"講者備註 {ID}"]),
     # PDF: text layer, /Info, XMP, annotations, links, form fields, outline, attached files
     (raw_pdf(f"Owner {ID} Wang"), "application/pdf", "a.pdf", [f"Owner {ID} Wang"]),
+    (b"junk before the header\n" + raw_pdf("", content=HEX_TEXT), "text/plain", "a.txt", [ID]),  # a PDF still
     (pdf("Minutes", info={"/Author": f"Wang {ID}"}), "application/pdf", "a.pdf", [f"Wang {ID}"]),
     (pdf("Minutes", xmp=f"Chen {ID}"), "application/pdf", "a.pdf", [f"Chen {ID}"]),
     (pdf("Minutes", annotation=f"see {ID}"), "application/pdf", "a.pdf", [f"see {ID}"]),
@@ -124,6 +126,13 @@ def _zip_bomb() -> bytes:
     return buf.getvalue()
 
 
+def _duplicate_parts() -> bytes:
+    buf = io.BytesIO(docx(["會議紀錄"]))
+    with zipfile.ZipFile(buf, "a") as z, pytest.warns(UserWarning, match="Duplicate name"):
+        z.writestr("word/document.xml", f"<x>{ID}</x>")
+    return buf.getvalue()
+
+
 def _scanned_pdf() -> bytes:
     """A page that is only an image (what a scanner produces): no text layer."""
     from pypdf import PdfWriter
@@ -154,6 +163,8 @@ def _scanned_pdf() -> bytes:
     (zip_archive({"random.bin": "x"}), "application/zip", UnreadableContent),  # a zip that is no document
     (xlsx([["a"]])[:-30], XLSX_TYPE, UnreadableContent),  # truncated
     (_zip_bomb(), DOCX_TYPE, BodyTooLarge),
+    (_duplicate_parts(), DOCX_TYPE, UnreadableContent),  # which document.xml does Word read?
+    (b"junk before the header\n" + raw_pdf(""), "application/octet-stream", UnreadableContent),  # still a PDF
 ])
 def test_unreadable_files(data: bytes, content_type: str, error: type[Exception]) -> None:
     with pytest.raises(error):
