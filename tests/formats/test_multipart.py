@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import pickle
 
 import pytest
 
-from guard.formats import FormatError, NotRewritable, UnreadableContent, format_for
+from guard.formats import FORMATS, FormatError, NotRewritable, UnreadableContent, format_for
 from guard.formats.multipart import parse
 from tests.formats.files import BOUNDARY, DOCX_TYPE, docx, form, part
 from tests.formats.helpers import texts, wheres
@@ -121,3 +122,26 @@ def test_part_headers_that_are_not_utf8_are_refused() -> None:
     body = big5.replace("\u738b".encode(), "\u738b".encode("cp950"))
     with pytest.raises(FormatError):
         UPLOADS.extract(body, CT, "/upload")
+
+
+def test_multipart_related_as_gemini_uploads_it() -> None:
+    """The Gemini files API's ``multipart/related``: JSON metadata, then the file; no Content-Disposition."""
+    body = (f"--{BOUNDARY}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+            f'{{"file": {{"display_name": "{ID}"}}}}\r\n'
+            f"--{BOUNDARY}\r\nContent-Type: text/plain\r\n\r\n身分證 {ID}\r\n--{BOUNDARY}--\r\n").encode()
+    content_type = f"multipart/related; boundary={BOUNDARY}"
+    parsed = format_for("gemini").extract(body, content_type, "/upload/v1beta/files")
+    found = [where for where, text in zip(wheres(parsed), texts(parsed), strict=True) if ID in text]
+    assert found == ["form[0]", "form[1]"]
+    out = UPLOADS.rewrite(parsed, [t.replace(ID, "<ID>") for t in parsed.texts])
+    assert out == body.replace(ID.encode(), b"<ID>")
+
+
+@pytest.mark.parametrize("api", sorted(FORMATS))
+def test_every_format_returns_an_upload_a_worker_can_send_back(api: str) -> None:
+    """Uploads are extracted in a worker process: what ``extract`` returns must survive pickling."""
+    body = form(part('form-data; name="file"; filename="a.txt"', f"身分證 {ID}".encode(),
+                     "Content-Type: text/plain"))
+    parsed = pickle.loads(pickle.dumps(format_for(api).extract(body, CT, "/upload")))
+    rewritten = format_for(api).rewrite(parsed, [t.replace(ID, "<ID>") for t in parsed.texts])
+    assert rewritten == body.replace(ID.encode(), b"<ID>")
