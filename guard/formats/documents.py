@@ -301,6 +301,14 @@ def _outline_titles(outline: Any) -> Iterable[str]:
             yield str(item.title)
 
 
+def _undecodable(text: str) -> bool:
+    """Mostly replacement or private-use characters: glyph codes of a font without a Unicode map, which
+    the viewer draws as words but which no recognizer can read."""
+    visible = [c for c in text if not c.isspace()]
+    bad = sum(1 for c in visible if c == "\ufffd" or "\ue000" <= c <= "\uf8ff" or c < " ")
+    return len(visible) >= 8 and bad * 5 > len(visible)
+
+
 def _page_has_images(page: Any) -> bool:
     resources: Any = page.get("/Resources")
     xobjects: Any = resources.get_object().get("/XObject") if resources is not None else None
@@ -321,6 +329,9 @@ def _pdf_read(data: bytes, depth: int) -> str:
     for number, page in enumerate(reader.pages, 1):
         text = page.extract_text() or ""
         if text.strip():
+            if _undecodable(text):
+                raise UnreadableContent(f"PDF page {number} has text that cannot be decoded (fonts without "
+                                        "a Unicode map)")
             page_text = True
             out.append(text)
         elif _page_has_images(page):

@@ -26,6 +26,7 @@ from tests.formats.helpers import texts
 UPLOADS = format_for("uploads")
 ID = "A123456789"
 CSV = "姓名,電話\n王小明,0912345678\n"
+GLYPH_CODES = "".join(f"\\{n:03o}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 14, 15))  # PDF string escapes
 HEX_TEXT = b"BT /F1 12 Tf 72 720 Td <%s> Tj ET" % ID.encode().hex().encode()  # no ID in the PDF's bytes
 
 
@@ -158,6 +159,7 @@ def _scanned_pdf() -> bytes:
     (raw_pdf(""), "application/pdf", UnreadableContent),  # no text layer at all
     (_scanned_pdf(), "application/pdf", UnreadableContent),  # an image page, whatever the metadata says
     (b"%PDF-1.7\n garbage", "application/pdf", UnreadableContent),
+    (raw_pdf(GLYPH_CODES), "application/pdf", UnreadableContent),  # a font without a Unicode map
     (zip_archive({"_rels/.rels": "x", "word/document.xml": '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'}),
      "application/octet-stream", UnreadableContent),
     (zip_archive({"random.bin": "x"}), "application/zip", UnreadableContent),  # a zip that is no document
