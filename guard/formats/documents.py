@@ -223,21 +223,20 @@ def office_text(data: bytes, depth: int = 0) -> str:
                     shared_part = rel.target
     if not order and "mimetype" not in package.members:
         raise UnreadableContent("zip archive is not an Office document")
-    order += sorted(n for n in package.members if n not in seen and n.endswith(".xml"))
+    view_state = "settings.xml" if "mimetype" in package.members else ""  # OpenDocument's, not the text's
+    order += sorted(n for n in package.members if n not in seen and n.endswith(".xml") and n != view_state)
     shared = _shared_strings(package, shared_part) if shared_part else []
     out: list[str] = []
     for name in order:
         if name == shared_part:
             continue  # its strings are read where the cells use them
         if name.endswith((".xml", ".rels")) or name.startswith("customXml/"):
-            text = xml_text(package.xml(name), shared).strip()
+            raw = package.read(name)  # LibreOffice writes some parts empty
+            text = xml_text(parse_xml(raw), shared).strip() if raw.strip() else ""
         elif posixpath.basename(posixpath.dirname(name)) == "embeddings" and depth < MAX_NESTING:
             text = _embedded_text(package.read(name), depth + 1)
         elif package.is_text(name):  # an HTML, RTF or text chunk Word imports (altChunk), and the like
-            try:
-                text = package.read(name).decode("utf-8")
-            except UnicodeDecodeError:
-                raise UnreadableContent("document part is neither XML nor text") from None
+            text = _markup_or_text(package.read(name), shared)
         else:
             continue  # images, fonts and other binary objects: nothing a text reader shows
         if text:
@@ -245,6 +244,20 @@ def office_text(data: bytes, depth: int = 0) -> str:
     if links:
         out.append("\n".join(links))
     return "\n\n".join(out)
+
+
+def _markup_or_text(raw: bytes, shared: list[str]) -> str:
+    """A part that is not named .xml: VML drawings (comment boxes, WordArt) are XML; an HTML chunk
+    that does not parse, or plain text, is read as it is."""
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        try:
+            return xml_text(parse_xml(raw), shared).strip()
+        except UnreadableContent:
+            pass  # HTML, or VML as Office writes it (unclosed <br>): its characters, tags and all
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise UnreadableContent("document part is neither XML nor text") from None
 
 
 def _shared_strings(package: Package, name: str) -> list[str]:
