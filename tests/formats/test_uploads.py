@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +212,20 @@ def test_big5_text_file_is_rewritten_in_big5() -> None:
 ])
 def test_which_bodies_are_read_in_a_worker(body: bytes, content_type: str, in_worker: bool) -> None:
     assert reads_documents(body, content_type) is in_worker
+
+
+# ---------------------------------------------------------------- files the usual libraries write
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("python-docx.docx", ["會議紀錄", "主旨：夜市攤位管理辦法修正草案", "密等：機密", "聯絡電話 0912345678",
+                          "請補充陳情人身分證 A123456789", "攤位管理辦法修正草案", "117"]),
+    ("openpyxl.xlsx", ["名冊", "王小明\t0912345678", "核對身分證 A123456789", "隱藏", "B223456788"]),
+    ("python-pptx.pptx", ["簡報標題", "夜市攤位", "講者備註 A123456789"]),
+])
+def test_files_written_by_the_usual_libraries(name: str, expected: list[str]) -> None:
+    text = extract_file_text((DATA / name).read_bytes())
+    assert [piece for piece in expected if piece not in text] == []
+    assert "<" not in text  # markup of drawings and comment boxes is read as XML, not passed on as text
