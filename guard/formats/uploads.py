@@ -193,6 +193,8 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
         found.append(_file(body, Span(0, len(body)), "file", content_type))
     else:
         form = multipart.parse(body, content_type)
+        # The boundary travels on every delimiter line; it cannot be rewritten without the header.
+        found.append((Segment(multipart.boundary_of(content_type).decode("ascii"), "boundary"), _Place(None)))
         if body[form.preamble.start:form.preamble.end].strip():
             found.append((Segment(_utf8(body, form.preamble, "preamble"), "preamble"), _Place(form.preamble)))
         for i, part in enumerate(form.parts):

@@ -35,6 +35,8 @@ PURPOSE = part('form-data; name="purpose"', b"assistants")
     (form(part('form-data; name="file"; filename="a.txt"', b"x", f"X-Owner: {ID}")), CT,
      "files[0](.txt).headers"),
     (form(FILE, preamble=f"{ID}\r\n".encode()), CT, "preamble"),
+    (form(part('form-data; name="a"', b"x", boundary=f"--{ID}"), boundary=f"--{ID}"),
+     f"multipart/form-data; boundary=--{ID}", "boundary"),
     (form(FILE, epilogue=f"{ID}\r\n".encode()), CT, "epilogue"),
     # xboundary=AAA; boundary=BBB: the boundary is BBB, so the ID is inside a part
     (form(part('form-data; name="q"', ID.encode(), boundary="BBB"), boundary="BBB"),
