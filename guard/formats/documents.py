@@ -103,9 +103,13 @@ class Package:
         return True
 
 
+_DTD_MARKERS = tuple(m.encode(codec) for m in ("<!DOCTYPE", "<!ENTITY") for codec in ("utf-8", "utf-16-le",
+                                                                                    "utf-16-be"))
+
+
 def parse_xml(raw: bytes) -> ET.Element:
     """XML without DTDs (no entity expansion, no external entities)."""
-    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+    if any(marker in raw for marker in _DTD_MARKERS):
         raise UnreadableContent("document declares a DTD")
     try:
         return ET.fromstring(raw)
@@ -135,7 +139,7 @@ class _TextWriter:
             self.out.append("\t")
         elif name in ("br", "cr", "line-break"):
             self.out.append("\n")
-        if el.text and el.text.strip():
+        if el.text and (el.text.strip() or name in _INLINE):  # a run of one space still parts two words
             self.out.append(el.text if name in _INLINE or len(el) else el.text + "\n")
         for child in el:
             self.element(child)

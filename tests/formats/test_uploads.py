@@ -128,6 +128,10 @@ def _zip_bomb() -> bytes:
     return buf.getvalue()
 
 
+PACKAGE = {"_rels/.rels": rels(("officeDocument", "word/document.xml"))}
+DTD = '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'
+
+
 def _duplicate_parts() -> bytes:
     buf = io.BytesIO(docx(["會議紀錄"]))
     with zipfile.ZipFile(buf, "a") as z, pytest.warns(UserWarning, match="Duplicate name"):
@@ -161,8 +165,9 @@ def _scanned_pdf() -> bytes:
     (_scanned_pdf(), "application/pdf", UnreadableContent),  # an image page, whatever the metadata says
     (b"%PDF-1.7\n garbage", "application/pdf", UnreadableContent),
     (raw_pdf(GLYPH_CODES), "application/pdf", UnreadableContent),  # a font without a Unicode map
-    (zip_archive({"_rels/.rels": "x", "word/document.xml": '<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'}),
-     "application/octet-stream", UnreadableContent),
+    (zip_archive({**PACKAGE, "word/document.xml": DTD}), "application/octet-stream", UnreadableContent),
+    (zip_archive({**PACKAGE, "word/document.xml": ('<?xml version="1.0" encoding="UTF-16"?>' + DTD)
+                  .encode("utf-16")}), DOCX_TYPE, UnreadableContent),
     (zip_archive({"random.bin": "x"}), "application/zip", UnreadableContent),  # a zip that is no document
     (xlsx([["a"]])[:-30], XLSX_TYPE, UnreadableContent),  # truncated
     (_zip_bomb(), DOCX_TYPE, BodyTooLarge),
