@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,19 @@ def test_files_written_by_the_usual_libraries(name: str, expected: list[str]) ->
     text = extract_file_text((DATA / name).read_bytes())
     assert [piece for piece in expected if piece not in text] == []
     assert "<" not in text  # markup of drawings and comment boxes is read as XML, not passed on as text
+
+
+def test_a_pdf_decompression_bomb_fails_closed_as_too_large() -> None:
+    """78 KB on the wire whose content stream inflates past pypdf's 75 MB limit."""
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    writer = PdfWriter(clone_from=io.BytesIO(raw_pdf("x")))
+    stream = StreamObject()
+    stream._data = zlib.compress(b" " * 80_000_000, 9)
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    writer.pages[0][NameObject("/Contents")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(BodyTooLarge, match="decompresses past"):
+        extract_file_text(out.getvalue(), "application/pdf")
