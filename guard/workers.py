@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import itertools
 import multiprocessing
 import os
@@ -69,6 +68,24 @@ def _build_engine(policy_path: str | None) -> Engine:
     return engine
 
 
+@dataclass(frozen=True)
+class ReadUpload:
+    """A request body to extract in a worker: reading documents (PDF, Office) is CPU work like
+    detection, bounded by the same time limit, and must never stall the proxy's event loop."""
+
+    fmt: RequestFormat
+    body: bytes
+    content_type: str
+    path: str
+
+
+def _run(engine: Engine, work: list[str] | ReadUpload, destination: str | None) -> Verdict | ParsedRequest:
+    """One job: texts to inspect, or an upload to read."""
+    if isinstance(work, ReadUpload):
+        return work.fmt.extract(work.body, work.content_type, work.path)
+    return engine.inspect_segments(work, destination)
+
+
 def _worker_main(conn: Connection, policy_path: str | None) -> None:
     """Build the engine, say so, then inspect one job at a time until the proxy closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's to handle; EOF stops us
@@ -80,23 +97,17 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:
-            job_id, task, args = pickle.loads(conn.recv_bytes())
+            job_id, work, destination = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
         try:
-            result = engine.inspect_segments(*args) if task == "inspect" else _extract(*args)
-            reply: bytes = pickle.dumps((job_id, True, result), protocol=pickle.HIGHEST_PROTOCOL)
-        except GuardFormatError as e:  # format errors name the part and the problem, never the content
+            result = _run(engine, work, destination)
+            reply = pickle.dumps((job_id, True, result), protocol=pickle.HIGHEST_PROTOCOL)
+        except GuardFormatError as e:  # names the part and the problem (unreadable, too large), never content
             reply = pickle.dumps((job_id, False, e))
         except Exception as e:  # the type only: an engine message could quote the prompt
             reply = pickle.dumps((job_id, False, e.__class__.__name__))
         conn.send_bytes(reply)
-
-
-def _extract(fmt: RequestFormat, body: bytes, content_type: str, path: str) -> ParsedRequest:
-    """A request's segments, read in the worker: documents can take seconds (and a crafted one
-    longer), which the time limit bounds here and which must never stall the proxy's event loop."""
-    return fmt.extract(body, content_type, path)
 
 
 # ---------------------------------------------------------------- the proxy side
@@ -105,7 +116,7 @@ def _extract(fmt: RequestFormat, body: bytes, content_type: str, path: str) -> P
 class _Job:
     job_id: int
     payload: bytes
-    future: asyncio.Future[object]
+    future: asyncio.Future[Verdict | ParsedRequest]
     timeout: float
 
 
@@ -188,22 +199,22 @@ class InspectionPool:
     async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0) -> Verdict:
         """Inspect in a worker. ``timeout`` bounds one job's time in a worker: past it the worker is
         killed and replaced (the caller bounds the whole wait, queue included, on its own)."""
-        verdict = await self._run("inspect", (list(texts), destination), timeout)
-        if not isinstance(verdict, Verdict):
-            raise InspectionError("the engine returned no verdict")
-        return verdict
+        result = await self._submit(list(texts), destination, timeout)
+        if not isinstance(result, Verdict):
+            raise InspectionError(f"a worker answered a {type(result).__name__} for an inspection")
+        return result
 
     async def extract(self, fmt: RequestFormat, body: bytes, content_type: str, path: str,
                       timeout: float = 10.0) -> ParsedRequest:
-        """``fmt.extract`` in a worker, under the same time limit as an inspection (uploads: reading a
-        document is CPU work like detection). Format errors come back as themselves (unreadable,
-        too large, malformed) so the caller answers with the right reason."""
-        parsed = await self._run("extract", (fmt, body, content_type, path), timeout)
-        if not isinstance(parsed, ParsedRequest):
-            raise InspectionError("the extraction returned no segments")
-        return parsed
+        """``fmt.extract`` in a worker, under the same time limit as an inspection. Format errors come
+        back as themselves (unreadable, too large, malformed), so the caller answers with the reason."""
+        result = await self._submit(ReadUpload(fmt, body, content_type, path), None, timeout)
+        if not isinstance(result, ParsedRequest):
+            raise InspectionError(f"a worker answered a {type(result).__name__} for an upload")
+        return result
 
-    async def _run(self, task: str, args: tuple[object, ...], timeout: float) -> object:
+    async def _submit(self, work: list[str] | ReadUpload, destination: str | None,
+                      timeout: float) -> Verdict | ParsedRequest:
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -211,11 +222,10 @@ class InspectionPool:
             if self._thread is not None:
                 engine = await asyncio.wrap_future(self._engine_ready)
                 loop = asyncio.get_running_loop()
-                call: Callable[..., object] = engine.inspect_segments if task == "inspect" else _extract
-                return await loop.run_in_executor(self._thread, functools.partial(call, *args))
+                return await loop.run_in_executor(self._thread, _run, engine, work, destination)
             self._attach(asyncio.get_running_loop())
             job_id = next(self._ids)
-            payload = pickle.dumps((job_id, task, args), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((job_id, work, destination), protocol=pickle.HIGHEST_PROTOCOL)
             job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout)
             self._queue.append(job)
             self._dispatch()
@@ -277,7 +287,7 @@ class InspectionPool:
         job_id, ok, result = message
         if job is None or job.job_id != job_id or job.future.done():
             return  # abandoned by its caller (timed out, client gone): nobody waits for it
-        if ok:
+        if ok and isinstance(result, Verdict | ParsedRequest):
             job.future.set_result(result)
         elif isinstance(result, GuardFormatError):
             job.future.set_exception(result)
