@@ -152,3 +152,16 @@ def test_slow_document_does_not_hold_up_other_traffic(
     assert reply.status == 403  # past the time limit: the worker is replaced and nothing is sent
     assert openai_upstream.received(tag) == []
     assert event_of(guard_proxy, reply)["decision"] == "error"
+    _wait_for_a_worker(guard_proxy, openai_upstream)
+
+
+def _wait_for_a_worker(proxy: GuardProxy, server: UpstreamServer) -> None:
+    """The overrunning worker was replaced; the tests after this one need its successor ready (a
+    fresh engine takes a few seconds, much longer on a loaded machine)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        tag = nonce()
+        if upload(proxy, server, tag, ".txt", "text/plain", "請摘要。".encode())[0].status == 200:
+            return
+        time.sleep(2)
+    raise AssertionError("no inspection worker came back after the overrun")
