@@ -1,10 +1,12 @@
 """multipart/form-data bodies (RFC 7578, RFC 2046) split into parts with exact byte ranges.
 
-The standard library's ``email`` parser reads the structure and every header parameter (quoting,
-``xboundary=`` versus ``boundary=``, RFC 2231 ``filename*``); the byte ranges needed to rewrite a part
-in place come from a delimiter scan that must agree with it. A body the two read differently, or
-whose boundary string appears anywhere but on a delimiter line, is ambiguous: a server could see
-parts the guard did not, so it is refused rather than forwarded.
+The standard library's ``email`` package reads the headers and every parameter (quoting,
+``xboundary=`` versus ``boundary=``, RFC 2231 ``filename*``) and decodes transfer encodings; the byte
+ranges needed to rewrite a part in place come from a strict delimiter scan. The split is unambiguous
+by construction or refused: every occurrence of the boundary string must be a delimiter line (a
+bare-LF delimiter hidden in a part, or one in the preamble, is a part to some parsers and data to
+others), and part headers must end their lines in CRLF (a bare ``\n\n`` ends the headers early for a
+lenient parser). A refused body is an event and is never forwarded.
 """
 
 from __future__ import annotations
@@ -78,14 +80,14 @@ def boundary_of(content_type: str) -> bytes:
     return value.encode("ascii")
 
 
-def _library_parts(body: bytes, content_type: str) -> list[email.message.Message]:
-    """The parts as the standard library's MIME parser reads the same bytes."""
-    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + _HEADER_END
-    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(head + body)
-    payload = message.get_payload()
-    if not message.is_multipart() or not isinstance(payload, list):
-        raise FormatError("multipart body without parts")
-    return [part for part in payload if isinstance(part, email.message.Message)]
+def _decoded(headers: bytes, data: bytes) -> bytes:
+    """A part's data after its Content-Transfer-Encoding (base64, quoted-printable), as the standard
+    library decodes it; RFC 7578 deprecates these, yet a server may still honour them."""
+    message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(headers + _HEADER_END + data)
+    payload = message.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        raise FormatError("multipart part data cannot be decoded")
+    return payload
 
 
 def _part_headers(raw: bytes) -> email.message.Message:
@@ -143,24 +145,21 @@ def parse(body: bytes, content_type: str) -> Multipart:
     # or one inside the preamble would be a part to some parsers and data to others).
     if body.count(delimiter) != len(spans) + 1:
         raise FormatError("multipart boundary appears inside the data")
-    library = _library_parts(body, content_type)
-    if len(library) != len(spans):
-        raise FormatError("multipart body is ambiguous (parsers disagree on its parts)")
     parts = []
-    for (headers, data), message in zip(spans, library, strict=True):
-        payload = message.get_payload(decode=True)
-        if not isinstance(payload, bytes) or message.is_multipart():
+    for headers, data in spans:
+        raw_headers = body[headers.start:headers.end]
+        if b"\r" in raw_headers.replace(b"\r\n", b"") or b"\n" in raw_headers.replace(b"\r\n", b""):
+            raise FormatError("multipart part headers with a bare line break")
+        fields = _part_headers(raw_headers)
+        if fields.get_content_maintype() == "multipart":
             raise FormatError("nested multipart part")
         raw = body[data.start:data.end]
-        encoding = str(message.get("content-transfer-encoding", "")).strip().lower()
-        if encoding in ("", "7bit", "8bit", "binary") and payload != raw:
-            raise FormatError("multipart body is ambiguous (parsers disagree on a part's data)")
-        fields = _part_headers(body[headers.start:headers.end])
+        encoding = str(fields.get("content-transfer-encoding", "")).strip().lower()
         name = fields.get_param("name", header="content-disposition")
         parts.append(Part(
             name=email.utils.collapse_rfc2231_value(name) if name else "",
             filename=fields.get_filename(),
             content_type=str(fields.get("content-type", "")),
             headers=headers, data=data,
-            payload=raw if encoding in ("", "7bit", "8bit", "binary") else payload))
+            payload=raw if encoding in ("", "7bit", "8bit", "binary") else _decoded(raw_headers, raw)))
     return Multipart(tuple(parts), preamble, epilogue)
