@@ -56,6 +56,7 @@ from guard.formats.base import (
 )
 from guard.formats.compression import decode_body
 from guard.formats.restore import StreamRestorer, WsMessageRestorer, restore_body, stream_restorer
+from guard.formats.uploads import reads_documents
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
 from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
@@ -503,7 +504,12 @@ class Guard:
                                self.body_limit)
             if len(body) > self.body_limit:
                 raise BodyTooLarge("request body is larger than guard_body_limit")
-            parsed = fmt.extract(body, flow.request.headers.get("content-type", ""), flow.request.path)
+            content_type = flow.request.headers.get("content-type", "")
+            if reads_documents(body, content_type):  # uploads are read in a worker, off the event loop
+                parsed = await self.pool.extract(fmt, body, content_type, flow.request.path, self.timeout,
+                                                 user=event.user or event.client)
+            else:
+                parsed = fmt.extract(body, content_type, flow.request.path)
             if parsed.uninspected and service.unreadable_upload == "block":
                 raise UnreadableContent(f"{len(parsed.uninspected)} part(s) could not be read as text")
             if not parsed.segments:

@@ -42,6 +42,7 @@ from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
 from guard.fork_server import worker_context
+from guard.formats.base import GuardFormatError, ParsedRequest, RequestFormat
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
@@ -91,6 +92,24 @@ def _engine_for(policy_path: str | None) -> Engine:
     return build_engine(policy_path)
 
 
+@dataclass(frozen=True)
+class ReadUpload:
+    """A request body to extract in a worker: reading documents (PDF, Office) is CPU work like
+    detection, bounded by the same time limit, and must never stall the proxy's event loop."""
+
+    fmt: RequestFormat
+    body: bytes
+    content_type: str
+    path: str
+
+
+def _run(engine: Engine, work: list[str] | ReadUpload, destination: str | None) -> Verdict | ParsedRequest:
+    """One job: texts to inspect, or an upload to read."""
+    if isinstance(work, ReadUpload):
+        return work.fmt.extract(work.body, work.content_type, work.path)
+    return engine.inspect_segments(work, destination)
+
+
 def _worker_main(conn: Connection, policy_path: str | None) -> None:
     """Build the engine, say so, then inspect one job at a time until the proxy closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's to handle; EOF stops us
@@ -102,14 +121,17 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:
-            job_id, texts, destination = pickle.loads(conn.recv_bytes())
+            job_id, work, destination = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             return
         try:
-            reply: tuple[object, ...] = (job_id, True, engine.inspect_segments(texts, destination))
+            result = _run(engine, work, destination)
+            reply = pickle.dumps((job_id, True, result), protocol=pickle.HIGHEST_PROTOCOL)
+        except GuardFormatError as e:  # names the part and the problem (unreadable, too large), never content
+            reply = pickle.dumps((job_id, False, e))
         except Exception as e:  # the type only: an engine message could quote the prompt
-            reply = (job_id, False, e.__class__.__name__)
-        conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+            reply = pickle.dumps((job_id, False, e.__class__.__name__))
+        conn.send_bytes(reply)
 
 
 # ---------------------------------------------------------------- the proxy side
@@ -118,7 +140,7 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
 class _Job:
     job_id: int
     payload: bytes
-    future: asyncio.Future[Verdict]
+    future: asyncio.Future[Verdict | ParsedRequest]
     timeout: float
     user: str = ""                                  # whose queue it waits in
     queued: asyncio.TimerHandle | None = None       # fails the job if no worker takes it in time
@@ -209,6 +231,25 @@ class InspectionPool:
         killed and replaced. ``queue_timeout`` bounds the wait for a worker. Jobs of one ``user``
         share that user's queue and share of the workers; without a user a job has a queue of its
         own. Both limits fail closed with ``InspectionTimeout``."""
+        result = await self._submit(list(texts), destination, timeout, user, queue_timeout)
+        if not isinstance(result, Verdict):
+            raise InspectionError(f"a worker answered a {type(result).__name__} for an inspection")
+        return result
+
+    async def extract(self, fmt: RequestFormat, body: bytes, content_type: str, path: str,
+                      timeout: float = 10.0, *, user: str | None = None,
+                      queue_timeout: float = QUEUE_SECONDS) -> ParsedRequest:
+        """``fmt.extract`` in a worker, under the same limits and the same fair share as an inspection.
+        Format errors come back as themselves (unreadable, too large, malformed), so the caller answers
+        with the reason."""
+        result = await self._submit(ReadUpload(fmt, body, content_type, path), None, timeout, user,
+                                    queue_timeout)
+        if not isinstance(result, ParsedRequest):
+            raise InspectionError(f"a worker answered a {type(result).__name__} for an upload")
+        return result
+
+    async def _submit(self, work: list[str] | ReadUpload, destination: str | None, timeout: float,
+                      user: str | None, queue_timeout: float) -> Verdict | ParsedRequest:
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -216,11 +257,10 @@ class InspectionPool:
             if self._thread is not None:
                 engine = await asyncio.wrap_future(self._engine_ready)
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._thread, engine.inspect_segments, list(texts),
-                                                  destination)
+                return await loop.run_in_executor(self._thread, _run, engine, work, destination)
             self._attach(asyncio.get_running_loop())
             job_id = next(self._ids)
-            payload = pickle.dumps((job_id, list(texts), destination), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((job_id, work, destination), protocol=pickle.HIGHEST_PROTOCOL)
             job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout,
                        user if user is not None else f"\0job-{job_id}")
             job.queued = self._running_loop.call_later(queue_timeout, self._waited_too_long, job)
@@ -286,8 +326,10 @@ class InspectionPool:
         job_id, ok, result = message
         if job is None or job.job_id != job_id or job.future.done():
             return  # abandoned by its caller (timed out, client gone): nobody waits for it
-        if ok and isinstance(result, Verdict):
+        if ok and isinstance(result, Verdict | ParsedRequest):
             job.future.set_result(result)
+        elif isinstance(result, GuardFormatError):
+            job.future.set_exception(result)
         else:
             job.future.set_exception(InspectionError(f"the engine raised {result}"))
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from typing import Any
 from urllib.parse import parse_qsl
 
 from guard.formats.base import NativeResponse, ParsedRequest, RequestFormat
+from tests.formats.files import docx, zip_archive
+
+__all__ = ["docx", "zip_archive"]  # the upload builders, where the format tests have always found them
 
 
 def _strings(node: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], str]:
@@ -101,30 +102,3 @@ def texts(parsed: ParsedRequest) -> list[str]:
 
 def wheres(parsed: ParsedRequest) -> list[str]:
     return [s.where for s in parsed.segments]
-
-
-
-
-W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-
-
-def zip_archive(members: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in members.items():
-            z.writestr(name, text)
-    return buf.getvalue()
-
-
-def docx(body_paragraphs: list[str], header: str = "") -> bytes:
-    """A minimal DOCX (zip + document.xml, optional header1.xml), without python-docx."""
-    # each paragraph split over two runs, as Word does
-    paras = "".join(f'<w:p><w:r><w:t xml:space="preserve">{p[:2]}</w:t></w:r>'
-                    f'<w:r><w:t>{p[2:]}</w:t></w:r></w:p>' for p in body_paragraphs)
-    members = {"[Content_Types].xml": "<Types/>",
-               "word/document.xml": f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                                    f'<w:document xmlns:w="{W_NS}"><w:body>{paras}</w:body></w:document>'}
-    if header:
-        members["word/header1.xml"] = (f'<w:hdr xmlns:w="{W_NS}">'
-                                       f'<w:p><w:r><w:t>{header}</w:t></w:r></w:p></w:hdr>')
-    return zip_archive(members)

@@ -279,3 +279,41 @@ def test_a_job_that_waits_too_long_for_a_worker_fails_closed() -> None:
         run(starved())
     finally:
         pool.close()
+
+
+# ---------------------------------------------------------------- uploads: documents are read in the workers
+
+UPLOAD_TYPE = "multipart/form-data; boundary=b"
+
+
+def _upload(name: str, data: bytes) -> bytes:
+    return (b'--b\r\nContent-Disposition: form-data; name="file"; filename="' + name.encode() + b'"\r\n\r\n'
+            + data + b"\r\n--b--\r\n")
+
+
+@pytest.mark.parametrize("workers", [1, 0])
+def test_an_upload_is_extracted_in_a_worker_and_can_be_rewritten(workers: int) -> None:
+    from guard.formats import format_for
+
+    body = _upload("a.txt", "陳情人身分證字號 A123456789".encode())
+    pool = fresh_pool(workers=workers)
+    try:
+        parsed = run(pool.extract(format_for("openai"), body, UPLOAD_TYPE, "/v1/files"))
+    finally:
+        pool.close()
+    assert parsed.texts[-1] == "陳情人身分證字號 A123456789"
+    rewritten = format_for("openai").rewrite(parsed, [t.replace("A123456789", "<ID>") for t in parsed.texts])
+    assert rewritten == body.replace(b"A123456789", b"<ID>")
+
+
+def test_an_unreadable_upload_comes_back_as_itself_without_its_content() -> None:
+    from guard.formats import UnreadableContent, format_for
+
+    body = _upload("王小明.png", b"\x89PNG\r\n\x1a\n\x00")
+    pool = fresh_pool()
+    try:
+        with pytest.raises(UnreadableContent) as error:
+            run(pool.extract(format_for("openai"), body, UPLOAD_TYPE, "/v1/files"))
+    finally:
+        pool.close()
+    assert "王小明" not in str(error.value) and "files[0](.png)" in str(error.value)
