@@ -31,10 +31,10 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import unquote
 
 from mitmproxy import ctx, exceptions, http, tls
 
+from guard import pipeline
 from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_event_id
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeyError, AuditKeys, load_keys
@@ -45,15 +45,14 @@ from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
 from guard.confirm import HeldRequest, HeldRequests, Origin
 from guard.formats import copilot, format_for, generic
 from guard.formats.base import (
+    AmbiguousRequest,
     BodyTooLarge,
     GuardFormatError,
     NativeResponse,
     NotRewritable,
-    ParsedRequest,
     RequestFormat,
     UnreadableContent,
 )
-from guard.formats.compression import decode_body
 from guard.formats.restore import SseRestorer, WsMessageRestorer, restore_json_body, restore_text
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page, short_message
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
@@ -61,10 +60,8 @@ from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
 from guard.verdict import Decision, Verdict
 from guard.workers import InspectionPool
 
-REASON_HEADER = "x-guard-reason"
-# A stated reason typed into the prompt itself: 「查詢事由：…」 on a line of its own.
-REASON_IN_TEXT = re.compile(r"^[ \t]*(?:查詢事由|事由)[:：][ \t]*(\S.{3,200}?)[ \t]*$", re.MULTILINE)
-MIN_REASON_CHARS = 4
+REASON_HEADER = pipeline.REASON_HEADER
+MIN_REASON_CHARS = pipeline.MIN_REASON_CHARS
 # Where the browser confirm form posts its token and reason; answered by the guard, never sent upstream.
 CONFIRM_PATH = "/.guard/confirm"
 CONFIRMED_REASON = "guard_confirmed_reason"  # flow.metadata key: the reason typed into the confirm form
@@ -120,21 +117,6 @@ def user_for_address(users: UserNetworks, address: str) -> str:
     return ""
 
 
-def stated_reason(flow: http.HTTPFlow, texts: tuple[str, ...]) -> str:
-    """The user's 查詢事由: from the confirm form, the X-Guard-Reason header or a 「查詢事由：…」 line."""
-    confirmed = flow.metadata.get(CONFIRMED_REASON)
-    if confirmed:
-        return str(confirmed)
-    header = unquote(flow.request.headers.get(REASON_HEADER, "")).strip()
-    if len(header) >= MIN_REASON_CHARS:
-        return header[:200]
-    for text in texts:
-        match = REASON_IN_TEXT.search(text)
-        if match:
-            return match.group(1).strip()
-    return ""
-
-
 def wants_stream(flow: http.HTTPFlow, body: bytes) -> bool:
     """Does the client expect an event stream (so a block reply must be one too)?"""
     if "text/event-stream" in flow.request.headers.get("accept", ""):
@@ -143,7 +125,7 @@ def wants_stream(flow: http.HTTPFlow, body: bytes) -> bool:
         return True
     try:
         data = json.loads(body) if body[:1] in (b"{", b"[") else None
-    except ValueError:
+    except (ValueError, RecursionError):  # a 100,000-deep body still gets its proper block reply
         return False
     return isinstance(data, dict) and data.get("stream") is True
 
@@ -439,9 +421,23 @@ class Guard:
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
-        host = data.client_hello.sni or (address[0] if address else None)
-        if self.service(host, address[1] if address else None) is None:
+        tunnel = (str(address[0]), int(address[1])) if address else None
+        if self.policy is None or not pipeline.intercepts(self.policy, tunnel, data.client_hello.sni or ""):
             data.ignore_connection = True  # not an AI service: pass the TLS stream through untouched
+
+    @staticmethod
+    def _request(flow: http.HTTPFlow) -> pipeline.Request:
+        """The flow as the pipeline reads it: the request, plus the tunnel and SNI it came through."""
+        request = flow.request
+        address = flow.server_conn.address if request.scheme == "https" or flow.client_conn.tls else None
+        tunnel = (str(address[0]), int(address[1])) if address else None
+        headers = tuple(request.headers.items(multi=True))
+        if request.trailers:  # trailer fields are headers that come last: read like the others
+            headers += tuple(request.trailers.items(multi=True))
+        return pipeline.Request(
+            method=request.method, path=request.path, headers=headers, body=request.raw_content or b"",
+            host=request.pretty_host, port=request.port, tunnel=tunnel, sni=flow.client_conn.sni or "",
+            authority=request.authority)
 
     # ------------------------------------------------------------ requests
 
@@ -479,36 +475,41 @@ class Guard:
         return True
 
     async def _inspect_request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:
+        if flow.response is not None or self.policy is None:
             return
-        service = self.service(flow.request.pretty_host, flow.request.port)
+        routed = pipeline.route(self.policy, self._request(flow))
+        service = routed.service
         if service is None:
+            return
+        started = time.perf_counter()
+        fmt = format_for(service.api)
+        event = self._event(flow, service, len(flow.request.raw_content or b""))
+        if routed.refusal or service.api == pipeline.UNSUPPORTED_API:
+            reason = Reason.MISROUTED if routed.refusal else Reason.UNSUPPORTED_SERVICE
+            notice = BlockNotice.failure(event.event_id, reason)
+            self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, b""))
+            self._record(event, EventKind.BLOCKED, "block", started, action_taken="answered",
+                         error=reason.value)
             return
         if flow.request.path == CONFIRM_PATH and not self._release_confirmed(flow):
             return  # answered here: the form again, or the held request is gone
-        if not flow.request.raw_content:
-            return
-        started = time.perf_counter()
-        event = self._event(flow, service, len(flow.request.raw_content))
-        fmt = format_for(service.api)
+        request = self._request(flow)
+        event = self._event(flow, service, len(request.body))
         try:
             if self.pool is None:
                 raise RuntimeError("inspection workers are not running")
-            body = decode_body(flow.request.raw_content, flow.request.headers.get("content-encoding", ""),
-                               self.body_limit)
-            if len(body) > self.body_limit:
-                raise BodyTooLarge("request body is larger than guard_body_limit")
-            parsed = fmt.extract(body, flow.request.headers.get("content-type", ""), flow.request.path)
-            if parsed.uninspected and service.unreadable_upload == "block":
-                raise UnreadableContent(f"{len(parsed.uninspected)} part(s) could not be read as text")
-            if not parsed.segments:
-                return  # nothing user-visible to inspect (telemetry, polling)
+            seen = pipeline.inspection(fmt, service, request, self.body_limit)
+            if seen.parsed.uninspected and service.unreadable_upload == "block":
+                raise UnreadableContent(f"{len(seen.parsed.uninspected)} part(s) could not be read as text")
+            if not seen.segments:
+                self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
+                return
             verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                self.pool.inspect(seen.texts, f"{flow.request.pretty_host}:{flow.request.port}",
                                   self.timeout),
                 timeout=self.timeout,
             )
-            self._apply(flow, fmt, parsed, body, verdict, event, started)
+            self._apply(flow, fmt, request, seen, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
                 self._fail(flow, service, fmt, event, e, started)
@@ -523,51 +524,76 @@ class Guard:
         return InspectionEvent(
             event_id=new_event_id(), kind=EventKind.ALLOWED, decision="allow",
             user=self._user(flow), client=flow.client_conn.peername[0] if flow.client_conn.peername else "",
-            service=service.name, host=flow.request.pretty_host, path=flow.request.path.split("?", 1)[0],
+            service=service.name, host=flow.request.pretty_host, path=pipeline.event_path(flow.request.path),
             method=flow.request.method, policy_name=policy.name if policy else "",
             policy_version=policy.version if policy else "", tier=service.tier, request_bytes=size,
         )
 
-    def _apply(self, flow: http.HTTPFlow, fmt: RequestFormat, parsed: ParsedRequest,
-               body: bytes, verdict: Verdict, event: InspectionEvent, started: float) -> None:
-        event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
+    def _apply(self, flow: http.HTTPFlow, fmt: RequestFormat, request: pipeline.Request,
+               seen: pipeline.Inspection, verdict: Verdict, event: InspectionEvent, started: float) -> None:
+        found = self._found(verdict)
+        event = replace(event, entities=verdict.entity_counts(), segments=len(seen.segments),
                         policy_version=verdict.policy_version,
-                        snippets=tuple(snippets(parsed.texts, self._found(verdict))))
+                        path=pipeline.event_path(request.path, seen, found),
+                        snippets=tuple(snippets(seen.texts, found)))
         decision = verdict.decision
-        warned = any(self.policy.rule_for(f.entity_type, verdict.tier).action == "warn"  # type: ignore[union-attr]
-                     for f in verdict.findings)
-        reason = stated_reason(flow, parsed.texts) if warned else ""
-        flow.request.headers.pop(REASON_HEADER, None)  # the reason is for the audit trail, not the service
+        warned = any(f.action == "warn" for f in found)
+        confirmed = str(flow.metadata.get(CONFIRMED_REASON) or "")
+        reason = pipeline.stated_reason(request, seen, found, confirmed) if warned else ""
         if decision is Decision.BLOCK:
-            self._block(flow, fmt, body, parsed, verdict, event, started, "answered")
+            self._block(flow, fmt, seen, verdict, event, started, "answered")
             return
         if warned and not reason:
             notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(), Decision.WARN)
             reply = self._confirm_form(flow, notice) if is_navigation(flow) else None
-            self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, body))
+            self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, seen.body))
             self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason")
             return
-        if decision is Decision.REDACT or (warned and verdict.placeholders):
-            try:
-                flow.request.content = fmt.rewrite(parsed, verdict.redacted)
-            except NotRewritable:  # a document (DOCX, PDF) cannot be redacted in place: block it instead
-                self._block(flow, fmt, body, parsed, verdict, event, started, "answered (not rewritable)")
-                return
+        redacting = decision is Decision.REDACT or bool(warned and verdict.placeholders)
+        new_texts = list(verdict.redacted if redacting else seen.texts)
+        if warned:  # the reason line is for the audit trail, not the service
+            new_texts = pipeline.without_reason_lines(new_texts, len(seen.parsed.all_segments))
+        try:
+            out = pipeline.outgoing(fmt, request, seen, new_texts)
+        except NotRewritable:  # a document (DOCX, PDF) cannot be redacted in place: block it instead
+            self._block(flow, fmt, seen, verdict, event, started, "answered (not rewritable)")
+            return
+        self._send(flow, request, out)
+        if redacting:
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
             self._exchanges[flow.id] = _Exchange(dict(verdict.placeholders))
             self._record(event, EventKind.REDACTED, "redact", started,
-                         action_taken="rewritten", reason=reason, evidence=parsed.texts)
+                         action_taken="rewritten", reason=reason, evidence=seen.texts)
             return
         kind = EventKind.WARNED if warned else EventKind.ALLOWED
-        self._record(event, kind, decision.value, started, action_taken="forwarded", reason=reason)
+        action = "rewritten" if out.body_changed else "forwarded"
+        self._record(event, kind, decision.value, started, action_taken=action, reason=reason)
 
-    def _block(self, flow: http.HTTPFlow, fmt: RequestFormat, body: bytes, parsed: ParsedRequest,
+    @staticmethod
+    def _send(flow: http.HTTPFlow, request: pipeline.Request, out: pipeline.Outgoing) -> None:
+        """Put what the pipeline lets leave on the flow; untouched parts keep their original bytes."""
+        if out.path != request.path:
+            flow.request.path = out.path
+        if out.headers != request.headers:
+            fields = [(k, v) for k, v in out.headers]
+            trailers = flow.request.trailers.items(multi=True) if flow.request.trailers else []
+            n_trailers = sum(1 for k, _ in trailers if k.lower() != REASON_HEADER)
+            flow.request.headers = http.Headers([
+                (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+                for k, v in fields[:len(fields) - n_trailers or None]])
+        # Trailer fields were read as headers; an inspected request leaves without them (HTTP/1 servers
+        # behind the proxy may not accept them, and an AI API reads nothing there).
+        flow.request.trailers = None
+        if out.body_changed:
+            flow.request.content = out.body
+
+    def _block(self, flow: http.HTTPFlow, fmt: RequestFormat, seen: pipeline.Inspection,
                verdict: Verdict, event: InspectionEvent, started: float, action_taken: str) -> None:
         notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts())
-        self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, body))
+        self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, seen.body))
         self._record(event, EventKind.BLOCKED, "block", started, action_taken=action_taken,
-                     evidence=parsed.texts)
+                     evidence=seen.texts)
 
     # ------------------------------------------------------------ browser confirmation of a warned request
 
@@ -854,6 +880,8 @@ def _failure_reason(error: Exception) -> Reason:
         return Reason.BODY_TOO_LARGE
     if isinstance(error, UnreadableContent):
         return Reason.UNREADABLE_CONTENT
+    if isinstance(error, AmbiguousRequest):
+        return Reason.AMBIGUOUS_REQUEST
     if isinstance(error, GuardFormatError):
         return Reason.UNDECODABLE_BODY
     return Reason.INSPECTION_FAILED

@@ -30,6 +30,8 @@ FORMATS: dict[str, RequestFormat] = {
     "perplexity": PerplexityFormat(),
     "deepseek": DeepSeekWebFormat(),
     "generic": GenericFormat(),
+    # Known AI hosts the guard does not support: every request is answered with a block page.
+    "unsupported": GenericFormat(),
     "uploads": UploadsFormat(),
 }
 

@@ -1,0 +1,327 @@
+"""The request path, pure: which service a request is for, everything in it to inspect, and what leaves.
+
+``guard.addon`` only adapts mitmproxy to this module; tests drive it without a proxy. Completeness has
+one home here: a request's body (every string and key, through its service format and the generic
+walk), its path and query (decoded), and its header values are all segments of one inspection, and
+only what was inspected (or its redaction) is forwarded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+from guard.audit.masking import FoundAt, mask_text, mask_value
+from guard.formats._tree import is_technical
+from guard.formats.base import (
+    BodyTooLarge,
+    FormatError,
+    ParsedRequest,
+    RequestFormat,
+    Segment,
+    UnreadableContent,
+    media_type,
+)
+from guard.formats.compression import decode_body
+from guard.policy import Policy, ServiceSpec, split_host_port
+
+#: ``api`` of catalogued AI hosts that are known but not supported: every request gets a block page.
+UNSUPPORTED_API = "unsupported"
+
+REASON_HEADER = "x-guard-reason"
+# A stated reason typed into the prompt itself: 「查詢事由：…」 on a line of its own.
+REASON_IN_TEXT = re.compile(r"^[ \t]*(?:查詢事由|事由)[:：][ \t]*(\S.{3,200}?)[ \t]*$", re.MULTILINE)
+# The same line with its line break, for taking it out of what is forwarded.
+_REASON_LINE = re.compile(r"^[ \t]*(?:查詢事由|事由)[:：][ \t]*\S.{3,200}?[ \t]*(?:\r?\n|$)", re.MULTILINE)
+MIN_REASON_CHARS = 4
+
+#: Header values that are credentials or transport framing, not text: never inspected, never stored.
+TECHNICAL_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "content-length",
+    "content-encoding", "transfer-encoding", "connection", "keep-alive", "host", "te", "upgrade",
+    "accept-encoding", "sec-websocket-key", "sec-websocket-accept", "sec-websocket-version",
+    "sec-websocket-extensions", "if-none-match", "if-modified-since", "proxy-connection",
+})
+
+
+# Printable ASCII but "%": what a percent-encoded header value keeps as it is.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7f) if chr(c) != "%")
+
+
+# ---------------------------------------------------------------- the request as the proxy saw it
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request and the connection it came on; built by the addon from a mitmproxy flow."""
+
+    method: str
+    path: str                              # origin-form path with query, as sent
+    headers: tuple[tuple[str, str], ...]   # every header field, in order, duplicates kept
+    body: bytes                            # the raw body (still content-encoded)
+    host: str                              # the host the request names (Host header or absolute URI)
+    port: int
+    tunnel: tuple[str, int] | None = None  # the CONNECT target (or transparent destination)
+    sni: str = ""                          # the TLS client hello's server name
+    authority: str = ""                    # an absolute-form URI's or HTTP/2 ``:authority``'s host[:port]
+
+    def header(self, name: str) -> str:
+        return next((v for k, v in self.headers if k.lower() == name), "")
+
+    def header_values(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which catalogued service a request belongs to (None: not AI, pass it on untouched)."""
+
+    service: ServiceSpec | None
+    refusal: str = ""  # why the request must be refused although it is on an AI tunnel
+
+
+def intercepts(policy: Policy, tunnel: tuple[str, int] | None, sni: str) -> bool:
+    """Open a TLS connection when its CONNECT target OR its SNI is a catalogued AI host."""
+    return _tunnel_service(policy, tunnel, sni) is not None
+
+
+def _tunnel_service(policy: Policy, tunnel: tuple[str, int] | None, sni: str) -> ServiceSpec | None:
+    port = tunnel[1] if tunnel else None
+    by_target = policy.service_for_host(tunnel[0], port) if tunnel else None
+    return by_target or (policy.service_for_host(sni, port) if sni else None)
+
+
+def route(policy: Policy, request: Request) -> Route:
+    """The service is the tunnel's; a Host or absolute URI naming another host is refused.
+
+    Without a tunnel (plain HTTP through the proxy) the request's own host decides, and still every
+    name it gives must agree.
+    """
+    service = _tunnel_service(policy, request.tunnel, request.sni)
+    if service is None:
+        service = policy.service_for_host(request.host, request.port)
+    if service is None:
+        return Route(None)
+    hosts = request.header_values("host")
+    if len(hosts) > 1:
+        return Route(service, "the request carries more than one Host header")
+    default_port = request.tunnel[1] if request.tunnel else request.port
+    for named in (*hosts, request.authority):
+        if not named:
+            continue
+        try:
+            host, port = split_host_port(named)
+        except ValueError:
+            return Route(service, "the request names a host that cannot be read")
+        other = policy.service_for_host(host, port or default_port)
+        if other is None or other.name != service.name:
+            return Route(service, "the request names a different host than its connection")
+    return Route(service)
+
+
+# ---------------------------------------------------------------- what is inspected
+
+@dataclass(frozen=True)
+class Inspection:
+    """Every segment of one request: body first, then path and query parts, then header values."""
+
+    body: bytes               # the decoded body the format read
+    parsed: ParsedRequest     # the body's segments and writer
+    url_segments: tuple[Segment, ...]
+    header_segments: tuple[Segment, ...]
+    url_slots: tuple[tuple[str, int], ...]    # ("path", i) / ("query-key", i) / ("query-value", i)
+    header_slots: tuple[int, ...]             # index into Request.headers
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return self.parsed.all_segments + self.url_segments + self.header_segments
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(s.text for s in self.segments)
+
+
+def inspection(fmt: RequestFormat, service: ServiceSpec, request: Request, body_limit: int) -> Inspection:
+    """Read everything in ``request``; errors are GuardFormatError (the caller fails closed).
+
+    A body the guard cannot fully read (binary of unknown type, JSON labelled as a form) is listed in
+    ``parsed.uninspected`` and the service's unreadable rule decides; it is never passed silently.
+    """
+    body = b""
+    parsed = ParsedRequest(fmt.name, b"", ())
+    if request.body:
+        body = decode_body(request.body, request.header("content-encoding"), body_limit)
+        if len(body) > body_limit:
+            raise BodyTooLarge("request body is larger than guard_body_limit")
+        content_type = request.header("content-type")
+        try:
+            parsed = fmt.extract(body, content_type, request.path)
+        except RecursionError:
+            raise FormatError("the body nests too deeply to read") from None
+        except UnreadableContent as e:
+            if service.unreadable_upload == "block":
+                raise
+            parsed = ParsedRequest(fmt.name, body, (), (str(e),))
+        if mislabelled(body, content_type):
+            parsed = replace(parsed, uninspected=(*parsed.uninspected, "body: JSON sent as a form"))
+    url_segments, url_slots = _url_parts(request.path)
+    header_segments, header_slots = _header_parts(request.headers)
+    return Inspection(body, parsed, url_segments, header_segments, url_slots, header_slots)
+
+
+def mislabelled(body: bytes, content_type: str) -> bool:
+    """A JSON document labelled as a form: the service may read it as JSON, the form reader cannot."""
+    form = media_type(content_type) == "application/x-www-form-urlencoded"
+    return form and body.lstrip()[:1] in (b"{", b"[")
+
+
+def _split_path(path: str) -> tuple[list[str], list[tuple[str, str]], str]:
+    base, _, fragment = path.partition("#")
+    path_part, _, query = base.partition("?")
+    pairs = [(k, v) for k, _, v in (p.partition("=") for p in query.split("&") if p)]
+    return path_part.split("/"), pairs, fragment
+
+
+def _url_parts(path: str) -> tuple[tuple[Segment, ...], tuple[tuple[str, int], ...]]:
+    """Path segments, query keys and values, percent-decoded: ``?q=…`` is how prefill features send text."""
+    steps, pairs, _ = _split_path(path)
+    segments: list[Segment] = []
+    slots: list[tuple[str, int]] = []
+    for i, step in enumerate(steps):
+        text = unquote(step)
+        if not is_technical(None, text):
+            segments.append(Segment(text, f"url path[{i}]"))
+            slots.append(("path", i))
+    for i, (key, value) in enumerate(pairs):
+        for kind, raw in (("query-key", key), ("query-value", value)):
+            text = unquote_plus(raw)
+            if not is_technical(None, text):
+                segments.append(Segment(text, f"url {kind}[{i}]"))
+                slots.append((kind, i))
+    return tuple(segments), tuple(slots)
+
+
+def _header_parts(headers: Sequence[tuple[str, str]]) -> tuple[tuple[Segment, ...], tuple[int, ...]]:
+    segments: list[Segment] = []
+    slots: list[int] = []
+    for i, (name, value) in enumerate(headers):
+        lowered = name.lower()
+        if lowered in TECHNICAL_HEADERS or lowered.startswith(":") or is_technical(None, value):
+            continue
+        segments.append(Segment(unquote(value), f"header {lowered}"))  # percent-encoded text is text
+        slots.append(i)
+    return tuple(segments), tuple(slots)
+
+
+# ---------------------------------------------------------------- what leaves
+
+@dataclass(frozen=True)
+class Outgoing:
+    """The request as it may leave: the path, the header fields and the body (only inspected content)."""
+
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    body_changed: bool
+
+
+def outgoing(fmt: RequestFormat, request: Request, seen: Inspection, new_texts: Sequence[str]) -> Outgoing:
+    """Write ``new_texts`` (one per segment of ``seen``) back; unchanged parts keep their original bytes.
+
+    The reason header is for the audit trail only and never leaves. A body that cannot be rewritten
+    raises :class:`NotRewritable` (the caller blocks instead).
+    """
+    n_body, n_url = len(seen.parsed.all_segments), len(seen.url_segments)
+    body_texts = list(new_texts[:n_body])
+    url_texts = new_texts[n_body:n_body + n_url]
+    header_texts = new_texts[n_body + n_url:]
+    body_changed = any(new != old.text
+                       for new, old in zip(body_texts, seen.parsed.all_segments, strict=True))
+    body = fmt.rewrite(seen.parsed, body_texts) if body_changed else request.body
+    path = _rewritten_path(request.path, seen, url_texts)
+    headers = list(request.headers)
+    for slot, new, old in zip(seen.header_slots, header_texts, seen.header_segments, strict=True):
+        if new != old.text:
+            name, value = headers[slot]
+            headers[slot] = (name, quote(new, safe=_HEADER_SAFE) if unquote(value) != value else new)
+    headers = [(k, v) for k, v in headers if k.lower() != REASON_HEADER]
+    return Outgoing(path, tuple(headers), body, body_changed)
+
+
+def _rewritten_path(path: str, seen: Inspection, new_texts: Sequence[str]) -> str:
+    changes = [(slot, new) for slot, new, old
+               in zip(seen.url_slots, new_texts, seen.url_segments, strict=True) if new != old.text]
+    if not changes:
+        return path
+    steps, pairs, fragment = _split_path(path)
+    for (kind, i), new in changes:
+        if kind == "path":
+            steps[i] = quote(new, safe="")
+        elif kind == "query-key":
+            pairs[i] = (quote_plus(new), pairs[i][1])
+        else:
+            pairs[i] = (pairs[i][0], quote_plus(new))
+    out = "/".join(steps)
+    if pairs or "?" in path:
+        out += "?" + "&".join(f"{k}={v}" for k, v in pairs)
+    return out + (f"#{fragment}" if fragment else "")
+
+
+# ---------------------------------------------------------------- the stated reason (查詢事由)
+
+def stated_reason(request: Request, seen: Inspection, found: Sequence[FoundAt], confirmed: str = "") -> str:
+    """The user's 查詢事由, as the event keeps it (every value the policy detects in it masked).
+
+    From the confirm form, else the X-Guard-Reason header (percent-encoded by browsers; it is one of
+    the inspected header segments), else a 「查詢事由：…」 line of the prompt.
+    """
+    if confirmed:
+        return confirmed[:200]
+    texts = seen.texts
+    n_body, n_url = len(seen.parsed.all_segments), len(seen.url_segments)
+    for offset, slot in enumerate(seen.header_slots):
+        index = n_body + n_url + offset
+        is_reason = request.headers[slot][0].lower() == REASON_HEADER
+        if is_reason and len(texts[index].strip()) >= MIN_REASON_CHARS:
+            return _masked(texts, found, index, 0, len(texts[index]))[:200]
+    for index, text in enumerate(texts[:n_body]):
+        match = REASON_IN_TEXT.search(text)
+        if match:
+            return _masked(texts, found, index, match.start(1), match.end(1))
+    return ""
+
+
+def _masked(texts: Sequence[str], found: Sequence[FoundAt], index: int, start: int, end: int) -> str:
+    return mask_text(texts[index], [f for f in found if f.segment == index])[start:end].strip()
+
+
+def without_reason_lines(texts: Sequence[str], n_body: int) -> list[str]:
+    """Body texts without the 「查詢事由：…」 line: the reason is for the audit trail, not the service."""
+    return [_REASON_LINE.sub("", t) if i < n_body else t for i, t in enumerate(texts)]
+
+
+# ---------------------------------------------------------------- the path an event stores
+
+def event_path(path: str, seen: Inspection | None = None, found: Sequence[FoundAt] = ()) -> str:
+    """The request path (no query) as events keep it: detected values masked, never raw.
+
+    Before inspection (or when it failed) every path segment that is not plainly technical or
+    vocabulary is masked whole, since what it holds is unknown.
+    """
+    steps = path.split("?", 1)[0].split("#", 1)[0].split("/")
+    if seen is None:
+        return "/".join(s if _PLAIN_STEP.match(s) else mask_value("URL_PATH", unquote(s)) for s in steps)
+    offset = len(seen.parsed.all_segments)
+    for position, (kind, i) in enumerate(seen.url_slots):
+        if kind != "path":
+            continue
+        index = offset + position
+        here = [f for f in found if f.segment == index]
+        if here:
+            steps[i] = quote(mask_text(seen.url_segments[position].text, here), safe="*○")
+    return "/".join(steps)
+
+
+# A path step kept as it is in an event before inspection: identifiers of the API, no long digit runs.
+_PLAIN_STEP = re.compile(r"^(?!.*\d{5})[A-Za-z0-9_.:\-]*$")
