@@ -436,7 +436,7 @@ class Guard:
             headers += tuple(request.trailers.items(multi=True))
         return pipeline.Request(
             method=request.method, path=request.path, headers=headers, body=request.raw_content or b"",
-            host=request.pretty_host, port=request.port, tunnel=tunnel, sni=flow.client_conn.sni or "",
+            host=request.host, port=request.port, tunnel=tunnel, sni=flow.client_conn.sni or "",
             authority=request.authority)
 
     # ------------------------------------------------------------ requests
