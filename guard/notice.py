@@ -191,6 +191,11 @@ def block_page_html(notice: BlockNotice) -> str:
             "<h1>送出前請確認查詢事由</h1>"
             f"<p class=\"box\">{esc(confirm_message(notice))}</p>{_LEGAL}"
             f"<p>事件編號：<span class=\"ref\">{esc(notice.event_id)}</span></p>"))
+    if notice.reason_code in (Reason.UNSUPPORTED_SERVICE, Reason.MISROUTED, Reason.AMBIGUOUS_REQUEST):
+        return _page("已攔截：此請求不能送往生成式 AI 服務", (
+            "<h1>已攔截：此請求不能送往生成式 AI 服務</h1>"
+            f"<p class=\"box\">{esc(short_message(notice))}</p>{_LEGAL}"
+            f"<p>事件編號：<span class=\"ref\">{esc(notice.event_id)}</span></p>"))
     if notice.reason_code in _FAILURE_ZH:
         return _page("未送出：無法完成內容檢查", (
             "<h1>未送出：無法完成內容檢查</h1>"

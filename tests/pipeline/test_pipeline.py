@@ -140,7 +140,8 @@ def test_form_field_names_are_inspected(policy: Policy) -> None:
 # ---------------------------------------------------------------- URL, query and headers
 
 def test_url_and_headers_are_segments(policy: Policy) -> None:
-    req = request(f"/v1/files/{ID}?q={quote(NAME + ' 你好')}&request_id=6f1c2b7e-0a47-4c1e-9a55-3f0f6b7a2d11", b"", method="GET",
+    uuid = "6f1c2b7e-0a47-4c1e-9a55-3f0f6b7a2d11"
+    req = request(f"/v1/files/{ID}?q={quote(NAME + ' 你好')}&request_id={uuid}", b"", method="GET",
                   headers=(("user-agent", f"tool/{ID}"), ("authorization", f"Bearer {ID}"),
                            ("x-note", quote(NAME)), ("cookie", f"case={ID}")))
     seen = inspected(policy, req)
