@@ -107,13 +107,9 @@ def route(policy: Policy, request: Request) -> Route:
     if len(hosts) > 1:
         return Route(service, "the request carries more than one Host header")
     default_port = request.tunnel[1] if request.tunnel else request.port
-    named = [(request.host, request.port)]  # the absolute URI's host, or else the Host header's
-    for value in (*hosts, request.authority):
-        if value:
-            try:
-                named.append(split_host_port(value))
-            except ValueError:
-                return Route(service, "the request names a host that cannot be read")
+    # The absolute URI's host (or else the Host header's), every Host header and the :authority.
+    named: list[tuple[str, int | None]] = [(request.host, request.port)]
+    named += [split_host_port(value) for value in (*hosts, request.authority) if value]
     for host, port in named:
         other = policy.service_for_host(host, port or default_port)
         if other is None or other.name != service.name:
