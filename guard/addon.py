@@ -32,7 +32,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import h11
+from h11._readers import ChunkedReader
+from h11._receivebuffer import ReceiveBuffer
 from mitmproxy import ctx, exceptions, http, tls
+from mitmproxy.proxy.layers.http import _http1
 
 from guard import pipeline
 from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_event_id
@@ -137,6 +141,29 @@ def is_navigation(flow: http.HTTPFlow) -> bool:
     )
 
 
+# ---------------------------------------------------------------- HTTP/1 trailers
+
+class _TrailerDroppingReader(ChunkedReader):
+    """A chunked-body reader that drops trailer fields instead of handing them on.
+
+    mitmproxy's HTTP/1 layer raises NotImplementedError on a chunked body's trailer fields inside the
+    connection handler, which leaves the client hanging; it cannot forward them over HTTP/1 either. So
+    they are dropped where they are read: the request gets its proper answer (inspected, then
+    forwarded, redacted or blocked), and nothing in the trailers reaches the service un-inspected.
+    """
+
+    def __call__(self, buf: ReceiveBuffer) -> h11.Data | h11.EndOfMessage | None:
+        event = super().__call__(buf)
+        if isinstance(event, h11.EndOfMessage) and event.headers:
+            return h11.EndOfMessage()
+        return event
+
+
+def drop_http1_trailers() -> None:
+    """Install the reader (idempotent); ``make_body_reader`` looks the class up at call time."""
+    _http1.ChunkedReader = _TrailerDroppingReader  # type: ignore[attr-defined]
+
+
 # ---------------------------------------------------------------- the addon
 
 class _Exchange:
@@ -174,6 +201,7 @@ class Guard:
     # ------------------------------------------------------------ options
 
     def load(self, loader: object) -> None:
+        drop_http1_trailers()
         add = loader.add_option  # type: ignore[attr-defined]
         add("guard_policy", str, "", "Policy YAML file; empty means the bundled default policy.")
         add("guard_policy_reload", str, "2",
@@ -432,7 +460,7 @@ class Guard:
         address = flow.server_conn.address if request.scheme == "https" or flow.client_conn.tls else None
         tunnel = (str(address[0]), int(address[1])) if address else None
         headers = tuple(request.headers.items(multi=True))
-        if request.trailers:  # trailer fields are headers that come last: read like the others
+        if request.trailers:  # HTTP/2 trailer fields are headers that come last: read like the others
             headers += tuple(request.trailers.items(multi=True))
         return pipeline.Request(
             method=request.method, path=request.path, headers=headers, body=request.raw_content or b"",
