@@ -18,6 +18,7 @@ from guard.formats._tree import is_technical
 from guard.formats.base import (
     BodyTooLarge,
     FormatError,
+    NotRewritable,
     ParsedRequest,
     RequestFormat,
     Segment,
@@ -125,14 +126,31 @@ class Inspection:
 
     body: bytes               # the decoded body the format read
     parsed: ParsedRequest     # the body's segments and writer
-    url_segments: tuple[Segment, ...]
-    header_segments: tuple[Segment, ...]
+    url_parts: tuple[Segment, ...]            # decoded path steps, query keys and values
+    header_parts: tuple[Segment, ...]         # header values
     url_slots: tuple[tuple[str, int], ...]    # ("path", i) / ("query-key", i) / ("query-value", i)
     header_slots: tuple[int, ...]             # index into Request.headers
 
     @property
+    def url_segments(self) -> tuple[Segment, ...]:
+        return _joined(self.url_parts, "url")
+
+    @property
+    def header_segments(self) -> tuple[Segment, ...]:
+        return _joined(self.header_parts, "headers")
+
+    @property
     def segments(self) -> tuple[Segment, ...]:
         return self.parsed.all_segments + self.url_segments + self.header_segments
+
+    @property
+    def url_index(self) -> int:
+        """The index of the URL segment (when there is one)."""
+        return len(self.parsed.all_segments)
+
+    @property
+    def header_index(self) -> int:
+        return len(self.parsed.all_segments) + len(self.url_segments)
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -173,6 +191,38 @@ def mislabelled(body: bytes, content_type: str) -> bool:
     return form and body.lstrip()[:1] in (b"{", b"[")
 
 
+def _joined(parts: Sequence[Segment], where: str) -> tuple[Segment, ...]:
+    """The parts as one segment, one per line: each segment costs the engine a pass, parts are short."""
+    return (Segment("\n".join(p.text for p in parts), where),) if parts else ()
+
+
+def _line_starts(parts: Sequence[Segment]) -> list[int]:
+    starts, at = [], 0
+    for part in parts:
+        starts.append(at)
+        at += len(part.text) + 1
+    return starts
+
+
+def _split_lines(new: str | None, parts: Sequence[Segment]) -> list[str]:
+    """A joined segment's new text, back into its parts; a redaction that changed the lines cannot go back."""
+    if new is None:
+        return [p.text for p in parts]
+    lines = new.split("\n")
+    if len(lines) != len(parts):
+        raise NotRewritable("a redaction spans parts of the URL or headers")
+    return lines
+
+
+# Lower-case protocol words (``application/json``, ``python``, ``arm64``, ``keep-alive``) with at most
+# four digits: no identifier, number or name fits in that shape.
+_PLAIN_WORD = re.compile(r"^(?!(?:\D*\d){5})[a-z][a-z0-9_.:/+,;=*\-]{0,99}$|^\d{1,4}$")
+
+
+def _plain(text: str) -> bool:
+    return bool(_PLAIN_WORD.match(text)) or is_technical(None, text)
+
+
 def _split_path(path: str) -> tuple[list[str], list[tuple[str, str]], str]:
     base, _, fragment = path.partition("#")
     path_part, _, query = base.partition("?")
@@ -187,13 +237,13 @@ def _url_parts(path: str) -> tuple[tuple[Segment, ...], tuple[tuple[str, int], .
     slots: list[tuple[str, int]] = []
     for i, step in enumerate(steps):
         text = unquote(step)
-        if not is_technical(None, text):
+        if not _plain(text):
             segments.append(Segment(text, f"url path[{i}]"))
             slots.append(("path", i))
     for i, (key, value) in enumerate(pairs):
         for kind, raw in (("query-key", key), ("query-value", value)):
             text = unquote_plus(raw)
-            if not is_technical(None, text):
+            if not _plain(text):
                 segments.append(Segment(text, f"url {kind}[{i}]"))
                 slots.append((kind, i))
     return tuple(segments), tuple(slots)
@@ -204,7 +254,7 @@ def _header_parts(headers: Sequence[tuple[str, str]]) -> tuple[tuple[Segment, ..
     slots: list[int] = []
     for i, (name, value) in enumerate(headers):
         lowered = name.lower()
-        if lowered in TECHNICAL_HEADERS or lowered.startswith(":") or is_technical(None, value):
+        if lowered in TECHNICAL_HEADERS or lowered.startswith(":") or _plain(value):
             continue
         segments.append(Segment(unquote(value), f"header {lowered}"))  # percent-encoded text is text
         slots.append(i)
@@ -229,16 +279,18 @@ def outgoing(fmt: RequestFormat, request: Request, seen: Inspection, new_texts: 
     The reason header is for the audit trail only and never leaves. A body that cannot be rewritten
     raises :class:`NotRewritable` (the caller blocks instead).
     """
-    n_body, n_url = len(seen.parsed.all_segments), len(seen.url_segments)
+    n_body = len(seen.parsed.all_segments)
     body_texts = list(new_texts[:n_body])
-    url_texts = new_texts[n_body:n_body + n_url]
-    header_texts = new_texts[n_body + n_url:]
+    url_new = new_texts[seen.url_index] if seen.url_parts else None
+    header_new = new_texts[seen.header_index] if seen.header_parts else None
+    url_texts = _split_lines(url_new, seen.url_parts)
+    header_texts = _split_lines(header_new, seen.header_parts)
     body_changed = any(new != old.text
                        for new, old in zip(body_texts, seen.parsed.all_segments, strict=True))
     body = fmt.rewrite(seen.parsed, body_texts) if body_changed else request.body
     path = _rewritten_path(request.path, seen, url_texts)
     headers = list(request.headers)
-    for slot, new, old in zip(seen.header_slots, header_texts, seen.header_segments, strict=True):
+    for slot, new, old in zip(seen.header_slots, header_texts, seen.header_parts, strict=True):
         if new != old.text:
             name, value = headers[slot]
             headers[slot] = (name, quote(new, safe=_HEADER_SAFE) if unquote(value) != value else new)
@@ -248,7 +300,7 @@ def outgoing(fmt: RequestFormat, request: Request, seen: Inspection, new_texts: 
 
 def _rewritten_path(path: str, seen: Inspection, new_texts: Sequence[str]) -> str:
     changes = [(slot, new) for slot, new, old
-               in zip(seen.url_slots, new_texts, seen.url_segments, strict=True) if new != old.text]
+               in zip(seen.url_slots, new_texts, seen.url_parts, strict=True) if new != old.text]
     if not changes:
         return path
     steps, pairs, fragment = _split_path(path)
@@ -276,13 +328,12 @@ def stated_reason(request: Request, seen: Inspection, found: Sequence[FoundAt], 
     if confirmed:
         return confirmed[:200]
     texts = seen.texts
-    n_body, n_url = len(seen.parsed.all_segments), len(seen.url_segments)
-    for offset, slot in enumerate(seen.header_slots):
-        index = n_body + n_url + offset
+    starts = _line_starts(seen.header_parts)
+    for part, slot, start in zip(seen.header_parts, seen.header_slots, starts, strict=True):
         is_reason = request.headers[slot][0].lower() == REASON_HEADER
-        if is_reason and len(texts[index].strip()) >= MIN_REASON_CHARS:
-            return _masked(texts, found, index, 0, len(texts[index]))[:200]
-    for index, text in enumerate(texts[:n_body]):
+        if is_reason and len(part.text.strip()) >= MIN_REASON_CHARS:
+            return _masked(texts, found, seen.header_index, start, start + len(part.text))[:200]
+    for index, text in enumerate(texts[:len(seen.parsed.all_segments)]):
         match = REASON_IN_TEXT.search(text)
         if match:
             return _masked(texts, found, index, match.start(1), match.end(1))
@@ -309,14 +360,13 @@ def event_path(path: str, seen: Inspection | None = None, found: Sequence[FoundA
     steps = path.split("?", 1)[0].split("#", 1)[0].split("/")
     if seen is None:
         return "/".join(s if _PLAIN_STEP.match(s) else mask_value("URL_PATH", unquote(s)) for s in steps)
-    offset = len(seen.parsed.all_segments)
-    for position, (kind, i) in enumerate(seen.url_slots):
-        if kind != "path":
-            continue
-        index = offset + position
-        here = [f for f in found if f.segment == index]
-        if here:
-            steps[i] = quote(mask_text(seen.url_segments[position].text, here), safe="*○")
+    here = [f for f in found if f.segment == seen.url_index] if seen.url_parts else []
+    if here:
+        masked = mask_text(seen.url_segments[0].text, here)
+        for (kind, i), part, start in zip(seen.url_slots, seen.url_parts, _line_starts(seen.url_parts),
+                                          strict=True):
+            if kind == "path" and masked[start:start + len(part.text)] != part.text:
+                steps[i] = quote(masked[start:start + len(part.text)], safe="*○")
     return "/".join(steps)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from guard import pipeline
 from guard.audit.masking import FoundAt
-from guard.formats import AmbiguousRequest, FormatError, format_for
+from guard.formats import AmbiguousRequest, FormatError, NotRewritable, format_for
 from guard.policy import Policy, load_policy
 
 ID = "A123456789"
@@ -145,7 +145,7 @@ def test_url_and_headers_are_segments(policy: Policy) -> None:
                   headers=(("user-agent", f"tool/{ID}"), ("authorization", f"Bearer {ID}"),
                            ("x-note", quote(NAME)), ("cookie", f"case={ID}")))
     seen = inspected(policy, req)
-    wheres = {s.where: s.text for s in seen.segments}
+    wheres = {s.where: s.text for s in seen.url_parts + seen.header_parts}
     assert wheres["url path[3]"] == ID
     assert wheres["url query-value[0]"] == f"{NAME} 你好"
     assert wheres["header user-agent"] == f"tool/{ID}"
@@ -153,6 +153,19 @@ def test_url_and_headers_are_segments(policy: Policy) -> None:
     assert wheres["header cookie"] == f"case={ID}"
     assert "header authorization" not in wheres                  # credentials are not text
     assert "url query-value[1]" not in wheres                     # a UUID: technical
+    assert "url path[1]" not in wheres and "header content-type" not in wheres  # protocol words
+    # The engine gets one segment for the URL and one for the headers, a line per part.
+    assert seen.texts[-2:] == ("\n".join(p.text for p in seen.url_parts),
+                               "\n".join(p.text for p in seen.header_parts))
+
+
+def test_a_redaction_across_url_parts_cannot_be_written_back(policy: Policy) -> None:
+    req = request(f"/v1/{ID}?q=Hello+World", b"", method="GET")
+    seen = inspected(policy, req)
+    texts = list(seen.texts)
+    texts[seen.url_index] = texts[seen.url_index].replace("\n", " ")
+    with pytest.raises(NotRewritable):
+        pipeline.outgoing(format_for("openai"), req, seen, texts)
 
 
 def test_outgoing_rewrites_only_what_changed(policy: Policy) -> None:
@@ -210,6 +223,6 @@ def test_event_path_never_holds_a_raw_value(policy: Policy) -> None:
     path = f"/v1/users/{ID}/chat?q={ID}"
     assert pipeline.event_path(path) == "/v1/users/A12*****89/chat"
     seen = inspected(policy, request(path, b"", method="GET"))
-    index = next(i for i, s in enumerate(seen.segments) if s.where == "url path[3]")
-    found = [FoundAt("TW_NATIONAL_ID", index, 0, 10, 1.0, "redact")]
+    url = seen.texts[seen.url_index]
+    found = [FoundAt("TW_NATIONAL_ID", seen.url_index, url.index(ID), url.index(ID) + 10, 1.0, "redact")]
     assert pipeline.event_path(path, seen, found) == "/v1/users/A12*****89/chat"
