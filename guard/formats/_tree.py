@@ -362,27 +362,47 @@ def _renamed(root: Any, key_segment: tuple[Segment, ...], new_text: str | None) 
     return {o: n for o, n in zip(old, new, strict=True) if o != n}
 
 
+OTHERS_WHERE = "other strings"
+
+
 def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Callable[[Any], bytes],
                   select: Callable[[Any], Sequence[Path]],
                   uninspected: Callable[[Any], Sequence[Path]] | None, prefix: str) -> ParsedRequest:
-    """Select, complete with the generic walk and the keys, and return a request that can be rewritten."""
+    """Select, complete with the generic walk and the keys, and return a request that can be rewritten.
+
+    The format's selection gives one segment per string. The rest of the body goes to the engine in
+    as few segments as can be written back: every one-line string as a line of one segment, each
+    multi-line string alone, and all keys as one segment (each segment costs the engine a pass).
+    """
     root = parse()
     selected = list(dict.fromkeys(select(root)))
-    paths = complete(root, selected)
+    rest = complete(root, selected)[len(selected):]
+    one_line = [p for p in rest if "\n" not in get(root, p)]
+    alone = [*selected, *(p for p in rest if "\n" in get(root, p))]
+    segments = tuple(Segment(get(root, p), describe(root, p, prefix)) for p in alone)
+    others = (Segment("\n".join(get(root, p) for p in one_line), OTHERS_WHERE),) if one_line else ()
     key_segment = _key_segment(root)
-    found = tuple(Segment(get(root, p), describe(root, p, prefix)) for p in paths)
     hidden = tuple(describe(root, p, prefix) for p in (uninspected(root) if uninspected else ()))
 
     def write(new_texts: Sequence[str]) -> bytes:
         fresh = parse()
-        for p, seg, new in zip(paths, found, new_texts, strict=False):
+        for p, seg, new in zip(alone, segments, new_texts, strict=False):
             if new != seg.text:
                 put(fresh, p, new)
-        key_text = new_texts[len(paths)] if key_segment else None
+        tail = list(new_texts[len(alone):])
+        if others and tail[0] != others[0].text:
+            lines = tail[0].split("\n")
+            if len(lines) != len(one_line):
+                raise NotRewritable("a redaction spans two strings of the body")
+            for p, new in zip(one_line, lines, strict=True):
+                if new != get(fresh, p):
+                    put(fresh, p, new)
+        key_text = tail[len(others)] if key_segment else None
         rename_keys(fresh, _renamed(fresh, key_segment, key_text))
         return serialise(fresh)
 
-    return ParsedRequest(fmt, body, found[:len(selected)], hidden, write, found[len(selected):] + key_segment)
+    return ParsedRequest(fmt, body, segments[:len(selected)], hidden, write,
+                         segments[len(selected):] + others + key_segment)
 
 
 def json_request(

@@ -226,3 +226,19 @@ def test_event_path_never_holds_a_raw_value(policy: Policy) -> None:
     url = seen.texts[seen.url_index]
     found = [FoundAt("TW_NATIONAL_ID", seen.url_index, url.index(ID), url.index(ID) + 10, 1.0, "redact")]
     assert pipeline.event_path(path, seen, found) == "/v1/users/A12*****89/chat"
+
+
+# ---------------------------------------------------------------- writing the rest of the body back
+
+def test_other_strings_and_keys_are_rewritten_in_place(policy: Policy) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "你好"}], "user": f"u {ID}",
+            "metadata": {"note": f"第一行\n{ID}", ID: "x"}}
+    req = request(body=body)
+    seen = inspected(policy, req)
+    n_body = len(seen.parsed.all_segments)
+    texts = [t.replace(ID, "<TW_NATIONAL_ID_1>") if i < n_body else t for i, t in enumerate(seen.texts)]
+    out = pipeline.outgoing(format_for("openai"), req, seen, texts)
+    sent = json.loads(out.body)
+    assert sent["user"] == "u <TW_NATIONAL_ID_1>"
+    assert sent["metadata"] == {"note": "第一行\n<TW_NATIONAL_ID_1>", "<TW_NATIONAL_ID_1>": "x"}
+    assert sent["messages"] == body["messages"] and ID not in out.body.decode()
