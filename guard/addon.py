@@ -529,7 +529,8 @@ class Guard:
             seen = pipeline.inspection(fmt, service, request, self.body_limit)
             if seen.parsed.uninspected and service.unreadable_upload == "block":
                 raise UnreadableContent(f"{len(seen.parsed.uninspected)} part(s) could not be read as text")
-            if not seen.segments:
+            if not seen.segments:  # only protocol words: forwarded as it came (but the reason header)
+                flow.request.headers.pop(REASON_HEADER, None)
                 self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
                 return
             verdict = await asyncio.wait_for(
