@@ -769,10 +769,11 @@ class Guard:
             if self.pool is None:
                 raise RuntimeError("inspection workers are not running")
             parsed = ws.extract_ws_message(message.text)
-            if not parsed.segments:
+            texts = tuple(s.text for s in parsed.all_segments)  # every string and key, not only the prompt
+            if not texts:
                 return
             verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                self.pool.inspect(texts, f"{flow.request.pretty_host}:{flow.request.port}",
                                   self.timeout),
                 timeout=self.timeout)
         except Exception as e:
@@ -783,7 +784,7 @@ class Guard:
             self._record(event, EventKind.FAILED, "error", started,
                          action_taken="dropped", error=reason.value)
             return
-        event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
+        event = replace(event, entities=verdict.entity_counts(), segments=len(texts),
                         policy_version=verdict.policy_version)
         if verdict.decision in (Decision.BLOCK, Decision.WARN):
             # A WebSocket has no header for a stated reason: a warned message is held like a blocked one.

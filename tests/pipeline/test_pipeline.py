@@ -242,3 +242,16 @@ def test_other_strings_and_keys_are_rewritten_in_place(policy: Policy) -> None:
     assert sent["user"] == "u <TW_NATIONAL_ID_1>"
     assert sent["metadata"] == {"note": "第一行\n<TW_NATIONAL_ID_1>", "<TW_NATIONAL_ID_1>": "x"}
     assert sent["messages"] == body["messages"] and ID not in out.body.decode()
+
+
+def test_websocket_message_is_read_whole_and_written_back() -> None:
+    """The addon inspects a WebSocket message's every string and key (``all_segments``) the same way."""
+    from guard.formats import copilot
+
+    message = json.dumps({"event": "send", "content": [{"type": "text", "text": "你好"}],
+                          "context": {"note": f"案件 {ID}"}}, ensure_ascii=False)
+    parsed = copilot.extract_ws_message(message)
+    texts = [s.text for s in parsed.all_segments]
+    assert any(ID in t for t in texts) and "你好" in texts
+    out = json.loads(copilot.rewrite_ws_message(parsed, [t.replace(ID, "<TW_NATIONAL_ID_1>") for t in texts]))
+    assert out["context"]["note"] == "案件 <TW_NATIONAL_ID_1>" and out["content"][0]["text"] == "你好"
