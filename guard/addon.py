@@ -581,7 +581,7 @@ class Guard:
         redacting = decision is Decision.REDACT or bool(warned and verdict.placeholders)
         new_texts = list(verdict.redacted if redacting else seen.texts)
         if warned:  # the reason line is for the audit trail, not the service
-            new_texts = pipeline.without_reason_lines(new_texts, len(seen.parsed.all_segments))
+            new_texts = pipeline.without_reason_lines(new_texts, len(seen.parsed.segments))
         try:
             out = pipeline.outgoing(fmt, request, seen, new_texts)
         except NotRewritable:  # a document (DOCX, PDF) cannot be redacted in place: block it instead

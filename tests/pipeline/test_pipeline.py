@@ -154,16 +154,20 @@ def test_url_and_headers_are_segments(policy: Policy) -> None:
     assert "header authorization" not in wheres                  # credentials are not text
     assert "url query-value[1]" not in wheres                     # a UUID: technical
     assert "url path[1]" not in wheres and "header content-type" not in wheres  # protocol words
-    # The engine gets one segment for the URL and one for the headers, a line per part.
-    assert seen.texts[-2:] == ("\n".join(p.text for p in seen.url_parts),
-                               "\n".join(p.text for p in seen.header_parts))
+    # Everything but the prompt goes to the engine as one segment: URL parts and header values a line each.
+    url, headers = "\n".join(p.text for p in seen.url_parts), "\n".join(p.text for p in seen.header_parts)
+    pieces = [*(p.text for p in seen.parsed.extra), url, headers]
+    assert seen.texts[-1] == pipeline.PIECE_SEPARATOR.join(pieces)
 
 
 def test_a_redaction_across_url_parts_cannot_be_written_back(policy: Policy) -> None:
-    req = request(f"/v1/{ID}?q=Hello+World", b"", method="GET")
+    req = request(f"/v1/{ID}?q=Hello+World", b"", method="GET", headers=(("x-note", "Hello There"),))
     seen = inspected(policy, req)
     texts = list(seen.texts)
-    texts[seen.url_index] = texts[seen.url_index].replace("\n", " ")
+    texts[-1] = texts[-1].replace(ID + "\n", ID + " ")             # one line less in the URL
+    with pytest.raises(NotRewritable):
+        pipeline.outgoing(format_for("openai"), req, seen, texts)
+    texts[-1] = texts[-1].replace(pipeline.PIECE_SEPARATOR, " ", 1)  # one piece less
     with pytest.raises(NotRewritable):
         pipeline.outgoing(format_for("openai"), req, seen, texts)
 
@@ -223,8 +227,8 @@ def test_event_path_never_holds_a_raw_value(policy: Policy) -> None:
     path = f"/v1/users/{ID}/chat?q={ID}"
     assert pipeline.event_path(path) == "/v1/users/A12*****89/chat"
     seen = inspected(policy, request(path, b"", method="GET"))
-    url = seen.texts[seen.url_index]
-    found = [FoundAt("TW_NATIONAL_ID", seen.url_index, url.index(ID), url.index(ID) + 10, 1.0, "redact")]
+    index, joined = len(seen.texts) - 1, seen.texts[-1]
+    found = [FoundAt("TW_NATIONAL_ID", index, joined.index(ID), joined.index(ID) + 10, 1.0, "redact")]
     assert pipeline.event_path(path, seen, found) == "/v1/users/A12*****89/chat"
 
 
