@@ -100,3 +100,31 @@ def test_parse_user_map_empty_is_no_users() -> None:
 def test_wants_stream(path: str, accept: str, body: bytes, stream: bool) -> None:
     flow = _flow(path, {"accept": accept} if accept else {})
     assert wants_stream(flow, body) is stream
+
+
+# ---------------------------------------------------------------- HTTP/1 trailers
+
+@pytest.mark.parametrize(("wire", "body"), [
+    (b"5\r\nhello\r\n0\r\nx-case-note: A123456789\r\n\r\n", b"hello"),
+    (b"5\r\nhello\r\n0\r\na: 1\r\nb: 2\r\n\r\n", b"hello"),
+    (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
+])
+def test_chunked_reader_drops_trailer_fields(wire: bytes, body: bytes) -> None:
+    """mitmproxy 11 raises NotImplementedError on trailers inside its connection handler; they are dropped."""
+    import h11
+    from h11._receivebuffer import ReceiveBuffer
+
+    from guard.addon import _TrailerDroppingReader, drop_http1_trailers
+
+    reader, buffer, data, end = _TrailerDroppingReader(), ReceiveBuffer(), b"", None
+    buffer += wire
+    while (event := reader(buffer)) is not None:
+        if isinstance(event, h11.Data):
+            data += bytes(event.data)
+        else:
+            end = event
+            break
+    assert data == body and isinstance(end, h11.EndOfMessage) and list(end.headers) == []
+    drop_http1_trailers()
+    from mitmproxy.proxy.layers.http import _http1
+    assert _http1.make_body_reader(None).__class__ is _TrailerDroppingReader  # what mitmproxy now builds
