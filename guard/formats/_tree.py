@@ -232,9 +232,9 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]+")
 _BLOB = re.compile(r"^[A-Za-z0-9+/_=\-]{80,}$")
 _HEX = re.compile(r"^(?:0x)?[0-9a-fA-F]{32,}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
-# Protocol vocabulary (``user``, ``gpt-4o-mini``, ``image/png``): lower-case, no spaces, no letters
-# an identifier or a name needs.
-_VOCABULARY = re.compile(r"^[a-z0-9][a-z0-9_.:/+\-]{0,63}$")
+# Protocol vocabulary (``user``, ``gpt-4o-mini``, ``image/png``): lower-case, no spaces, at most four
+# digits, so no identifier, number or name fits.
+_VOCABULARY = re.compile(r"^(?!(?:\D*\d){5})[a-z0-9][a-z0-9_.:/+\-]{0,63}$")
 
 #: Keys whose values are protocol vocabulary, never user text (when they have the vocabulary's shape).
 TECHNICAL_KEYS = frozenset({
