@@ -18,6 +18,7 @@ from tests.e2e.upstream import UpstreamServer
 
 JSON = (("content-type", "application/json"),)
 GEMINI_PATH = "/v1beta/models/gemini-2.0-flash:generateContent"
+NAME = "陳志明"
 
 
 def _openai(tag: str, **fields: Any) -> dict[str, Any]:
@@ -63,6 +64,15 @@ HIDDEN = [
     ("gemini", GEMINI_PATH, lambda t: {"contents": [{"role": "user", "parts": [
         {"text": f"天氣如何？{t}"}, {"text": NATIONAL_ID, "thought": True}]}]}),
 ]
+# The same places holding a person's name.
+HIDDEN_NAMES = [
+    ("openai", "/v1/chat/completions", lambda t: _openai(t, tools=[_tool("查詢承辦人", [NAME, "林美華"])])),
+    ("openai", "/v1/chat/completions", lambda t: _openai(t, metadata={"owner": f"承辦人{NAME}"})),
+    ("anthropic", "/v1/messages", lambda t: _anthropic(t, tools=[
+        {"name": "lookup", "description": f"查詢{NAME}先生的資料", "input_schema": {"type": "object"}}])),
+]
+CASES = [(*case, NATIONAL_ID, "TW_NATIONAL_ID") for case in HIDDEN] + \
+        [(*case, NAME, "PERSON") for case in HIDDEN_NAMES]
 
 
 @pytest.fixture
@@ -75,17 +85,17 @@ def _post(proxy: GuardProxy, server: UpstreamServer, path: str, body: bytes) -> 
     return exchange(proxy, server.host_port, http_request("POST", path, server.host_port, body, JSON))
 
 
-@pytest.mark.parametrize(("service", "path", "build"), HIDDEN)
-def test_identifier_outside_the_known_fields_never_reaches_the_service(
+@pytest.mark.parametrize(("service", "path", "build", "value", "entity"), CASES)
+def test_value_outside_the_known_fields_never_reaches_the_service(
         guard_proxy: GuardProxy, upstreams: dict[str, UpstreamServer], service: str, path: str,
-        build: Any) -> None:
+        build: Any, value: str, entity: str) -> None:
     server, tag = upstreams[service], nonce()
     reply = _post(guard_proxy, server, path, json.dumps(build(tag), ensure_ascii=False).encode())
     for seen in server.received(tag):
-        assert NATIONAL_ID not in seen.text
+        assert value not in seen.text
     event = event_with_id(guard_proxy, reply.headers["x-guard-event-id"])
-    assert event["entities"].get("TW_NATIONAL_ID", 0) >= 1
-    assert NATIONAL_ID not in json.dumps(event, ensure_ascii=False)
+    assert event["entities"].get(entity, 0) >= 1
+    assert value not in json.dumps(event, ensure_ascii=False)
 
 
 DUPLICATE_MESSAGES = ('{"model":"gpt-4o-mini","messages":[{"role":"user","content":"ID {id} {tag}"}],'
