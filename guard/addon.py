@@ -65,6 +65,7 @@ from guard.verdict import Decision, Verdict
 from guard.workers import InspectionPool
 
 REASON_HEADER = pipeline.REASON_HEADER
+REASON_IN_TEXT = pipeline.REASON_IN_TEXT  # what the warn notice tells users to type (guard.notice)
 MIN_REASON_CHARS = pipeline.MIN_REASON_CHARS
 # Where the browser confirm form posts its token and reason; answered by the guard, never sent upstream.
 CONFIRM_PATH = "/.guard/confirm"
@@ -188,7 +189,10 @@ class Guard:
         self.held = HeldRequests()  # warned browser requests awaiting a reason (memory only)
         self._running = False
         self._shutting_down = False
-        self.metrics = GuardMetrics(queue_depth=lambda: self.pool.pending if self.pool else 0)
+        self.journal_path: str | None = None  # the audit journal, once the writer runs (a metric reads it)
+        self.metrics = GuardMetrics(queue_depth=lambda: self.pool.pending if self.pool else 0,
+                                    audit_healthy=lambda: self.writer is not None and self.writer.healthy,
+                                    audit_journal=lambda: self.journal_path)
         self._ops_address: tuple[str, int] | None = None
         self._ops: OpsServer | None = None
         self.writer: AuditProcess | AuditWriter | None = None
@@ -388,7 +392,7 @@ class Guard:
         else:
             writer = AuditWriter(lambda: AuditStore.open(url, keys, node), Journal(journal), keys,
                                  ctx.options.guard_evidence_days).start()
-        old, self.writer = self.writer, writer
+        old, self.writer, self.journal_path = self.writer, writer, journal
         if old is not None:
             old.close()
         state = "ready" if writer.healthy else f"unreachable ({writer.store_error}), spooling to {journal}"
@@ -533,11 +537,9 @@ class Guard:
                 flow.request.headers.pop(REASON_HEADER, None)
                 self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
                 return
-            verdict = await asyncio.wait_for(
-                self.pool.inspect(seen.texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                  self.timeout),
-                timeout=self.timeout,
-            )
+            # The pool bounds the inspection (guard_timeout) and, separately, the wait for a worker.
+            verdict = await self.pool.inspect(seen.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                              self.timeout, user=event.user or event.client)
             self._apply(flow, fmt, request, seen, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
@@ -573,7 +575,8 @@ class Guard:
             self._block(flow, fmt, seen, verdict, event, started, "answered")
             return
         if warned and not reason:
-            notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(), Decision.WARN)
+            notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(), Decision.WARN,
+                                                   self._display_names())
             reply = self._confirm_form(flow, notice) if is_navigation(flow) else None
             self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, seen.body))
             self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason")
@@ -617,9 +620,14 @@ class Guard:
         if out.body_changed:
             flow.request.content = out.body
 
+    def _display_names(self) -> Mapping[str, str]:
+        """The policy's Traditional Chinese names for the entity types it adds (for notices)."""
+        return self.policy.display_names if self.policy is not None else {}
+
     def _block(self, flow: http.HTTPFlow, fmt: RequestFormat, seen: pipeline.Inspection,
                verdict: Verdict, event: InspectionEvent, started: float, action_taken: str) -> None:
-        notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts())
+        notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(),
+                                               display_names=self._display_names())
         self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, seen.body))
         self._record(event, EventKind.BLOCKED, "block", started, action_taken=action_taken,
                      evidence=seen.texts)
@@ -772,10 +780,8 @@ class Guard:
             texts = tuple(s.text for s in parsed.all_segments)  # every string and key, not only the prompt
             if not texts:
                 return
-            verdict = await asyncio.wait_for(
-                self.pool.inspect(texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                  self.timeout),
-                timeout=self.timeout)
+            verdict = await self.pool.inspect(texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                              self.timeout, user=event.user or event.client)
         except Exception as e:
             message.drop()
             reason = _failure_reason(e)
@@ -790,7 +796,7 @@ class Guard:
             # A WebSocket has no header for a stated reason: a warned message is held like a blocked one.
             message.drop()
             self._inject_notice(flow, service, BlockNotice.from_entity_types(
-                event.event_id, verdict.entity_counts(), verdict.decision))
+                event.event_id, verdict.entity_counts(), verdict.decision, self._display_names()))
             kind = EventKind.BLOCKED if verdict.decision is Decision.BLOCK else EventKind.WARNED
             self._record(event, kind, verdict.decision.value, started, action_taken="dropped")
             return
