@@ -31,10 +31,14 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import unquote
 
+import h11
+from h11._readers import ChunkedReader
+from h11._receivebuffer import ReceiveBuffer
 from mitmproxy import ctx, exceptions, http, tls
+from mitmproxy.proxy.layers.http import _http1
 
+from guard import pipeline
 from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_event_id
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeyError, AuditKeys, load_keys
@@ -46,15 +50,14 @@ from guard.confirm import HeldRequest, HeldRequests, Origin
 from guard.formats import format_for, websocket
 from guard.formats._reply import is_page_load, streams_by_endpoint
 from guard.formats.base import (
+    AmbiguousRequest,
     BodyTooLarge,
     GuardFormatError,
     NativeResponse,
     NotRewritable,
-    ParsedRequest,
     RequestFormat,
     UnreadableContent,
 )
-from guard.formats.compression import decode_body
 from guard.formats.restore import StreamRestorer, WsMessageRestorer, restore_body, stream_restorer
 from guard.formats.uploads import reads_documents
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
@@ -63,10 +66,9 @@ from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
 from guard.verdict import Decision, Verdict
 from guard.workers import InspectionPool
 
-REASON_HEADER = "x-guard-reason"
-# A stated reason typed into the prompt itself: 「查詢事由：…」 on a line of its own.
-REASON_IN_TEXT = re.compile(r"^[ \t]*(?:查詢事由|事由)[:：][ \t]*(\S.{3,200}?)[ \t]*$", re.MULTILINE)
-MIN_REASON_CHARS = 4
+REASON_HEADER = pipeline.REASON_HEADER
+REASON_IN_TEXT = pipeline.REASON_IN_TEXT  # what the warn notice tells users to type (guard.notice)
+MIN_REASON_CHARS = pipeline.MIN_REASON_CHARS
 # Where the browser confirm form posts its token and reason; answered by the guard, never sent upstream.
 CONFIRM_PATH = "/.guard/confirm"
 CONFIRMED_REASON = "guard_confirmed_reason"  # flow.metadata key: the reason typed into the confirm form
@@ -122,21 +124,6 @@ def user_for_address(users: UserNetworks, address: str) -> str:
     return ""
 
 
-def stated_reason(flow: http.HTTPFlow, texts: tuple[str, ...]) -> str:
-    """The user's 查詢事由: from the confirm form, the X-Guard-Reason header or a 「查詢事由：…」 line."""
-    confirmed = flow.metadata.get(CONFIRMED_REASON)
-    if confirmed:
-        return str(confirmed)
-    header = unquote(flow.request.headers.get(REASON_HEADER, "")).strip()
-    if len(header) >= MIN_REASON_CHARS:
-        return header[:200]
-    for text in texts:
-        match = REASON_IN_TEXT.search(text)
-        if match:
-            return match.group(1).strip()
-    return ""
-
-
 def wants_stream(flow: http.HTTPFlow, body: bytes) -> bool:
     """Does the client expect an event stream (so a block reply must be one too)?"""
     if "text/event-stream" in flow.request.headers.get("accept", ""):
@@ -145,7 +132,7 @@ def wants_stream(flow: http.HTTPFlow, body: bytes) -> bool:
         return True
     try:
         data = json.loads(body) if body[:1] in (b"{", b"[") else None
-    except ValueError:
+    except (ValueError, RecursionError):  # a 100,000-deep body still gets its proper block reply
         return False
     return isinstance(data, dict) and data.get("stream") is True
 
@@ -154,6 +141,29 @@ def is_navigation(flow: http.HTTPFlow) -> bool:
     """A page load (form post) in a browser: answer with an HTML page, not an API error."""
     req = flow.request
     return is_page_load(req.method, req.path, req.headers, req.headers.get("content-type", ""))
+
+
+# ---------------------------------------------------------------- HTTP/1 trailers
+
+class _TrailerDroppingReader(ChunkedReader):
+    """A chunked-body reader that drops trailer fields instead of handing them on.
+
+    mitmproxy's HTTP/1 layer raises NotImplementedError on a chunked body's trailer fields inside the
+    connection handler, which leaves the client hanging; it cannot forward them over HTTP/1 either. So
+    they are dropped where they are read: the request gets its proper answer (inspected, then
+    forwarded, redacted or blocked), and nothing in the trailers reaches the service un-inspected.
+    """
+
+    def __call__(self, buf: ReceiveBuffer) -> h11.Data | h11.EndOfMessage | None:
+        event = super().__call__(buf)
+        if isinstance(event, h11.EndOfMessage) and event.headers:
+            return h11.EndOfMessage()
+        return event
+
+
+def drop_http1_trailers() -> None:
+    """Install the reader (idempotent); ``make_body_reader`` looks the class up at call time."""
+    _http1.ChunkedReader = _TrailerDroppingReader  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- the addon
@@ -196,6 +206,7 @@ class Guard:
     # ------------------------------------------------------------ options
 
     def load(self, loader: object) -> None:
+        drop_http1_trailers()
         add = loader.add_option  # type: ignore[attr-defined]
         add("guard_policy", str, "", "Policy YAML file; empty means the bundled default policy.")
         add("guard_policy_reload", str, "2",
@@ -445,9 +456,23 @@ class Guard:
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         address = data.context.server.address
-        host = data.client_hello.sni or (address[0] if address else None)
-        if self.service(host, address[1] if address else None) is None:
+        tunnel = (str(address[0]), int(address[1])) if address else None
+        if self.policy is None or not pipeline.intercepts(self.policy, tunnel, data.client_hello.sni or ""):
             data.ignore_connection = True  # not an AI service: pass the TLS stream through untouched
+
+    @staticmethod
+    def _request(flow: http.HTTPFlow) -> pipeline.Request:
+        """The flow as the pipeline reads it: the request, plus the tunnel and SNI it came through."""
+        request = flow.request
+        address = flow.server_conn.address if request.scheme == "https" or flow.client_conn.tls else None
+        tunnel = (str(address[0]), int(address[1])) if address else None
+        headers = tuple(request.headers.items(multi=True))
+        if request.trailers:  # HTTP/2 trailer fields are headers that come last: read like the others
+            headers += tuple(request.trailers.items(multi=True))
+        return pipeline.Request(
+            method=request.method, path=request.path, headers=headers, body=request.raw_content or b"",
+            host=request.host, port=request.port, tunnel=tunnel, sni=flow.client_conn.sni or "",
+            authority=request.authority)
 
     # ------------------------------------------------------------ requests
 
@@ -485,39 +510,49 @@ class Guard:
         return True
 
     async def _inspect_request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None:
+        if flow.response is not None or self.policy is None:
             return
-        service = self.service(flow.request.pretty_host, flow.request.port)
+        routed = pipeline.route(self.policy, self._request(flow))
+        service = routed.service
         if service is None:
+            return
+        started = time.perf_counter()
+        fmt = format_for(service.api)
+        event = self._event(flow, service, len(flow.request.raw_content or b""))
+        if routed.refusal or service.api == pipeline.UNSUPPORTED_API:
+            reason = Reason.MISROUTED if routed.refusal else Reason.UNSUPPORTED_SERVICE
+            notice = BlockNotice.failure(event.event_id, reason)
+            self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, b""))
+            self._record(event, EventKind.BLOCKED, "block", started, action_taken="answered",
+                         error=reason.value)
             return
         if flow.request.path == CONFIRM_PATH and not self._release_confirmed(flow):
             return  # answered here: the form again, or the held request is gone
-        if not flow.request.raw_content:
-            return
-        started = time.perf_counter()
-        event = self._event(flow, service, len(flow.request.raw_content))
-        fmt = format_for(service.api)
+        request = self._request(flow)
+        event = self._event(flow, service, len(request.body))
         try:
             if self.pool is None:
                 raise RuntimeError("inspection workers are not running")
-            body = decode_body(flow.request.raw_content, flow.request.headers.get("content-encoding", ""),
-                               self.body_limit)
-            if len(body) > self.body_limit:
-                raise BodyTooLarge("request body is larger than guard_body_limit")
-            content_type = flow.request.headers.get("content-type", "")
-            if reads_documents(body, content_type):  # uploads are read in a worker, off the event loop
-                parsed = await self.pool.extract(fmt, body, content_type, flow.request.path, self.timeout,
-                                                 user=event.user or event.client)
-            else:
-                parsed = fmt.extract(body, content_type, flow.request.path)
-            if parsed.uninspected and service.unreadable_upload == "block":
-                raise UnreadableContent(f"{len(parsed.uninspected)} part(s) could not be read as text")
-            if not parsed.segments:
-                return  # nothing user-visible to inspect (telemetry, polling)
+            content_type = request.header("content-type")
+            body = pipeline.decoded_body(request, self.body_limit)
+            extracted = None
+            if body and reads_documents(body, content_type):  # uploads are read in a worker, off the loop
+                try:
+                    extracted = await self.pool.extract(fmt, body, content_type, request.path, self.timeout,
+                                                        user=event.user or event.client)
+                except UnreadableContent as e:
+                    extracted = pipeline.unreadable(fmt, service, body, e)
+            seen = pipeline.inspection(fmt, service, request, self.body_limit, extracted)
+            if seen.parsed.uninspected and service.unreadable_upload == "block":
+                raise UnreadableContent(f"{len(seen.parsed.uninspected)} part(s) could not be read as text")
+            if not seen.segments:  # only protocol words: forwarded as it came (but the reason header)
+                flow.request.headers.pop(REASON_HEADER, None)
+                self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
+                return
             # The pool bounds the inspection (guard_timeout) and, separately, the wait for a worker.
-            verdict = await self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+            verdict = await self.pool.inspect(seen.texts, f"{flow.request.pretty_host}:{flow.request.port}",
                                               self.timeout, user=event.user or event.client)
-            self._apply(flow, fmt, parsed, body, verdict, event, started)
+            self._apply(flow, fmt, request, seen, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
                 self._fail(flow, service, fmt, event, e, started)
@@ -532,57 +567,82 @@ class Guard:
         return InspectionEvent(
             event_id=new_event_id(), kind=EventKind.ALLOWED, decision="allow",
             user=self._user(flow), client=flow.client_conn.peername[0] if flow.client_conn.peername else "",
-            service=service.name, host=flow.request.pretty_host, path=flow.request.path.split("?", 1)[0],
+            service=service.name, host=flow.request.pretty_host, path=pipeline.event_path(flow.request.path),
             method=flow.request.method, policy_name=policy.name if policy else "",
             policy_version=policy.version if policy else "", tier=service.tier, request_bytes=size,
         )
 
-    def _apply(self, flow: http.HTTPFlow, fmt: RequestFormat, parsed: ParsedRequest,
-               body: bytes, verdict: Verdict, event: InspectionEvent, started: float) -> None:
-        event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
+    def _apply(self, flow: http.HTTPFlow, fmt: RequestFormat, request: pipeline.Request,
+               seen: pipeline.Inspection, verdict: Verdict, event: InspectionEvent, started: float) -> None:
+        found = self._found(verdict)
+        event = replace(event, entities=verdict.entity_counts(), segments=len(seen.segments),
                         policy_version=verdict.policy_version,
-                        snippets=tuple(snippets(parsed.texts, self._found(verdict))))
+                        path=pipeline.event_path(request.path, seen, found),
+                        snippets=tuple(snippets(seen.texts, found)))
         decision = verdict.decision
-        warned = any(self.policy.rule_for(f.entity_type, verdict.tier).action == "warn"  # type: ignore[union-attr]
-                     for f in verdict.findings)
-        reason = stated_reason(flow, parsed.texts) if warned else ""
-        flow.request.headers.pop(REASON_HEADER, None)  # the reason is for the audit trail, not the service
+        warned = any(f.action == "warn" for f in found)
+        confirmed = str(flow.metadata.get(CONFIRMED_REASON) or "")
+        reason = pipeline.stated_reason(request, seen, found, confirmed) if warned else ""
         if decision is Decision.BLOCK:
-            self._block(flow, fmt, body, parsed, verdict, event, started, "answered")
+            self._block(flow, fmt, seen, verdict, event, started, "answered")
             return
         if warned and not reason:
             notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(), Decision.WARN,
                                                    self._display_names())
             reply = self._confirm_form(flow, notice) if is_navigation(flow) else None
-            self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, body))
+            self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, seen.body))
             self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason")
             return
-        if decision is Decision.REDACT or (warned and verdict.placeholders):
-            try:
-                flow.request.content = fmt.rewrite(parsed, verdict.redacted)
-            except NotRewritable:  # a document (DOCX, PDF) cannot be redacted in place: block it instead
-                self._block(flow, fmt, body, parsed, verdict, event, started, "answered (not rewritable)")
-                return
+        redacting = decision is Decision.REDACT or bool(warned and verdict.placeholders)
+        new_texts = list(verdict.redacted if redacting else seen.texts)
+        if warned:  # the reason line is for the audit trail, not the service
+            new_texts = pipeline.without_reason_lines(new_texts, len(seen.parsed.segments))
+        try:
+            out = pipeline.outgoing(fmt, request, seen, new_texts)
+        except NotRewritable:  # a document (DOCX, PDF) cannot be redacted in place: block it instead
+            self._block(flow, fmt, seen, verdict, event, started, "answered (not rewritable)")
+            return
+        self._send(flow, request, out)
+        if redacting:
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
             self._exchanges[flow.id] = _Exchange(dict(verdict.placeholders))
             self._record(event, EventKind.REDACTED, "redact", started,
-                         action_taken="rewritten", reason=reason, evidence=parsed.texts)
+                         action_taken="rewritten", reason=reason, evidence=seen.texts)
             return
         kind = EventKind.WARNED if warned else EventKind.ALLOWED
-        self._record(event, kind, decision.value, started, action_taken="forwarded", reason=reason)
+        action = "rewritten" if out.body_changed else "forwarded"
+        self._record(event, kind, decision.value, started, action_taken=action, reason=reason)
+
+    @staticmethod
+    def _send(flow: http.HTTPFlow, request: pipeline.Request, out: pipeline.Outgoing) -> None:
+        """Put what the pipeline lets leave on the flow; untouched parts keep their original bytes."""
+        if out.path != request.path:
+            flow.request.path = out.path
+        if out.headers != request.headers:
+            fields = [(k, v) for k, v in out.headers]
+            trailers = flow.request.trailers.items(multi=True) if flow.request.trailers else []
+            n_trailers = sum(1 for k, _ in trailers if k.lower() != REASON_HEADER)
+            flow.request.headers = http.Headers([
+                (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+                for k, v in fields[:len(fields) - n_trailers or None]])
+        # Trailer fields were read as headers; an inspected request leaves without them (HTTP/1 servers
+        # behind the proxy may not accept them, and an AI API reads nothing there).
+        flow.request.trailers = None
+        if out.body_changed:
+            flow.request.content = out.body
 
     def _display_names(self) -> Mapping[str, str]:
         """The policy's Traditional Chinese names for the entity types it adds (for notices)."""
         return self.policy.display_names if self.policy is not None else {}
 
-    def _block(self, flow: http.HTTPFlow, fmt: RequestFormat, body: bytes, parsed: ParsedRequest,
+    def _block(self, flow: http.HTTPFlow, fmt: RequestFormat, seen: pipeline.Inspection,
                verdict: Verdict, event: InspectionEvent, started: float, action_taken: str) -> None:
         notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(),
                                                display_names=self._display_names())
-        self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, body))
+        self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, seen.body))
         self._record(event, EventKind.BLOCKED, "block", started, action_taken=action_taken,
-                     evidence=parsed.texts)
+                     evidence=seen.texts)
 
     # ------------------------------------------------------------ browser confirmation of a warned request
 
@@ -728,9 +788,10 @@ class Guard:
             parsed = websocket.extract_ws_message(service.api, message.content, message.is_text)
             if parsed.uninspected and service.unreadable_upload == "block":
                 raise UnreadableContent("a WebSocket message could not be read as text")
-            if not parsed.segments:
+            texts = tuple(s.text for s in parsed.all_segments)  # every string and key, not only the prompt
+            if not texts:
                 return
-            verdict = await self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+            verdict = await self.pool.inspect(texts, f"{flow.request.pretty_host}:{flow.request.port}",
                                               self.timeout, user=event.user or event.client)
         except Exception as e:
             message.drop()
@@ -740,7 +801,7 @@ class Guard:
             self._record(event, EventKind.FAILED, "error", started,
                          action_taken="dropped", error=reason.value)
             return
-        event = replace(event, entities=verdict.entity_counts(), segments=len(parsed.segments),
+        event = replace(event, entities=verdict.entity_counts(), segments=len(texts),
                         policy_version=verdict.policy_version)
         if verdict.decision in (Decision.BLOCK, Decision.WARN):
             # A WebSocket has no header for a stated reason: a warned message is held like a blocked one.
@@ -870,6 +931,8 @@ def _failure_reason(error: Exception) -> Reason:
         return Reason.BODY_TOO_LARGE
     if isinstance(error, UnreadableContent):
         return Reason.UNREADABLE_CONTENT
+    if isinstance(error, AmbiguousRequest):
+        return Reason.AMBIGUOUS_REQUEST
     if isinstance(error, GuardFormatError):
         return Reason.UNDECODABLE_BODY
     return Reason.INSPECTION_FAILED

@@ -48,6 +48,9 @@ class Reason(enum.StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     UNDECODABLE_BODY = "undecodable_body"
     AUDIT_UNAVAILABLE = "audit_unavailable"
+    AMBIGUOUS_REQUEST = "ambiguous_request"
+    MISROUTED = "misrouted_request"
+    UNSUPPORTED_SERVICE = "unsupported_service"
 
 
 _FAILURE_ZH = {
@@ -112,6 +115,15 @@ def short_message(notice: BlockNotice) -> str:
     if reason == Reason.UNREADABLE_CONTENT:
         return ("【已攔截】上傳的檔案無法讀取內容以進行檢查（例如加密、掃描影像或不支援的格式），"
                 f"依機關政策不得送往外部生成式 AI 服務，本次內容未送出。{_appeal(notice)}")
+    if reason == Reason.UNSUPPORTED_SERVICE:
+        return ("【已攔截】此生成式 AI 服務尚未經機關核可，代理伺服器無法檢查送往該服務的內容，"
+                f"依{GUIDELINE}，本次內容未送出；請改用機關核可的服務。{_appeal(notice)}")
+    if reason == Reason.MISROUTED:
+        return ("【已攔截】此請求指定的主機與連線的目的地不一致（或重複指定主機），"
+                f"無法確認內容的去向，本次內容未送出。{_appeal(notice)}")
+    if reason == Reason.AMBIGUOUS_REQUEST:
+        return ("【已攔截】此請求的格式有歧義（例如重複的欄位名稱），不同程式可能讀出不同內容，"
+                f"無法確認檢查的內容就是送出的內容，本次內容未送出。{_appeal(notice)}")
     if reason in _FAILURE_ZH:
         return inspection_failed_message(notice)
     if notice.guideline_point == 3:
@@ -205,6 +217,11 @@ def block_page_html(notice: BlockNotice) -> str:
         return _page("送出前請確認查詢事由", (
             "<h1>送出前請確認查詢事由</h1>"
             f"<p class=\"box\">{esc(confirm_message(notice))}</p>{_LEGAL}"
+            f"<p>事件編號：<span class=\"ref\">{esc(notice.event_id)}</span></p>"))
+    if notice.reason_code in (Reason.UNSUPPORTED_SERVICE, Reason.MISROUTED, Reason.AMBIGUOUS_REQUEST):
+        return _page("已攔截：此請求不能送往生成式 AI 服務", (
+            "<h1>已攔截：此請求不能送往生成式 AI 服務</h1>"
+            f"<p class=\"box\">{esc(short_message(notice))}</p>{_LEGAL}"
             f"<p>事件編號：<span class=\"ref\">{esc(notice.event_id)}</span></p>"))
     if notice.reason_code in _FAILURE_ZH:
         return _page("未送出：無法完成內容檢查", (

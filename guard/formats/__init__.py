@@ -4,6 +4,7 @@ Pure code over bytes, strings and dicts; only ``guard.addon`` knows mitmproxy.
 """
 
 from guard.formats.base import (
+    AmbiguousRequest,
     BodyTooLarge,
     ContentEncodingError,
     FormatError,
@@ -20,6 +21,7 @@ from guard.formats.registry import FORMATS, format_for
 
 __all__ = [
     "FORMATS",
+    "AmbiguousRequest",
     "BodyTooLarge",
     "ContentEncodingError",
     "FormatError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-from guard.formats.base import FormatError, ParsedRequest, Segment
+from guard.formats.base import AmbiguousRequest, FormatError, NotRewritable, ParsedRequest, Segment
 
 Step = str | int
 Path = tuple[Step, ...]
@@ -40,14 +41,52 @@ class Form:
     fields: list[FormField] = field(default_factory=list)
 
 
+#: Deeper than any real request; deeper documents are refused before any recursive walk can fail.
+MAX_DEPTH = 128
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys all differ: with a duplicate, which one a service reads is anyone's guess."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise AmbiguousRequest("a JSON object repeats a key")
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise AmbiguousRequest(f"JSON holds the non-standard constant {name}")
+
+
+def depth(node: Any) -> int:
+    """How deeply arrays and objects nest, counted without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def loads(body: bytes | str, what: str = "JSON body") -> Any:
-    """Parse JSON, mapping every failure to :class:`FormatError` (without quoting the content)."""
+    """Parse JSON strictly, mapping every failure to :class:`FormatError` (without quoting the content).
+
+    Duplicate keys and NaN/Infinity are :class:`AmbiguousRequest`: parsers disagree on them, so the
+    guard cannot know that what it inspected is what the service will read.
+    """
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as e:
+        value = json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise FormatError(f"{what} nests deeper than {MAX_DEPTH} levels") from None
+    except AmbiguousRequest as e:
+        raise AmbiguousRequest(f"{what}: {e}") from None
+    except ValueError as e:
         pos = getattr(e, "pos", None)
         where = f" (at offset {pos})" if pos is not None else ""
         raise FormatError(f"{what} is not valid JSON{where}") from None
+    if depth(value) > MAX_DEPTH:
+        raise FormatError(f"{what} nests deeper than {MAX_DEPTH} levels")
+    return value
 
 
 def dumps(value: Any) -> str:
@@ -90,9 +129,9 @@ def expand(node: Any, should_decode: Callable[[Path, str], bool], path: Path = (
             f.value = expand(f.value, should_decode, (*path, i))
     elif isinstance(node, str) and node[:1] in ("[", "{") and should_decode(path, node):
         try:
-            inner = json.loads(node)
-        except (ValueError, RecursionError):
-            return node
+            inner = loads(node, "JSON in a string")
+        except FormatError:
+            return node  # not (unambiguous) JSON: inspected as the text it is
         if isinstance(inner, dict | list):
             return Nested(node, expand(inner, should_decode, path))
     return node
@@ -188,39 +227,182 @@ def describe(root: Any, path: Path, prefix: str = "") -> str:
 
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_URL = re.compile(r"^(?:https?|wss?|ftp|file|data|blob|sediment|file-service)://?\S*$", re.IGNORECASE)
-_BLOB = re.compile(r"^[A-Za-z0-9+/_=.\-~!]{80,}$")
+_DATA_URL = re.compile(r"data:[\w.+\-]+/[\w.+\-]+(?:;[\w.+\-]+=[\w.+\-]+)*;base64,", re.IGNORECASE)
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]+")
+_BLOB = re.compile(r"^[A-Za-z0-9+/_=\-]{80,}$")
 _HEX = re.compile(r"^(?:0x)?[0-9a-fA-F]{32,}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
+# Protocol vocabulary (``user``, ``gpt-4o-mini``, ``image/png``): lower-case, no spaces, at most four
+# digits, so no identifier, number or name fits.
+_VOCABULARY = re.compile(r"^(?!(?:\D*\d){5})[a-z0-9][a-z0-9_.:/+\-]{0,63}$")
 
-#: Keys whose values are protocol vocabulary, never user text.
+#: Keys whose values are protocol vocabulary, never user text (when they have the vocabulary's shape).
 TECHNICAL_KEYS = frozenset({
     "model", "role", "type", "object", "mime_type", "mimeType", "media_type", "content_type",
-    "timezone", "locale", "language", "signature", "encoding", "format", "detail", "finish_reason",
-    "action", "mode", "status", "version", "author", "sender", "kind", "method", "event",
+    "timezone", "locale", "language", "encoding", "format", "detail", "finish_reason",
+    "action", "mode", "status", "version", "kind", "method", "event",
 })
+#: Keys whose values are signatures the service made (Anthropic ``thinking`` blocks): opaque by design.
+SIGNATURE_KEYS = frozenset({"signature"})
+
+
+def _binary_base64(encoded: str) -> bool:
+    """Base64 of binary data (an image, a file): provably no text. Base64 of text is inspected."""
+    sample = re.sub(r"\s+", "", encoded[:4096])
+    sample = sample[: len(sample) // 4 * 4]
+    try:
+        raw = base64.b64decode(sample.replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        return False
+    if not raw:
+        return False
+    try:
+        raw[:-4].decode("utf-8")  # a cut multi-byte character at the end is still text
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def is_technical(key: Step | None, value: str) -> bool:
-    """Strings that are identifiers or machine data, not text a person wrote.
+    """Strings that provably carry no text a person wrote: skipped; everything else is inspected.
 
-    Deliberately narrow: a short ASCII token like ``A123456789`` is exactly what must be inspected,
-    so only unmistakable shapes (UUIDs, URLs, long base64/hex blobs, timestamps) are skipped; digit
-    strings stay (phone numbers).
+    Only unmistakable shapes are skipped: UUIDs, hashes, timestamps, base64 of binary data (inline
+    images and files), service signatures, and protocol vocabulary under protocol keys. URLs, tokens
+    and base64 of text are inspected: ``?id=A123456789`` rides in URLs, and a short ASCII token like
+    ``A123456789`` is exactly what must be read.
     """
     if not value.strip():
         return True
-    if isinstance(key, str) and key in TECHNICAL_KEYS and len(value) <= 64 and " " not in value:
+    if isinstance(key, str):
+        if key in TECHNICAL_KEYS and _VOCABULARY.match(value):
+            return True
+        if key in SIGNATURE_KEYS and _BLOB.match(value):
+            return True
+    if _UUID.match(value) or _HEX.match(value) or _TIMESTAMP.match(value):
         return True
-    return bool(
-        _UUID.match(value) or _URL.match(value) or _BLOB.match(value) or _HEX.match(value)
-        or _TIMESTAMP.match(value)
-    )
+    data_url = _DATA_URL.match(value)
+    if data_url:
+        payload = value[data_url.end():]
+        return bool(_BASE64.fullmatch(payload)) and _binary_base64(payload)
+    return bool(_BLOB.match(value)) and _binary_base64(value)
 
 
 def generic_paths(root: Any) -> list[Path]:
     """Every user-visible string of a document: all strings except technical ones."""
     return [p for p, s in strings(root) if not is_technical(p[-1] if p else None, s)]
+
+
+KEYS_WHERE = "object keys"
+
+
+def complete(root: Any, selected: Sequence[Path]) -> list[Path]:
+    """The format's selection, then every string it did not select (the generic walk): nothing is unread."""
+    chosen = list(dict.fromkeys(selected))
+    seen = set(chosen)
+    return chosen + [p for p in generic_paths(root) if p not in seen]
+
+
+def keys(node: Any) -> list[str]:
+    """Every distinct object key and form field name, in document order (Nested layers included)."""
+    found: dict[str, None] = {}
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Nested):
+            stack.append(item.value)
+        elif isinstance(item, dict):
+            found.update(dict.fromkeys(item))
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, Form):
+            found.update(dict.fromkeys(f.key for f in item.fields))
+            stack.extend(reversed([f.value for f in item.fields]))
+    return [k for k in found if k.strip()]
+
+
+def rename_keys(node: Any, renamed: dict[str, str]) -> bool:
+    """Rename object keys and form fields in place (order kept); True when something below changed."""
+    changed = False
+    if isinstance(node, Nested):
+        if rename_keys(node.value, renamed):
+            node.dirty = changed = True
+    elif isinstance(node, dict):
+        items = list(node.items())
+        for _, value in items:
+            changed |= rename_keys(value, renamed)
+        if renamed.keys() & node.keys():
+            node.clear()
+            node.update((renamed.get(k, k), v) for k, v in items)
+            changed = True
+    elif isinstance(node, list):
+        for value in node:
+            changed |= rename_keys(value, renamed)
+    elif isinstance(node, Form):
+        for f in node.fields:
+            if rename_keys(f.value, renamed):
+                f.dirty = changed = True
+            if f.key in renamed:
+                f.key, f.raw_key, changed = renamed[f.key], quote_plus(renamed[f.key], safe=""), True
+    return changed
+
+
+def _key_segment(root: Any) -> tuple[Segment, ...]:
+    """All keys as one segment, one per line: keys carry text too, and one segment keeps them cheap."""
+    names = keys(root)
+    return (Segment("\n".join(names), KEYS_WHERE),) if names else ()
+
+
+def _renamed(root: Any, key_segment: tuple[Segment, ...], new_text: str | None) -> dict[str, str]:
+    if not key_segment or new_text is None or new_text == key_segment[0].text:
+        return {}
+    old, new = keys(root), new_text.split("\n")
+    if len(old) != len(new):
+        raise NotRewritable("the object keys cannot be rewritten line by line")
+    return {o: n for o, n in zip(old, new, strict=True) if o != n}
+
+
+OTHERS_WHERE = "other strings"
+
+
+def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Callable[[Any], bytes],
+                  select: Callable[[Any], Sequence[Path]],
+                  uninspected: Callable[[Any], Sequence[Path]] | None, prefix: str) -> ParsedRequest:
+    """Select, complete with the generic walk and the keys, and return a request that can be rewritten.
+
+    The format's selection gives one segment per string. The rest of the body goes to the engine in
+    as few segments as can be written back: every one-line string as a line of one segment, each
+    multi-line string alone, and all keys as one segment (each segment costs the engine a pass).
+    """
+    root = parse()
+    selected = list(dict.fromkeys(select(root)))
+    rest = complete(root, selected)[len(selected):]
+    one_line = [p for p in rest if "\n" not in get(root, p)]
+    alone = [*selected, *(p for p in rest if "\n" in get(root, p))]
+    segments = tuple(Segment(get(root, p), describe(root, p, prefix)) for p in alone)
+    others = (Segment("\n".join(get(root, p) for p in one_line), OTHERS_WHERE),) if one_line else ()
+    key_segment = _key_segment(root)
+    hidden = tuple(describe(root, p, prefix) for p in (uninspected(root) if uninspected else ()))
+
+    def write(new_texts: Sequence[str]) -> bytes:
+        fresh = parse()
+        for p, seg, new in zip(alone, segments, new_texts, strict=False):
+            if new != seg.text:
+                put(fresh, p, new)
+        tail = list(new_texts[len(alone):])
+        if others and tail[0] != others[0].text:
+            lines = tail[0].split("\n")
+            if len(lines) != len(one_line):
+                raise NotRewritable("a redaction spans two strings of the body")
+            for p, new in zip(one_line, lines, strict=True):
+                if new != get(fresh, p):
+                    put(fresh, p, new)
+        key_text = tail[len(others)] if key_segment else None
+        rename_keys(fresh, _renamed(fresh, key_segment, key_text))
+        return serialise(fresh)
+
+    return ParsedRequest(fmt, body, segments[:len(selected)], hidden, write,
+                         segments[len(selected):] + others + key_segment)
 
 
 def json_request(
@@ -232,22 +414,11 @@ def json_request(
     uninspected: Callable[[Any], Sequence[Path]] | None = None,
     prefix: str = "",
 ) -> ParsedRequest:
-    """Parse a JSON body, select the string paths to inspect, and return a request that can be rewritten."""
+    """Parse a JSON body strictly; inspect what ``select`` names, then every other string and every key."""
     if not body.strip():
         return ParsedRequest(fmt, body, ())
-    root = _expanded(loads(body), decode_nested)
-    paths = list(select(root))
-    segments = tuple(Segment(get(root, p), describe(root, p, prefix)) for p in paths)
-    hidden = tuple(describe(root, p, prefix) for p in (uninspected(root) if uninspected else ()))
-
-    def write(new_texts: Sequence[str]) -> bytes:
-        fresh = _expanded(loads(body), decode_nested)
-        for p, seg, new in zip(paths, segments, new_texts, strict=True):
-            if new != seg.text:
-                put(fresh, p, new)
-        return encode_json(collapse(fresh))
-
-    return ParsedRequest(fmt, body, segments, hidden, write)
+    return _tree_request(fmt, body, lambda: _expanded(loads(body), decode_nested),
+                         lambda fresh: encode_json(collapse(fresh)), select, uninspected, prefix)
 
 
 def form_request(
@@ -257,19 +428,9 @@ def form_request(
     *,
     decode_nested: Callable[[Path, str], bool] | None = None,
 ) -> ParsedRequest:
-    """Like :func:`json_request` for form bodies; fields may hold (nested) JSON."""
-    root = _expanded(parse_form(body), decode_nested)
-    paths = list(select(root))
-    segments = tuple(Segment(get(root, p), describe(root, p)) for p in paths)
-
-    def write(new_texts: Sequence[str]) -> bytes:
-        fresh = _expanded(parse_form(body), decode_nested)
-        for p, seg, new in zip(paths, segments, new_texts, strict=True):
-            if new != seg.text:
-                put(fresh, p, new)
-        return serialise_form(fresh)
-
-    return ParsedRequest(fmt, body, segments, (), write)
+    """Like :func:`json_request` for form bodies (field names are keys); fields may hold (nested) JSON."""
+    return _tree_request(fmt, body, lambda: _expanded(parse_form(body), decode_nested), serialise_form,
+                         select, None, "")
 
 
 def _expanded(root: Any, decode_nested: Callable[[Path, str], bool] | None) -> Any:

@@ -18,6 +18,10 @@ class FormatError(GuardFormatError):
     """The body cannot be decoded as the expected format; the caller fails closed."""
 
 
+class AmbiguousRequest(FormatError):
+    """A body that parsers may read differently (duplicate JSON keys, NaN): blocked, never guessed at."""
+
+
 class UnreadableContent(GuardFormatError):
     """An uploaded file whose text cannot be read (encrypted, scanned, unsupported); policy decides."""
 
@@ -53,8 +57,10 @@ Writer = Callable[[Sequence[str]], bytes]
 class ParsedRequest:
     """The segments of one request body, plus what is needed to write replacements back.
 
-    ``uninspected`` names places whose content could not be read as text (images, inline binary
-    files): the caller applies the policy for unreadable content to them.
+    ``segments`` are what the service format selected (the user-visible texts); ``extra`` are every
+    other string and the object keys, found by the generic walk so that nothing in the body goes
+    unread. ``uninspected`` names places whose content could not be read as text (images, inline
+    binary files): the caller applies the policy for unreadable content to them.
     """
 
     format: str
@@ -62,10 +68,16 @@ class ParsedRequest:
     segments: tuple[Segment, ...]
     uninspected: tuple[str, ...] = ()
     writer: Writer | None = field(default=None, repr=False, compare=False)
+    extra: tuple[Segment, ...] = ()
 
     @property
     def texts(self) -> tuple[str, ...]:
         return tuple(s.text for s in self.segments)
+
+    @property
+    def all_segments(self) -> tuple[Segment, ...]:
+        """Everything inspected: the format's selection, then the rest of the body."""
+        return self.segments + self.extra
 
 
 @dataclass(frozen=True)
@@ -90,10 +102,14 @@ class RequestFormat(Protocol):
 
 
 def rewrite_parsed(parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
-    """Write ``new_texts`` back in place of the segments; the original bytes when nothing changed."""
-    if len(new_texts) != len(parsed.segments):
+    """Write ``new_texts`` back in place of the segments (or of all segments, ``extra`` included);
+    the original bytes when nothing changed."""
+    everything = parsed.all_segments
+    if len(new_texts) == len(parsed.segments):
+        new_texts = [*new_texts, *(s.text for s in parsed.extra)]
+    if len(new_texts) != len(everything):
         raise ValueError(f"expected {len(parsed.segments)} texts, got {len(new_texts)}")
-    if all(new == seg.text for new, seg in zip(new_texts, parsed.segments, strict=True)):
+    if all(new == seg.text for new, seg in zip(new_texts, everything, strict=True)):
         return parsed.body
     if parsed.writer is None:
         raise NotRewritable(f"{parsed.format} request cannot be rewritten")

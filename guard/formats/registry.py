@@ -34,6 +34,8 @@ FORMATS: dict[str, RequestFormat] = {
     "grok_web": GrokWebFormat(),
     "meta_ai": MetaAIFormat(),
     "generic": GenericFormat(),
+    # Known AI hosts the guard does not support: every request is answered with a block page.
+    "unsupported": GenericFormat(),
     "uploads": UploadsFormat(),
 }
 

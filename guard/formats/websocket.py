@@ -85,18 +85,23 @@ def _joined(fmt: str, text: str, parts: list[ParsedRequest], separator: str, lab
     """
     segments = tuple(replace(seg, where=f"{label}[{i}].{seg.where}")
                      for i, part in enumerate(parts) for seg in part.segments)
+    extra = tuple(replace(seg, where=f"{label}[{i}].{seg.where}")
+                  for i, part in enumerate(parts) for seg in part.extra)
     uninspected = tuple(u for part in parts for u in part.uninspected)
     ends = trailers if trailers is not None else [separator] * len(parts)
 
     def write(new_texts: Sequence[str]) -> bytes:
-        out, at = [], 0
+        # The writer gets every text: the parts' selected segments first, then the parts' extras.
+        selected, rest = new_texts[:len(segments)], new_texts[len(segments):]
+        out, at, at_extra = [], 0, 0
         for part, end in zip(parts, ends, strict=True):
-            count = len(part.segments)
-            out.append(rewrite_parsed(part, new_texts[at:at + count]).decode("utf-8") + end)
-            at += count
+            count, count_extra = len(part.segments), len(part.extra)
+            texts = [*selected[at:at + count], *rest[at_extra:at_extra + count_extra]]
+            out.append(rewrite_parsed(part, texts).decode("utf-8") + end)
+            at, at_extra = at + count, at_extra + count_extra
         return (head + "".join(out)).encode("utf-8")
 
-    return ParsedRequest(fmt, text.encode("utf-8"), segments, uninspected, write)
+    return ParsedRequest(fmt, text.encode("utf-8"), segments, uninspected, write, extra)
 
 
 # ------------------------------------------------------------------ notices

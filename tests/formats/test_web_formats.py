@@ -185,16 +185,17 @@ def test_deepseek() -> None:
 GENERIC = format_for("generic")
 
 
-def test_generic_json_walks_user_strings_and_skips_technical_ones() -> None:
+def test_generic_json_walks_user_strings_and_urls_and_skips_technical_ones() -> None:
     body = {"id": "6f1c2b7e-0a47-4c1e-9a55-3f0f6b7a2d11", "model": "llama-3-70b",
             "question": "A123456789 是誰",
             "history": [{"who": "user", "said": "我叫王小明"}], "url": "https://example.gov.tw/a",
             "image": "iVBORw0KGgo" + "A" * 120, "created": "2025-01-02T03:04:05Z",
             "args": "{\"name\":\"陳大文\",\"n\":1}"}
     parsed = extract(GENERIC, body)
-    assert texts(parsed) == ["A123456789 是誰", "user", "我叫王小明", "陳大文"]
+    # URLs are read (``?id=…`` rides in them); UUIDs, timestamps and base64 of binary data are not.
+    assert texts(parsed) == ["A123456789 是誰", "user", "我叫王小明", "https://example.gov.tw/a", "陳大文"]
     assert wheres(parsed)[-1] == "args.name"
-    new = ["<TW_NATIONAL_ID_1> 是誰", "user", "我叫<PERSON_1>", "<PERSON_2>"]
+    new = ["<TW_NATIONAL_ID_1> 是誰", "user", "我叫<PERSON_1>", "https://example.gov.tw/a", "<PERSON_2>"]
     out = json.loads(GENERIC.rewrite(parsed, new))
     assert out["args"] == "{\"name\":\"<PERSON_2>\",\"n\":1}" and out["image"] == body["image"]
 

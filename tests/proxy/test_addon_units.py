@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
 from guard.addon import (
-    CONFIRMED_REASON,
     parse_size,
     parse_user_map,
-    stated_reason,
     user_for_address,
     wants_stream,
 )
@@ -85,39 +81,6 @@ def test_parse_user_map_empty_is_no_users() -> None:
     assert parse_user_map("# nobody yet\n\n") == ()
 
 
-# ---------------------------------------------------------------- stated_reason (查詢事由)
-
-@pytest.mark.parametrize(("header", "texts", "reason"), [
-    # from the X-Guard-Reason header (percent-encoded, as browsers send non-ASCII headers)
-    (quote("辦理陳情案件回覆"), (), "辦理陳情案件回覆"),
-    ("  case 2024-117 follow-up  ", (), "case 2024-117 follow-up"),
-    # a header too short to be a reason: the line in the prompt counts
-    (quote("短"), ("查詢事由：依法辦理戶籍查詢",), "依法辦理戶籍查詢"),
-    # from a line of the prompt
-    ("", ("請幫我寫回函。\n查詢事由：民眾陳情第 117 號案件\n內容如下",), "民眾陳情第 117 號案件"),
-    ("", ("事由: audit follow-up for case 17",), "audit follow-up for case 17"),
-    ("", ("第一段", "  查詢事由：  警政協查公文  "), "警政協查公文"),
-    # not a reason
-    ("", ("請問查詢事由：要怎麼寫？",), ""),  # not on a line of its own
-    ("", ("查詢事由：短",), ""),                # fewer than 4 characters
-    ("", ("沒有事由的提示",), ""),
-    ("", (), ""),
-])
-def test_stated_reason(header: str, texts: tuple[str, ...], reason: str) -> None:
-    flow = _flow(headers={"x-guard-reason": header} if header else {})
-    assert stated_reason(flow, texts) == reason
-
-
-def test_stated_reason_header_is_capped() -> None:
-    assert len(stated_reason(_flow(headers={"x-guard-reason": "x" * 500}), ())) == 200
-
-
-def test_stated_reason_from_the_confirm_form_comes_first() -> None:
-    flow = _flow(headers={"x-guard-reason": quote("標頭裡的事由")})
-    flow.metadata[CONFIRMED_REASON] = "表單填寫的查詢事由"
-    assert stated_reason(flow, ("查詢事由：提示裡的事由",)) == "表單填寫的查詢事由"
-
-
 # ---------------------------------------------------------------- wants_stream
 
 @pytest.mark.parametrize(("path", "accept", "body", "stream"), [
@@ -132,7 +95,36 @@ def test_stated_reason_from_the_confirm_form_comes_first() -> None:
     ("/v1/chat/completions", "", b'{"stream": tru', False),     # broken JSON: not a stream
     ("/v1/chat/completions", "", b"stream=true", False),        # not JSON at all
     ("/v1/chat/completions", "", b'[{"stream": true}]', False),
+    ("/v1/chat/completions", "", b"[" * 100_000 + b"]" * 100_000, False),  # too deep: no RecursionError
 ])
 def test_wants_stream(path: str, accept: str, body: bytes, stream: bool) -> None:
     flow = _flow(path, {"accept": accept} if accept else {})
     assert wants_stream(flow, body) is stream
+
+
+# ---------------------------------------------------------------- HTTP/1 trailers
+
+@pytest.mark.parametrize(("wire", "body"), [
+    (b"5\r\nhello\r\n0\r\nx-case-note: A123456789\r\n\r\n", b"hello"),
+    (b"5\r\nhello\r\n0\r\na: 1\r\nb: 2\r\n\r\n", b"hello"),
+    (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
+])
+def test_chunked_reader_drops_trailer_fields(wire: bytes, body: bytes) -> None:
+    """mitmproxy 11 raises NotImplementedError on trailers inside its connection handler; they are dropped."""
+    import h11
+    from h11._receivebuffer import ReceiveBuffer
+
+    from guard.addon import _TrailerDroppingReader, drop_http1_trailers
+
+    reader, buffer, data, end = _TrailerDroppingReader(), ReceiveBuffer(), b"", None
+    buffer += wire
+    while (event := reader(buffer)) is not None:
+        if isinstance(event, h11.Data):
+            data += bytes(event.data)
+        else:
+            end = event
+            break
+    assert data == body and isinstance(end, h11.EndOfMessage) and list(end.headers) == []
+    drop_http1_trailers()
+    from mitmproxy.proxy.layers.http import _http1
+    assert _http1.make_body_reader(None).__class__ is _TrailerDroppingReader  # what mitmproxy now builds

@@ -1,0 +1,261 @@
+"""The pure request pipeline, driven without a proxy: routing, what is inspected, what leaves, the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from guard import pipeline
+from guard.audit.masking import FoundAt
+from guard.formats import AmbiguousRequest, FormatError, NotRewritable, format_for
+from guard.policy import Policy, load_policy
+
+ID = "A123456789"
+NAME = "陳志明"
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
+    path = Path(tmp_path_factory.mktemp("policy")) / "policy.yaml"
+    path.write_text("extends: default\nservices:\n"
+                    '  - {name: local-openai, hosts: ["127.0.0.1:9443"], api: openai}\n', encoding="utf-8")
+    return load_policy(str(path))
+
+
+Headers = tuple[tuple[str, str], ...]
+OPENAI_TUNNEL = ("api.openai.com", 443)
+
+
+def request(path: str = "/v1/chat/completions", body: Any = b"", headers: Headers = (),
+            host: str = "api.openai.com", port: int = 443, tunnel: tuple[str, int] | None = OPENAI_TUNNEL,
+            sni: str = "api.openai.com", authority: str = "", method: str = "POST",
+            content_type: str = "application/json") -> pipeline.Request:
+    raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    named = host if port == 443 else f"{host}:{port}"
+    fields = (("host", named), ("content-type", content_type), *headers)
+    return pipeline.Request(method, path, fields, raw, host, port, tunnel, sni, authority)
+
+
+def inspected(policy: Policy, req: pipeline.Request) -> pipeline.Inspection:
+    service = pipeline.route(policy, req).service
+    assert service is not None
+    return pipeline.inspection(format_for(service.api), service, req, 16 * 1024**2)
+
+
+# ---------------------------------------------------------------- routing by the tunnel
+
+@pytest.mark.parametrize(("tunnel", "sni", "intercepted"), [
+    (("api.openai.com", 443), "api.openai.com", True),
+    (("api.openai.com", 443), "www.example.com", True),      # SNI lies: the CONNECT target is AI
+    (("www.example.com", 443), "api.openai.com", True),      # CONNECT lies: the SNI is AI
+    (("www.example.com", 443), "www.example.com", False),
+    (("127.0.0.1", 9443), "", True),                          # host:port catalogue entry
+    (("127.0.0.1", 9444), "", False),
+    (("poe.com", 443), "poe.com", True),                      # known but unsupported: opened to answer
+])
+def test_intercepts_when_connect_target_or_sni_is_ai(policy: Policy, tunnel: tuple[str, int], sni: str,
+                                                     intercepted: bool) -> None:
+    assert pipeline.intercepts(policy, tunnel, sni) is intercepted
+
+
+@pytest.mark.parametrize(("kwargs", "service", "refused"), [
+    ({}, "openai-api", False),
+    ({"host": "www.example.com"}, "openai-api", True),                     # Host disagrees with the tunnel
+    ({"headers": (("host", "api.openai.com"),)}, "openai-api", True),       # two Host headers
+    ({"authority": "www.example.com"}, "openai-api", True),                 # absolute URI elsewhere
+    ({"authority": "api.openai.com:443"}, "openai-api", False),
+    ({"tunnel": ("www.example.com", 443), "sni": "www.example.com", "host": "www.example.com"}, None, False),
+    ({"tunnel": ("chat.openai.com", 443), "sni": "chat.openai.com", "host": "chatgpt.com"}, "chatgpt", False),
+    ({"tunnel": None, "sni": "", "host": "api.openai.com", "port": 80}, "openai-api", False),  # plain HTTP
+    ({"tunnel": ("127.0.0.1", 9443), "sni": "", "host": "127.0.0.1", "port": 9443}, "local-openai", False),
+    ({"tunnel": ("127.0.0.1", 9443), "sni": "", "host": "127.0.0.1", "port": 9444}, "local-openai", True),
+])
+def test_route_is_the_tunnels(policy: Policy, kwargs: dict[str, Any], service: str | None,
+                              refused: bool) -> None:
+    routed = pipeline.route(policy, request(**kwargs))
+    assert (routed.service.name if routed.service else None) == service
+    assert bool(routed.refusal) is refused
+
+
+# ---------------------------------------------------------------- every string, strictly parsed
+
+TOOLS_BODY = {
+    "model": "gpt-4o-mini", "user": ID, "metadata": {"case": NAME},
+    "messages": [{"role": "user", "name": NAME, "content": "天氣如何？"}],
+    "tools": [{"type": "function", "function": {
+        "name": "lookup", "description": f"查 {ID} 的資料",
+        "parameters": {"type": "object", "properties": {"who": {"type": "string", "enum": [NAME]}}}}}],
+    "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"description": ID}}},
+}
+
+
+@pytest.mark.parametrize(("path", "body", "hidden"), [
+    ("/v1/chat/completions", TOOLS_BODY, (ID, NAME)),
+    ("/v1/messages", {"model": "claude", "max_tokens": 10, "metadata": {"user_id": ID},
+                      "tools": [{"name": "t", "description": NAME, "input_schema": {"type": "object"}}],
+                      "messages": [{"role": "user", "content": "hi"}]}, (ID, NAME)),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], ID: {NAME: 1}}, (ID, NAME)),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [
+        {"type": "x_unknown_part", "payload": NAME}]}], "url": f"https://x.example/?id={ID}"}, (ID, NAME)),
+])
+def test_every_string_and_key_is_a_segment(policy: Policy, path: str, body: Any,
+                                           hidden: tuple[str, ...]) -> None:
+    seen = inspected(policy, request(path, body))
+    joined = "\n".join(seen.texts)
+    for value in hidden:
+        assert value in joined
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (b'{"messages": [], "messages": [{"role": "user", "content": "A123456789"}]}', AmbiguousRequest),
+    (b'{"messages": [{"role": "user", "content": "x", "content": "y"}]}', AmbiguousRequest),
+    (b'{"temperature": NaN, "messages": []}', AmbiguousRequest),
+    (b'{"messages": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", FormatError),
+    (b'{"messages": [' + b"[" * 200 + b"]" * 200 + b"]}", FormatError),
+    (b'{"messages": []} trailing', FormatError),
+])
+def test_ambiguous_or_unreadable_json_is_refused(policy: Policy, body: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        inspected(policy, request(body=body))
+
+
+def test_json_labelled_as_a_form_is_unreadable(policy: Policy) -> None:
+    body = {"messages": [{"role": "user", "content": ID}]}
+    seen = inspected(policy, request(body=body, content_type="application/x-www-form-urlencoded"))
+    assert seen.parsed.uninspected == ("body: JSON sent as a form",)
+    assert any(ID in t for t in seen.texts)  # still read as a form: the field name holds it
+
+
+def test_form_field_names_are_inspected(policy: Policy) -> None:
+    seen = inspected(policy, request(body=f"{quote(NAME)}=1&q=hello".encode(),
+                                     content_type="application/x-www-form-urlencoded"))
+    keys = [s.text for s in seen.segments if s.where == "object keys"]
+    assert keys == [f"{NAME}\nq"]
+
+
+# ---------------------------------------------------------------- URL, query and headers
+
+def test_url_and_headers_are_segments(policy: Policy) -> None:
+    uuid = "6f1c2b7e-0a47-4c1e-9a55-3f0f6b7a2d11"
+    req = request(f"/v1/files/{ID}?q={quote(NAME + ' 你好')}&request_id={uuid}", b"", method="GET",
+                  headers=(("user-agent", f"tool/{ID}"), ("authorization", f"Bearer {ID}"),
+                           ("x-note", quote(NAME)), ("cookie", f"case={ID}")))
+    seen = inspected(policy, req)
+    wheres = {s.where: s.text for s in seen.url_parts + seen.header_parts}
+    assert wheres["url path[3]"] == ID
+    assert wheres["url query-value[0]"] == f"{NAME} 你好"
+    assert wheres["header user-agent"] == f"tool/{ID}"
+    assert wheres["header x-note"] == NAME                       # percent-decoded: text is text
+    assert wheres["header cookie"] == f"case={ID}"
+    assert "header authorization" not in wheres                  # credentials are not text
+    assert "url query-value[1]" not in wheres                     # a UUID: technical
+    assert "url path[1]" not in wheres and "header content-type" not in wheres  # protocol words
+    # Everything but the prompt goes to the engine as one segment: URL parts and header values a line each.
+    url, headers = "\n".join(p.text for p in seen.url_parts), "\n".join(p.text for p in seen.header_parts)
+    pieces = [*(p.text for p in seen.parsed.extra), url, headers]
+    assert seen.texts[-1] == pipeline.PIECE_SEPARATOR.join(pieces)
+
+
+def test_a_redaction_across_url_parts_cannot_be_written_back(policy: Policy) -> None:
+    req = request(f"/v1/{ID}?q=Hello+World", b"", method="GET", headers=(("x-note", "Hello There"),))
+    seen = inspected(policy, req)
+    texts = list(seen.texts)
+    texts[-1] = texts[-1].replace(ID + "\n", ID + " ")             # one line less in the URL
+    with pytest.raises(NotRewritable):
+        pipeline.outgoing(format_for("openai"), req, seen, texts)
+    texts[-1] = texts[-1].replace(pipeline.PIECE_SEPARATOR, " ", 1)  # one piece less
+    with pytest.raises(NotRewritable):
+        pipeline.outgoing(format_for("openai"), req, seen, texts)
+
+
+def test_outgoing_rewrites_only_what_changed(policy: Policy) -> None:
+    req = request(f"/v1/chat/completions?user={ID}&x=1",
+                  {"model": "m", "messages": [{"role": "user", "content": "你好"}]},
+                  headers=(("x-guard-reason", quote("辦理陳情案件")), ("x-trace", quote(NAME))))
+    seen = inspected(policy, req)
+    fmt = format_for("openai")
+    same = pipeline.outgoing(fmt, req, seen, seen.texts)
+    assert same.body is req.body and same.path == req.path and not same.body_changed
+    assert all(k != "x-guard-reason" for k, _ in same.headers)   # never leaves
+    redacted = [t.replace(ID, "<TW_NATIONAL_ID_1>").replace(NAME, "<PERSON_1>") for t in seen.texts]
+    out = pipeline.outgoing(fmt, req, seen, redacted)
+    assert out.path == "/v1/chat/completions?user=%3CTW_NATIONAL_ID_1%3E&x=1"
+    assert ("x-trace", "<PERSON_1>") in out.headers
+    assert out.body == req.body
+
+
+# ---------------------------------------------------------------- 查詢事由
+
+@pytest.mark.parametrize(("headers", "prompt", "reason"), [
+    ((("x-guard-reason", quote("辦理陳情案件回覆")),), "你好", "辦理陳情案件回覆"),
+    ((), "請幫我寫回函。\n查詢事由：民眾陳情第 117 號案件\n內容如下", "民眾陳情第 117 號案件"),
+    ((), "事由: audit follow-up for case 17", "audit follow-up for case 17"),
+    ((("x-guard-reason", quote("短")),), "查詢事由：依法辦理戶籍查詢", "依法辦理戶籍查詢"),
+    ((), "請問查詢事由：要怎麼寫？", ""),            # not on a line of its own
+    ((), "查詢事由：短", ""),                        # fewer than 4 characters
+    ((), "沒有事由的提示", ""),
+])
+def test_stated_reason(policy: Policy, headers: Headers, prompt: str, reason: str) -> None:
+    req = request(body={"messages": [{"role": "user", "content": prompt}]}, headers=headers)
+    assert pipeline.stated_reason(req, inspected(policy, req), ()) == reason
+
+
+def test_stated_reason_is_masked_and_the_confirm_form_comes_first(policy: Policy) -> None:
+    prompt = f"查詢事由：協查 {ID} 案\n內容"
+    req = request(body={"messages": [{"role": "user", "content": prompt}]})
+    seen = inspected(policy, req)
+    index = next(i for i, t in enumerate(seen.texts) if t == prompt)
+    start = prompt.index(ID)
+    found = [FoundAt("TW_NATIONAL_ID", index, start, start + 10, 1.0, "warn")]
+    assert pipeline.stated_reason(req, seen, found) == "協查 A12*****89 案"
+    assert pipeline.stated_reason(req, seen, found, confirmed="表單填寫的事由") == "表單填寫的事由"
+
+
+def test_reason_line_is_taken_out_of_the_body() -> None:
+    texts = ["請幫我寫回函。\n查詢事由：民眾陳情第 117 號案件\n內容如下", "查詢事由：依法辦理\n",
+             "header 查詢事由：保留"]
+    assert pipeline.without_reason_lines(texts, 2) == ["請幫我寫回函。\n內容如下", "", texts[2]]
+
+
+# ---------------------------------------------------------------- the stored path
+
+def test_event_path_never_holds_a_raw_value(policy: Policy) -> None:
+    path = f"/v1/users/{ID}/chat?q={ID}"
+    assert pipeline.event_path(path) == "/v1/users/A12*****89/chat"
+    seen = inspected(policy, request(path, b"", method="GET"))
+    index, joined = len(seen.texts) - 1, seen.texts[-1]
+    found = [FoundAt("TW_NATIONAL_ID", index, joined.index(ID), joined.index(ID) + 10, 1.0, "redact")]
+    assert pipeline.event_path(path, seen, found) == "/v1/users/A12*****89/chat"
+
+
+# ---------------------------------------------------------------- writing the rest of the body back
+
+def test_other_strings_and_keys_are_rewritten_in_place(policy: Policy) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "你好"}], "user": f"u {ID}",
+            "metadata": {"note": f"第一行\n{ID}", ID: "x"}}
+    req = request(body=body)
+    seen = inspected(policy, req)
+    n_body = len(seen.parsed.all_segments)
+    texts = [t.replace(ID, "<TW_NATIONAL_ID_1>") if i < n_body else t for i, t in enumerate(seen.texts)]
+    out = pipeline.outgoing(format_for("openai"), req, seen, texts)
+    sent = json.loads(out.body)
+    assert sent["user"] == "u <TW_NATIONAL_ID_1>"
+    assert sent["metadata"] == {"note": "第一行\n<TW_NATIONAL_ID_1>", "<TW_NATIONAL_ID_1>": "x"}
+    assert sent["messages"] == body["messages"] and ID not in out.body.decode()
+
+
+def test_websocket_message_is_read_whole_and_written_back() -> None:
+    """The addon inspects a WebSocket message's every string and key (``all_segments``) the same way."""
+    from guard.formats import copilot
+
+    message = json.dumps({"event": "send", "content": [{"type": "text", "text": "你好"}],
+                          "context": {"note": f"案件 {ID}"}}, ensure_ascii=False)
+    parsed = copilot.extract_ws_message(message)
+    texts = [s.text for s in parsed.all_segments]
+    assert any(ID in t for t in texts) and "你好" in texts
+    out = json.loads(copilot.rewrite_ws_message(parsed, [t.replace(ID, "<TW_NATIONAL_ID_1>") for t in texts]))
+    assert out["context"]["note"] == "案件 <TW_NATIONAL_ID_1>" and out["content"][0]["text"] == "你好"
