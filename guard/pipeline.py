@@ -161,7 +161,9 @@ class Inspection:
         holds the separator itself keeps them apart.
         """
         if self._joined_pieces:
-            joined = PIECE_SEPARATOR.join(p.text for p in self.pieces)
+            # Led by a separator too: the engine also reads segments joined end to end (a value split
+            # across two content parts), and a prompt's last word must not run into the first piece.
+            joined = PIECE_SEPARATOR + PIECE_SEPARATOR.join(p.text for p in self.pieces)
             return (*self.parsed.segments, Segment(joined, "request"))
         return self.parsed.segments + self.pieces
 
@@ -170,15 +172,16 @@ class Inspection:
         first = len(self.parsed.segments)
         if not self._joined_pieces:
             return first + piece, 0
-        return first, sum(len(p.text) + len(PIECE_SEPARATOR) for p in self.pieces[:piece])
+        before = self.pieces[:piece]
+        return first, len(PIECE_SEPARATOR) * (1 + len(before)) + sum(len(p.text) for p in before)
 
     def per_piece(self, new_texts: Sequence[str]) -> list[str]:
         """New texts per prompt segment and per piece; a redaction across pieces cannot be written back."""
         first = len(self.parsed.segments)
         if not self._joined_pieces:
             return list(new_texts)
-        parts = new_texts[first].split(PIECE_SEPARATOR)
-        if len(parts) != len(self.pieces):
+        lead, *parts = new_texts[first].split(PIECE_SEPARATOR)
+        if lead or len(parts) != len(self.pieces):
             raise NotRewritable("a redaction spans two parts of the request")
         return [*new_texts[:first], *parts]
 

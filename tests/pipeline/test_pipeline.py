@@ -157,7 +157,7 @@ def test_url_and_headers_are_segments(policy: Policy) -> None:
     # Everything but the prompt goes to the engine as one segment: URL parts and header values a line each.
     url, headers = "\n".join(p.text for p in seen.url_parts), "\n".join(p.text for p in seen.header_parts)
     pieces = [*(p.text for p in seen.parsed.extra), url, headers]
-    assert seen.texts[-1] == pipeline.PIECE_SEPARATOR.join(pieces)
+    assert seen.texts[-1] == pipeline.PIECE_SEPARATOR + pipeline.PIECE_SEPARATOR.join(pieces)
 
 
 def test_a_redaction_across_url_parts_cannot_be_written_back(policy: Policy) -> None:
