@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,7 +75,9 @@ def console() -> Console:
 
 
 def create_app(store: AuditStore, *, session_minutes: int = 30, secure_cookies: bool = False,
-               clock: Callable[[], datetime] | None = None) -> Flask:
+               clock: Callable[[], datetime] | None = None,
+               entity_names: Mapping[str, str] | None = None) -> Flask:
+    """The console; ``entity_names`` are a policy's names for the entity types it adds."""
     from guard.review.views import views
 
     app = Flask(__name__)
@@ -85,7 +87,8 @@ def create_app(store: AuditStore, *, session_minutes: int = 30, secure_cookies: 
                                              clock or (lambda: datetime.now(UTC)))
     app.jinja_env.filters.update(visible=render.visible, local_time=render.local_time)
     app.jinja_env.globals.update(
-        label=render.label, ENTITY_LABELS=render.ENTITY_LABELS, DECISION_LABELS=render.DECISION_LABELS,
+        label=render.label, ENTITY_LABELS={**render.ENTITY_LABELS, **(entity_names or {})},
+        DECISION_LABELS=render.DECISION_LABELS,
         KIND_LABELS=render.KIND_LABELS, DISPOSITION_LABELS=render.DISPOSITION_LABELS,
         ROLE_LABELS=render.ROLE_LABELS, SUGGESTION_LABELS=render.SUGGESTION_LABELS)
     app.context_processor(lambda: {"principal": g.get("principal")})
