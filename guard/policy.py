@@ -8,14 +8,13 @@ problem raises ``PolicyError`` with the file, the line and the offending key.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import hashlib
 import re
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, cast, get_args, get_origin
 
@@ -238,7 +237,7 @@ class Policy:
     recognizers: tuple[RecognizerSpec, ...]
     examples: tuple[ExampleCase, ...]
     # Entity type -> Traditional Chinese name, from the policy's recognizers and display_names.
-    display_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    display_names: Mapping[str, str] = field(default_factory=dict)
 
     def display_name(self, entity_type: str) -> str | None:
         """What staff are told an entity type is: the policy's name for it, else the built-in one."""
@@ -386,7 +385,8 @@ def _resolve_extends(name: str, relative_to: Path) -> Path:
     return candidate
 
 
-Chain = list[tuple[Path, "PolicyDocument", Any]]
+# A policy file and its ancestors, root first: (path, parsed document, round-trip YAML for line numbers).
+Chain = list[tuple[Path, PolicyDocument, Any]]
 
 
 def _load_chain(path: Path, seen: tuple[Path, ...]) -> Chain:
@@ -472,10 +472,10 @@ def _schema_keys(loc: tuple[Any, ...]) -> tuple[str, ...]:
     for part in loc:
         annotation = _without_none(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
-            if field is None:
+            model_field = annotation.model_fields.get(str(part))
+            if model_field is None:
                 return ()
-            annotation = field.annotation
+            annotation = model_field.annotation
         elif get_origin(annotation) in (tuple, list) and get_args(annotation):
             annotation = get_args(annotation)[0]
         elif get_origin(annotation) is dict and len(get_args(annotation)) == 2:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,7 +89,9 @@ def console() -> Console:
 
 
 def create_app(store: AuditStore, *, session_minutes: int = 30, secure_cookies: bool = False,
-               clock: Callable[[], datetime] | None = None, trusted_proxies: auth.Networks = ()) -> Flask:
+               clock: Callable[[], datetime] | None = None, trusted_proxies: auth.Networks = (),
+               entity_names: Mapping[str, str] | None = None) -> Flask:
+    """The console; ``entity_names`` are a policy's names for the entity types it adds."""
     from guard.review.views import views
 
     # The console writes chained actions and checks accounts and sessions against keyed fingerprints:
@@ -104,8 +106,9 @@ def create_app(store: AuditStore, *, session_minutes: int = 30, secure_cookies: 
     app.jinja_env.filters.update(visible=render.visible, local_time=render.local_time,
                                  user_label=render.user_label, service_label=render.service_label)
     app.jinja_env.globals.update(
-        label=render.label, ENTITY_LABELS=render.ENTITY_LABELS, DECISION_LABELS=render.DECISION_LABELS,
-        ACTION_LABELS=render.ACTION_LABELS, UNIDENTIFIED=render.UNIDENTIFIED,
+        label=render.label, ENTITY_LABELS={**render.ENTITY_LABELS, **(entity_names or {})},
+        DECISION_LABELS=render.DECISION_LABELS, ACTION_LABELS=render.ACTION_LABELS,
+        UNIDENTIFIED=render.UNIDENTIFIED,
         KIND_LABELS=render.KIND_LABELS, DISPOSITION_LABELS=render.DISPOSITION_LABELS,
         ROLE_LABELS=render.ROLE_LABELS, SUGGESTION_LABELS=render.SUGGESTION_LABELS)
     app.context_processor(lambda: {"principal": g.get("principal")})

@@ -8,6 +8,7 @@ import sys
 from guard.audit.keys import load_keys
 from guard.audit.store import DEFAULT_URL, AuditStore, safe_url
 from guard.envconfig import env_port, env_str
+from guard.policy import load_policy
 from guard.review.auth import parse_networks
 
 EXIT_OK = 0
@@ -26,8 +27,9 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise SystemExit(f"guard review: --trusted-proxy: {e}") from None
     keys = load_keys(args.audit_key_file)
     store = AuditStore.open(args.audit_db, keys)
+    entity_names = load_policy(args.policy).display_names  # the policy's names for the types it adds
     app = create_app(store, session_minutes=args.session_minutes, secure_cookies=args.secure_cookies,
-                     trusted_proxies=trusted)
+                     trusted_proxies=trusted, entity_names=entity_names)
     evidence = "evidence can be opened" if keys else "no audit key: evidence cannot be opened"
     print(f"guard review: http://{args.listen_host}:{args.listen_port}/ over {safe_url(args.audit_db)} "
           f"({evidence})", file=sys.stderr, flush=True)
@@ -51,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         help="address to listen on (default 127.0.0.1; GUARD_REVIEW_LISTEN_HOST)")
     review.add_argument("--listen-port", type=int, default=env_port("GUARD_REVIEW_LISTEN_PORT", 8081),
                         help="port to listen on (default 8081; GUARD_REVIEW_LISTEN_PORT)")
+    review.add_argument("--policy", default=env_str("GUARD_POLICY"),
+                        help="the proxies' policy, for the names of the entity types it adds (a file or a "
+                        "bundled name; default: default; GUARD_POLICY)")
     review.add_argument("--session-minutes", type=int, default=30,
                         help="sign a user out after this many idle minutes (default 30; 8 hours at most)")
     review.add_argument("--secure-cookies", action="store_true",

@@ -37,7 +37,7 @@ def test_redaction_event(guard_proxy: GuardProxy, gemini_upstream: UpstreamServe
     assert event["decision"] == "redact" and event["event"] == "prompt_redacted"
     assert event["entities"] == {"TW_NATIONAL_ID": 1, "PHONE_NUMBER": 1}
     assert event["service"] == "e2e-gemini" and event["tier"] == "external"
-    assert event["policy_name"] == "default" and event["policy_version"]
+    assert event["policy_name"] == "policy" and event["policy_version"]  # a child is named after its file
     assert event["client"] == "127.0.0.1" and event["latency_ms"] > 0
 
 

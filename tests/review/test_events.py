@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -208,3 +209,18 @@ def test_a_hostile_prompt_and_user_name_render_as_inert_text(client: Callable[[s
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert NATIONAL_ID in page                                # the original, escaped, on this page only
     assert "alert(3)" in page and "<script>alert(3)" not in page
+
+
+def test_the_console_names_the_types_a_policy_adds(store: AuditStore, clock: Any) -> None:
+    """`guard review --policy` passes the policy's display names: reviewers never read a raw code."""
+    from guard.policy import load_policy
+    from guard.review.app import create_app
+
+    text = "請查詢該員前科紀錄，陳情人王小明"
+    seeded = seed(store, [text], [finding(text, "前科", "CRIMINAL_RECORD", "warn"),
+                                  finding(text, "王小明", "PERSON")], decision="warn")
+    names = load_policy("sensitive-cases").display_names
+    reviewer = Client(create_app(store, clock=clock, entity_names=names))
+    assert reviewer.sign_in("rita").status_code == 303
+    page = reviewer.text(f"/events/{seeded.event_id}")
+    assert "前科紀錄·" in page and "姓名·" in page
