@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from sqlalchemy import select, update
 
 from guard.audit.schema import dispositions, evidence, sessions
-from guard.audit.store import AuditStore
+from guard.audit.store import AuditStore, ChainModeError
 from guard.policy import allow_key, load_policy
 from guard.review.app import create_app
 from guard.review.schema import allowlist_suggestions
@@ -75,18 +75,14 @@ def test_revealing_shows_the_original_once_and_chains_who_and_why(
     assert 'data-kind="evidence_opened"' in detail and "民眾申訴調查 #12" in detail
 
 
-def test_without_the_audit_key_evidence_stays_closed(client: Callable[[str], Client], store: AuditStore,
-                                                     audit_url: str) -> None:
-    event = seed(store, [PII_PROMPT], pii_findings()).event_id
+def test_without_the_audit_key_the_console_does_not_open_a_keyed_store(store: AuditStore,
+                                                                       audit_url: str) -> None:
+    """Evidence, chained actions and account checks all need the key: the console says so at start."""
+    seed(store, [PII_PROMPT], pii_findings())
     keyless = AuditStore.open(audit_url, None)
     try:
-        rita = Client(create_app(keyless))
-        rita.sign_in("rita")
-        assert "主控台未載入稽核金鑰" in rita.text(f"/events/{event}")
-        response = rita.post(f"/events/{event}/evidence", {"reason": "例行查核"})
-        assert response.status_code == 409
-        assert "未載入稽核金鑰" in response.get_data(as_text=True)
-        assert NATIONAL_ID not in response.get_data(as_text=True)
+        with pytest.raises(ChainModeError, match="load its audit key"):
+            create_app(keyless)
     finally:
         keyless.close()
     assert _kinds(store) == ["prompt_redacted"]
