@@ -206,19 +206,19 @@ _JOIN_RE = re.compile(
     f"|{_ALNUM}(?<!{_ALNUM}{_ALNUM}){_ALNUM}*(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
 )
 _GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
+_DIGIT_RE = re.compile("[0-9]")
 
 
 def _joins(text: str) -> Iterator[Edit]:
     """One edit per separator removed, so a finding inside a long chain maps back precisely."""
     for match in _JOIN_RE.finditer(text):
-        if not _GAPS_RE.match(match.group()):
-            gaps = list(_GAPS_RE.finditer(text, match.start(), match.end()))
-            if len(gaps) == 1 and gaps[0].group() == ".":
-                continue  # a decimal number (0.912345678), not a spaced-out value
-            for gap in gaps:
-                yield gap.start(), gap.end(), ""
-        else:
-            yield match.start(), match.end(), ""
+        if match.group()[0].isascii() and not _DIGIT_RE.search(match.group()):
+            continue  # letters only (www.example.com, S.H.E): every identifier has digits
+        gaps = list(_GAPS_RE.finditer(text, match.start(), match.end()))
+        if len(gaps) == 1 and gaps[0].group() == ".":
+            continue  # a decimal number (0.912345678), not a spaced-out value
+        for gap in gaps:
+            yield gap.start(), gap.end(), ""
 
 
 # ---------------------------------------------------------------- the view
