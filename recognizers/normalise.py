@@ -12,7 +12,7 @@ map of what it changed:
    with several characters (``⑩``) are expanded;
 3. **join**: characters a user spaced out are joined: three or more single characters separated
    by spaces or punctuation (``陳 志 明``, ``A.1.2.3``), and letter/digit groups separated by
-   ``.``, ``_``, a line break or four or more spaces (``0912.345.678``, ``A123_456_789``).
+   ``_``, a line break, four or more spaces or two or more dots (``0912.345.678``, ``A123_456_789``).
 
 ``Normalised.original_span`` maps a span of the view back to the span of the original text it came
 from (a decoded character maps to the whole encoded run), so findings are reported, redacted and
@@ -193,29 +193,32 @@ _SEPARATOR = r"[\s.,_\-·・/\\|:;*~+、，。．]{1,16}"
 _WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
 # Three or more single characters separated by anything (陳 志 明, A.1.2.3); letter/digit groups
 # separated by what nobody types inside a number on purpose (0912.345.678, A123_456_789, a line
-# break, 4+ spaces); white space between Chinese characters (Chinese is written without it).
-_SINGLE_ALNUM = f"(?<!{_ALNUM}){_ALNUM}(?!{_ALNUM})"
+# break, 4+ spaces). White space between longer runs of Chinese is left: headlines and captions
+# use it between phrases, and joining those makes names of words (觀光酒莊 青翠 → 莊青翠).
+# Each alternative starts with a character class, not a look-behind, so the regex engine can skip
+# ahead to a possible start (half the scanning time); the look-behind then checks the character
+# before it.
+_SINGLE_ALNUM = f"{_ALNUM}(?<!{_ALNUM}{_ALNUM})(?!{_ALNUM})"
 _CJK_SEPARATOR = r"[\s._\-·・/\\|*~+]{1,16}"  # not sentence punctuation: 甲，乙，丙 is prose
 _JOIN_RE = re.compile(
     f"{_SINGLE_ALNUM}(?:{_SEPARATOR}{_SINGLE_ALNUM}){{2,}}"
     f"|[{_CJK}](?:{_CJK_SEPARATOR}[{_CJK}]){{2,}}"
-    f"|(?<![A-Za-z0-9]){_ALNUM}+(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
-    f"|(?<=[{_CJK}])\\s+(?=[{_CJK}])"
+    f"|{_ALNUM}(?<!{_ALNUM}{_ALNUM}){_ALNUM}*(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
 )
 _GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
+_DIGIT_RE = re.compile("[0-9]")
 
 
 def _joins(text: str) -> Iterator[Edit]:
     """One edit per separator removed, so a finding inside a long chain maps back precisely."""
     for match in _JOIN_RE.finditer(text):
-        if not _GAPS_RE.match(match.group()):
-            gaps = list(_GAPS_RE.finditer(text, match.start(), match.end()))
-            if len(gaps) == 1 and gaps[0].group() == ".":
-                continue  # a decimal number (0.912345678), not a spaced-out value
-            for gap in gaps:
-                yield gap.start(), gap.end(), ""
-        else:
-            yield match.start(), match.end(), ""
+        if match.group()[0].isascii() and not _DIGIT_RE.search(match.group()):
+            continue  # letters only (www.example.com, S.H.E): every identifier has digits
+        gaps = list(_GAPS_RE.finditer(text, match.start(), match.end()))
+        if len(gaps) == 1 and gaps[0].group() == ".":
+            continue  # a decimal number (0.912345678), not a spaced-out value
+        for gap in gaps:
+            yield gap.start(), gap.end(), ""
 
 
 # ---------------------------------------------------------------- the view

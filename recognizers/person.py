@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import os
@@ -649,11 +650,17 @@ class ChinesePersonRecognizer(EntityRecognizer):
     @staticmethod
     def _non_overlapping(candidates: list[_Candidate]) -> list[_Candidate]:
         """Keep the best-scoring candidates that do not overlap (longer wins a tie)."""
+        # Chosen spans kept sorted by start (they never overlap): only the neighbours of a new
+        # span's position can overlap it, so each check is a bisection, not a scan (linear time).
         chosen: list[_Candidate] = []
+        starts: list[int] = []
         for c in sorted(candidates, key=lambda c: (-c.score, -(c.end - c.start), c.start)):
-            if all(c.end <= o.start or o.end <= c.start for o in chosen):
-                chosen.append(c)
-        return sorted(chosen, key=lambda c: c.start)
+            i = bisect.bisect_left(starts, c.start)
+            if (i > 0 and chosen[i - 1].end > c.start) or (i < len(chosen) and chosen[i].start < c.end):
+                continue
+            starts.insert(i, c.start)
+            chosen.insert(i, c)
+        return chosen
 
     def _result(self, candidate: _Candidate) -> RecognizerResult:
         explanation = AnalysisExplanation(

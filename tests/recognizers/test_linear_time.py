@@ -4,8 +4,8 @@ A prompt is attacker-controlled: one regex that backtracks over a long run (quad
 single paste hold a worker for minutes. Each recognizer is fed 1 MB texts of the worst shapes
 (long runs of Chinese characters, digits, dots, letters, separators, spaced-out characters) and
 the same shape at a quarter of the size: four times the text must cost well under sixteen times
-the time (what quadratic work costs). A run that is fast in absolute terms passes whatever the
-ratio, so a busy machine's noise on tiny timings cannot fail the test.
+the time (what quadratic work costs). A 1 MB run under two seconds passes without the ratio (quadratic
+work on 1 MB takes minutes), so a busy machine's noise on tiny timings cannot fail the test.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from recognizers.analyzer import analyze, build_analyzer
 LARGE = 1 << 20        # 1 MB of characters
 SMALL = LARGE // 4
 MAX_GROWTH = 10.0      # linear is 4, quadratic 16
-FAST_ENOUGH = 1.0      # seconds for the 1 MB text: no bound to enforce below this
+FAST_ENOUGH = 2.0      # seconds for the 1 MB text: no ratio to check below this
 
 _CJK = "陳志明王小林美華機密身分證號碼報案人電話車牌臺北市中正區的了是在有"
 _random = random.Random(13)
@@ -68,10 +68,10 @@ def _seconds(analyzer: AnalyzerEngine, text: str) -> float:
 def test_time_grows_linearly_with_the_text(analyzers: dict[str, AnalyzerEngine], recognizer: str,
                                            shape: str) -> None:
     analyzer = analyzers[recognizer]
-    small = min(_seconds(analyzer, SHAPES[shape](SMALL)) for _ in range(2))
     large = _seconds(analyzer, SHAPES[shape](LARGE))
-    print(f"{recognizer} {shape}: {SMALL} chars {small:.3f} s, {LARGE} chars {large:.3f} s")
     if large < FAST_ENOUGH:
-        return
+        return  # quadratic work on 1 MB takes minutes, not seconds
+    small = _seconds(analyzer, SHAPES[shape](SMALL))
+    print(f"{recognizer} {shape}: {SMALL} chars {small:.3f} s, {LARGE} chars {large:.3f} s")
     assert large / max(small, 1e-3) < MAX_GROWTH, (
         f"{recognizer} on {shape}: {small:.2f} s for {SMALL} characters, {large:.2f} s for {LARGE}")
