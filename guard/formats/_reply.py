@@ -58,12 +58,12 @@ def is_page_load(method: str, path: str, headers: Mapping[str, str], content_typ
         return False
     if not (mode == "navigate" or dest or headers.get("accept", "").lower().startswith("text/html")):
         return False
+    scripted = any(headers.get(name) is not None for name in _SCRIPT_HEADERS)
+    if scripted or _APP_ENDPOINTS.search(path.split("?", 1)[0]):
+        return False
     if method.upper() in ("GET", "HEAD"):
         return True
-    if method.upper() != "POST" or media_type(content_type) not in _FORM_TYPES:
-        return False
-    return not (_APP_ENDPOINTS.search(path.split("?", 1)[0])
-                or any(headers.get(name) is not None for name in _SCRIPT_HEADERS))
+    return method.upper() == "POST" and media_type(content_type) in _FORM_TYPES
 
 
 def streams_by_endpoint(path: str) -> bool:

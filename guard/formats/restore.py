@@ -838,6 +838,8 @@ def _lead(raw: str) -> str:
 
 
 class StreamRestorer(Protocol):
+    """Restores a reply piece by piece: ``feed`` each chunk, ``flush`` once at the end."""
+
     def feed(self, chunk: bytes) -> bytes: ...
 
     def flush(self) -> bytes: ...

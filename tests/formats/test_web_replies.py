@@ -301,6 +301,8 @@ GEMINI = "/_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate?
     ("POST", "/api/v0/chat/completion", {"accept": "*/*"}, "application/json", False),
     ("POST", "/graphql?locale=user", NAV, FORM, False),                   # Meta AI's GraphQL form
     ("GET", "/backend-api/me", {"accept": "application/json"}, "", False),
+    ("GET", "/backend-api/conversations?offset=0", NAV, "", False),       # an app endpoint, even as a GET
+    ("GET", "/?q=%E7%8E%8B", NAV, "", True),                              # chatgpt.com/?q=… prefill: a page
 ])
 def test_is_page_load(method: str, path: str, headers: dict[str, str], content_type: str, page: bool) -> None:
     assert is_page_load(method, path, headers, content_type) is page
