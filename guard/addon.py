@@ -35,6 +35,7 @@ from urllib.parse import unquote
 
 from mitmproxy import ctx, exceptions, http, tls
 
+from guard import image_parts
 from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_event_id
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeyError, AuditKeys, load_keys
@@ -58,7 +59,7 @@ from guard.formats.restore import SseRestorer, WsMessageRestorer, restore_json_b
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page, short_message
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
 from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
-from guard.verdict import Decision, Verdict
+from guard.verdict import Decision, Finding, Verdict
 from guard.workers import InspectionPool
 
 REASON_HEADER = "x-guard-reason"
@@ -499,15 +500,25 @@ class Guard:
             if len(body) > self.body_limit:
                 raise BodyTooLarge("request body is larger than guard_body_limit")
             parsed = fmt.extract(body, flow.request.headers.get("content-type", ""), flow.request.path)
-            if parsed.uninspected and service.unreadable_upload == "block":
-                raise UnreadableContent(f"{len(parsed.uninspected)} part(s) could not be read as text")
-            if not parsed.segments:
+            # Inline images are read (OCR) and their text inspected with the prompt's.
+            images = image_parts.images_in_body(body) if parsed.uninspected else []
+            ocr = await asyncio.wait_for(
+                asyncio.gather(*(self.pool.read_image(i.data, self.timeout) for i in images)),
+                timeout=self.timeout,
+            ) if images else []
+            uninspected = [u for u in parsed.uninspected if not image_parts.covers(images, u)]
+            if uninspected and service.unreadable_upload == "block":
+                raise UnreadableContent(f"{len(uninspected)} part(s) could not be read as text")
+            texts = parsed.texts + tuple(o.text for o in ocr)
+            if not texts:
                 return  # nothing user-visible to inspect (telemetry, polling)
             verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                  self.timeout),
+                self.pool.inspect(texts, f"{flow.request.pretty_host}:{flow.request.port}", self.timeout),
                 timeout=self.timeout,
             )
+            if images:
+                parsed = image_parts.with_images(parsed, images, ocr, verdict.findings,
+                                                 lambda f: self._replaces(f, verdict.tier))
             self._apply(flow, fmt, parsed, body, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
@@ -639,6 +650,11 @@ class Guard:
         pending = _hook_events.get()
         if pending is not None:
             pending.append(PendingEvent(final.fields(), list(evidence) if evidence else None))
+
+    def _replaces(self, finding: Finding, tier: str) -> bool:
+        """The policy replaces this finding's value (redact, or block as a placeholder)."""
+        return self.policy is not None and self.policy.rule_for(finding.entity_type, tier).action in (
+            "redact", "block")
 
     def _found(self, verdict: Verdict) -> list[FoundAt]:
         policy = self.policy

@@ -40,6 +40,14 @@ class ImageUnreadable(ValueError):
 
 
 @dataclass(frozen=True)
+class ReadImage:
+    """A job for an inspection worker: OCR these bytes within ``timeout`` seconds."""
+
+    data: bytes
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Box:
     left: int
     top: int
@@ -92,7 +100,7 @@ def _split_box(word: str, box: Box) -> list[Box]:
     out, x = [], float(box.left)
     for u in units:
         step = (box.right - box.left) * u / total
-        out.append(Box(int(x), box.top, int(round(x + step)), box.bottom))
+        out.append(Box(int(x), box.top, round(x + step), box.bottom))
         x += step
     return out
 
@@ -114,10 +122,11 @@ def read_text(data: bytes, timeout: float = 20.0) -> OcrText:
     scale = 1.0
     if width * height <= MAX_OCR_PIXELS / 4:
         scale = 2.0  # Tesseract reads small screen text (12-16 px) far better at twice the size
-        image = image.resize((width * 2, height * 2), Image.LANCZOS)
+        image = image.resize((width * 2, height * 2), Image.Resampling.LANCZOS)
     elif width * height > MAX_OCR_PIXELS:
         scale = (MAX_OCR_PIXELS / (width * height)) ** 0.5
-        image = image.resize((max(1, int(width * scale)), max(1, int(height * scale))), Image.LANCZOS)
+        size = (max(1, int(width * scale)), max(1, int(height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     table = pytesseract.image_to_data(image, lang=LANGUAGES, timeout=timeout,
@@ -138,8 +147,8 @@ def read_text(data: bytes, timeout: float = 20.0) -> OcrText:
             boxes.append(None)
         line_key = key
         left, top = table["left"][i] / scale, table["top"][i] / scale
-        box = Box(int(left), int(top), int(round(left + table["width"][i] / scale)),
-                  int(round(top + table["height"][i] / scale)))
+        box = Box(int(left), int(top), round(left + table["width"][i] / scale),
+                  round(top + table["height"][i] / scale))
         text.extend(word)
         boxes.extend(_split_box(word, box))
     return OcrText("".join(text), tuple(boxes), width, height, fmt)

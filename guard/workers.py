@@ -35,6 +35,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
+from guard.images import OcrText, ReadImage, read_text
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
@@ -67,6 +68,13 @@ def _build_engine(policy_path: str | None) -> Engine:
     return engine
 
 
+def _run(engine: Engine, work: list[str] | ReadImage, destination: str | None) -> Verdict | OcrText:
+    """One job: texts to inspect, or an image to read (OCR is CPU work too, under the same limit)."""
+    if isinstance(work, ReadImage):
+        return read_text(work.data, work.timeout)
+    return engine.inspect_segments(work, destination)
+
+
 def _worker_main(conn: Connection, policy_path: str | None) -> None:
     """Build the engine, say so, then inspect one job at a time until the proxy closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's to handle; EOF stops us
@@ -82,7 +90,7 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
         except (EOFError, OSError):
             return
         try:
-            reply: tuple[object, ...] = (job_id, True, engine.inspect_segments(texts, destination))
+            reply: tuple[object, ...] = (job_id, True, _run(engine, texts, destination))
         except Exception as e:  # the type only: an engine message could quote the prompt
             reply = (job_id, False, e.__class__.__name__)
         conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
@@ -94,7 +102,7 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
 class _Job:
     job_id: int
     payload: bytes
-    future: asyncio.Future[Verdict]
+    future: asyncio.Future[Verdict | OcrText]
     timeout: float
 
 
@@ -177,6 +185,21 @@ class InspectionPool:
     async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0) -> Verdict:
         """Inspect in a worker. ``timeout`` bounds one job's time in a worker: past it the worker is
         killed and replaced (the caller bounds the whole wait, queue included, on its own)."""
+        result = await self._submit(list(texts), destination, timeout)
+        if not isinstance(result, Verdict):
+            raise InspectionError(f"a worker answered a {type(result).__name__} for an inspection")
+        return result
+
+    async def read_image(self, data: bytes, timeout: float = 10.0) -> OcrText:
+        """OCR an image in a worker, under the same time limit as an inspection."""
+        # Tesseract is stopped a little before the worker would be killed for overrunning.
+        result = await self._submit(ReadImage(data, timeout * 0.9), None, timeout)
+        if not isinstance(result, OcrText):
+            raise InspectionError(f"a worker answered a {type(result).__name__} for an image")
+        return result
+
+    async def _submit(self, work: list[str] | ReadImage, destination: str | None,
+                      timeout: float) -> Verdict | OcrText:
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -184,11 +207,10 @@ class InspectionPool:
             if self._thread is not None:
                 engine = await asyncio.wrap_future(self._engine_ready)
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._thread, engine.inspect_segments, list(texts),
-                                                  destination)
+                return await loop.run_in_executor(self._thread, _run, engine, work, destination)
             self._attach(asyncio.get_running_loop())
             job_id = next(self._ids)
-            payload = pickle.dumps((job_id, list(texts), destination), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((job_id, work, destination), protocol=pickle.HIGHEST_PROTOCOL)
             job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout)
             self._queue.append(job)
             self._dispatch()
@@ -250,7 +272,7 @@ class InspectionPool:
         job_id, ok, result = message
         if job is None or job.job_id != job_id or job.future.done():
             return  # abandoned by its caller (timed out, client gone): nobody waits for it
-        if ok and isinstance(result, Verdict):
+        if ok and isinstance(result, Verdict | OcrText):
             job.future.set_result(result)
         else:
             job.future.set_exception(InspectionError(f"the engine raised {result}"))

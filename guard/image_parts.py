@@ -1,0 +1,122 @@
+"""Inline images in JSON request bodies: find them, inspect their OCR text as segments, write masks back.
+
+The shapes the AI APIs use, found wherever they sit in the document (no format knowledge needed):
+
+- a ``data:image/...;base64,...`` URL string (OpenAI ``image_url.url``, Responses ``input_image``);
+- an object with base64 ``data`` and an image ``media_type`` / ``mimeType`` / ``mime_type``
+  (Anthropic ``source``, Gemini ``inlineData`` / ``inline_data``).
+
+``with_images`` appends one segment per image (its OCR text) to a parsed request, so the engine
+judges the images with the texts in one verdict; the request's writer writes the text segments as before and,
+for an image whose text was redacted, the image with the redacted characters blacked out. An image
+URL that is not inline (``https://...``) is left uninspected: the unreadable-content policy applies.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guard.formats._tree import Path, describe, encode_json, loads, put
+from guard.formats.base import NotRewritable, ParsedRequest, Segment
+from guard.images import IMAGE_TYPES, OcrText, mask
+from guard.verdict import Finding
+
+_DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.*)$", re.IGNORECASE | re.DOTALL)
+MIME_KEYS = ("media_type", "mimeType", "mime_type")
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """One base64 image in the document: where it is, its type and its bytes."""
+
+    path: Path
+    where: str
+    media_type: str
+    data: bytes
+    data_url: bool  # written back as a data URL (True) or as bare base64 (False)
+
+
+def _decode(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def find_images(node: Any, path: Path = ()) -> list[tuple[Path, str, str, bool]]:
+    """(path, media type, base64 text, is a data URL) of every inline image, in document order."""
+    out: list[tuple[Path, str, str, bool]] = []
+    if isinstance(node, dict):
+        mime = next((node[k] for k in MIME_KEYS if isinstance(node.get(k), str)), "").lower()
+        inline = mime in IMAGE_TYPES and isinstance(node.get("data"), str)
+        if inline:
+            out.append(((*path, "data"), mime, node["data"], False))
+        for key, child in node.items():
+            if not (inline and key == "data"):
+                out += find_images(child, (*path, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            out += find_images(child, (*path, i))
+    elif isinstance(node, str):
+        m = _DATA_URL.match(node)
+        if m and m.group(1).lower() in IMAGE_TYPES:
+            out.append((path, m.group(1).lower(), m.group(2), True))
+    return out
+
+
+def images_in_body(body: bytes) -> list[InlineImage]:
+    """The inline images of a JSON body (none for other bodies); bad base64 is left uninspected."""
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return []
+    try:
+        root = loads(body)
+    except Exception:  # not JSON after all: the format's own reader reports it
+        return []
+    out = []
+    for path, media_type, encoded, data_url in find_images(root):
+        data = _decode(encoded)
+        if data is not None:
+            out.append(InlineImage(path, describe(root, path), media_type, data, data_url))
+    return out
+
+
+def covers(images: Sequence[InlineImage], place: str) -> bool:
+    """True when an uninspected place (``messages[0].content[1]``) is one of these images or holds one."""
+    return any(i.where == place or i.where.startswith(place + ".") or i.where.startswith(place + "[")
+               for i in images)
+
+
+def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Sequence[OcrText],
+                findings: Sequence[Finding], masked: Callable[[Finding], bool]) -> ParsedRequest:
+    """``parsed`` plus one segment per image (its OCR text), rewritable with masked images.
+
+    ``findings`` are the verdict's over ``parsed.texts`` followed by the OCR texts; ``masked`` tells
+    which of them the policy replaces (redact or block): those characters are blacked out.
+    """
+    first_image = len(parsed.segments)
+    segments = parsed.segments + tuple(
+        Segment(o.text, f"{img.where} (image text)") for img, o in zip(images, ocr, strict=True))
+    text_writer = parsed.writer
+
+    def write(new_texts: Sequence[str]) -> bytes:
+        texts, image_texts = new_texts[:first_image], new_texts[first_image:]
+        changed = any(new != seg.text for new, seg in zip(texts, parsed.segments, strict=True))
+        if changed and text_writer is None:
+            raise NotRewritable(f"{parsed.format} request cannot be rewritten")
+        body = text_writer(texts) if changed and text_writer is not None else parsed.body
+        root = loads(body)
+        for k, (img, o, new) in enumerate(zip(images, ocr, image_texts, strict=True)):
+            if new == o.text:
+                continue
+            spans = [(f.start, f.end) for f in findings if f.segment == first_image + k and masked(f)]
+            encoded = base64.b64encode(mask(img.data, o, spans)).decode("ascii")
+            put(root, img.path, f"data:{img.media_type};base64,{encoded}" if img.data_url else encoded)
+        return encode_json(root)
+
+    return ParsedRequest(parsed.format, parsed.body, segments,
+                         tuple(u for u in parsed.uninspected if not covers(images, u)), write)
