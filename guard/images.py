@@ -1,4 +1,4 @@
-"""Text in images: OCR (Tesseract, Traditional Chinese + English) with boxes, and black boxes over values.
+"""Text in images: OCR (Tesseract, Traditional Chinese) with boxes, and black boxes over the values found.
 
 ``read_text`` turns image bytes into text plus, for every character, the box it was read from;
 ``mask`` paints black boxes over character spans of that text and returns new image bytes in the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, UnidentifiedImageError
@@ -25,7 +26,9 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 #: Media types read here; anything else is unreadable content (the policy decides).
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP",
                "image/gif": "GIF"}
-LANGUAGES = "chi_tra+eng"
+# chi_tra alone reads the Latin letters and digits of IDs too; adding eng made Tesseract take whole
+# Chinese lines for garbled English (承辦人林育賢 -> "AGAMA") and doubled the time.
+LANGUAGES = "chi_tra"
 # Larger images are scaled down before OCR: a 4K screenshot costs four times a 1080p one and
 # its text is no more legible. Boxes are scaled back to the original image.
 MAX_OCR_PIXELS = 1920 * 1200
@@ -33,6 +36,8 @@ MAX_OCR_PIXELS = 1920 * 1200
 MAX_IMAGE_PIXELS = 40_000_000
 MIN_CONFIDENCE = 0.0   # Tesseract's -1 marks layout rows without text
 BOX_PADDING = 3
+# A horizontal gap wider than this many character heights separates columns, not words.
+COLUMN_GAP = 1.5
 
 
 class ImageUnreadable(ValueError):
@@ -73,7 +78,11 @@ class OcrText:
 def open_image(data: bytes) -> Image.Image:
     """Decode ``data`` (PNG, JPEG, WebP or a still GIF), or raise :class:`ImageUnreadable`."""
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        with warnings.catch_warnings():
+            # Pillow warns past 89 MP; the size is checked here, before any pixel is decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(data))
+        with probe:
             if probe.width * probe.height > MAX_IMAGE_PIXELS:
                 raise ImageUnreadable(f"image too large ({probe.width}x{probe.height})")
             if probe.format not in IMAGE_TYPES.values():
@@ -106,8 +115,34 @@ def _split_box(word: str, box: Box) -> list[Box]:
 
 
 def _needs_space(before: str, after: str) -> bool:
-    """Latin words are separated by a space; CJK characters are written without one."""
-    return before[-1:].isascii() and after[:1].isascii() and before[-1:].isalnum() and after[:1].isalnum()
+    """Tesseract splits Latin text at its spaces; CJK text is written without them."""
+    return before[-1:].isascii() and after[:1].isascii()
+
+
+def _rows(words: list[tuple[str, Box]]) -> list[list[tuple[str, Box]]]:
+    """Words grouped into visual rows (top to bottom), each row left to right.
+
+    Tesseract's own blocks follow its page-layout guess, which on a form or a query screen can cut
+    one line in two (臺北市中正區重 | 慶南路...) and read the halves far apart; a row is what a
+    person reads as one line.
+    """
+    if not words:
+        return []
+    # A row is a band one typical character high around the mean centre of its words: flat
+    # characters (一, punctuation) have tiny boxes, and a scanned page's lines slope a little.
+    heights = sorted(box.bottom - box.top for _, box in words)
+    half = heights[len(heights) // 2] / 2
+    rows: list[list[tuple[str, Box]]] = []
+    centres: list[float] = []
+    for word, box in sorted(words, key=lambda w: (w[1].top + w[1].bottom) / 2):
+        centre = (box.top + box.bottom) / 2
+        if rows and abs(centre - centres[-1]) <= half:
+            rows[-1].append((word, box))
+            centres[-1] += (centre - centres[-1]) / len(rows[-1])
+        else:
+            rows.append([(word, box)])
+            centres.append(centre)
+    return [sorted(row, key=lambda w: w[1].left) for row in rows]
 
 
 def read_text(data: bytes, timeout: float = 20.0) -> OcrText:
@@ -131,26 +166,31 @@ def read_text(data: bytes, timeout: float = 20.0) -> OcrText:
         image = image.convert("RGB")
     table = pytesseract.image_to_data(image, lang=LANGUAGES, timeout=timeout,
                                       output_type=pytesseract.Output.DICT)
-    text: list[str] = []
-    boxes: list[Box | None] = []
-    line_key = None
+    words: list[tuple[str, Box]] = []
     for i, word in enumerate(table["text"]):
         word = word.strip()
         if not word or float(table["conf"][i]) < MIN_CONFIDENCE:
             continue
-        key = (table["page_num"][i], table["block_num"][i], table["par_num"][i], table["line_num"][i])
-        if line_key is not None and key != line_key:
+        left, top = table["left"][i] / scale, table["top"][i] / scale
+        words.append((word, Box(int(left), int(top), round(left + table["width"][i] / scale),
+                                round(top + table["height"][i] / scale))))
+    text: list[str] = []
+    boxes: list[Box | None] = []
+    for number, row in enumerate(_rows(words)):
+        if number:
             text.append("\n")
             boxes.append(None)
-        elif line_key is not None and _needs_space(text[-1], word):
-            text.append(" ")
-            boxes.append(None)
-        line_key = key
-        left, top = table["left"][i] / scale, table["top"][i] / scale
-        box = Box(int(left), int(top), round(left + table["width"][i] / scale),
-                  round(top + table["height"][i] / scale))
-        text.extend(word)
-        boxes.extend(_split_box(word, box))
+        for k, (word, box) in enumerate(row):
+            if k:
+                before, before_box = row[k - 1]
+                gap = box.left - before_box.right
+                # Columns apart get two spaces: no pattern's single space bridges them.
+                sep = "  " if gap > COLUMN_GAP * (box.bottom - box.top) else (
+                    " " if _needs_space(before, word) else "")
+                text.extend(sep)
+                boxes.extend([None] * len(sep))
+            text.extend(word)
+            boxes.extend(_split_box(word, box))
     return OcrText("".join(text), tuple(boxes), width, height, fmt)
 
 

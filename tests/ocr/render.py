@@ -52,11 +52,11 @@ def render_lines(lines: Sequence[str], size: int = 28, width: int | None = None,
 def scanned(image: Image.Image, seed: int = 7) -> Image.Image:
     """A scanned-looking copy: grey, slightly rotated, blurred and speckled."""
     rng = random.Random(seed)
-    grey = image.convert("L").rotate(0.8, expand=True, fillcolor=235)
+    grey = image.convert("L").rotate(0.6, expand=True, fillcolor=235)
     grey = grey.filter(ImageFilter.GaussianBlur(0.6))
     pixels = grey.load()
     assert pixels is not None
-    for _ in range(grey.width * grey.height // 200):
+    for _ in range(grey.width * grey.height // 2000):
         x, y = rng.randrange(grey.width), rng.randrange(grey.height)
         pixels[x, y] = rng.choice((90, 140, 200))
     return grey
