@@ -35,7 +35,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
-from guard.images import OcrText, ReadImage, read_text
+from guard.formats.base import UnreadableContent
+from guard.images import ImageUnreadable, OcrText, ReadImage, read_text
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
@@ -68,10 +69,20 @@ def _build_engine(policy_path: str | None) -> Engine:
     return engine
 
 
-def _run(engine: Engine, work: list[str] | ReadImage, destination: str | None) -> Verdict | OcrText:
-    """One job: texts to inspect, or an image to read (OCR is CPU work too, under the same limit)."""
+_Result = Verdict | OcrText | ImageUnreadable
+
+
+def _run(engine: Engine, work: list[str] | ReadImage, destination: str | None) -> _Result:
+    """One job: texts to inspect, or an image to read (OCR is CPU work too, under the same limit).
+
+    An image that cannot be read is an answer about the image, not a failure of the worker: the
+    proxy applies the unreadable-content policy to it.
+    """
     if isinstance(work, ReadImage):
-        return read_text(work.data, work.timeout)
+        try:
+            return read_text(work.data, work.timeout)
+        except ImageUnreadable as e:
+            return e
     return engine.inspect_segments(work, destination)
 
 
@@ -102,7 +113,7 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
 class _Job:
     job_id: int
     payload: bytes
-    future: asyncio.Future[Verdict | OcrText]
+    future: asyncio.Future[_Result]
     timeout: float
 
 
@@ -194,12 +205,14 @@ class InspectionPool:
         """OCR an image in a worker, under the same time limit as an inspection."""
         # Tesseract is stopped a little before the worker would be killed for overrunning.
         result = await self._submit(ReadImage(data, timeout * 0.9), None, timeout)
+        if isinstance(result, ImageUnreadable):
+            raise UnreadableContent(f"image: {result}")
         if not isinstance(result, OcrText):
             raise InspectionError(f"a worker answered a {type(result).__name__} for an image")
         return result
 
     async def _submit(self, work: list[str] | ReadImage, destination: str | None,
-                      timeout: float) -> Verdict | OcrText:
+                      timeout: float) -> _Result:
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -272,7 +285,7 @@ class InspectionPool:
         job_id, ok, result = message
         if job is None or job.job_id != job_id or job.future.done():
             return  # abandoned by its caller (timed out, client gone): nobody waits for it
-        if ok and isinstance(result, Verdict | OcrText):
+        if ok and isinstance(result, _Result):
             job.future.set_result(result)
         else:
             job.future.set_exception(InspectionError(f"the engine raised {result}"))
