@@ -14,10 +14,12 @@ City 104") is recognised from the floor or number to the city and postal code.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
-from presidio_analyzer import Pattern
+from presidio_analyzer import Pattern, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers.base import TaiwanPatternRecognizer
 
@@ -50,9 +52,29 @@ def former_names(districts: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _alternation(names: tuple[str, ...]) -> str:
-    """A regex group of the names, longest first, with 臺 written either way."""
-    ordered = sorted(names, key=len, reverse=True)
-    return "(?:" + "|".join(name.replace("臺", "[臺台]") for name in ordered) + ")"
+    """A regex matching any of the names (臺 written either way), factored as a trie.
+
+    Python's re tries the branches of a plain alternation one by one at every position; with a
+    thousand place names that made a 250,000-character paste take 11 s. A trie tries one branch
+    per first character.
+    """
+    trie: dict[str, dict] = {}
+    for name in names:
+        node = trie
+        for ch in name.replace("台", "臺"):
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _trie_regex(trie)
+
+
+def _trie_regex(node: dict[str, dict]) -> str:
+    ends = "" in node
+    branches = [("[臺台]" if ch == "臺" else re.escape(ch)) + _trie_regex(child)
+                for ch, child in sorted(node.items()) if ch]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return "(?:" + body + ")?" if ends else body
 
 
 COUNTIES, DISTRICTS = load_divisions()
@@ -122,3 +144,47 @@ class TwAddressRecognizer(TaiwanPatternRecognizer):
     CONTEXT: ClassVar[list[str]] = [
         "地址", "住址", "戶籍", "住所", "居所", "通訊處", "寄送", "住在", "住於", "居住", "address",
     ]
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """Run the patterns only around each house number (N號, "No. N"): every address has one.
+
+        The patterns are costly to try at every position of a long paste (Presidio matches with
+        the ``regex`` module: 0.8 s for 40,000 characters); the windows reach far enough before
+        the 號 (and after "No.") for the longest address written.
+        """
+        results: list[RecognizerResult] = []
+        for start, end in _windows(text):
+            for result in super().analyze(text[start:end], entities, nlp_artifacts, regex_flags):
+                result.start += start
+                result.end += start
+                if not any(r.start == result.start and r.end == result.end for r in results):
+                    results.append(result)
+        return results
+
+
+# How far an address reaches before its house number, and after its English "No.".
+BEFORE_HOUSE_NUMBER, AFTER_HOUSE_NUMBER = 90, 24
+BEFORE_ENGLISH_NO, AFTER_ENGLISH_NO = 24, 200
+_ANCHORS = re.compile(HOUSE + r"|No\.")
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Merged (start, end) windows of ``text`` around every 號 and "No."."""
+    windows: list[tuple[int, int]] = []
+    for m in _ANCHORS.finditer(text):
+        if m.group().endswith("號"):
+            start, end = m.start() - BEFORE_HOUSE_NUMBER, m.end() + AFTER_HOUSE_NUMBER
+        else:
+            start, end = m.start() - BEFORE_ENGLISH_NO, m.end() + AFTER_ENGLISH_NO
+        start, end = max(0, start), min(len(text), end)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows

@@ -47,6 +47,14 @@ def test_address(text: str, expected: list[str]) -> None:
     assert found(REC, text) == expected
 
 
+def test_addresses_deep_in_a_long_text_are_found_at_their_offsets() -> None:
+    # The patterns run in windows around house numbers: offsets must come back into the whole text.
+    filler = "身分證字號不是地址，" * 3000
+    english = "No. 1, Shifu Rd., Xinyi Dist., Taipei City 110"
+    text = filler + "住址：臺北市中正區重慶南路一段122號" + filler + english
+    assert found(REC, text) == ["臺北市中正區重慶南路一段122號", english]
+
+
 def test_division_data_is_complete() -> None:
     # 內政部: 22 counties and cities, 368 townships and districts (some names repeat: 東區, 信義區).
     assert len(COUNTIES) == 22
