@@ -12,8 +12,15 @@ inspection itself.
 
 A worker that dies (killed, out of memory) fails only the request it held, and is replaced; one
 that is still busy when its job's time limit runs out is killed and replaced, so a runaway
-inspection cannot keep a worker for ever. With ``workers=0`` the engine runs in one thread of this
-process instead (tests, small installs).
+inspection cannot keep a worker for ever. The time limit counts inspection only: a job waiting in
+the queue has a bound of its own (``queue_timeout``), so a busy minute does not time out prompts
+that were never started.
+
+Scheduling is fair between users: each user has a queue of their own, the queues are served in
+turn, and no user holds more than ``user_share`` workers at once (one less than the pool, when it
+has two or more), so one user's heavy prompts cannot starve everyone else.
+
+With ``workers=0`` the engine runs in one thread of this process instead (tests, small installs).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from guard.images import ImageUnreadable, OcrText, ReadImage, read_text
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
+QUEUE_SECONDS = 60.0  # the longest a job may wait for a worker before it fails closed
 START_SECONDS = 120.0  # building an engine takes about 2 s; a worker silent this long is broken
 RESPAWN_PAUSE_SECONDS = 5.0
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 4-byte length
@@ -47,6 +55,10 @@ _HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 
 
 class WorkerLost(RuntimeError):
     """The worker inspecting a request died or was stopped; that request fails closed."""
+
+
+class InspectionTimeout(TimeoutError):
+    """A job overran its time limit in a worker, or waited longer than its queue limit for one."""
 
 
 class InspectionError(RuntimeError):
@@ -115,6 +127,8 @@ class _Job:
     payload: bytes
     future: asyncio.Future[_Result]
     timeout: float
+    user: str = ""                                  # whose queue it waits in
+    queued: asyncio.TimerHandle | None = None       # fails the job if no worker takes it in time
 
 
 class _Worker:
@@ -144,7 +158,10 @@ class InspectionPool:
         self._pending = 0
         self._closing = False
         self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
-        self._queue: collections.deque[_Job] = collections.deque()
+        # One queue per user, in turn order (a dict keeps insertion order: served users go last).
+        self._queues: dict[str, collections.deque[_Job]] = {}
+        self._running: collections.Counter[str] = collections.Counter()
+        self.user_share = max(1, workers - 1)
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -193,26 +210,30 @@ class InspectionPool:
         """Inspections submitted and not yet finished (the queue depth metric)."""
         return self._pending
 
-    async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0) -> Verdict:
+    async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0, *,
+                      user: str | None = None, queue_timeout: float = QUEUE_SECONDS) -> Verdict:
         """Inspect in a worker. ``timeout`` bounds one job's time in a worker: past it the worker is
-        killed and replaced (the caller bounds the whole wait, queue included, on its own)."""
-        result = await self._submit(list(texts), destination, timeout)
+        killed and replaced. ``queue_timeout`` bounds the wait for a worker. Jobs of one ``user``
+        share that user's queue and share of the workers; without a user a job has a queue of its
+        own. Both limits fail closed with ``InspectionTimeout``."""
+        result = await self._submit(list(texts), destination, timeout, user, queue_timeout)
         if not isinstance(result, Verdict):
             raise InspectionError(f"a worker answered a {type(result).__name__} for an inspection")
         return result
 
-    async def read_image(self, data: bytes, timeout: float = 10.0) -> OcrText:
-        """OCR an image in a worker, under the same time limit as an inspection."""
+    async def read_image(self, data: bytes, timeout: float = 10.0, *, user: str | None = None,
+                         queue_timeout: float = QUEUE_SECONDS) -> OcrText:
+        """OCR an image in a worker, in the user's queue and under the same limits as an inspection."""
         # Tesseract is stopped a little before the worker would be killed for overrunning.
-        result = await self._submit(ReadImage(data, timeout * 0.9), None, timeout)
+        result = await self._submit(ReadImage(data, timeout * 0.9), None, timeout, user, queue_timeout)
         if isinstance(result, ImageUnreadable):
             raise UnreadableContent(f"image: {result}")
         if not isinstance(result, OcrText):
             raise InspectionError(f"a worker answered a {type(result).__name__} for an image")
         return result
 
-    async def _submit(self, work: list[str] | ReadImage, destination: str | None,
-                      timeout: float) -> _Result:
+    async def _submit(self, work: list[str] | ReadImage, destination: str | None, timeout: float,
+                      user: str | None, queue_timeout: float) -> _Result:
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -224,8 +245,10 @@ class InspectionPool:
             self._attach(asyncio.get_running_loop())
             job_id = next(self._ids)
             payload = pickle.dumps((job_id, work, destination), protocol=pickle.HIGHEST_PROTOCOL)
-            job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout)
-            self._queue.append(job)
+            job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout,
+                       user if user is not None else f"\0job-{job_id}")
+            job.queued = self._running_loop.call_later(queue_timeout, self._waited_too_long, job)
+            self._queues.setdefault(job.user, collections.deque()).append(job)
             self._dispatch()
             try:
                 return await job.future
@@ -279,6 +302,8 @@ class InspectionPool:
 
     def _finish(self, worker: _Worker, message: tuple[int, bool, object]) -> None:
         job, worker.job = worker.job, None
+        if job is not None:
+            self._running[job.user] -= 1
         if worker.deadline is not None:
             worker.deadline.cancel()
             worker.deadline = None
@@ -290,30 +315,60 @@ class InspectionPool:
         else:
             job.future.set_exception(InspectionError(f"the engine raised {result}"))
 
+    def _next_job(self) -> _Job | None:
+        """The first job of the next user in turn who is below their share of the workers."""
+        for user in list(self._queues):
+            if self._running[user] >= self.user_share:
+                continue
+            queue = self._queues.pop(user)
+            job = queue.popleft()
+            if queue:
+                self._queues[user] = queue  # back of the line
+            return job
+        return None
+
     def _dispatch(self) -> None:
-        """Hand queued jobs to idle workers."""
+        """Hand queued jobs to idle workers, the users in turn."""
         for worker in self._pool:
-            if not self._queue:
+            if not self._queues:
                 break
             if worker.job is not None or not worker.ready or worker.writer is None or worker.gone:
                 continue
-            job = self._queue.popleft()
+            job = self._next_job()
+            if job is None:
+                break  # every waiting user already has their share
+            if job.queued is not None:
+                job.queued.cancel()
+            self._running[job.user] += 1
             worker.job = job
             worker.writer.write(_HEADER.pack(len(job.payload)))
             worker.writer.write(job.payload)
             worker.deadline = self._running_loop.call_later(job.timeout, self._overran, worker, job)
-        if self._closing and not self._queue:
+        if self._closing and not self._queues:
             for worker in self._pool:
                 if worker.job is None:
                     self._stop(worker)
 
+    def _unqueue(self, job: _Job) -> None:
+        queue = self._queues.get(job.user)
+        if queue is not None and job in queue:
+            queue.remove(job)
+            if not queue:
+                del self._queues[job.user]
+        if job.queued is not None:
+            job.queued.cancel()
+
     def _abandon(self, job: _Job) -> None:
         """The caller stopped waiting: drop the job if it is still queued; a running one finishes or
         overruns on its own."""
-        if job in self._queue:
-            self._queue.remove(job)
+        self._unqueue(job)
         if not job.future.done():
             job.future.cancel()
+
+    def _waited_too_long(self, job: _Job) -> None:
+        self._unqueue(job)
+        if not job.future.done():
+            job.future.set_exception(InspectionTimeout("no inspection worker was free in time"))
 
     def _overran(self, worker: _Worker, job: _Job) -> None:
         if worker.job is job:
@@ -325,8 +380,12 @@ class InspectionPool:
         if worker.deadline is not None:
             worker.deadline.cancel()
         job, worker.job = worker.job, None
+        if job is not None:
+            self._running[job.user] -= 1
         if job is not None and not job.future.done():
-            job.future.set_exception(WorkerLost("the inspection worker stopped during the inspection"))
+            job.future.set_exception(
+                InspectionTimeout("the inspection ran past its time limit") if worker.overran
+                else WorkerLost("the inspection worker stopped during the inspection"))
         if worker.gone:
             return
         worker.gone = True
@@ -388,10 +447,13 @@ class InspectionPool:
             self._thread.shutdown(wait=False, cancel_futures=not finish_pending)
             return
         if not finish_pending:
-            while self._queue:
-                job = self._queue.popleft()
-                if not job.future.done():
-                    job.future.set_exception(WorkerLost("the inspection pool was shut down"))
+            for queue in self._queues.values():
+                for job in queue:
+                    if job.queued is not None:
+                        job.queued.cancel()
+                    if not job.future.done():
+                        job.future.set_exception(WorkerLost("the inspection pool was shut down"))
+            self._queues.clear()
             for worker in list(self._pool):
                 if worker.job is not None:
                     self._kill(worker)

@@ -51,6 +51,9 @@ def former_names(districts: tuple[str, ...]) -> tuple[str, ...]:
                  for suffix in "市鎮鄉")
 
 
+Trie = dict[str, "Trie"]
+
+
 def _alternation(names: tuple[str, ...]) -> str:
     """A regex matching any of the names (臺 written either way), factored as a trie.
 
@@ -58,7 +61,7 @@ def _alternation(names: tuple[str, ...]) -> str:
     thousand place names that made a 250,000-character paste take 11 s. A trie tries one branch
     per first character.
     """
-    trie: dict[str, dict] = {}
+    trie: Trie = {}
     for name in names:
         node = trie
         for ch in name.replace("台", "臺"):
@@ -67,7 +70,7 @@ def _alternation(names: tuple[str, ...]) -> str:
     return _trie_regex(trie)
 
 
-def _trie_regex(node: dict[str, dict]) -> str:
+def _trie_regex(node: Trie) -> str:
     ends = "" in node
     branches = [("[臺台]" if ch == "臺" else re.escape(ch)) + _trie_regex(child)
                 for ch, child in sorted(node.items()) if ch]
