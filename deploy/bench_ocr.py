@@ -37,11 +37,12 @@ def screen_4k() -> Image.Image:
     return screen_1080p(LINES).resize((3840, 2160), Image.Resampling.LANCZOS)
 
 
-IMAGES: list[tuple[str, Callable[[], Image.Image]]] = [
-    ("1080p query screen (1920x1080)", lambda: screen_1080p(LINES)),
-    ("4K query screen (3840x2160)", screen_4k),
-    ("chat screenshot (~800x300)", lambda: render_lines(LINES[:3], size=22)),
-    ("scanned page (A4-ish, grey)", lambda: scanned(render_lines(LINES, size=34, width=1600))),
+# (name, the lines drawn, how the image is made)
+IMAGES: list[tuple[str, list[str], Callable[[], Image.Image]]] = [
+    ("1080p query screen (1920x1080)", LINES, lambda: screen_1080p(LINES)),
+    ("4K query screen (3840x2160)", LINES, screen_4k),
+    ("chat screenshot (~800x150)", LINES[:3], lambda: render_lines(LINES[:3], size=22)),
+    ("scanned page (A4-ish, grey)", LINES, lambda: scanned(render_lines(LINES, size=34, width=1600))),
 ]
 
 
@@ -53,7 +54,7 @@ def main() -> None:
     engine = Engine(load_policy(None))
     engine.warm_up()
     print(f"{'image':34} {'pixels':>9} {'OCR s':>7} {'inspect s':>10} {'mask s':>7}  values read")
-    for name, make in IMAGES:
+    for name, lines, make in IMAGES:
         data = png_bytes(make())
         ocr_times, inspect_times, mask_times = [], [], []
         for _ in range(args.repeat):
@@ -68,10 +69,11 @@ def main() -> None:
             inspect_times.append(t2 - t1)
             mask_times.append(t3 - t2)
         compact = "".join(ocr.text.split())
-        read = sum(v in compact for v in VALUES)
+        planted = [v for v in VALUES if v in "".join("".join(lines).split())]
+        read = sum(v in compact for v in planted)
         print(f"{name:34} {ocr.width * ocr.height / 1e6:>8.1f}M {statistics.median(ocr_times):>7.2f} "
               f"{statistics.median(inspect_times):>10.3f} {statistics.median(mask_times):>7.3f}  "
-              f"{read}/{len(VALUES)}")
+              f"{read}/{len(planted)}")
 
 
 if __name__ == "__main__":

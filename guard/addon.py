@@ -518,8 +518,10 @@ class Guard:
             verdict = await self.pool.inspect(texts, f"{flow.request.pretty_host}:{flow.request.port}",
                                               self.timeout, user=user)
             if images:
-                parsed = image_parts.with_images(parsed, images, ocr, verdict.findings,
-                                                 lambda f: self._replaces(f, verdict.tier))
+                masked = await asyncio.to_thread(  # Pillow work, off the event loop
+                    image_parts.masked_images, images, ocr, verdict.findings, len(parsed.segments),
+                    lambda f: self._replaces(f, verdict.tier))
+                parsed = image_parts.with_images(parsed, images, ocr, masked)
             self._apply(flow, fmt, parsed, body, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:

@@ -91,12 +91,27 @@ def covers(images: Sequence[InlineImage], place: str) -> bool:
                for i in images)
 
 
-def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Sequence[OcrText],
-                findings: Sequence[Finding], masked: Callable[[Finding], bool]) -> ParsedRequest:
-    """``parsed`` plus one segment per image (its OCR text), rewritable with masked images.
+def masked_images(images: Sequence[InlineImage], ocr: Sequence[OcrText], findings: Sequence[Finding],
+                  first_image: int, replaced: Callable[[Finding], bool]) -> list[bytes | None]:
+    """Each image with the characters of its replaced findings blacked out (None: nothing to hide).
 
-    ``findings`` are the verdict's over ``parsed.texts`` followed by the OCR texts; ``masked`` tells
-    which of them the policy replaces (redact or block): those characters are blacked out.
+    ``findings`` are a verdict's over the request's texts followed by the images' OCR texts, the
+    first image's being segment ``first_image``; ``replaced`` tells which ones the policy replaces
+    (redact, or block).
+    """
+    out: list[bytes | None] = []
+    for k, (image, text) in enumerate(zip(images, ocr, strict=True)):
+        spans = [(f.start, f.end) for f in findings if f.segment == first_image + k and replaced(f)]
+        out.append(mask(image.data, text, spans) if spans else None)
+    return out
+
+
+def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Sequence[OcrText],
+                masked: Sequence[bytes | None]) -> ParsedRequest:
+    """``parsed`` plus one segment per image (its OCR text), written back with ``masked`` images.
+
+    The engine replaces values in the image segments like in any text; the writer puts the masked
+    image where the original was for each image whose text changed.
     """
     first_image = len(parsed.segments)
     segments = parsed.segments + tuple(
@@ -110,11 +125,12 @@ def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Seque
             raise NotRewritable(f"{parsed.format} request cannot be rewritten")
         body = text_writer(texts) if changed and text_writer is not None else parsed.body
         root = loads(body)
-        for k, (img, o, new) in enumerate(zip(images, ocr, image_texts, strict=True)):
+        for img, o, new, replacement in zip(images, ocr, image_texts, masked, strict=True):
             if new == o.text:
                 continue
-            spans = [(f.start, f.end) for f in findings if f.segment == first_image + k and masked(f)]
-            encoded = base64.b64encode(mask(img.data, o, spans)).decode("ascii")
+            if replacement is None:  # the text changed but nothing was masked: never send it as it was
+                raise NotRewritable("an image's text was redacted but no region was masked")
+            encoded = base64.b64encode(replacement).decode("ascii")
             put(root, img.path, f"data:{img.media_type};base64,{encoded}" if img.data_url else encoded)
         return encode_json(root)
 

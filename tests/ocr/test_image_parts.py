@@ -10,7 +10,7 @@ import pytest
 
 from guard.engine import Engine
 from guard.formats import format_for
-from guard.image_parts import covers, images_in_body, with_images
+from guard.image_parts import covers, images_in_body, masked_images, with_images
 from guard.images import read_text
 from guard.policy import load_policy
 from tests.ocr.render import cjk_font_path, png_bytes, render_lines
@@ -78,7 +78,8 @@ def test_redacted_request_carries_the_masked_image(api: str, make) -> None:  # t
     ocr = [read_text(i.data) for i in images]
     verdict = engine.inspect_segments(parsed.texts + tuple(o.text for o in ocr))
     assert verdict.decision.value == "redact"
-    request = with_images(parsed, images, ocr, verdict.findings, lambda f: True)
+    masked = masked_images(images, ocr, verdict.findings, len(parsed.segments), lambda f: True)
+    request = with_images(parsed, images, ocr, masked)
     assert request.uninspected == ()
     assert request.texts[-1] == ocr[0].text  # the image's text is a segment of the request
     sent = fmt.rewrite(request, verdict.redacted)
