@@ -504,7 +504,8 @@ class Guard:
                 raise BodyTooLarge("request body is larger than guard_body_limit")
             parsed = fmt.extract(body, flow.request.headers.get("content-type", ""), flow.request.path)
             # Inline images are read (OCR) and their text inspected with the prompt's.
-            images = image_parts.images_in_body(body) if parsed.uninspected else []
+            content_type = flow.request.headers.get("content-type", "")
+            images = image_parts.images_in_request(body, content_type) if parsed.uninspected else []
             user = event.user or event.client
             ocr = await asyncio.gather(*(self.pool.read_image(i.data, self.timeout, user=user)
                                          for i in images))
@@ -521,7 +522,7 @@ class Guard:
                 masked = await asyncio.to_thread(  # Pillow work, off the event loop
                     image_parts.masked_images, images, ocr, verdict.findings, len(parsed.segments),
                     lambda f: self._replaces(f, verdict.tier))
-                parsed = image_parts.with_images(parsed, images, ocr, masked)
+                parsed = image_parts.with_images(parsed, images, ocr, masked, content_type)
             self._apply(flow, fmt, parsed, body, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:

@@ -1,10 +1,11 @@
-"""Inline images in JSON request bodies: find them, inspect their OCR text as segments, write masks back.
+"""Images in requests (inline in JSON, uploaded files): find them, add their OCR text, write masks back.
 
 The shapes the AI APIs use, found wherever they sit in the document (no format knowledge needed):
 
 - a ``data:image/...;base64,...`` URL string (OpenAI ``image_url.url``, Responses ``input_image``);
 - an object with base64 ``data`` and an image ``media_type`` / ``mimeType`` / ``mime_type``
-  (Anthropic ``source``, Gemini ``inlineData`` / ``inline_data``).
+  (Anthropic ``source``, Gemini ``inlineData`` / ``inline_data``);
+- an image file in a multipart upload (by its magic number, whatever type the client declared).
 
 ``with_images`` appends one segment per image (its OCR text) to a parsed request, so the engine
 judges the images with the texts in one verdict; the request's writer writes the text segments as before and,
@@ -21,8 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from guard.formats import uploads
 from guard.formats._tree import Path, describe, encode_json, loads, put
-from guard.formats.base import NotRewritable, ParsedRequest, Segment
+from guard.formats.base import NotRewritable, ParsedRequest, Segment, media_type
 from guard.images import IMAGE_TYPES, OcrText, mask
 from guard.verdict import Finding
 
@@ -39,6 +41,7 @@ class InlineImage:
     media_type: str
     data: bytes
     data_url: bool  # written back as a data URL (True) or as bare base64 (False)
+    part: int | None = None  # a multipart upload's file part (then ``path`` is empty)
 
 
 def _decode(value: str) -> bytes | None:
@@ -78,11 +81,33 @@ def images_in_body(body: bytes) -> list[InlineImage]:
     except Exception:  # not JSON after all: the format's own reader reports it
         return []
     out = []
-    for path, media_type, encoded, data_url in find_images(root):
+    for path, mime, encoded, data_url in find_images(root):
         data = _decode(encoded)
         if data is not None:
-            out.append(InlineImage(path, describe(root, path), media_type, data, data_url))
+            out.append(InlineImage(path, describe(root, path), mime, data, data_url))
     return out
+
+
+def images_in_request(body: bytes, content_type: str) -> list[InlineImage]:
+    """Inline images of a JSON body, or the image files of a multipart upload."""
+    if not media_type(content_type).startswith("multipart/"):
+        return images_in_body(body)
+    out = []
+    for i, part in enumerate(uploads.parse_multipart(body, content_type)):
+        data = body[part.start:part.end]
+        kind = uploads.image_type(data)
+        if part.filename is not None and kind is not None:
+            out.append(InlineImage((), uploads.file_place(i, part.filename), kind, data, False, part=i))
+    return out
+
+
+def _put_parts(body: bytes, content_type: str, replacements: dict[int, bytes]) -> bytes:
+    """``body`` with the data of the given multipart parts replaced."""
+    parts = uploads.parse_multipart(body, content_type)
+    out = bytearray(body)
+    for i in sorted(replacements, key=lambda k: -parts[k].start):
+        out[parts[i].start:parts[i].end] = replacements[i]
+    return bytes(out)
 
 
 def covers(images: Sequence[InlineImage], place: str) -> bool:
@@ -107,7 +132,7 @@ def masked_images(images: Sequence[InlineImage], ocr: Sequence[OcrText], finding
 
 
 def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Sequence[OcrText],
-                masked: Sequence[bytes | None]) -> ParsedRequest:
+                masked: Sequence[bytes | None], content_type: str = "") -> ParsedRequest:
     """``parsed`` plus one segment per image (its OCR text), written back with ``masked`` images.
 
     The engine replaces values in the image segments like in any text; the writer puts the masked
@@ -124,14 +149,20 @@ def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Seque
         if changed and text_writer is None:
             raise NotRewritable(f"{parsed.format} request cannot be rewritten")
         body = text_writer(texts) if changed and text_writer is not None else parsed.body
-        root = loads(body)
+        replacements: dict[int, bytes] = {}
+        root = None if any(img.part is not None for img in images) else loads(body)
         for img, o, new, replacement in zip(images, ocr, image_texts, masked, strict=True):
             if new == o.text:
                 continue
             if replacement is None:  # the text changed but nothing was masked: never send it as it was
                 raise NotRewritable("an image's text was redacted but no region was masked")
+            if img.part is not None:
+                replacements[img.part] = replacement
+                continue
             encoded = base64.b64encode(replacement).decode("ascii")
             put(root, img.path, f"data:{img.media_type};base64,{encoded}" if img.data_url else encoded)
+        if root is None:
+            return _put_parts(body, content_type, replacements) if replacements else body
         return encode_json(root)
 
     return ParsedRequest(parsed.format, parsed.body, segments,

@@ -320,6 +320,21 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
         pos = data_end + 2
 
 
+def file_place(index: int, filename: str | None) -> str:
+    """Where a file part is, for events: its index and extension, never its name."""
+    return f"files[{index}]{_ext(filename)}"
+
+
+_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
+
+
+def image_type(data: bytes) -> str | None:
+    """The media type of PNG, JPEG, GIF or WebP bytes by their magic number (what OCR reads)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mt for magic, mt in _IMAGE_MAGIC if data.startswith(magic)), None)
+
+
 def _ext(filename: str | None) -> str:
     return f"(.{filename.rsplit('.', 1)[-1].lower()[:8]})" if filename and "." in filename else ""
 
@@ -341,6 +356,7 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
     parts = parse_multipart(body, content_type)
     segments: list[Segment] = []
     spans: list[tuple[Part, bool]] = []
+    images: list[str] = []  # image files: read by OCR in the proxy (guard.image_parts), not here
     for i, part in enumerate(parts):
         data = body[part.start:part.end]
         if part.filename is None:
@@ -349,6 +365,9 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
             except UnicodeDecodeError:
                 text = extract_file_text(data, part.content_type)
             where, writable = f"form[{part.name}]", True
+        elif image_type(data) is not None:
+            images.append(file_place(i, part.filename))
+            continue
         else:
             try:
                 text = extract_file_text(data, part.content_type, part.filename)
@@ -371,7 +390,7 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
             out[part.start:part.end] = new.encode("utf-8")
         return bytes(out)
 
-    return ParsedRequest(fmt, body, tuple(segments), (), write)
+    return ParsedRequest(fmt, body, tuple(segments), tuple(images), write)
 
 
 def _not_rewritable(new_texts: Sequence[str]) -> bytes:

@@ -1,4 +1,4 @@
-"""Images through the running proxy with the official SDKs (and curl for Gemini): OCR, masks and blocks.
+"""Images through the running proxy: the official SDKs, curl for Gemini and a multipart upload.
 
 The forwarded image is read back with OCR in the test: the personal values must be gone from it,
 the rest of the screenshot must still read, a clean image must arrive byte for byte, and an image
@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from guard.formats.uploads import parse_multipart
 from guard.image_parts import images_in_body
 from guard.images import read_text
 from tests.e2e.conftest import _guard_proxy
@@ -125,6 +126,27 @@ def test_gemini_inline_data_is_masked(image_proxy: GuardProxy, gemini_upstream: 
                  {"content-type": "application/json"})
     assert reply.status == 200, reply.body[:300]
     after = _readable(_forwarded_image(gemini_upstream, tag))
+    for value in PII_VALUES:
+        assert value not in after
+    assert "請幫我寫一封通知信" in after
+
+
+@pytest.mark.usefixtures("curl_available")
+def test_image_file_in_a_multipart_upload_is_masked(image_proxy: GuardProxy,
+                                                     openai_upstream: UpstreamServer, tmp_path: Path) -> None:
+    tag = nonce()
+    image = tmp_path / f"{tag}.png"
+    image.write_bytes(png_bytes(render_lines(PII_LINES)))
+    reply = curl(image_proxy, f"{openai_upstream.base_url}/v1/files",
+                 form=(f"purpose={tag}", f"file=@{image};type=image/png"))
+    assert reply.status == 200, reply.body[:300]
+    received = openai_upstream.received(tag)
+    assert len(received) == 1
+    content_type = received[0].headers["content-type"]
+    body = received[0].decoded()
+    parts = [p for p in parse_multipart(body, content_type) if p.filename]
+    assert len(parts) == 1
+    after = _readable(body[parts[0].start:parts[0].end])
     for value in PII_VALUES:
         assert value not in after
     assert "請幫我寫一封通知信" in after

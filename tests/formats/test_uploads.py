@@ -118,10 +118,19 @@ def test_multipart_docx_is_inspected_but_not_rewritable() -> None:
 
 
 def test_multipart_unreadable_file_names_the_part_not_the_file() -> None:
-    body = multipart([("file", "王小明.png", "image/png", b"\x89PNG\r\n\x1a\n\x00\x00")])
-    with pytest.raises(UnreadableContent, match=r"files\[0\]\(\.png\)") as e:
+    body = multipart([("file", "王小明.doc", "application/msword", b"\xd0\xcf\x11\xe0" + b"\x00" * 32)])
+    with pytest.raises(UnreadableContent, match=r"files\[0\]\(\.doc\)") as e:
         UPLOADS.extract(body, CT, "/upload")
     assert "王小明" not in str(e.value)
+
+
+def test_multipart_image_is_left_to_ocr_by_its_place() -> None:
+    # The proxy reads image files with OCR (guard.image_parts); the reader only names the part.
+    body = multipart([("note", None, "", "請看附件".encode()),
+                      ("file", "王小明.png", "image/png", b"\x89PNG\r\n\x1a\n\x00\x00")])
+    parsed = UPLOADS.extract(body, CT, "/upload")
+    assert texts(parsed) == ["請看附件"]
+    assert parsed.uninspected == ("files[1](.png)",)
 
 
 def test_raw_upload_body() -> None:
