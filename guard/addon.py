@@ -505,7 +505,8 @@ class Guard:
             parsed = fmt.extract(body, flow.request.headers.get("content-type", ""), flow.request.path)
             # Inline images are read (OCR) and their text inspected with the prompt's.
             content_type = flow.request.headers.get("content-type", "")
-            images = image_parts.images_in_request(body, content_type) if parsed.uninspected else []
+            images = (image_parts.images_in_request(body, content_type, parsed.uninspected)
+                      if parsed.uninspected else [])
             user = event.user or event.client
             ocr = await asyncio.gather(*(self.pool.read_image(i.data, self.timeout, user=user)
                                          for i in images))

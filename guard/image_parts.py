@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,14 @@ from typing import Any
 
 from guard.formats import uploads
 from guard.formats._tree import Path, describe, encode_json, loads, put
-from guard.formats.base import NotRewritable, ParsedRequest, Segment, media_type
+from guard.formats.base import (
+    BodyTooLarge,
+    NotRewritable,
+    ParsedRequest,
+    Segment,
+    UnreadableContent,
+    media_type,
+)
 from guard.images import IMAGE_TYPES, OcrText, mask
 from guard.verdict import Finding
 
@@ -42,6 +50,7 @@ class InlineImage:
     data: bytes
     data_url: bool  # written back as a data URL (True) or as bare base64 (False)
     part: int | None = None  # a multipart upload's file part (then ``path`` is empty)
+    maskable: bool = True    # False for a scanned PDF's page image: the PDF cannot be rewritten
 
 
 def _decode(value: str) -> bytes | None:
@@ -88,16 +97,54 @@ def images_in_body(body: bytes) -> list[InlineImage]:
     return out
 
 
-def images_in_request(body: bytes, content_type: str) -> list[InlineImage]:
-    """Inline images of a JSON body, or the image files of a multipart upload."""
+def images_in_request(body: bytes, content_type: str, uninspected: Sequence[str]) -> list[InlineImage]:
+    """Inline images of a JSON body, or the image files and scanned PDFs of a multipart upload that
+    its reader left ``uninspected``."""
     if not media_type(content_type).startswith("multipart/"):
         return images_in_body(body)
     out = []
     for i, part in enumerate(uploads.parse_multipart(body, content_type)):
         data = body[part.start:part.end]
         kind = uploads.image_type(data)
-        if part.filename is not None and kind is not None:
-            out.append(InlineImage((), uploads.file_place(i, part.filename), kind, data, False, part=i))
+        place = uploads.file_place(i, part.filename)
+        if part.filename is None or place not in uninspected:
+            continue
+        if kind is not None:
+            out.append(InlineImage((), place, kind, data, False, part=i))
+        elif data.startswith(b"%PDF-"):
+            out += [InlineImage((), f"{place}[page {page}]", "image/png", image, False, part=i,
+                                maskable=False)
+                    for page, image in scanned_pages(data)]
+    return out
+
+
+MAX_IMAGES_PER_PDF = 50
+
+
+def scanned_pages(data: bytes) -> list[tuple[int, bytes]]:
+    """(page number, PNG bytes) of the images on each page of a PDF without a text layer.
+
+    A page image pypdf cannot decode makes the whole PDF unreadable (nothing is skipped).
+    """
+    import pypdf
+    from pypdf.errors import PyPdfError
+
+    out: list[tuple[int, bytes]] = []
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if len(reader.pages) > uploads.MAX_PDF_PAGES:
+            raise BodyTooLarge("PDF has too many pages")
+        for number, page in enumerate(reader.pages, 1):
+            for picture in page.images:
+                if picture.image is None:
+                    raise UnreadableContent("scanned PDF: a page image cannot be decoded")
+                buffer = io.BytesIO()
+                picture.image.save(buffer, format="PNG")
+                out.append((number, buffer.getvalue()))
+                if len(out) > MAX_IMAGES_PER_PDF:
+                    raise BodyTooLarge("scanned PDF has too many page images")
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as e:
+        raise UnreadableContent(f"scanned PDF: pages cannot be read ({e.__class__.__name__})") from None
     return out
 
 
@@ -127,7 +174,7 @@ def masked_images(images: Sequence[InlineImage], ocr: Sequence[OcrText], finding
     out: list[bytes | None] = []
     for k, (image, text) in enumerate(zip(images, ocr, strict=True)):
         spans = [(f.start, f.end) for f in findings if f.segment == first_image + k and replaced(f)]
-        out.append(mask(image.data, text, spans) if spans else None)
+        out.append(mask(image.data, text, spans) if spans and image.maskable else None)
     return out
 
 
@@ -154,8 +201,8 @@ def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Seque
         for img, o, new, replacement in zip(images, ocr, image_texts, masked, strict=True):
             if new == o.text:
                 continue
-            if replacement is None:  # the text changed but nothing was masked: never send it as it was
-                raise NotRewritable("an image's text was redacted but no region was masked")
+            if replacement is None:  # a scanned PDF, or nothing masked: never send it as it was
+                raise NotRewritable(f"{img.where} cannot be rewritten; block it instead")
             if img.part is not None:
                 replacements[img.part] = replacement
                 continue

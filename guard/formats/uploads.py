@@ -187,6 +187,10 @@ def pptx_text(data: bytes) -> str:
     return "\n".join(out)
 
 
+class NoTextLayer(UnreadableContent):
+    """A PDF whose pages are images (a scan): the proxy may read them with OCR (guard.image_parts)."""
+
+
 def pdf_text(data: bytes) -> str:
     """The text layer of a PDF; a scanned PDF (no text layer) or an encrypted one is unreadable."""
     import pypdf  # only uploads need it; keeps proxy start-up light
@@ -203,7 +207,7 @@ def pdf_text(data: bytes) -> str:
             NotImplementedError):
         raise UnreadableContent("unreadable PDF") from None
     if not text.strip():
-        raise UnreadableContent("PDF without a text layer (scanned image?)")
+        raise NoTextLayer("PDF without a text layer (scanned image?)")
     return text
 
 
@@ -371,6 +375,9 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
         else:
             try:
                 text = extract_file_text(data, part.content_type, part.filename)
+            except NoTextLayer:  # a scanned PDF: its page images are read like image files
+                images.append(file_place(i, part.filename))
+                continue
             except UnreadableContent as e:
                 raise UnreadableContent(f"files[{i}]{_ext(part.filename)}: {e}") from None
             where = f"files[{i}]{_ext(part.filename)}"

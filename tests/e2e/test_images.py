@@ -150,3 +150,25 @@ def test_image_file_in_a_multipart_upload_is_masked(image_proxy: GuardProxy,
     for value in PII_VALUES:
         assert value not in after
     assert "請幫我寫一封通知信" in after
+
+
+@pytest.mark.usefixtures("curl_available")
+@pytest.mark.parametrize(("lines", "forwarded"), [
+    pytest.param(CLEAN_LINES, True, id="clean scan goes out unchanged"),
+    pytest.param(PII_LINES, False, id="scan with personal data is blocked (a PDF cannot be masked)"),
+])
+def test_scanned_pdf_upload(image_proxy: GuardProxy, openai_upstream: UpstreamServer, tmp_path: Path,
+                            lines: list[str], forwarded: bool) -> None:
+    tag = nonce()
+    pdf = tmp_path / f"{tag}.pdf"
+    render_lines(lines, size=30).save(pdf, format="PDF")  # pages that are only images: no text layer
+    reply = curl(image_proxy, f"{openai_upstream.base_url}/v1/files",
+                 form=(f"purpose={tag}", f"file=@{pdf};type=application/pdf"))
+    if forwarded:
+        assert reply.status == 200, reply.body[:300]
+        received = openai_upstream.received(tag)
+        assert len(received) == 1 and pdf.read_bytes() in received[0].decoded()
+    else:
+        assert reply.status == 403
+        assert_block_message(reply.json()["error"]["message"])
+        assert_never_sent(openai_upstream, tag)

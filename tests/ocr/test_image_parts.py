@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from typing import Any
 
@@ -10,7 +11,9 @@ import pytest
 
 from guard.engine import Engine
 from guard.formats import format_for
-from guard.image_parts import covers, images_in_body, masked_images, with_images
+from guard.formats.base import NotRewritable
+from guard.formats.uploads import parse_multipart
+from guard.image_parts import covers, images_in_body, images_in_request, masked_images, with_images
 from guard.images import read_text
 from guard.policy import load_policy
 from tests.ocr.render import cjk_font_path, png_bytes, render_lines
@@ -89,3 +92,63 @@ def test_redacted_request_carries_the_masked_image(api: str, make) -> None:  # t
     assert "F225837467" not in after and "王小明" not in after
     assert "請幫我寫一封通知信" in after
     assert "這張圖寫了什麼" in sent.decode()  # the text parts are untouched
+
+
+def _multipart(filename: str, media_type: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "guard-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: {media_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _scanned_pdf(lines: list[str]) -> bytes:
+    out = io.BytesIO()
+    render_lines(lines, size=30).save(out, format="PDF")  # a page that is only an image: no text layer
+    return out.getvalue()
+
+
+@pytest.mark.skipif(cjk_font_path() is None, reason="no CJK font (apt-get install fonts-noto-cjk)")
+@pytest.mark.parametrize(("lines", "read", "decision", "rewritable"), [
+    (["今天天氣很好，我們去公園散步。"], "今天天氣很好", "allow", True),
+    (["申請人：王小明", "身分證字號：F225837467"], "F225837467", "redact", False),
+])
+def test_scanned_pdf_pages_are_read_and_a_pdf_with_personal_data_cannot_be_rewritten(
+        lines: list[str], read: str, decision: str, rewritable: bool) -> None:
+    engine = Engine(load_policy(None))
+    body, content_type = _multipart("scan.pdf", "application/pdf", _scanned_pdf(lines))
+    fmt = format_for("openai")
+    parsed = fmt.extract(body, content_type, "/v1/files")
+    assert parsed.uninspected == ("files[1](.pdf)",)
+    images = images_in_request(body, content_type, parsed.uninspected)
+    assert [i.where for i in images] == ["files[1](.pdf)[page 1]"]
+    ocr = [read_text(i.data) for i in images]
+    assert read in ocr[0].text
+    verdict = engine.inspect_segments(parsed.texts + tuple(o.text for o in ocr))
+    assert verdict.decision.value == decision
+    masked = masked_images(images, ocr, verdict.findings, len(parsed.segments), lambda f: True)
+    request = with_images(parsed, images, ocr, masked, content_type)
+    assert request.uninspected == ()
+    if rewritable:
+        assert fmt.rewrite(request, verdict.redacted) is body
+    else:
+        with pytest.raises(NotRewritable):
+            fmt.rewrite(request, verdict.redacted)
+
+
+@pytest.mark.skipif(cjk_font_path() is None, reason="no CJK font (apt-get install fonts-noto-cjk)")
+def test_image_file_in_a_multipart_upload_is_masked_in_place() -> None:
+    engine = Engine(load_policy(None))
+    image = png_bytes(render_lines(["申請人：王小明", "身分證字號：F225837467", "請幫我寫一封通知信。"]))
+    body, content_type = _multipart("photo.png", "image/png", image)
+    fmt = format_for("openai")
+    parsed = fmt.extract(body, content_type, "/v1/files")
+    images = images_in_request(body, content_type, parsed.uninspected)
+    ocr = [read_text(i.data) for i in images]
+    verdict = engine.inspect_segments(parsed.texts + tuple(o.text for o in ocr))
+    masked = masked_images(images, ocr, verdict.findings, len(parsed.segments), lambda f: True)
+    sent = fmt.rewrite(with_images(parsed, images, ocr, masked, content_type), verdict.redacted)
+    part = next(p for p in parse_multipart(sent, content_type) if p.filename)
+    after = "".join(read_text(sent[part.start:part.end]).text.split())
+    assert "F225837467" not in after and "王小明" not in after and "請幫我寫一封通知信" in after
+    assert sent.startswith(body[:body.index(b"\x89PNG")])  # the form field and part headers are kept
