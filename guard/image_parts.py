@@ -97,9 +97,21 @@ def images_in_body(body: bytes) -> list[InlineImage]:
     return out
 
 
+# Each image costs a worker about 2 s; a request with more than this is refused as unreadable
+# rather than queueing minutes of OCR (a chat rarely carries more than a few screenshots).
+MAX_IMAGES_PER_REQUEST = 20
+
+
 def images_in_request(body: bytes, content_type: str, uninspected: Sequence[str]) -> list[InlineImage]:
     """Inline images of a JSON body, or the image files and scanned PDFs of a multipart upload that
-    its reader left ``uninspected``."""
+    its reader left ``uninspected``; more than ``MAX_IMAGES_PER_REQUEST`` is unreadable content."""
+    images = _images(body, content_type, uninspected)
+    if len(images) > MAX_IMAGES_PER_REQUEST:
+        raise UnreadableContent(f"{len(images)} images in one request (at most {MAX_IMAGES_PER_REQUEST})")
+    return images
+
+
+def _images(body: bytes, content_type: str, uninspected: Sequence[str]) -> list[InlineImage]:
     if not media_type(content_type).startswith("multipart/"):
         return images_in_body(body)
     out = []

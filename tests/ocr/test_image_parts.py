@@ -11,7 +11,7 @@ import pytest
 
 from guard.engine import Engine
 from guard.formats import format_for
-from guard.formats.base import NotRewritable
+from guard.formats.base import NotRewritable, UnreadableContent
 from guard.formats.uploads import parse_multipart
 from guard.image_parts import covers, images_in_body, images_in_request, masked_images, with_images
 from guard.images import read_text
@@ -152,3 +152,10 @@ def test_image_file_in_a_multipart_upload_is_masked_in_place() -> None:
     after = "".join(read_text(sent[part.start:part.end]).text.split())
     assert "F225837467" not in after and "王小明" not in after and "請幫我寫一封通知信" in after
     assert sent.startswith(body[:body.index(b"\x89PNG")])  # the form field and part headers are kept
+
+
+def test_too_many_images_in_one_request_are_unreadable() -> None:
+    doc = {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{B64}"}}] * 21}]}
+    with pytest.raises(UnreadableContent, match="21 images"):
+        images_in_request(json.dumps(doc).encode(), "application/json", ())
