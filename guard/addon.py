@@ -503,10 +503,11 @@ class Guard:
             if len(body) > self.body_limit:
                 raise BodyTooLarge("request body is larger than guard_body_limit")
             parsed = fmt.extract(body, flow.request.headers.get("content-type", ""), flow.request.path)
-            # Inline images are read (OCR) and their text inspected with the prompt's.
+            # Images are read (OCR) and their text inspected with the prompt's: inline ones wherever
+            # they sit in a JSON body (also where a format does not report them), uploaded ones
+            # where the upload's reader left them uninspected.
             content_type = flow.request.headers.get("content-type", "")
-            images = (image_parts.images_in_request(body, content_type, parsed.uninspected)
-                      if parsed.uninspected else [])
+            images = image_parts.images_in_request(body, content_type, parsed.uninspected)
             user = event.user or event.client
             ocr = await asyncio.gather(*(self.pool.read_image(i.data, self.timeout, user=user)
                                          for i in images))
