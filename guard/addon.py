@@ -38,7 +38,7 @@ from h11._receivebuffer import ReceiveBuffer
 from mitmproxy import ctx, exceptions, http, tls
 from mitmproxy.proxy.layers.http import _http1
 
-from guard import pipeline
+from guard import image_parts, pipeline
 from guard.audit import AuditSink, EventKind, InspectionEvent, LogSink, new_event_id
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeyError, AuditKeys, load_keys
@@ -63,7 +63,7 @@ from guard.formats.uploads import reads_documents
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
 from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
-from guard.verdict import Decision, Verdict
+from guard.verdict import Decision, Finding, Verdict
 from guard.workers import InspectionPool
 
 REASON_HEADER = pipeline.REASON_HEADER
@@ -535,14 +535,29 @@ class Guard:
                 raise RuntimeError("inspection workers are not running")
             content_type = request.header("content-type")
             body = pipeline.decoded_body(request, self.body_limit)
+            user = event.user or event.client
             extracted = None
             if body and reads_documents(body, content_type):  # uploads are read in a worker, off the loop
                 try:
                     extracted = await self.pool.extract(fmt, body, content_type, request.path, self.timeout,
-                                                        user=event.user or event.client)
+                                                        user=user)
                 except UnreadableContent as e:
                     extracted = pipeline.unreadable(fmt, service, body, e)
             seen = pipeline.inspection(fmt, service, request, self.body_limit, extracted)
+            # Images are read (OCR) and their text inspected with the prompt's: inline ones wherever
+            # they sit in a JSON body (also where a format does not report them), uploaded ones
+            # (image files, scanned PDFs) where the upload's reader left them uninspected.
+            if extracted is not None:  # a scanned PDF's pages are decoded here: off the event loop
+                images = await asyncio.to_thread(image_parts.images_in_request, seen.body, content_type,
+                                                 seen.parsed.uninspected)
+            else:
+                images = image_parts.images_in_request(seen.body, content_type, seen.parsed.uninspected)
+            ocr = await asyncio.gather(*(self.pool.read_image(i.data, self.timeout, user=user)
+                                         for i in images))
+            first_image, text_parsed = len(seen.parsed.segments), seen.parsed
+            if images:
+                seen = replace(seen, parsed=image_parts.with_images(text_parsed, images, ocr,
+                                                                    [None] * len(images), content_type))
             if seen.parsed.uninspected and service.unreadable_upload == "block":
                 raise UnreadableContent(f"{len(seen.parsed.uninspected)} part(s) could not be read as text")
             if not seen.segments:  # only protocol words: forwarded as it came (but the reason header)
@@ -551,7 +566,13 @@ class Guard:
                 return
             # The pool bounds the inspection (guard_timeout) and, separately, the wait for a worker.
             verdict = await self.pool.inspect(seen.texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                              self.timeout, user=event.user or event.client)
+                                              self.timeout, user=user)
+            if images:
+                masked = await asyncio.to_thread(  # Pillow work, off the event loop
+                    image_parts.masked_images, images, ocr, verdict.findings, first_image,
+                    lambda f: self._replaces(f, verdict.tier))
+                seen = replace(seen, parsed=image_parts.with_images(text_parsed, images, ocr, masked,
+                                                                    content_type))
             self._apply(flow, fmt, request, seen, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
@@ -714,6 +735,11 @@ class Guard:
         pending = _hook_events.get()
         if pending is not None:
             pending.append(PendingEvent(final.fields(), list(evidence) if evidence else None))
+
+    def _replaces(self, finding: Finding, tier: str) -> bool:
+        """The policy replaces this finding's value (redact, or block as a placeholder)."""
+        return self.policy is not None and self.policy.rule_for(finding.entity_type, tier).action in (
+            "redact", "block")
 
     def _found(self, verdict: Verdict) -> list[FoundAt]:
         policy = self.policy

@@ -7,7 +7,8 @@ import json
 import logging
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from guard import __version__
 from guard import pac as pac_command
@@ -16,6 +17,9 @@ from guard.audit.logging import LOG_FORMATS
 from guard.envconfig import ConfigError, env_options, env_port, env_str
 from guard.policy import DEFAULT_POLICY, PolicyError, bundled_policies, load_policy, resolve_policy_path
 from guard.review import commands as review_commands
+
+if TYPE_CHECKING:
+    from guard.engine import Engine
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
 
@@ -97,12 +101,44 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from guard.authoring import explain_report, render_explain
 
     engine = _engine(args)
+    if args.image is not None:
+        return _explain_image(engine, args)
     text = args.text if args.text is not None else sys.stdin.read()
     if args.json:
         sys.stdout.write(json.dumps(explain_report(engine, text, args.destination), ensure_ascii=False,
                                     indent=2) + "\n")
     else:
         render_explain(engine, text, args.destination, sys.stdout)
+    return EXIT_OK
+
+
+def _explain_image(engine: Engine, args: argparse.Namespace) -> int:
+    """What OCR read in an image, the explanation of that text, and optionally the masked image."""
+    from guard.authoring import explain_report, render_explain
+    from guard.images import ImageUnreadable, mask, read_text
+
+    data = Path(args.image).read_bytes()
+    try:
+        ocr = read_text(data, timeout=args.ocr_timeout)
+    except ImageUnreadable as e:
+        sys.stderr.write(f"guard explain: {args.image}: {e}\n")
+        return EXIT_INPUT
+    verdict = engine.inspect(ocr.text, args.destination)
+    replaced = [(f.start, f.end) for f in verdict.findings
+                if engine.policy.rule_for(f.entity_type, verdict.tier).action in ("redact", "block")]
+    if args.masked_out:
+        Path(args.masked_out).write_bytes(mask(data, ocr, replaced) if replaced else data)
+    if args.json:
+        report = explain_report(engine, ocr.text, args.destination)
+        report["image"] = {"file": args.image, "width": ocr.width, "height": ocr.height,
+                           "format": ocr.image_format, "masked_spans": replaced}
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        return EXIT_OK
+    sys.stdout.write(f"image {args.image}: {ocr.image_format} {ocr.width}x{ocr.height}\n")
+    sys.stdout.write("OCR text:\n" + "".join(f"  | {line}\n" for line in ocr.text.splitlines()) + "\n")
+    render_explain(engine, ocr.text, args.destination, sys.stdout)
+    if args.masked_out:
+        sys.stdout.write(f"masked image ({len(replaced)} value(s) blacked out): {args.masked_out}\n")
     return EXIT_OK
 
 
@@ -338,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain = with_policy(sub.add_parser("explain", help="show every candidate, its score, context and rule"))
     explain.add_argument("text", nargs="?", help="the text (default: stdin)")
     explain.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    explain.add_argument("--image", metavar="FILE",
+                         help="an image (PNG, JPEG, WebP, GIF): explain the text OCR reads in it")
+    explain.add_argument("--masked-out", metavar="FILE",
+                         help="with --image: write the image as it would be forwarded")
+    explain.add_argument("--ocr-timeout", type=float, default=60.0, help="with --image: OCR time limit (s)")
     explain.set_defaults(func=cmd_explain)
 
     policy = sub.add_parser("policy", help="policy authors' tools: validate, test, diff").add_subparsers(

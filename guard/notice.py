@@ -33,6 +33,7 @@ ENTITY_NAMES_ZH: dict[str, str] = {
     "LOCATION": "地址",
     "TW_ADDRESS": "地址",
     "DATE_OF_BIRTH": "出生日期",
+    "MEDICAL_RECORD_NUMBER": "病歷號碼",
 }
 
 

@@ -42,7 +42,8 @@ from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
 from guard.fork_server import worker_context
-from guard.formats.base import GuardFormatError, ParsedRequest, RequestFormat
+from guard.formats.base import GuardFormatError, ParsedRequest, RequestFormat, UnreadableContent
+from guard.images import ImageUnreadable, OcrText, ReadImage, read_text
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
@@ -103,10 +104,23 @@ class ReadUpload:
     path: str
 
 
-def _run(engine: Engine, work: list[str] | ReadUpload, destination: str | None) -> Verdict | ParsedRequest:
-    """One job: texts to inspect, or an upload to read."""
+_Result = Verdict | ParsedRequest | OcrText | ImageUnreadable
+
+
+def _run(engine: Engine, work: list[str] | ReadUpload | ReadImage, destination: str | None) -> _Result:
+    """One job: texts to inspect, an upload to read, or an image to read (OCR is CPU work too, under
+    the same limit).
+
+    An image that cannot be read is an answer about the image, not a failure of the worker: the
+    proxy applies the unreadable-content policy to it.
+    """
     if isinstance(work, ReadUpload):
         return work.fmt.extract(work.body, work.content_type, work.path)
+    if isinstance(work, ReadImage):
+        try:
+            return read_text(work.data, work.timeout)
+        except ImageUnreadable as e:
+            return e
     return engine.inspect_segments(work, destination)
 
 
@@ -140,7 +154,7 @@ def _worker_main(conn: Connection, policy_path: str | None) -> None:
 class _Job:
     job_id: int
     payload: bytes
-    future: asyncio.Future[Verdict | ParsedRequest]
+    future: asyncio.Future[_Result]
     timeout: float
     user: str = ""                                  # whose queue it waits in
     queued: asyncio.TimerHandle | None = None       # fails the job if no worker takes it in time
@@ -248,8 +262,19 @@ class InspectionPool:
             raise InspectionError(f"a worker answered a {type(result).__name__} for an upload")
         return result
 
-    async def _submit(self, work: list[str] | ReadUpload, destination: str | None, timeout: float,
-                      user: str | None, queue_timeout: float) -> Verdict | ParsedRequest:
+    async def read_image(self, data: bytes, timeout: float = 10.0, *, user: str | None = None,
+                         queue_timeout: float = QUEUE_SECONDS) -> OcrText:
+        """OCR an image in a worker, in the user's queue and under the same limits as an inspection."""
+        # Tesseract is stopped a little before the worker would be killed for overrunning.
+        result = await self._submit(ReadImage(data, timeout * 0.9), None, timeout, user, queue_timeout)
+        if isinstance(result, ImageUnreadable):
+            raise UnreadableContent(f"image: {result}")
+        if not isinstance(result, OcrText):
+            raise InspectionError(f"a worker answered a {type(result).__name__} for an image")
+        return result
+
+    async def _submit(self, work: list[str] | ReadUpload | ReadImage, destination: str | None,
+                      timeout: float, user: str | None, queue_timeout: float) -> _Result:
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -326,7 +351,7 @@ class InspectionPool:
         job_id, ok, result = message
         if job is None or job.job_id != job_id or job.future.done():
             return  # abandoned by its caller (timed out, client gone): nobody waits for it
-        if ok and isinstance(result, Verdict | ParsedRequest):
+        if ok and isinstance(result, _Result):
             job.future.set_result(result)
         elif isinstance(result, GuardFormatError):
             job.future.set_exception(result)

@@ -15,8 +15,12 @@ def builtin_recognizers() -> list[EntityRecognizer]:
     """A fresh instance of every built-in recognizer (heavy ones load lazily on first use)."""
     from recognizers.classification_marker import ClassificationMarkerRecognizer
     from recognizers.credit_card import CreditCardRecognizer
+    from recognizers.date_of_birth import DateOfBirthRecognizer
     from recognizers.email import EmailRecognizer
+    from recognizers.medical_record import MedicalRecordRecognizer
     from recognizers.person import ChinesePersonRecognizer
+    from recognizers.tw_address import TwAddressRecognizer
+    from recognizers.tw_bank_account import TwBankAccountRecognizer
     from recognizers.tw_license_plate import TwLicensePlateRecognizer
     from recognizers.tw_national_id import TwNationalIdRecognizer
     from recognizers.tw_nhi_card import TwNhiCardRecognizer
@@ -36,6 +40,10 @@ def builtin_recognizers() -> list[EntityRecognizer]:
         TwPassportRecognizer(),
         TwNhiCardRecognizer(),
         CreditCardRecognizer(),
+        TwAddressRecognizer(),
+        DateOfBirthRecognizer(),
+        TwBankAccountRecognizer(),
+        MedicalRecordRecognizer(),
         ChinesePersonRecognizer(),
     ]
 
@@ -43,4 +51,5 @@ def builtin_recognizers() -> list[EntityRecognizer]:
 BUILTIN_ENTITIES = (
     "TW_NATIONAL_ID", "TW_RESIDENT_ID", "TW_LICENSE_PLATE", "PHONE_NUMBER", "EMAIL_ADDRESS",
     "CLASSIFICATION_MARKER", "TW_UBN", "TW_PASSPORT", "TW_NHI_CARD", "CREDIT_CARD", "PERSON",
+    "TW_ADDRESS", "DATE_OF_BIRTH", "TW_BANK_ACCOUNT", "MEDICAL_RECORD_NUMBER",
 )

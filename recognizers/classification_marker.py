@@ -61,9 +61,9 @@ _LABEL = (
     + "|" + _cjk_word("保", "密", "等", "[級级]") + r")[^\n:]{0,16}:[ ]*"
 )
 _OPEN, _CLOSE = "【〔[「『(", "】〕]」』)"
-_BRACKETED_ALONE = "(?:" + "|".join(
-    re.escape(o) + "[ ]*" + _LEVEL + "[ ]*" + re.escape(c) for o, c in zip(_OPEN, _CLOSE, strict=True)
-) + ")"
+# A level alone on its line between any opening and any closing bracket: OCR of a scanned or
+# screenshotted page often reads 【 as [ ("[機密】"), and a mismatched pair is still a marking.
+_BRACKETED_ALONE = "(?:[" + re.escape(_OPEN) + "][ ]*" + _LEVEL + "[ ]*[" + re.escape(_CLOSE) + "])"
 _LABEL_BRACKETED = r"(?:【[ ]*" + _LEVEL + r"[ ]*】|〔[ ]*" + _LEVEL + r"[ ]*〕|\[[ ]*" + _LEVEL + r"[ ]*\])"
 _EN_LEVEL = r"(?-i:TOP[ _-]?SECRET|SECRET|(?:STRICTLY[ ])?CONFIDENTIAL)"
 _EN_QUALIFIER = r"(?:[ ]*(?://|[-:|])[ ]*(?-i:[A-Z][A-Z ,/-]{0,40}))?"

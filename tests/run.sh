@@ -18,6 +18,10 @@ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || apt_packages+=
 command -v docker-compose >/dev/null 2>&1 || apt_packages+=(docker-compose)
 command -v systemd-analyze >/dev/null 2>&1 || apt_packages+=(systemd)
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
+# OCR of images: Tesseract with Traditional Chinese data; a CJK font to render the test images.
+command -v tesseract >/dev/null 2>&1 || apt_packages+=(tesseract-ocr)
+[ -e /usr/share/tesseract-ocr/5/tessdata/chi_tra.traineddata ] || apt_packages+=(tesseract-ocr-chi-tra)
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || apt_packages+=(fonts-noto-cjk)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq

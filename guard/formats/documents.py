@@ -333,6 +333,22 @@ def _page_has_images(page: Any) -> bool:
                                   for x in xobjects.get_object().values())
 
 
+class NoTextLayer(UnreadableContent):
+    """A PDF with pages that are images (a scan): the proxy may read them with OCR (guard.image_parts).
+
+    ``text`` is what the PDF holds as text besides those pages (other pages, annotations, metadata,
+    form fields, attachments): it is inspected like any document's text. Only an uploaded PDF itself
+    raises this; a scan embedded in another file is plain unreadable content.
+    """
+
+    def __init__(self, message: str, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
+
+    def __reduce__(self) -> tuple[type[NoTextLayer], tuple[str, str]]:
+        return type(self), (str(self), self.text)
+
+
 def _pdf_read(data: bytes, depth: int) -> str:
     import pypdf  # only uploads need it; keeps proxy start-up light
 
@@ -343,6 +359,7 @@ def _pdf_read(data: bytes, depth: int) -> str:
         raise BodyTooLarge("PDF has too many pages")
     out: list[str] = []
     page_text = False
+    scanned: int | None = None  # the first page with images and no text layer
     for number, page in enumerate(reader.pages, 1):
         text = page.extract_text() or ""
         if text.strip():
@@ -351,8 +368,8 @@ def _pdf_read(data: bytes, depth: int) -> str:
                                         "a Unicode map)")
             page_text = True
             out.append(text)
-        elif _page_has_images(page):
-            raise UnreadableContent(f"PDF page {number} has no text layer (scanned image?)")
+        elif _page_has_images(page) and scanned is None:
+            scanned = number
         for annotation in page.get("/Annots") or []:
             annotation = annotation.get_object()
             out.extend(s for key in _ANNOTATION_KEYS if key in annotation
@@ -360,8 +377,6 @@ def _pdf_read(data: bytes, depth: int) -> str:
             action = annotation.get("/A")
             if action is not None and "/URI" in action.get_object():
                 out.extend(_pdf_strings(action.get_object()["/URI"]))
-    if not page_text:
-        raise UnreadableContent("PDF without a text layer (scanned image?)")
     out.extend(s for value in (reader.metadata or {}).values() for s in _pdf_strings(value))
     root: Any = reader.trailer["/Root"].get_object()
     if "/Metadata" in root:
@@ -380,6 +395,12 @@ def _pdf_read(data: bytes, depth: int) -> str:
         if depth >= MAX_NESTING:
             raise UnreadableContent("PDF embeds files too deeply")
         out.extend(_attachment_text(content, depth + 1) for content in files)
+    if scanned is not None or not page_text:
+        message = (f"PDF page {scanned} has no text layer (scanned image?)" if scanned is not None
+                   else "PDF without a text layer (scanned image?)")
+        if depth:
+            raise UnreadableContent(message)
+        raise NoTextLayer(message, "\n".join(s for s in out if s.strip()))
     return "\n".join(s for s in out if s.strip())
 
 

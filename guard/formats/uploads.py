@@ -22,9 +22,11 @@ from guard.formats.base import (
     media_type,
     rewrite_parsed,
 )
-from guard.formats.documents import READERS
+from guard.formats.documents import MAX_PDF_PAGES, READERS, NoTextLayer
 from guard.formats.multipart import Part, Span
 from guard.notice import BlockNotice, short_message
+
+__all__ = ["MAX_PDF_PAGES", "NoTextLayer", "extract_upload", "file_place", "image_type"]
 
 OOXML = "application/vnd.openxmlformats-officedocument."
 FILE_MEDIA_TYPES = frozenset({
@@ -137,6 +139,21 @@ class _Splice:
         return bytes(out)
 
 
+def file_place(index: int, filename: str | None) -> str:
+    """Where a file part is, for events: its index and extension, never its name."""
+    return f"files[{index}]{_ext(filename)}"
+
+
+_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
+
+
+def image_type(data: bytes) -> str | None:
+    """The media type of PNG, JPEG, GIF or WebP bytes by their magic number (what OCR reads)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mt for magic, mt in _IMAGE_MAGIC if data.startswith(magic)), None)
+
+
 def _ext(filename: str | None) -> str:
     return f"(.{filename.rsplit('.', 1)[-1].lower()[:8]})" if filename and "." in filename else ""
 
@@ -153,16 +170,23 @@ def _file(data: bytes, span: Span | None, where: str, content_type: str = "",
     """One file's text; a text file is written back in its own codec, a document not at all."""
     try:
         text = extract_file_text(data, content_type, filename)
+    except NoTextLayer as e:
+        raise NoTextLayer(f"{where}: {e}", e.text) from None
     except UnreadableContent as e:
         raise UnreadableContent(f"{where}: {e}") from None
     text_file = span is not None and file_kind(data, content_type, filename) == "text"
     return Segment(text, where), _Place(span if text_file else None, text_codec(data) if text_file else "")
 
 
-def _part_segments(body: bytes, index: int, part: Part) -> Iterator[tuple[Segment, _Place]]:
+def _part_segments(body: bytes, index: int, part: Part,
+                   images: list[str]) -> Iterator[tuple[Segment, _Place]]:
     """A part's headers (field name, file name and every other header), its names when the headers
-    encode them (``filename*``, escapes), and its data."""
-    where = f"files[{index}]{_ext(part.filename)}" if part.filename is not None else f"form[{index}]"
+    encode them (``filename*``, escapes), and its data.
+
+    An image file, and a PDF with scanned pages, is named in ``images`` rather than read here: the
+    proxy reads them with OCR (guard.image_parts). A scanned PDF's other text is read here.
+    """
+    where = file_place(index, part.filename) if part.filename is not None else f"form[{index}]"
     headers = _utf8(body, part.headers, f"{where} headers")
     if headers.strip():
         yield Segment(headers, f"{where}.headers"), _Place(part.headers)
@@ -177,7 +201,18 @@ def _part_segments(body: bytes, index: int, part: Part) -> Iterator[tuple[Segmen
             return
         except UnicodeDecodeError:
             pass
-    yield _file(part.payload, None if part.encoded else part.data, where, part.content_type, part.filename)
+    if part.filename is not None and image_type(part.payload) is not None:
+        images.append(where)
+        return
+    span = None if part.encoded else part.data
+    try:
+        found = _file(part.payload, span, where, part.content_type, part.filename)
+    except NoTextLayer as e:  # a scanned PDF: its page images are read like image files
+        if part.filename is None:
+            raise
+        images.append(where)
+        found = Segment(e.text, where), _Place(None)
+    yield found
 
 
 def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
@@ -189,6 +224,7 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
     if not body:
         return ParsedRequest(fmt, body, ())
     found: list[tuple[Segment, _Place]] = []
+    images: list[str] = []  # image files and scanned PDFs: read by OCR in the proxy, not here
     if not media_type(content_type).startswith("multipart/"):
         found.append(_file(body, Span(0, len(body)), "file", content_type))
     else:
@@ -198,12 +234,13 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
         if body[form.preamble.start:form.preamble.end].strip():
             found.append((Segment(_utf8(body, form.preamble, "preamble"), "preamble"), _Place(form.preamble)))
         for i, part in enumerate(form.parts):
-            found.extend(_part_segments(body, i, part))
+            found.extend(_part_segments(body, i, part, images))
         if body[form.epilogue.start:form.epilogue.end].strip():
             found.append((Segment(_utf8(body, form.epilogue, "epilogue"), "epilogue"), _Place(form.epilogue)))
     found = [(segment, place) for segment, place in found if segment.text.strip()]
     segments = tuple(segment for segment, _ in found)
-    return ParsedRequest(fmt, body, segments, (), _Splice(body, segments, tuple(p for _, p in found)))
+    places = tuple(p for _, p in found)
+    return ParsedRequest(fmt, body, segments, tuple(images), _Splice(body, segments, places))
 
 
 def reads_documents(body: bytes, content_type: str) -> bool:

@@ -12,10 +12,13 @@ import pytest
 from guard.formats import BodyTooLarge, NotRewritable, UnreadableContent, format_for
 from guard.formats.uploads import extract_file_text, reads_documents
 from tests.formats.files import (
+    BOUNDARY,
     DOCX_TYPE,
     PPTX_TYPE,
     XLSX_TYPE,
     docx,
+    form,
+    part,
     pdf,
     pptx,
     raw_pdf,
@@ -26,6 +29,7 @@ from tests.formats.files import (
 from tests.formats.helpers import texts
 
 UPLOADS = format_for("uploads")
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 ID = "A123456789"
 CSV = "姓名,電話\n王小明,0912345678\n"
 GLYPH_CODES = "".join(f"\\{n:03o}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 14, 15))  # PDF string escapes
@@ -190,6 +194,45 @@ def test_shared_string_index_out_of_range_is_unreadable() -> None:
 
 
 # ---------------------------------------------------------------- raw upload bodies
+
+def test_multipart_image_is_left_to_ocr_by_its_place() -> None:
+    # The proxy reads image files with OCR (guard.image_parts); the reader only names the part.
+    body = form(part('form-data; name="note"', "請看附件".encode()),
+                part('form-data; name="file"; filename="王小明.png"', b"\x89PNG\r\n\x1a\n\x00\x00",
+                     "Content-Type: image/png"))
+    parsed = UPLOADS.extract(body, MULTIPART, "/upload")
+    assert "請看附件" in texts(parsed)
+    assert not any("\x89PNG" in t for t in texts(parsed))
+    assert parsed.uninspected == ("files[1](.png)",)
+
+
+def test_multipart_scanned_pdf_is_left_to_ocr_and_its_other_text_is_read() -> None:
+    # A scanned PDF's page images are read by OCR in the proxy; what it holds as text is read here.
+    scan = _scanned_pdf()
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(scan)))
+    writer.add_metadata({"/Title": f"病歷 {ID}"})
+    out = io.BytesIO()
+    writer.write(out)
+    body = form(part('form-data; name="file"; filename="王小明.pdf"', out.getvalue(),
+                     "Content-Type: application/pdf"))
+    parsed = UPLOADS.extract(body, MULTIPART, "/upload")
+    assert parsed.uninspected == ("files[0](.pdf)",)
+    assert any(ID in t for t in texts(parsed))
+    with pytest.raises(NotRewritable):
+        UPLOADS.rewrite(parsed, [t.replace(ID, "<ID>") for t in parsed.texts])
+
+
+def test_scanned_pdf_inside_a_document_is_unreadable() -> None:
+    from guard.formats.uploads import NoTextLayer
+
+    with pytest.raises(NoTextLayer):
+        extract_file_text(_scanned_pdf(), "application/pdf")
+    with pytest.raises(UnreadableContent) as e:
+        extract_file_text(_scanned_pdf(), "application/pdf", depth=1)
+    assert not isinstance(e.value, NoTextLayer)
+
 
 def test_raw_upload_body() -> None:
     parsed = UPLOADS.extract(raw_pdf(f"Case {ID}"), "application/pdf", "/upload")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from guard.engine import Engine
+from guard.formats.base import ParsedRequest
 from guard.policy import load_policy
 from guard.verdict import Decision
 from guard.workers import InspectionError, InspectionPool, InspectionTimeout, WorkerLost
@@ -309,11 +310,19 @@ def test_an_upload_is_extracted_in_a_worker_and_can_be_rewritten(workers: int) -
 def test_an_unreadable_upload_comes_back_as_itself_without_its_content() -> None:
     from guard.formats import UnreadableContent, format_for
 
-    body = _upload("王小明.png", b"\x89PNG\r\n\x1a\n\x00")
+    body = _upload("王小明.doc", b"\xd0\xcf\x11\xe0" + b"\x00" * 32)
+    image = _upload("王小明.png", b"\x89PNG\r\n\x1a\n\x00")
     pool = fresh_pool()
-    try:
+
+    async def both() -> ParsedRequest:
         with pytest.raises(UnreadableContent) as error:
-            run(pool.extract(format_for("openai"), body, UPLOAD_TYPE, "/v1/files"))
+            await pool.extract(format_for("openai"), body, UPLOAD_TYPE, "/v1/files")
+        assert "王小明" not in str(error.value) and "files[0](.doc)" in str(error.value)
+        # an image file is left to OCR (guard.image_parts): named, not read
+        return await pool.extract(format_for("openai"), image, UPLOAD_TYPE, "/v1/files")
+
+    try:
+        parsed = run(both())
     finally:
         pool.close()
-    assert "王小明" not in str(error.value) and "files[0](.png)" in str(error.value)
+    assert parsed.uninspected == ("files[0](.png)",)

@@ -88,3 +88,9 @@ def test_classification_marker(text: str, expected: list[str]) -> None:
 def test_level_is_reported_in_metadata(text: str, level: str) -> None:
     [result] = analyze(build_analyzer([ClassificationMarkerRecognizer()]), text)
     assert result.recognition_metadata["classification_level"] == level
+
+
+@pytest.mark.parametrize("text", ["[機密】\n主旨:本署", "〔極機密】\n主旨:加強巡邏。", "【密)\n主旨"])
+def test_mismatched_brackets_as_ocr_reads_them_still_mark(text: str) -> None:
+    # Tesseract often reads 【 as [: a marking line alone between any brackets is a marking.
+    assert found(ClassificationMarkerRecognizer(), text) != []

@@ -1,0 +1,23 @@
+"""recognizers.table: the header of the column a position stands in."""
+
+from __future__ import annotations
+
+import pytest
+
+from recognizers.table import column_header
+
+WORDS = ("生日", "出生")
+
+
+@pytest.mark.parametrize(("text", "value", "expected"), [
+    ("姓名\t生日\n王小明\t74.05.03", "74.05.03", "生日"),
+    ("姓名,出生年月日,電話\n王小明,74.05.03,0912", "74.05.03", "出生年月日"),
+    ("| 姓名 | 生日 |\n|---|---|\n| 王 | 1985-05-03 |", "1985-05-03", "生日"),
+    ("姓名      生日        電話\n王小明    1985-05-03  0912", "1985-05-03", "生日"),
+    # the value's column is headed otherwise; a blank line ends a table; no table at all
+    ("生日\t到職日\n1985-05-03\t2010-07-01", "2010-07-01", None),
+    ("姓名\t生日\n\n王小明\t74.05.03", "74.05.03", None),
+    ("他的生日是 74.05.03", "74.05.03", None),
+])
+def test_column_header(text: str, value: str, expected: str | None) -> None:
+    assert column_header(text, text.index(value), WORDS) == expected
