@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from guard.formats.uploads import parse_multipart
+from guard.formats.multipart import parse
 from guard.image_parts import images_in_body
 from guard.images import read_text
 from tests.e2e.conftest import _guard_proxy
@@ -144,9 +144,9 @@ def test_image_file_in_a_multipart_upload_is_masked(image_proxy: GuardProxy,
     assert len(received) == 1
     content_type = received[0].headers["content-type"]
     body = received[0].decoded()
-    parts = [p for p in parse_multipart(body, content_type) if p.filename]
+    parts = [p for p in parse(body, content_type).parts if p.filename]
     assert len(parts) == 1
-    after = _readable(body[parts[0].start:parts[0].end])
+    after = _readable(parts[0].payload)
     for value in PII_VALUES:
         assert value not in after
     assert "請幫我寫一封通知信" in after
