@@ -159,3 +159,24 @@ def test_too_many_images_in_one_request_are_unreadable() -> None:
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{B64}"}}] * 21}]}
     with pytest.raises(UnreadableContent, match="21 images"):
         images_in_request(json.dumps(doc).encode(), "application/json", ())
+
+
+def test_with_images_keeps_the_rest_of_the_body_and_writes_it_back() -> None:
+    """The generic walk's strings (``extra``) are inspected after the image texts and written back too."""
+    from guard.images import OcrText
+
+    doc = {**_openai(f"data:image/png;base64,{B64}"), "user": "A123456789"}
+    body = json.dumps(doc).encode()
+    fmt = format_for("openai")
+    parsed = fmt.extract(body, "application/json", "/v1/chat/completions")
+    assert any("A123456789" in s.text for s in parsed.extra)
+    images = images_in_body(body)
+    ocr = [OcrText("沒有文字", (None,) * 4, 1, 1, "PNG")]
+    request = with_images(parsed, images, ocr, [None], "application/json")
+    assert request.extra == parsed.extra
+    assert request.all_segments == (*parsed.segments, request.segments[-1], *parsed.extra)
+    assert fmt.rewrite(request, request.texts) is body  # nothing changed
+    new = [s.text.replace("A123456789", "<ID>") for s in request.all_segments]
+    out = json.loads(fmt.rewrite(request, new))
+    assert out["user"] == "<ID>"
+    assert out["messages"][0]["content"][1]["image_url"]["url"] == f"data:image/png;base64,{B64}"
