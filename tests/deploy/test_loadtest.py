@@ -38,7 +38,8 @@ def assert_clean(report: dict[str, Any]) -> None:
 def test_load_through_one_node_has_no_errors() -> None:
     report = loadtest("--users", "5", "--duration", "10", "--think", "0.3", "--workers", "1")
     assert_clean(report)
-    assert report["audit_verify"] == f"audit chain intact: {report['requests']} events"
+    # The load test runs without an audit key: a keyless store, which verify reports as such.
+    assert report["audit_verify"].startswith(f"audit chain intact: {report['requests']} events, keyless")
 
 
 def test_two_nodes_on_one_postgresql_store_write_one_intact_chain() -> None:
@@ -46,7 +47,7 @@ def test_two_nodes_on_one_postgresql_store_write_one_intact_chain() -> None:
         report = loadtest("--nodes", "2", "--workers", "1", "--audit-db", url,
                           "--users", "6", "--duration", "10", "--think", "0.3")
         assert_clean(report)
-        assert report["audit_verify"] == f"audit chain intact: {report['requests']} events"
+        assert report["audit_verify"].startswith(f"audit chain intact: {report['requests']} events, keyless")
         command = [sys.executable, "-m", "guard.cli", "audit", "list", "--jsonl", "--audit-db", url]
         listed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
     nodes = Counter(json.loads(line)["node"] for line in listed.splitlines())
