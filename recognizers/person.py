@@ -18,6 +18,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers import LANGUAGE
 from recognizers.context import CONTEXT_KEY
+from recognizers.name_tagger import Lexicon, NameTagger
 
 DATA_DIR = Path(__file__).parent / "data"
 JIEBA_CACHE_DIR_VARIABLE = "GUARD_JIEBA_CACHE_DIR"
@@ -26,7 +27,8 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Middle dots joining the parts of indigenous and transliterated names, after ``fold`` (which turns
 # the full-width "．" into "."): · ‧ • . ・ ∙ ⋅ and the half-width katakana dot.
 _DOTS = "\u00b7\u2027\u2022.\u30fb\u2219\u22c5\uff65"
-_DOTTED_RE = re.compile(f"[{_CJK}]+(?:[{_DOTS}][{_CJK}]+)+")
+# Possessive runs, and a match only where a run of CJK starts: linear on a long run without a dot.
+_DOTTED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}]++(?:[{_DOTS}][{_CJK}]++)+")
 _SALUTATION_RE = re.compile(
     r"\b(?:Dear|Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)?"
     r"([A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2})\b"
@@ -47,6 +49,9 @@ _PLACE_AFTER_RE = re.compile(
     "[東西南北中]?(?:路|街|巷|弄|大道|國小|國中|高中|高工|高商|大學|醫院|診所|公園|車站|捷運站|紀念館|紀念堂"
     "|新村|社區|里|村|鄉|鎮|市|縣|區|堂|館|廟|宮|寺|橋)"
 )
+# After a lone surname, words that make it a reference to someone unnamed: 陳姓男子, 林女, 王嫌, 李男
+# (but 林女士 is "Ms Lin", a person reference the rules report).
+_SURNAME_REFERENCE_RE = re.compile("(?:姓|氏|女(?!士)|男|嫌|童|婦|翁|嬤)")
 # Headers of tables and lists of people; a list entry within _HEADER_WINDOW characters after one
 # of them has it as context ("姓名,身分證,車號⏎張家怡,R163…").
 HEADER_WORDS: tuple[str, ...] = ("姓名", "名單", "名冊", "出席", "列席", "人員", "成員", "與會", "name")
@@ -62,6 +67,12 @@ STRONG_CONTEXT_SCORE = 0.85
 MAX_SCORE = 0.95
 MIN_REPORTED_SCORE = 0.4
 SURNAME_ONLY_SCORE = 0.55
+
+# The tagger's names: score = base + weight × its mean marginal probability (+ a bonus with a role or
+# title next to the name), so p = 0.5 scores 0.6 and p = 0.3 falls below the policy's 0.5.
+_MODEL_BASE_SCORE = 0.35
+_MODEL_WEIGHT = 0.5
+_MODEL_CONTEXT_BONUS = 0.1
 
 _TIER_WEIGHT = {"compound": 0.35, "common": 0.3, "rare": 0.15}
 _NAME_CHAR_WEIGHT = 0.15  # a given-name character typical of names
@@ -126,6 +137,15 @@ INTRO_WORDS: tuple[str, ...] = (
     "給", "向", "由", "請", "與", "和", "跟", "同", "及", "致", "問", "找", "叫", "讓", "被", "把", "替",
     "通知", "聯絡", "聯繫", "告知", "轉告", "轉交", "寄給", "交給", "拜訪", "詢問", "邀請", "感謝", "謝謝",
     "恭喜", "祝賀", "dear", "to", "from", "attn", "cc",
+)
+# More words that the tagger's features mark (they add evidence, a name still needs the model's score):
+# how news and posts introduce people ("記者王小明報導", "王小明表示").
+MODEL_ROLE_WORDS: tuple[str, ...] = (
+    "記者", "書記", "總理", "主任", "教練", "球員", "選手", "作者", "導演", "歌手", "演員", "網友", "藝人",
+    "嫌犯", "死者", "傷者", "女兒", "兒子", "丈夫", "妻子", "母親", "父親", "哥哥", "姊姊", "弟弟", "妹妹",
+)
+MODEL_TITLE_WORDS: tuple[str, ...] = (
+    "說", "表示", "指出", "認為", "強調", "同志", "等人", "夫婦", "一家", "本人",
 )
 # A bare surname before one of these is a person reference: "陳小姐", "王先生".
 HONORIFICS: tuple[str, ...] = ("先生", "小姐", "女士", "太太")
@@ -226,7 +246,21 @@ class _Lexicon:
         self.title_after = re.compile(_alternation(recognizer.title_words))
         self.header_before = re.compile(_alternation(recognizer.header_words), re.IGNORECASE)
         self.honorific_after = re.compile(_alternation(recognizer.honorifics))
+        self.role_at = re.compile(_alternation(recognizer.role_words))
         self.context_inside = re.compile(_alternation(recognizer.role_words + recognizer.title_words))
+        given_chars = frozenset(self.to_simplified(c) for c in recognizer.name_chars)
+        simplified_surnames = [self.to_simplified(s) for s in self.surnames]
+        self.features = Lexicon(
+            surnames=frozenset(s for s in simplified_surnames if len(s) == 1),
+            compound_surnames=frozenset(s for s in simplified_surnames if len(s) == 2),
+            given_chars=given_chars,
+            word_freq=self.freq,
+            name_words=self.name_tagged,
+            roles=frozenset(self.to_simplified(w) for w in (*recognizer.role_words, *MODEL_ROLE_WORDS)
+                            if not w.isascii()),
+            titles=frozenset(self.to_simplified(w) for w in (*recognizer.title_words, *MODEL_TITLE_WORDS)
+                             if not w.isascii()),
+        )
 
     @staticmethod
     def _name_tagged_words(tokenizer: Any, first_chars: set[str]) -> frozenset[str]:
@@ -326,6 +360,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
         honorifics: Sequence[str] | None = None,
         header_words: Sequence[str] | None = None,
         data_dir: Path = DATA_DIR,
+        use_model: bool = True,
     ) -> None:
         self.role_words = tuple(role_words if role_words is not None else ROLE_WORDS)
         self.title_words = tuple(title_words if title_words is not None else TITLE_WORDS)
@@ -337,7 +372,9 @@ class ChinesePersonRecognizer(EntityRecognizer):
         self.surnames = load_surnames(data_dir / "surnames.txt")
         self.name_chars = load_char_set(data_dir / "given_name_chars.txt")
         self.ordinary_words = load_words(data_dir / "person_ordinary_words.txt")
+        self.use_model = use_model
         self._lexicon: _Lexicon | None = None
+        self._tagger: NameTagger | None = None
         self._lock = threading.Lock()
         # ``context`` stays empty: this recognizer judges its own context, and the engine's
         # character-window enhancer must not raise ordinary words that sit near "姓名".
@@ -355,11 +392,26 @@ class ChinesePersonRecognizer(EntityRecognizer):
         return self._lexicon is not None
 
     def ensure_loaded(self) -> None:
-        """Build jieba's tokenizer, OpenCC and the patterns (about a second, once per process)."""
+        """Build jieba's tokenizer, OpenCC, the patterns and the name tagger (once per process)."""
         if self._lexicon is None:
             with self._lock:
                 if self._lexicon is None:
-                    self._lexicon = _Lexicon(self)
+                    lexicon = _Lexicon(self)
+                    if self.use_model:
+                        self._tagger = NameTagger(lexicon.features)
+                    self._lexicon = lexicon
+
+    def feature_lexicon(self) -> Lexicon:
+        """What the name tagger's features look up (the training script builds its data with it)."""
+        self.ensure_loaded()
+        assert self._lexicon is not None
+        return self._lexicon.features
+
+    def to_simplified(self, text: str) -> str:
+        """``text`` in Simplified characters, same length (OpenCC t2s, character by character)."""
+        self.ensure_loaded()
+        assert self._lexicon is not None
+        return self._lexicon.to_simplified(text)
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -371,13 +423,84 @@ class ChinesePersonRecognizer(EntityRecognizer):
         assert self._lexicon is not None
         lex = self._lexicon
         simplified = lex.to_simplified(text)
-        candidates = [
+        rule_candidates = [
             *self._dotted_names(text, simplified, lex),
             *self._han_names(text, simplified, lex),
             *self._salutation_names(text),
         ]
+        candidates = self._merge(self._model_names(text, simplified, lex), rule_candidates)
         candidates = self._propagate(text, candidates)
         return [self._result(c) for c in self._non_overlapping(candidates) if c.score >= MIN_REPORTED_SCORE]
+
+    # --- the trained tagger ------------------------------------------------------------------
+
+    def _model_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
+        """Names the CRF tags, scored by its probability and the evidence around them."""
+        if self._tagger is None:
+            return []
+        found = []
+        for tagged in self._tagger.tag(simplified):
+            start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
+            if end - start < 1 or (end - start == 1 and lex.honorific_after.match(text, end)):
+                continue  # a role word alone; 陳小姐 is the rules' (a surname before an honorific)
+            if (end - start == 1 and _SURNAME_REFERENCE_RE.match(text, end)) or text[start + 1:start + 2] == "姓":
+                continue  # 陳姓男子, 林女, 王姓里長: a surname standing for someone unnamed
+            title = lex.title_after.match(text, end)
+            if title is None and _PLACE_AFTER_RE.match(text, end):
+                continue  # 中正路, 逢甲大學: places named after people
+            role = lex.role_before.search(text, max(0, start - 16), start)
+            context = role or title
+            context_word = context.group(0).strip(" \t:：") if context else None
+            evidence = [f"name tagger p={tagged.probability:.2f}"]
+            if context_word is not None:
+                evidence.append(f"{'role' if role else 'title'} {context_word!r}")
+            first = text[start:start + 2] if text[start:start + 2] in lex.surnames else text[start]
+            if first in lex.surnames:
+                evidence.append(f"surname {first}")
+            if simplified[start:end] in lex.name_tagged:
+                evidence.append("dictionary name")
+            if context is None and lex.is_ordinary(simplified[start:end]):
+                continue  # 李子, 高明: an ordinary word needs a role or title to be a name
+            score = _MODEL_BASE_SCORE + _MODEL_WEIGHT * tagged.probability
+            if context is not None:
+                score += _MODEL_CONTEXT_BONUS
+            found.append(_Candidate(
+                start, end, round(min(MAX_SCORE, score), 2), "; ".join(evidence),
+                context_word, evidence=round(tagged.probability, 2),
+            ))
+        return found
+
+    @staticmethod
+    def _merge(model: list[_Candidate], rules: list[_Candidate]) -> list[_Candidate]:
+        """Model and rule candidates; where a rule's name covers the model's (上官 + 文傑), the rule's span wins
+        with the better of the two scores."""
+        merged = list(rules)
+        for m in model:
+            covering = [
+                i for i, r in enumerate(merged)
+                if r.start <= m.start and m.end <= r.end and (r.start, r.end) != (m.start, m.end)
+            ]
+            if not covering:
+                merged.append(m)
+                continue
+            for i in covering:
+                r = merged[i]
+                if m.score > r.score:
+                    merged[i] = _Candidate(r.start, r.end, m.score, f"{m.why}; {r.why}",
+                                           r.context_word or m.context_word, max(r.evidence, m.evidence))
+        return merged
+
+    @staticmethod
+    def _trim_context_words(text: str, lex: _Lexicon, start: int, end: int) -> tuple[int, int]:
+        """The tagged span without a role word it swallowed (受文者馮立群) or a title (陳小姐)."""
+        role = lex.role_at.match(text, start, end)
+        if role is not None:
+            start = role.end()
+        for pos in range(start + 1, end):
+            title = lex.title_after.match(text, pos)
+            if title is not None and title.end() >= end:
+                return start, pos
+        return start, end
 
     # --- Han names ---------------------------------------------------------------------------
 
