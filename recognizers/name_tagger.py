@@ -28,6 +28,8 @@ _WORD_LENGTHS = (2, 3, 4)
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
 _PIECE_ENDS = frozenset("\n。！？!?；;")
+# A line at least this long that ends between two Han characters is hard-wrapped prose.
+_WRAPPED_LINE = 12
 _HAN_RE = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
 _DOTS = frozenset("\u00b7\u2027\u2022.\u30fb\u2219\u22c5\uff65")
 
@@ -176,6 +178,30 @@ def labels_from_spans(length: int, spans: list[tuple[int, int]]) -> list[str]:
     return labels
 
 
+def unwrap(text: str) -> tuple[str, list[int]]:
+    """``text`` without the line breaks of hard-wrapped prose, and where each kept character was.
+
+    Text pasted from a PDF breaks lines mid-word ("犯罪集團的關⏎說"); the model reads it joined.  Only a
+    break between two Han characters after a line of ``_WRAPPED_LINE`` characters or more is removed, so
+    a list of names one per line stays a list.
+    """
+    if "\n" not in text:
+        return text, list(range(len(text)))
+    kept: list[int] = []
+    line_start = 0
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            wrapped = (
+                i - line_start >= _WRAPPED_LINE and i + 1 < len(text)
+                and _HAN_RE.match(text, i - 1) is not None and _HAN_RE.match(text, i + 1) is not None
+            )
+            line_start = i + 1
+            if wrapped:
+                continue
+        kept.append(i)
+    return "".join(text[i] for i in kept), kept
+
+
 def pieces(text: str, max_piece: int = _MAX_PIECE) -> Iterator[tuple[int, int]]:
     """``(start, end)`` pieces covering ``text``: cut after a sentence or line end, or every ``max_piece``."""
     start = 0
@@ -212,16 +238,23 @@ class NameTagger:
 
     def tag(self, simplified: str) -> list[TaggedName]:
         """Names in ``simplified`` (folded, then ``t2s``) with the model's mean marginal probability."""
+        joined, positions = unwrap(simplified)
         found: list[TaggedName] = []
         with self._lock:  # a crfsuite tagger holds the last sequence: one caller at a time
             tagger = self._tagger
-            for lo, hi in pieces(simplified):
-                piece = simplified[lo:hi]
+            for lo, hi in pieces(joined):
+                piece = joined[lo:hi]
                 if not _HAN_RE.search(piece):
                     continue  # no Han characters: nothing this model was trained on
                 labels = tagger.tag(features(piece, self.lex))
                 for start, end in spans_from_labels(labels):
-                    probability = (tagger.marginal(BEGIN, start) + sum(
-                        tagger.marginal(INSIDE, i) for i in range(start + 1, end))) / (end - start)
-                    found.append(TaggedName(lo + start, lo + end, probability))
+                    while start < end and piece[start].isspace():
+                        start += 1
+                    while end > start and piece[end - 1].isspace():
+                        end -= 1
+                    if start == end:
+                        continue
+                    probability = (tagger.marginal(labels[start], start) + sum(
+                        tagger.marginal(labels[i], i) for i in range(start + 1, end))) / (end - start)
+                    found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
         return found

@@ -39,6 +39,22 @@ _SALUTATION_NOT_NAMES = frozenset({
     "friends", "member", "members", "user", "users", "applicant", "client", "partner", "partners",
     "student", "students", "parent", "parents", "everyone",
 })
+# Romanised Taiwanese names (Wade-Giles, Tongyong and Hanyu spellings of the common surnames), with the
+# hyphenated given name that passports and English documents use: "Chen Chih-ming", "Mei-hua Lin",
+# "CHEN, CHIH-MING".  The hyphenated syllable pair is what tells a name from an English word.
+_ROMAN_SURNAMES = (
+    "Chen|Lin|Huang|Hwang|Chang|Zhang|Li|Lee|Wang|Wong|Wu|Liu|Tsai|Cai|Yang|Hsu|Xu|Cheng|Hsieh|Xie|Kuo|Guo"
+    "|Hung|Hong|Chiu|Qiu|Tseng|Zeng|Liao|Lai|Chou|Zhou|Yeh|Ye|Su|Chuang|Zhuang|Lu|Chiang|Jiang|Ho|He|Lo|Luo"
+    "|Kao|Gao|Pan|Chien|Jian|Chu|Zhu|Chung|Zhong|Peng|Yu|Tu|Shih|Shi|Hu|Tang|Fang|Weng|Sung|Song|Kang|Ko|Ke"
+    "|Tai|Fan|Wei|Shen|Hsiao|Xiao|Yen|Yan|Lien|Ma|Fu|Teng|Deng|Tien|Tian|Tsao|Cao|Yuan|Hsueh|Xue|Tsui|Cui"
+    "|Yao|Kuan|Guan|Chin|Qin|Chi|Ji|Hsiung|Xiong|Pai|Bai|Mao|Fu|Sun|Tung|Dong|Lung|Long|Chao|Zhao"
+)
+_ROMAN_GIVEN = r"[A-Z][a-z]{1,5}-[a-z]{1,5}"
+_ROMAN_NAME_RE = re.compile(
+    rf"\b(?:(?:{_ROMAN_SURNAMES}),?[ \t]+{_ROMAN_GIVEN}|{_ROMAN_GIVEN}[ \t]+(?:{_ROMAN_SURNAMES}))\b"
+    rf"|\b(?:{_ROMAN_SURNAMES.upper()}),?[ \t]+[A-Z]{{1,6}}-[A-Z]{{1,6}}\b"
+)
+ROMANISED_NAME_SCORE = 0.75
 # What may stand between a context word and the name: "姓名：王小明", "Dear 王小明".
 _JOINER = r"[ \t:：]{0,2}"
 # Where a list element or a line ends: a name standing alone between these is a list entry.
@@ -101,7 +117,7 @@ GRAMMAR_CHARS = frozenset(
 # Grammar plus characters that do not occur in Han given names: a candidate containing one is rejected.
 STOP_CHARS = GRAMMAR_CHARS | frozenset(
     "那所能該使更最得沒無有此各每某將來到去太年月日時分秒號條項款點第元萬億人者局署處科課股院部廳府市縣鄉鎮區里村"
-    "路街段巷弄樓室先女員官警啦喔嗯哦呀嘛一二三四五六七八九十百千零兩"
+    "路街段巷弄樓室先女員官警啦喔嗯哦呀嘛一二三四五六七八九十百千零兩姓"
 )
 # Characters that may follow a name directly ("林國宏於昨日", "陳華妤的居留證").
 FOLLOW_CHARS = frozenset("的於在是與和及等說為也都已將向對被把跟因並即則就卻還又再曾之所")
@@ -167,6 +183,7 @@ class _Candidate:
     why: str
     context_word: str | None = None
     evidence: float = 0.0  # name evidence before context, for list propagation
+    exact_bounds: bool = False  # a rule that trims its own ends (dotted names): its span beats the model's
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -427,6 +444,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
             *self._dotted_names(text, simplified, lex),
             *self._han_names(text, simplified, lex),
             *self._salutation_names(text),
+            *self._romanised_names(text),
         ]
         candidates = self._merge(self._model_names(text, simplified, lex), rule_candidates)
         candidates = self._propagate(text, candidates)
@@ -459,8 +477,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
                 evidence.append(f"surname {first}")
             if simplified[start:end] in lex.name_tagged:
                 evidence.append("dictionary name")
-            if context is None and lex.is_ordinary(simplified[start:end]):
-                continue  # 李子, 高明: an ordinary word needs a role or title to be a name
+            if context is None and (lex.is_ordinary(simplified[start:end]) or lex.crosses_word(simplified, end)):
+                continue  # 李子, 高明, 原民(會): an ordinary word, or part of one, needs a role or title
             score = _MODEL_BASE_SCORE + _MODEL_WEIGHT * tagged.probability
             if context is not None:
                 score += _MODEL_CONTEXT_BONUS
@@ -476,6 +494,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
         with the better of the two scores."""
         merged = list(rules)
         for m in model:
+            if any(r.exact_bounds and r.start < m.end and m.start < r.end for r in rules):
+                continue  # 瓦歷斯·諾幹寫: the dotted-name rule knows where such a name ends
             covering = [
                 i for i, r in enumerate(merged)
                 if r.start <= m.start and m.end <= r.end and (r.start, r.end) != (m.start, m.end)
@@ -665,7 +685,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
             why = "name parts joined by a middle dot (indigenous or transliterated name)"
             found.append(_Candidate(
                 start, end, MAX_SCORE if context else STRONG_CONTEXT_SCORE, why,
-                context.group(0).strip(" \t:：") if context else None, 0.6,
+                context.group(0).strip(" \t:：") if context else None, 0.6, exact_bounds=True,
             ))
         return found
 
@@ -715,6 +735,15 @@ class ChinesePersonRecognizer(EntityRecognizer):
         )
 
     # --- English salutations -----------------------------------------------------------------
+
+    @staticmethod
+    def _romanised_names(text: str) -> list[_Candidate]:
+        """Chen Chih-ming, Mei-hua Lin, CHEN, CHIH-MING: a known surname and a hyphenated given name."""
+        return [
+            _Candidate(m.start(), m.end(), ROMANISED_NAME_SCORE,
+                       "romanised surname + hyphenated given name (Chen Chih-ming)", None, 0.6)
+            for m in _ROMAN_NAME_RE.finditer(text)
+        ]
 
     def _salutation_names(self, text: str) -> list[_Candidate]:
         found = []
