@@ -89,6 +89,9 @@ SURNAME_ONLY_SCORE = 0.55
 _MODEL_BASE_SCORE = 0.35
 _MODEL_WEIGHT = 0.5
 _MODEL_CONTEXT_BONUS = 0.1
+# Below this probability an ordinary dictionary word (not tagged as a name by jieba) is not a name
+# without context; above it the model's evidence wins (周恩來 is tagged "t" in jieba's dictionary).
+_MODEL_SURE = 0.9
 
 _TIER_WEIGHT = {"compound": 0.35, "common": 0.3, "rare": 0.15}
 _NAME_CHAR_WEIGHT = 0.15  # a given-name character typical of names
@@ -304,6 +307,12 @@ class _Lexicon:
         threshold = _ORDINARY_NAME_TAGGED_MIN_FREQ if word in self.name_tagged else _ORDINARY_MIN_FREQ
         return freq >= threshold
 
+    def is_plain_word(self, word: str) -> bool:
+        """Whether ``word`` (Simplified) is a dictionary word that jieba does not tag as a name (李子)."""
+        if word in self.extra_words:
+            return True
+        return word not in self.name_tagged and self.freq.get(word, 0) >= _ORDINARY_MIN_FREQ
+
     def is_common(self, word: str, min_freq: int) -> bool:
         return word in self.extra_words or self.freq.get(word, 0) >= min_freq
 
@@ -461,8 +470,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
             if end - start < 1 or (end - start == 1 and lex.honorific_after.match(text, end)):
                 continue  # a role word alone; 陳小姐 is the rules' (a surname before an honorific)
-            if (end - start == 1 and _SURNAME_REFERENCE_RE.match(text, end)) or text[start + 1:start + 2] == "姓":
-                continue  # 陳姓男子, 林女, 王姓里長: a surname standing for someone unnamed
+            if _SURNAME_REFERENCE_RE.match(text, start + 1) and (end - start <= 2 or text[start + 1] == "姓"):
+                continue  # 陳姓男子, 林女, 王姓里長, 李男: a surname standing for someone unnamed
             title = lex.title_after.match(text, end)
             if title is None and _PLACE_AFTER_RE.match(text, end):
                 continue  # 中正路, 逢甲大學: places named after people
@@ -477,8 +486,10 @@ class ChinesePersonRecognizer(EntityRecognizer):
                 evidence.append(f"surname {first}")
             if simplified[start:end] in lex.name_tagged:
                 evidence.append("dictionary name")
-            if context is None and (lex.is_ordinary(simplified[start:end]) or lex.crosses_word(simplified, end)):
-                continue  # 李子, 高明, 原民(會): an ordinary word, or part of one, needs a role or title
+            if context is None and lex.is_plain_word(simplified[start:end]) and (
+                tagged.probability < _MODEL_SURE or simplified[start:end] in lex.extra_words
+            ):
+                continue  # 高明, 和平, 金門: an ordinary word the model is unsure of needs a role or title
             score = _MODEL_BASE_SCORE + _MODEL_WEIGHT * tagged.probability
             if context is not None:
                 score += _MODEL_CONTEXT_BONUS

@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--names-dir", type=Path, required=True)
     parser.add_argument("--silver", type=Path, action="append", default=[])
     parser.add_argument("--silver-max", type=int, default=0, help="at most this many silver records (0: all)")
+    parser.add_argument("--gold-repeat", type=int, default=3,
+                        help="append each gold record this many times: hand labels outweigh the teacher's")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--metadata", type=Path, default=METADATA_PATH)
     parser.add_argument("--c1", type=float, default=0.05)
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     trainer = pycrfsuite.Trainer(verbose=False)
     n_items = 0
-    for xseq, yseq in sequences(gold + silver, lex, to_simplified):
+    for xseq, yseq in sequences(gold * args.gold_repeat + silver, lex, to_simplified):
         trainer.append(xseq, yseq)
         n_items += len(yseq)
     trainer.set_params({
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "silver": [p.name for p in args.silver],
             "silver_records": len(silver),
         },
-        "params": {"c1": args.c1, "c2": args.c2, "iterations": args.iterations, "seed": args.seed},
+        "params": {"gold_repeat": args.gold_repeat, "c1": args.c1, "c2": args.c2, "iterations": args.iterations, "seed": args.seed},
         "dev_scores_model_alone": scores,
         "sources": "see recognizers/data/README-names.md and ../shared/corpus/names/README.md",
     }

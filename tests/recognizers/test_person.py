@@ -84,6 +84,25 @@ WRAPPED_LAW = "\n".join(
     ("原住民族委員會主委夷將·拔路兒表示支持。", ["夷將·拔路兒"]),
     # a bare surname before 先生/小姐 is a person reference
     ("陳小姐您好，您的包裹已送達。", ["陳"]),
+    # Taiwanese usage: transliterations, married names, Southeast-Asian names, nicknames, structure
+    ("美國前總統柯林頓昨天抵達桃園機場。", ["柯林頓"]),
+    ("陳林秀英女士申請中低收入戶補助。", ["陳林秀英"]),
+    ("越南籍移工阮氏梅的居留證已過期。", ["阮氏梅"]),
+    ("約翰·史密斯先生明天來所說明。", ["約翰·史密斯"]),
+    ("我朋友瓦歷斯·諾幹說他寫了一本新書。", ["瓦歷斯·諾幹"]),
+    ("小琪今天請假，請幫我調班。", ["小琪"]),
+    ('{"name": "江宜樺", "phone": "0912-345-678"}', ["江宜樺"]),
+    ("姓名,電話\n林秀香,0912-345-678\n王金月,0922-333-444", ["林秀香", "王金月"]),
+    ("- 張春英\n- 蔡明哲\n- 許雅芳", ["張春英", "蔡明哲", "許雅芳"]),
+    ("犯罪集團的關\n說、行賄利誘，從而洩漏民眾個資。", []),  # hard-wrapped prose: 關說 is not 關
+    # romanised Taiwanese names with a hyphenated given name
+    ("The applicant Chen Chih-ming lives in Taipei.", ["Chen Chih-ming"]),
+    ("Mei-hua Lin will attend the hearing.", ["Mei-hua Lin"]),
+    ("Passport name: CHEN, CHIH-MING", ["CHEN, CHIH-MING"]),
+    ("We use a check-in system in Long-term care.", []),
+    # a surname standing for someone unnamed, places named after people
+    ("陳姓男子今天被捕，林女受傷，王姓里長到場。", []),
+    ("中正路上的逢甲大學附近有停車場。", []),
     # English names after a salutation
     ("Dear Mr. Robert Lin, your application has been approved.", ["Robert Lin"]),
     ("Dear Sir, please find the attached form.", []),
