@@ -110,9 +110,9 @@ def features(simplified: str, lex: Lexicon) -> list[list[str]]:
             if j > n:
                 break
             word = simplified[i:j]
-            f = freq.get(word, 0)
-            if f:
-                tag = "n" if word in lex.name_words else _freq_bucket(f)
+            word_freq = freq.get(word, 0)
+            if word_freq:
+                tag = "n" if word in lex.name_words else _freq_bucket(word_freq)
                 starts[i].append(f"ws{length}{tag}")
                 ends[j - 1].append(f"we{length}{tag}")
                 for k in range(i + 1, j - 1):
@@ -223,7 +223,7 @@ class NameTagger:
         import pycrfsuite
 
         if not model_path.is_file():
-            raise FileNotFoundError(f"name tagger model missing: {model_path} (retrain: tools/train_names.py)")
+            raise FileNotFoundError(f"name tagger model missing: {model_path} (see tools/train_names.py)")
         self.lex = lex
         self.model_path = model_path
         self._tagger: Any = pycrfsuite.Tagger()

@@ -267,6 +267,11 @@ class _Lexicon:
         self.header_before = re.compile(_alternation(recognizer.header_words), re.IGNORECASE)
         self.honorific_after = re.compile(_alternation(recognizer.honorifics))
         self.role_at = re.compile(_alternation(recognizer.role_words))
+        # The tagger's names also take the news and social-media roles and titles as evidence.
+        self.model_role_before = re.compile(
+            f"(?:{_alternation((*recognizer.role_words, *MODEL_ROLE_WORDS))}){_JOINER}\\Z", re.IGNORECASE
+        )
+        self.model_title_after = re.compile(_alternation((*recognizer.title_words, *MODEL_TITLE_WORDS)))
         self.context_inside = re.compile(_alternation(recognizer.role_words + recognizer.title_words))
         given_chars = frozenset(self.to_simplified(c) for c in recognizer.name_chars)
         simplified_surnames = [self.to_simplified(s) for s in self.surnames]
@@ -472,10 +477,10 @@ class ChinesePersonRecognizer(EntityRecognizer):
                 continue  # a role word alone; 陳小姐 is the rules' (a surname before an honorific)
             if _SURNAME_REFERENCE_RE.match(text, start + 1) and (end - start <= 2 or text[start + 1] == "姓"):
                 continue  # 陳姓男子, 林女, 王姓里長, 李男: a surname standing for someone unnamed
-            title = lex.title_after.match(text, end)
+            title = lex.model_title_after.match(text, end)
             if title is None and _PLACE_AFTER_RE.match(text, end):
                 continue  # 中正路, 逢甲大學: places named after people
-            role = lex.role_before.search(text, max(0, start - 16), start)
+            role = lex.model_role_before.search(text, max(0, start - 16), start)
             context = role or title
             context_word = context.group(0).strip(" \t:：") if context else None
             evidence = [f"name tagger p={tagged.probability:.2f}"]
@@ -501,8 +506,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     @staticmethod
     def _merge(model: list[_Candidate], rules: list[_Candidate]) -> list[_Candidate]:
-        """Model and rule candidates; where a rule's name covers the model's (上官 + 文傑), the rule's span wins
-        with the better of the two scores."""
+        """Model and rule candidates; where a rule's name covers the model's (上官 + 文傑), the rule's
+        span wins with the better of the two scores."""
         merged = list(rules)
         for m in model:
             if any(r.exact_bounds and r.start < m.end and m.start < r.end for r in rules):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recognizers.name_tagger import (  # noqa: E402
+from recognizers.name_tagger import (
     METADATA_PATH,
     MODEL_PATH,
     Lexicon,
@@ -33,8 +33,8 @@ from recognizers.name_tagger import (  # noqa: E402
     labels_from_spans,
     pieces,
 )
-from recognizers.person import ChinesePersonRecognizer  # noqa: E402
-from recognizers.text import fold  # noqa: E402
+from recognizers.person import ChinesePersonRecognizer
+from recognizers.text import fold
 
 TRAIN_PREFIXES = ("PDT", "WBT")
 DEV_SETS = (("news_tw.jsonl", "PDD"), ("social_tw.jsonl", "WBD"))
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     trainer.train(str(args.out))
     seconds = time.monotonic() - started
-    print(f"trained on {len(gold)} gold + {len(silver)} silver records ({n_items} characters) in {seconds:.0f} s")
+    print(f"trained on {len(gold)} gold (x{args.gold_repeat}) + {len(silver)} silver records"
+          f" ({n_items} characters) in {seconds:.0f} s")
 
     from recognizers.name_tagger import NameTagger
 
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         scores[f"{name}:{prefix}"] = {"precision": round(precision, 4), "recall": round(recall, 4),
                                       "names": n_names, "records": len(dev)}
-        print(f"model alone on {name} {prefix}…: precision {precision:.3f} recall {recall:.3f} ({n_names} names)")
+        print(f"model alone on {name} {prefix}…: precision {precision:.3f} recall {recall:.3f}"
+              f" ({n_names} names)")
     metadata = {
         "model": args.out.name,
         "kind": "linear-chain CRF over characters (python-crfsuite, L-BFGS)",
@@ -149,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             "silver": [p.name for p in args.silver],
             "silver_records": len(silver),
         },
-        "params": {"gold_repeat": args.gold_repeat, "c1": args.c1, "c2": args.c2, "iterations": args.iterations, "seed": args.seed},
+        "params": {"gold_repeat": args.gold_repeat, "c1": args.c1, "c2": args.c2,
+                   "iterations": args.iterations, "seed": args.seed},
         "dev_scores_model_alone": scores,
-        "sources": "see recognizers/data/README-names.md and ../shared/corpus/names/README.md",
+        "sources": "README.md, section Names; ../shared/corpus/names/README.md",
     }
     args.metadata.write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB) and {args.metadata}")

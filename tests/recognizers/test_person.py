@@ -199,3 +199,18 @@ def test_loads_lazily_quietly_and_caches_in_temp(capfd: pytest.CaptureFixture[st
     assert recognizer.model_loaded
     assert capfd.readouterr().err == ""  # jieba's "Building prefix dict" is silenced
     assert os.path.exists(os.path.join(tempfile.gettempdir(), "guard-jieba.cache"))
+
+
+def test_model_probability_and_evidence_are_explained() -> None:
+    analyzer = build_analyzer([REC])
+    [result] = analyze(analyzer, "記者王曉東報導，颱風明天登陸。", explain=True)
+    why = result.analysis_explanation.textual_explanation
+    assert "name tagger p=" in why and "'記者'" in why and "surname 王" in why
+
+
+def test_long_run_without_dots_or_breaks() -> None:
+    # 20,000 Han characters with no dot, no punctuation: the dotted-name pattern must not backtrack and
+    # the tagger cuts pieces; a name in the middle keeps its offset in the original text.
+    filler = "國家發展委員會辦理年度計畫審查會議紀錄彙整" * 500
+    text = filler[:10_000] + "，報案人宋哲安到所，" + filler[:10_000]
+    assert "宋哲安" in found(REC, text)

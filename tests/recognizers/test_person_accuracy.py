@@ -32,7 +32,7 @@ DEV_SPLITS = [
 def _records(name: str, prefix: str) -> list[dict[str, object]]:
     path = CORPUS_DIR / name
     if not path.is_file():
-        pytest.skip(f"{path} not present (set GUARD_NAMES_CORPUS to the folder of news_tw.jsonl, social_tw.jsonl)")
+        pytest.skip(f"{path} not present (set GUARD_NAMES_CORPUS to the folder holding {name})")
     with path.open(encoding="utf-8") as f:
         return [r for r in map(json.loads, filter(str.strip, f)) if str(r["id"]).startswith(prefix)]
 
