@@ -10,7 +10,7 @@ Usage (from the repository root, with the ``train`` extra installed)::
 only their train records (ids ``PDT…`` and ``WBT…``) are trained on, the dev records (``PDD…``,
 ``WBD…``) are only scored.  ``--silver`` adds records labelled by a teacher model
 (``tools/label_names_lac.py``).  Training is deterministic (L-BFGS, no sampling), so the same data
-gives the same model; ``--seed`` fixes the order of the silver sample.
+gives the same model; ``--seed`` fixes the silver sample that ``--silver-max`` takes.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from recognizers.name_tagger import (
 from recognizers.person import ChinesePersonRecognizer
 from recognizers.text import fold
 
-TRAIN_PREFIXES = ("PDT", "WBT")
+TRAIN_SETS = (("news_tw.jsonl", "PDT"), ("social_tw.jsonl", "WBT"))
 DEV_SETS = (("news_tw.jsonl", "PDD"), ("social_tw.jsonl", "WBD"))
 
 
@@ -103,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     to_simplified = recognizer.to_simplified
 
     gold: list[dict[str, object]] = []
-    for name, _ in DEV_SETS:
-        gold += read_records(args.names_dir / name, TRAIN_PREFIXES)
+    for name, prefix in TRAIN_SETS:
+        gold += read_records(args.names_dir / name, (prefix,))
     silver: list[dict[str, object]] = []
     for path in args.silver:
         silver += read_records(path)
-    random.Random(args.seed).shuffle(silver)
-    if args.silver_max:
+    if args.silver_max:  # a sample of the silver records, the same one for the same seed
+        random.Random(args.seed).shuffle(silver)
         silver = silver[: args.silver_max]
 
     trainer = pycrfsuite.Trainer(verbose=False)
@@ -143,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
               f" ({n_names} names)")
     metadata = {
         "model": args.out.name,
+        "command": "python tools/train_names.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "kind": "linear-chain CRF over characters (python-crfsuite, L-BFGS)",
         "labels": "B/I/O for PERSON",
         "trained_on": {
-            "gold": [f"{name} records {', '.join(TRAIN_PREFIXES)}…" for name, _ in DEV_SETS],
+            "gold": [f"{name} records {prefix}…" for name, prefix in TRAIN_SETS],
             "gold_records": len(gold),
             "silver": [p.name for p in args.silver],
             "silver_records": len(silver),
