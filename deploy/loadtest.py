@@ -50,9 +50,9 @@ sys.path.insert(0, str(REPO))
 from bench_proxy import ProxyProcess, _serve_upstreams, free_port  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from guard.sample_corpus import SAMPLE_CORPUS  # noqa: E402
 from tests.e2e.upstream import ECHO_PREFIX, make_self_signed_cert  # noqa: E402
 
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
 APIS = ("openai", "anthropic", "gemini")
 API_WEIGHTS = (0.5, 0.25, 0.25)
 REQUEST_TIMEOUT = 60.0
@@ -439,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="mean think time between prompts, s (default 1)")
     parser.add_argument("--stream-share", type=float, default=0.3,
                         help="share of streamed requests (default 0.3)")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="JSON lines with a text field")
+    parser.add_argument("--corpus", type=Path, default=SAMPLE_CORPUS,
+                        help="JSON lines with a text field (default: the bundled synthetic corpus)")
     parser.add_argument("--records-per-prompt", type=int, default=1,
                         help="corpus records joined into one prompt (default 1)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

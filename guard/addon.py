@@ -179,7 +179,10 @@ class Guard:
         self.held = HeldRequests()  # warned browser requests awaiting a reason (memory only)
         self._running = False
         self._shutting_down = False
-        self.metrics = GuardMetrics(queue_depth=lambda: self.pool.pending if self.pool else 0)
+        self.journal_path: str | None = None  # the audit journal, once the writer runs (a metric reads it)
+        self.metrics = GuardMetrics(queue_depth=lambda: self.pool.pending if self.pool else 0,
+                                    audit_healthy=lambda: self.writer is not None and self.writer.healthy,
+                                    audit_journal=lambda: self.journal_path)
         self._ops_address: tuple[str, int] | None = None
         self._ops: OpsServer | None = None
         self.writer: AuditProcess | AuditWriter | None = None
@@ -378,7 +381,7 @@ class Guard:
         else:
             writer = AuditWriter(lambda: AuditStore.open(url, keys, node), Journal(journal), keys,
                                  ctx.options.guard_evidence_days).start()
-        old, self.writer = self.writer, writer
+        old, self.writer, self.journal_path = self.writer, writer, journal
         if old is not None:
             old.close()
         state = "ready" if writer.healthy else f"unreachable ({writer.store_error}), spooling to {journal}"
@@ -503,11 +506,9 @@ class Guard:
                 raise UnreadableContent(f"{len(parsed.uninspected)} part(s) could not be read as text")
             if not parsed.segments:
                 return  # nothing user-visible to inspect (telemetry, polling)
-            verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                  self.timeout),
-                timeout=self.timeout,
-            )
+            # The pool bounds the inspection (guard_timeout) and, separately, the wait for a worker.
+            verdict = await self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                              self.timeout, user=event.user or event.client)
             self._apply(flow, fmt, parsed, body, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
@@ -542,7 +543,8 @@ class Guard:
             self._block(flow, fmt, body, parsed, verdict, event, started, "answered")
             return
         if warned and not reason:
-            notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(), Decision.WARN)
+            notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(), Decision.WARN,
+                                                   self._display_names())
             reply = self._confirm_form(flow, notice) if is_navigation(flow) else None
             self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, body))
             self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason")
@@ -562,9 +564,14 @@ class Guard:
         kind = EventKind.WARNED if warned else EventKind.ALLOWED
         self._record(event, kind, decision.value, started, action_taken="forwarded", reason=reason)
 
+    def _display_names(self) -> Mapping[str, str]:
+        """The policy's Traditional Chinese names for the entity types it adds (for notices)."""
+        return self.policy.display_names if self.policy is not None else {}
+
     def _block(self, flow: http.HTTPFlow, fmt: RequestFormat, body: bytes, parsed: ParsedRequest,
                verdict: Verdict, event: InspectionEvent, started: float, action_taken: str) -> None:
-        notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts())
+        notice = BlockNotice.from_entity_types(event.event_id, verdict.entity_counts(),
+                                               display_names=self._display_names())
         self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, body))
         self._record(event, EventKind.BLOCKED, "block", started, action_taken=action_taken,
                      evidence=parsed.texts)
@@ -716,10 +723,8 @@ class Guard:
             parsed = ws.extract_ws_message(message.text)
             if not parsed.segments:
                 return
-            verdict = await asyncio.wait_for(
-                self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
-                                  self.timeout),
-                timeout=self.timeout)
+            verdict = await self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
+                                              self.timeout, user=event.user or event.client)
         except Exception as e:
             message.drop()
             reason = _failure_reason(e)
@@ -734,7 +739,7 @@ class Guard:
             # A WebSocket has no header for a stated reason: a warned message is held like a blocked one.
             message.drop()
             self._inject_notice(flow, service, BlockNotice.from_entity_types(
-                event.event_id, verdict.entity_counts(), verdict.decision))
+                event.event_id, verdict.entity_counts(), verdict.decision, self._display_names()))
             kind = EventKind.BLOCKED if verdict.decision is Decision.BLOCK else EventKind.WARNED
             self._record(event, kind, verdict.decision.value, started, action_taken="dropped")
             return

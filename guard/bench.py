@@ -20,7 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "dev.jsonl"
+from guard.sample_corpus import SAMPLE_CORPUS
+
+DEFAULT_CORPUS = SAMPLE_CORPUS  # the project's own synthetic corpus, shipped in the package
 SIZES = (200, 2_000, 50_000)
 LAUNCH_ENV = "GUARD_BENCH_LAUNCHED_AT"
 

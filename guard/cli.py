@@ -1,4 +1,4 @@
-"""The ``guard`` command: thin sub-commands over the engine, the proxy, the audit store and the console."""
+"""The guard command: thin sub-commands over the engine, the proxy, the audit store and the console."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import json
 import logging
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import IO, Any
 
+from guard import __version__
 from guard import pac as pac_command
 from guard.audit import commands as audit_commands
+from guard.audit.logging import LOG_FORMATS
 from guard.envconfig import ConfigError, env_options, env_port, env_str
-from guard.policy import DEFAULT_POLICY, PolicyError, load_policy
+from guard.policy import DEFAULT_POLICY, PolicyError, bundled_policies, load_policy, resolve_policy_path
 from guard.review import commands as review_commands
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 1, 2
@@ -84,8 +85,10 @@ def _print_human(text: str, verdict: Any, out: IO[str]) -> None:
     for f in verdict.findings:
         value = text[f.start:f.end]
         out.write(f"  {f.entity_type:22} {f.start:>5}-{f.end:<5} score {f.score:.2f}  {value!r}\n")
-    if verdict.redacted_text != text:
-        out.write("redacted:\n" + verdict.redacted_text + "\n")
+    from guard.authoring.explain import outcome_lines
+
+    points = list(verdict.guideline_points)
+    out.write(outcome_lines(verdict.decision.value, text, verdict.redacted_text, points))
 
 
 # ---------------------------------------------------------------- explain
@@ -106,11 +109,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- policy
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
+    """Every check the proxy runs, on every file; all problems of all files are reported."""
+    status = EXIT_OK
     for path in args.files:
-        policy = load_policy(path)
+        try:
+            policy = load_policy(path)
+        except PolicyError as e:
+            print_policy_error(e)
+            status = EXIT_CONFIG
+            continue
         print(f"{path}: ok — {policy.name} {policy.version}, {len(policy.services)} services, "
               f"{len(policy.recognizers)} declared recognizers, {len(policy.examples)} examples")
-    return EXIT_OK
+        for recognizer in policy.recognizers:
+            if policy.display_name(recognizer.supported_entity) is None:
+                print(f"{path}: note: {recognizer.supported_entity} has no display_name; notices will call "
+                      "it 其他敏感資料 (add display_names: {" + recognizer.supported_entity + ": 中文名稱})")
+    return status
+
+
+def print_policy_error(error: PolicyError) -> None:
+    """One line per problem, each with its file and line, so an editor or CI can jump to it."""
+    for problem in error.problems:
+        print(f"guard: policy error: {problem}", file=sys.stderr)
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
@@ -124,7 +144,7 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
         try:
             policy = load_policy(path)
         except PolicyError as e:
-            print(f"guard: policy error: {e}", file=sys.stderr)
+            print_policy_error(e)
             status = EXIT_CONFIG
             continue
         engine = Engine(policy)
@@ -168,7 +188,7 @@ def proxy_arguments(args: argparse.Namespace, environ: Mapping[str, str] | None 
         argv += ["--set", f"confdir={args.confdir}"]
     if args.policy:
         load_policy(args.policy)  # a bad policy stops here, with its file and line, before anything starts
-        argv += ["--set", f"guard_policy={Path(args.policy).resolve()}"]
+        argv += ["--set", f"guard_policy={resolve_policy_path(args.policy).resolve()}"]
     if args.audit_db:
         argv += ["--set", f"guard_audit_db={args.audit_db}"]
     if args.audit_key_file:
@@ -219,7 +239,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         A second signal exits at once."""
 
         def __init__(self, options: object) -> None:
-            super().__init__(options)  # type: ignore[arg-type]
+            # No TermLog: configure_logging routes mitmproxy's log through guard's one format.
+            super().__init__(options, with_termlog=False)  # type: ignore[arg-type]
             self.guard, self.drain = Guard(), Drain()
             self.addons.add(self.guard, self.drain)
             self._serving = False
@@ -268,7 +289,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     if args.print_options:  # what this environment and these flags amount to; nothing is started
         print(" ".join(printable_arguments(argv)))
         return EXIT_OK
-    configure_logging()
+    configure_logging(LOG_LEVELS[args.log_level], args.log_format)
     run(GuardMaster, cmdline.mitmdump, argv)
     return EXIT_OK
 
@@ -283,12 +304,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- wiring
 
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+              "error": logging.ERROR}
+POLICY_HELP = ("policy YAML file, or a bundled policy by name (" + ", ".join(bundled_policies())
+               + "); default: default")
+DESCRIPTION = ("An outbound proxy that keeps personal data and classified material out of generative-AI "
+               "services, and the tools around it. Run 'guard COMMAND --help' for a command's options.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="guard", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="guard", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"guard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_policy(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--policy", help="policy YAML (default: the bundled policies/default.yaml)")
+        p.add_argument("--policy", help=POLICY_HELP)
         p.add_argument("--destination", help="destination host[:port]; decides the tier (default: external)")
         return p
 
@@ -302,19 +332,20 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="one JSON document instead of text")
     explain.set_defaults(func=cmd_explain)
 
-    policy = sub.add_parser("policy", help="policy tools").add_subparsers(
-        dest="policy_command", required=True)
-    validate = policy.add_parser("validate", help="load and validate policy files")
-    validate.add_argument("files", nargs="+")
+    policy = sub.add_parser("policy", help="policy authors' tools: validate, test, diff").add_subparsers(
+        dest="policy_command", required=True, metavar="COMMAND")
+    validate = policy.add_parser(
+        "validate", help="run every check the proxy runs on policy files (exit 0 all good, 2 a problem)")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="policy files or bundled policy names")
     validate.set_defaults(func=cmd_policy_validate)
     policy_test = policy.add_parser(
         "test", help="run each policy's examples like unit tests (exit 0 pass, 1 a failure, 2 a bad file)")
-    policy_test.add_argument("files", nargs="*", default=[str(DEFAULT_POLICY)],
-                             help="policy files (default: the bundled policies/default.yaml)")
+    policy_test.add_argument("files", nargs="*", default=[str(DEFAULT_POLICY)], metavar="FILE",
+                             help="policy files or bundled policy names (default: default)")
     policy_test.set_defaults(func=cmd_policy_test)
     policy_diff = policy.add_parser("diff", help="what changing policy OLD to NEW would do to a corpus")
-    policy_diff.add_argument("old", metavar="OLD")
-    policy_diff.add_argument("new", metavar="NEW")
+    policy_diff.add_argument("old", metavar="OLD", help="the policy in force (a file or a bundled name)")
+    policy_diff.add_argument("new", metavar="NEW", help="the policy proposed (a file or a bundled name)")
     policy_diff.add_argument("--corpus", required=True, metavar="FILE.jsonl",
                              help='JSON lines {"id", "text"} with an optional "destination"')
     policy_diff.add_argument("--examples", type=int, default=3, metavar="N",
@@ -330,8 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default 127.0.0.1; GUARD_LISTEN_HOST)")
     proxy.add_argument("--listen-port", type=int, default=env_port("GUARD_LISTEN_PORT", 8080),
                        help="port to listen on (default 8080; GUARD_LISTEN_PORT)")
-    proxy.add_argument("--policy", default=env_str("GUARD_POLICY"),
-                       help="policy YAML (default: the bundled policies/default.yaml; GUARD_POLICY)")
+    proxy.add_argument("--policy", default=env_str("GUARD_POLICY"), help=POLICY_HELP + " (GUARD_POLICY)")
     proxy.add_argument("--confdir", default=env_str("GUARD_CONFDIR"),
                        help="mitmproxy confdir; the CA to trust is DIR/mitmproxy-ca-cert.pem (GUARD_CONFDIR)")
     proxy.add_argument("--audit-db", default=env_str("GUARD_AUDIT_DB"),
@@ -343,14 +373,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: off; GUARD_OPS_LISTEN)")
     proxy.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="any mitmproxy or guard option, e.g. --set guard_workers=4")
+    proxy.add_argument("--log-format", choices=LOG_FORMATS, default=env_str("GUARD_LOG_FORMAT", "auto"),
+                       help="stdout: auto (JSON lines unless stdout is a terminal), json, ecs (JSON with "
+                       "Elastic Common Schema field names) or console (GUARD_LOG_FORMAT)")
+    proxy.add_argument("--log-level", choices=tuple(LOG_LEVELS), default=env_str("GUARD_LOG_LEVEL", "info"),
+                       help="the least severe level written (default info; GUARD_LOG_LEVEL)")
     proxy.add_argument("--print-options", action="store_true",
                        help="print the options the flags and GUARD_* variables amount to (passwords "
                        "hidden), then exit without starting")
     proxy.set_defaults(func=cmd_proxy)
 
     bench = sub.add_parser("bench", help="throughput, latency, memory: guard vs stock Presidio, side by side")
-    bench.add_argument("--corpus", help="JSON lines with a text field (default: ../shared/corpus/dev.jsonl)")
-    bench.add_argument("--policy")
+    bench.add_argument("--corpus", help="JSON lines with a text field (default: the bundled synthetic "
+                       "corpus, guard/data/sample_corpus.jsonl)")
+    bench.add_argument("--policy", help=POLICY_HELP)
     bench.add_argument("--repeat", type=int, default=200, help="timed runs per prompt size (default 200)")
     bench.add_argument("--side", choices=("guard", "presidio"), help=argparse.SUPPRESS)
     bench.set_defaults(func=cmd_bench)
@@ -371,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"guard: environment: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except PolicyError as e:
-        print(f"guard: policy error: {e}", file=sys.stderr)
+        print_policy_error(e)
         return EXIT_CONFIG
     except FileNotFoundError as e:
         print(f"guard: {e.strerror}: {e.filename}", file=sys.stderr)

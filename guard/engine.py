@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -27,6 +28,7 @@ from recognizers.text import fold
 
 MARKER = "CLASSIFICATION_MARKER"
 LEVEL_KEY = "classification_level"
+SPLIT_WINDOW = 64  # characters each side of a segment boundary inspected joined (values and their context)
 WARM_UP_TEXT = "報案人王小明（A123456789）車號ABC-1235，電話0912-345-678，【密】"
 
 
@@ -135,6 +137,8 @@ class Engine:
                 c.finding for c in self.candidates(text, tier=tier, segment=index, service=service)
                 if c.outcome == Outcome.ACTED
             )
+        if len(texts) > 1:
+            findings = self._with_split_values(texts, findings, tier, service)
         decision = max((self._action(f, tier) for f in findings), default=Decision.ALLOW)
         redacted, placeholders = self._redact(texts, findings, tier)
         points = {self.policy.rule_for(f.entity_type, tier).guideline_point for f in findings}
@@ -166,6 +170,37 @@ class Engine:
             return resolved
         rejected = [self._rejected(text, r, tier, segment) for r in self._declared]
         return _in_text_order(resolved + [c for group in rejected for c in group])
+
+    def _with_split_values(self, texts: Sequence[str], findings: list[Finding], tier: str,
+                           service: ServiceSpec | None) -> list[Finding]:
+        """Add values split across segments (two content parts, two messages): the texts are
+        inspected joined around each boundary, and a finding that crosses one is reported as a
+        piece in every segment it touches, so each piece is redacted."""
+        joined = "".join(texts)
+        starts = list(itertools.accumulate((len(t) for t in texts), initial=0))
+        boundaries = sorted({b for b in starts[1:-1] if 0 < b < len(joined)})
+        taken = {(f.segment, f.start, f.end) for f in findings}
+        pieces: list[Finding] = []
+        for low, high in _windows_around(boundaries, len(joined), SPLIT_WINDOW):
+            for c in self.candidates(joined[low:high], tier=tier, service=service):
+                start, end = low + c.finding.start, low + c.finding.end
+                if c.outcome != Outcome.ACTED or not _crosses(boundaries, start, end):
+                    continue
+                for segment in range(bisect.bisect_right(starts, start) - 1, len(texts)):
+                    seg_start, seg_end = max(start, starts[segment]), min(end, starts[segment + 1])
+                    if seg_start >= end:
+                        break
+                    piece = replace(c.finding, segment=segment, start=seg_start - starts[segment],
+                                    end=seg_end - starts[segment])
+                    if seg_start < seg_end and (segment, piece.start, piece.end) not in taken:
+                        taken.add((segment, piece.start, piece.end))
+                        pieces.append(piece)
+        if not pieces:
+            return findings
+        # A piece that overlaps what its segment's own inspection found gives way to it.
+        kept = [p for p in pieces if not any(
+            f.segment == p.segment and f.start < p.end and p.start < f.end for f in findings)]
+        return sorted([*findings, *kept], key=lambda f: (f.segment, f.start, f.end))
 
     # ------------------------------------------------------------------ policy decisions
 
@@ -284,6 +319,24 @@ def _placeholder_for(entity_type: str, numbering: dict[tuple[str, str], str]):  
         # presidio-anonymizer validates a custom operator by calling it on the word "PII" first.
         return numbering.get((entity_type, allow_key(value)), f"<{entity_type}>")
     return lookup
+
+
+def _crosses(boundaries: Sequence[int], start: int, end: int) -> bool:
+    """Whether ``[start, end)`` has a segment boundary strictly inside it."""
+    i = bisect.bisect_right(boundaries, start)
+    return i < len(boundaries) and boundaries[i] < end
+
+
+def _windows_around(boundaries: Sequence[int], length: int, context: int) -> list[tuple[int, int]]:
+    """Stretches of ``context`` characters on each side of every boundary, merged where they meet."""
+    windows: list[tuple[int, int]] = []
+    for b in boundaries:
+        low, high = max(0, b - context), min(length, b + context)
+        if windows and low <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], high)
+        else:
+            windows.append((low, high))
+    return windows
 
 
 def _in_text_order(candidates: list[Candidate]) -> list[Candidate]:

@@ -6,14 +6,16 @@ import base64
 import enum
 import hashlib
 import html
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from guard.verdict import Decision
 
 GUIDELINE = "「行政院及所屬機關（構）使用生成式 AI 參考指引」"
 
-#: Chinese names of the entity types (CONTRACT.md); values are never shown, only these names.
+#: Chinese names of the built-in entity types (CONTRACT.md); values are never shown, only these names.
+#: Notices and the review console both use this table; a policy names the types it adds
+#: (``display_names:``, or ``display_name:`` on a declared recognizer).
 ENTITY_NAMES_ZH: dict[str, str] = {
     "TW_NATIONAL_ID": "身分證統一編號",
     "TW_RESIDENT_ID": "居留證統一證號",
@@ -66,10 +68,13 @@ class BlockNotice:
     guideline_point: int
     decision: Decision
     reason_code: str
+    # The policy's Traditional Chinese names for the types it adds (built-in types have ENTITY_NAMES_ZH).
+    display_names: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_entity_types(cls, event_id: str, entity_types: Iterable[str],
-                          decision: Decision = Decision.BLOCK) -> BlockNotice:
+                          decision: Decision = Decision.BLOCK,
+                          display_names: Mapping[str, str] | None = None) -> BlockNotice:
         """A notice for findings: point 3 when a classification marking is present, point 4 otherwise."""
         types = tuple(dict.fromkeys(entity_types))
         classified = "CLASSIFICATION_MARKER" in types
@@ -77,7 +82,11 @@ class BlockNotice:
             reason = Reason.CONFIRM_REQUIRED
         else:
             reason = Reason.CLASSIFIED if classified else Reason.PERSONAL_DATA
-        return cls(event_id, types, 3 if classified else 4, decision, reason)
+        return cls(event_id, types, 3 if classified else 4, decision, reason, dict(display_names or {}))
+
+    @property
+    def entity_names(self) -> str:
+        return entity_names(self.entity_types, self.display_names)
 
     @classmethod
     def failure(cls, event_id: str, reason: Reason = Reason.INSPECTION_FAILED) -> BlockNotice:
@@ -85,9 +94,9 @@ class BlockNotice:
         return cls(event_id, (), 4, Decision.BLOCK, reason)
 
 
-def entity_names(entity_types: Iterable[str]) -> str:
-    """``姓名、身分證統一編號``; unknown types are shown by their code (never by value)."""
-    names = [ENTITY_NAMES_ZH.get(t, f"其他敏感資料（{t}）") for t in entity_types]
+def entity_names(entity_types: Iterable[str], display_names: Mapping[str, str] | None = None) -> str:
+    """``姓名、身分證統一編號``: the policy's name for a type, else the built-in one (never a code)."""
+    names = [(display_names or {}).get(t) or ENTITY_NAMES_ZH.get(t) or "其他敏感資料" for t in entity_types]
     return "、".join(dict.fromkeys(names)) or "敏感資料"
 
 
@@ -106,24 +115,42 @@ def short_message(notice: BlockNotice) -> str:
     if reason in _FAILURE_ZH:
         return inspection_failed_message(notice)
     if notice.guideline_point == 3:
-        return (f"【已攔截】此訊息含有{entity_names(notice.entity_types)}。依{GUIDELINE}第3點，"
+        return (f"【已攔截】此訊息含有{notice.entity_names}。依{GUIDELINE}第3點，"
                 "機密文書應由業務承辦人親自撰寫，禁止使用生成式 AI，本次內容未送出。"
                 f"{_appeal(notice)}")
-    return (f"【已攔截】此訊息含有個人資料或機密資訊（{entity_names(notice.entity_types)}）。"
+    return (f"【已攔截】此訊息含有個人資料或機密資訊（{notice.entity_names}）。"
             f"依{GUIDELINE}第4點，不得向生成式 AI 提供機密、個人或未經機關同意公開的資訊，"
             f"本次內容未送出；請刪除或改寫後再試。{_appeal(notice)}")
 
 
+#: How a reason is stated in the prompt itself (guard.addon reads exactly this): a line of its own.
+REASON_SYNTAX = "查詢事由："
+REASON_EXAMPLE = "查詢事由：辦理民眾陳情案件回覆"
+
+
 def confirm_message(notice: BlockNotice) -> str:
     """The warn/confirm notice: the prompt goes out only after the user states a reason (查詢事由)."""
-    return (f"【需確認】此訊息可能含有{entity_names(notice.entity_types)}。依{GUIDELINE}第4點及機關稽核規定，"
-            "涉及個人資料的查詢須載明查詢事由。請填寫查詢事由後確認送出，或修改內容；"
+    return (f"【需確認】此訊息可能含有{notice.entity_names}。依{GUIDELINE}第4點及機關稽核規定，"
+            "涉及個人資料的查詢須載明查詢事由。請在訊息最後另起一行，以「" + REASON_SYNTAX + "」開頭寫明事由"
+            f"（至少4個字，例如「{REASON_EXAMPLE}」）後重新送出，或修改內容；"
             f"您填寫的事由將記錄於稽核紀錄。{_appeal(notice)}")
+
+
+# Failures a retry cannot cure, with what the user can do instead. Nothing was judged, so there is
+# nothing to appeal either: the event number is for the IT desk.
+_WHAT_TO_CHANGE = {
+    Reason.UNDECODABLE_BODY: "請改以一般文字或服務支援的格式重新送出；如持續發生請洽資訊單位",
+    Reason.BODY_TOO_LARGE: "請縮短內容或分次送出",
+}
 
 
 def inspection_failed_message(notice: BlockNotice) -> str:
     """Fail closed: nothing un-inspected reaches an AI service."""
     cause = _FAILURE_ZH.get(notice.reason_code, _FAILURE_ZH[Reason.INSPECTION_FAILED])  # type: ignore[call-overload]
+    change = _WHAT_TO_CHANGE.get(notice.reason_code)  # type: ignore[call-overload]
+    if change:
+        return (f"【未送出】系統無法檢查此內容（{cause}），因此本次訊息未送往生成式 AI 服務；"
+                f"內容並未經過判斷。{change}。事件編號：{notice.event_id}（洽詢資訊單位時請提供）。")
     return (f"【未送出】系統無法完成內容檢查（{cause}）。為避免機關資料在未經檢查下送往生成式 AI 服務，"
             f"本次訊息未送出，請稍後再試；如持續發生請洽資訊單位。{_appeal(notice)}")
 
@@ -195,7 +222,7 @@ def block_page_html(notice: BlockNotice) -> str:
                 "<strong>不得向生成式 AI 提供機密、個人資料或未經機關同意公開的資訊</strong>，"
                 "也不得詢問可能涉及機密業務或個人資料的問題。身分證統一編號、居留證號、姓名、電話、車牌等都是個人資料。"
                 "經確認環境安全的封閉式地端模型，得依文件機密等級使用。</p>")
-    found = esc(entity_names(notice.entity_types)) if notice.entity_types else "無法檢查的內容"
+    found = esc(notice.entity_names) if notice.entity_types else "無法檢查的內容"
     body = (
         "<h1>已攔截：此內容不能送往生成式 AI 服務</h1>"
         f"<p class=\"box\">偵測到：{found}。內容<strong>沒有</strong>送出，服務端沒有收到任何資料。</p>"

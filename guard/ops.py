@@ -9,6 +9,7 @@ runs in a daemon thread; it knows nothing of mitmproxy (readiness is a callable 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -16,7 +17,16 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    make_wsgi_app,
+)
 
 from guard.audit.events import InspectionEvent
 
@@ -31,8 +41,15 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 class GuardMetrics:
     """The proxy's metrics, in a registry of their own (independent instances, independent tests)."""
 
-    def __init__(self, queue_depth: Callable[[], int] | None = None) -> None:
+    def __init__(self, queue_depth: Callable[[], int] | None = None,
+                 audit_healthy: Callable[[], bool] | None = None,
+                 audit_journal: Callable[[], str | None] | None = None) -> None:
+        # A *_created series beside every counter and histogram doubles what is scraped and says only
+        # when the process started, which process_start_time_seconds says once.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)   # process_cpu_seconds_total, memory, open fds, start time
+        PlatformCollector(registry=self.registry)  # python_info
         self.requests = Counter(
             "guard_requests", "Inspected AI requests by decision.",
             ["decision", "service"], registry=self.registry)
@@ -58,6 +75,16 @@ class GuardMetrics:
         self.policy_reload_failures = Counter(
             "guard_policy_reload_failures", "Policy reloads rejected (the previous policy stayed in force).",
             registry=self.registry)
+        self.audit_writer_healthy = Gauge(
+            "guard_audit_writer_healthy", "1 while the audit writer runs and reaches the store; 0 while it "
+            "is down or spooling events to the journal (requests fail closed if the journal fails too).",
+            registry=self.registry)
+        self.audit_writer_healthy.set_function(lambda: 1.0 if audit_healthy and audit_healthy() else 0.0)
+        self.audit_journal_bytes = Gauge(
+            "guard_audit_journal_bytes", "Size of the audit journal: events kept there wait for the store "
+            "to answer again (0 when none wait).", registry=self.registry)
+        self.audit_journal_bytes.set_function(
+            lambda: float(file_size(audit_journal() if audit_journal else None)))
 
     def observe(self, event: InspectionEvent) -> None:
         self.requests.labels(decision=event.decision, service=event.service).inc()
@@ -76,6 +103,14 @@ class GuardMetrics:
     def set_policy(self, name: str, version: str) -> None:
         self.policy_info.clear()  # only the policy now in force is reported
         self.policy_info.labels(name=name, version=version).set(1)
+
+
+def file_size(path: str | None) -> int:
+    """Bytes in ``path``; 0 when there is no such file (an empty journal is removed or never made)."""
+    try:
+        return os.stat(path).st_size if path else 0
+    except OSError:
+        return 0
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:

@@ -8,13 +8,16 @@ problem raises ``PolicyError`` with the file, the line and the offending key.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+import types
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
@@ -31,16 +34,46 @@ ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 VALIDATOR_NAMES = ("tw_national_id", "tw_resident_id", "tw_ubn", "luhn")
 
 
-class PolicyError(Exception):
-    """A policy file that cannot be used; the message names the file, the line and the problem."""
+@dataclass(frozen=True)
+class PolicyProblem:
+    """One thing wrong with a policy file: where (file, line, key path) and what."""
 
-    def __init__(self, path: Path | str, problem: str, location: str = "", line: int | None = None):
-        self.path = str(path)
-        self.problem = problem
-        self.location = location
-        self.line = line
-        where = self.path + (f":{line}" if line else "")
-        super().__init__(f"{where}: {location + ': ' if location else ''}{problem}")
+    path: str
+    problem: str
+    location: str = ""
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.location + ': ' if self.location else ''}{self.problem}"
+
+
+class PolicyError(Exception):
+    """A policy file that cannot be used; the message names the file, the line and the problem.
+
+    Every problem found is reported at once, one per line (``problems``); ``path``, ``problem``,
+    ``location`` and ``line`` are those of the first.
+    """
+
+    def __init__(self, path: Path | str, problem: str, location: str = "", line: int | None = None,
+                 more: Sequence[PolicyProblem] = ()):
+        first = PolicyProblem(str(path), problem, location, line)
+        self.problems: tuple[PolicyProblem, ...] = (first, *more)
+        self.path, self.problem, self.location, self.line = first.path, problem, location, line
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def of(cls, problems: Sequence[PolicyProblem]) -> PolicyError:
+        first, *more = problems
+        return cls(first.path, first.problem, first.location, first.line, more)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'allow_list'?`` for a near miss, else nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close and word.upper() != word:
+        close = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---------------------------------------------------------------- schema (pydantic, strict keys)
@@ -86,6 +119,8 @@ class RecognizerSpec(_Strict):
     deny_list_score: float = Field(1.0, ge=0.0, le=1.0)
     validator: str | None = None
     description: str = ""
+    # What staff are told the entity is (Traditional Chinese), in notices and the console.
+    display_name: str = ""
 
     @field_validator("supported_entity")
     @classmethod
@@ -181,6 +216,8 @@ class PolicyDocument(_Strict):
     services: tuple[ServiceSpec, ...] = ()
     recognizers: tuple[RecognizerSpec, ...] = ()
     examples: tuple[ExampleCase, ...] = ()
+    # Traditional Chinese names of entity types for notices, e.g. {CRIMINAL_RECORD: 前科紀錄}.
+    display_names: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------- the resolved policy
@@ -200,6 +237,14 @@ class Policy:
     services: tuple[ServiceSpec, ...]
     recognizers: tuple[RecognizerSpec, ...]
     examples: tuple[ExampleCase, ...]
+    # Entity type -> Traditional Chinese name, from the policy's recognizers and display_names.
+    display_names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def display_name(self, entity_type: str) -> str | None:
+        """What staff are told an entity type is: the policy's name for it, else the built-in one."""
+        from guard.notice import ENTITY_NAMES_ZH
+
+        return self.display_names.get(entity_type) or ENTITY_NAMES_ZH.get(entity_type)
 
     def rule_for(self, entity_type: str, tier: str) -> EntityRule:
         """The rule an entity falls under at a destination tier."""
@@ -260,18 +305,23 @@ def split_host_port(value: str) -> tuple[str, int | None]:
 # ---------------------------------------------------------------- loading
 
 def load_policy(path: str | Path | None = None) -> Policy:
-    """Load, merge (``extends``) and validate a policy file; ``None`` means the bundled default."""
-    path = Path(path) if path is not None else DEFAULT_POLICY
+    """Load, merge (``extends``) and check a policy file; ``None`` means the bundled default.
+
+    A bundled policy may be named instead of a path (``default``, ``sensitive-cases``). Every check
+    the proxy runs happens here, so ``guard policy validate`` refuses whatever the proxy would.
+    """
+    path = resolve_policy_path(path)
     if not path.is_file():
-        raise PolicyError(path, "no such policy file")
+        raise PolicyError(path, "no such policy file" + _bundled_hint(path))
     chain = _load_chain(path, seen=())
-    merged = _merge(chain)
-    known = set(BUILTIN_ENTITIES) | {r.supported_entity for r in merged.recognizers}
-    _check_entity_names(path, merged, known)
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p, _ in chain)).hexdigest()[:10]
+    merged = _merge([(p, document) for p, document, _ in chain])
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p, _, _ in chain)).hexdigest()[:10]
     version = f"{merged.version or '0'}+{digest}"
+    display_names = {r.supported_entity: r.display_name for r in merged.recognizers if r.display_name}
+    display_names.update(merged.display_names)
     return Policy(
-        name=merged.name or path.stem,
+        # A child's own name, else its file's: a child of default never reports itself as "default".
+        name=chain[-1][1].name or path.stem,
         version=version,
         source=str(path),
         description=merged.description,
@@ -282,7 +332,27 @@ def load_policy(path: str | Path | None = None) -> Policy:
         services=merged.services,
         recognizers=tuple(r for r in merged.recognizers if r.enabled),
         examples=chain[-1][1].examples,
+        display_names=display_names,
     )
+
+
+def bundled_policies() -> tuple[str, ...]:
+    """The names of the policies shipped with guard (``default``, ...)."""
+    return tuple(sorted(p.stem for p in BUNDLED_DIR.glob("*.yaml")))
+
+
+def resolve_policy_path(value: str | Path | None) -> Path:
+    """A policy argument as a file: ``None`` is the bundled default, a bundled name its file."""
+    if value is None:
+        return DEFAULT_POLICY
+    path = Path(value)
+    if not path.exists() and str(value) in bundled_policies():
+        return BUNDLED_DIR / f"{value}.yaml"
+    return path
+
+
+def _bundled_hint(path: Path) -> str:
+    return f" (bundled policies by name: {', '.join(bundled_policies())})" if "/" not in str(path) else ""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -316,23 +386,43 @@ def _resolve_extends(name: str, relative_to: Path) -> Path:
     return candidate
 
 
-def _load_chain(path: Path, seen: tuple[Path, ...]) -> list[tuple[Path, PolicyDocument]]:
-    """The file and its ancestors, root first."""
+Chain = list[tuple[Path, "PolicyDocument", Any]]
+
+
+def _load_chain(path: Path, seen: tuple[Path, ...]) -> Chain:
+    """The file and its ancestors, root first, each with its round-trip YAML (for line numbers).
+
+    Every problem of a file is reported at once: schema errors and unknown names together.
+    """
     resolved = path.resolve()
     if resolved in seen:
         raise PolicyError(path, "extends forms a cycle: " + " -> ".join(str(p) for p in (*seen, resolved)))
-    document = _parse_file(path)
-    chain: list[tuple[Path, PolicyDocument]] = []
-    if document.extends:
-        parent = _resolve_extends(document.extends, path)
+    data = _read_yaml(path)
+    plain = _plain(data)
+    chain: Chain = []
+    extends = plain.get("extends")
+    if isinstance(extends, str) and extends:
+        parent = _resolve_extends(extends, path)
         if not parent.is_file():
-            raise PolicyError(path, f"extends {document.extends!r}: no such policy ({parent})", "extends")
+            raise PolicyError(path, f"no such policy ({parent}); bundled policies by name: "
+                              f"{', '.join(bundled_policies())}", "extends", _line_of(data, ("extends",)))
         chain = _load_chain(parent, (*seen, resolved))
-    chain.append((path, document))
+    known = set(BUILTIN_ENTITIES) | {r.supported_entity for _, doc, _ in chain for r in doc.recognizers}
+    known |= {r["supported_entity"] for r in _items(plain.get("recognizers"))
+              if isinstance(r.get("supported_entity"), str)}
+    problems = _check_names(path, plain, data, known)
+    try:
+        document = PolicyDocument.model_validate(plain)
+    except ValidationError as e:
+        problems = _schema_problems(path, data, e.errors()) + problems
+    if problems:
+        raise PolicyError.of(sorted(problems, key=lambda p: p.line or 0))
+    chain.append((path, document, data))
     return chain
 
 
-def _parse_file(path: Path) -> PolicyDocument:
+def _read_yaml(path: Path) -> Any:
+    """The file as round-trip YAML (which knows every node's line): a mapping, or PolicyError."""
     yaml = YAML(typ="rt")
     try:
         text = path.read_text(encoding="utf-8")
@@ -348,23 +438,61 @@ def _parse_file(path: Path) -> PolicyDocument:
         data = {}
     if not isinstance(data, Mapping):
         raise PolicyError(path, "a policy is a mapping of keys (name, entities, services, ...)", line=1)
-    try:
-        return PolicyDocument.model_validate(_plain(data))
-    except ValidationError as e:
-        # An unknown key explains a "missing" one next to it (a typo), so report it first.
-        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
-        first = errors[0]
-        loc = tuple(part for part in first["loc"] if part != "[key]")
-        location = _format_loc(loc)
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r} (a typo?)"
-        elif first["type"] in ("literal_error", "enum"):
-            message += f"; got {first['input']!r}"
-            if first["loc"][-1] == "[key]":
-                message = f"unknown {str(loc[0]).rstrip('s')} {loc[-1]!r}; " + first["msg"]
-        more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
-        raise PolicyError(path, message + more, location, _line_of(data, loc)) from None
+    return data
+
+
+def _schema_problems(path: Path, data: Any, errors: Sequence[Any]) -> list[PolicyProblem]:
+    """Every schema error as a problem with its line; a misspelt key is reported once, with a hint."""
+    misspelt: dict[tuple[Any, ...], list[str]] = {}  # parent location -> unknown keys there
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            misspelt.setdefault(tuple(error["loc"][:-1]), []).append(str(error["loc"][-1]))
+    problems = []
+    for error in errors:
+        raw_loc = tuple(error["loc"])
+        loc = tuple(part for part in raw_loc if part != "[key]")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing" and raw_loc[:-1] in misspelt and difflib.get_close_matches(
+                str(raw_loc[-1]), misspelt[raw_loc[:-1]], n=1, cutoff=0.6):
+            continue  # "action missing" beside "unknown key acton": the typo says it all
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}" + (did_you_mean(str(loc[-1]), _schema_keys(loc[:-1]))
+                                                    or f"; allowed here: {', '.join(_schema_keys(loc[:-1]))}")
+        elif error["type"] in ("literal_error", "enum"):
+            message += f"; got {error['input']!r}"
+            if raw_loc[-1] == "[key]":
+                message = f"unknown {str(loc[0]).rstrip('s')} {loc[-1]!r}; " + error["msg"]
+        problems.append(PolicyProblem(str(path), message, _format_loc(loc), _line_of(data, loc)))
+    return problems
+
+
+def _schema_keys(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """The keys the schema allows in the mapping at ``loc`` (for "did you mean" hints)."""
+    annotation: Any = PolicyDocument
+    for part in loc:
+        annotation = _without_none(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return ()
+            annotation = field.annotation
+        elif get_origin(annotation) in (tuple, list) and get_args(annotation):
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) is dict and len(get_args(annotation)) == 2:
+            annotation = get_args(annotation)[1]
+        else:
+            return ()
+    annotation = _without_none(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return tuple(annotation.model_fields)
+    return ()
+
+
+def _without_none(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        rest = [a for a in get_args(annotation) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation
 
 
 def example_lines(path: str | Path) -> list[int | None]:
@@ -440,6 +568,7 @@ def _merge(chain: list[tuple[Path, PolicyDocument]]) -> PolicyDocument:
             services=_merge_by_name(merged.services, child.services),
             recognizers=_merge_by_name(merged.recognizers, child.recognizers),
             examples=child.examples,
+            display_names={**merged.display_names, **child.display_names},
         )
     return merged
 
@@ -451,25 +580,47 @@ def _merge_by_name(base: tuple[Any, ...], override: tuple[Any, ...]) -> tuple[An
     return tuple(by_name.values())
 
 
-def _check_entity_names(path: Path, doc: PolicyDocument, known: set[str]) -> None:
-    def check(entity: str, location: str) -> None:
-        if entity != "*" and entity not in known:
-            raise PolicyError(
-                path, f"unknown entity type {entity!r}; known: {', '.join(sorted(known))}", location
-            )
+def _items(value: Any) -> list[dict[str, Any]]:
+    """The mappings of a list in a plain document (anything else is the schema's to report)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
-    for entity in doc.entities:
-        check(entity, f"entities.{entity}")
-    for entity in doc.allow_list:
-        check(entity, f"allow_list.{entity}")
-    for service in doc.services:
-        for entity in service.allow_list:
-            check(entity, f"services.{service.name}.allow_list.{entity}")
-    for tier_name, tier in doc.tiers.items():
-        for entity in tier.entities:
-            check(entity, f"tiers.{tier_name}.entities.{entity}")
-    for i, example in enumerate(doc.examples):
-        for entity in example.expect_entities or ():
-            check(entity, f"examples[{i}].expect_entities")
-        for entity in example.expect_allowed or ():
-            check(entity, f"examples[{i}].expect_allowed")
+
+def _keys(value: Any) -> list[str]:
+    return list(value) if isinstance(value, dict) else []
+
+
+def _check_names(path: Path, plain: dict[str, Any], data: Any, known: set[str]) -> list[PolicyProblem]:
+    """Entity types and request formats one file names, each unknown one a problem with its line.
+
+    Works on the plain document, so names are checked even when the schema finds other problems.
+    """
+    from guard.formats.registry import FORMATS  # the proxy's own table of formats: one source of truth
+
+    problems = []
+
+    def check(name: Any, loc: tuple[Any, ...], choices: Iterable[str], what: str, shown: str = "") -> None:
+        choices = sorted(choices)
+        if isinstance(name, str) and name != "*" and name not in choices:
+            message = f"unknown {what} {name!r}{did_you_mean(name, choices)}; valid: {', '.join(choices)}"
+            problems.append(PolicyProblem(str(path), message, shown or _format_loc(loc), _line_of(data, loc)))
+
+    for key in ("entities", "allow_list", "display_names"):
+        for entity in _keys(plain.get(key)):
+            check(entity, (key, entity), known, "entity type")
+    for i, service in enumerate(_items(plain.get("services"))):
+        # Services are found by name in a long catalogue: say which one, as well as the line.
+        where = f"services.{service['name']}" if isinstance(service.get("name"), str) else f"services[{i}]"
+        check(service.get("api"), ("services", i, "api"), FORMATS, "api", f"{where}.api")
+        for entity in _keys(service.get("allow_list")):
+            check(entity, ("services", i, "allow_list", entity), known, "entity type",
+                  f"{where}.allow_list.{entity}")
+    tiers = plain.get("tiers")
+    for tier_name, tier in (tiers.items() if isinstance(tiers, dict) else ()):
+        for entity in _keys(tier.get("entities") if isinstance(tier, dict) else None):
+            check(entity, ("tiers", tier_name, "entities", entity), known, "entity type")
+    for i, example in enumerate(_items(plain.get("examples"))):
+        for key in ("expect_entities", "expect_allowed"):
+            value = example.get(key)
+            for entity in value if isinstance(value, list) else ():
+                check(entity, ("examples", i, key), known, "entity type")
+    return problems

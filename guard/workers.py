@@ -12,8 +12,15 @@ inspection itself.
 
 A worker that dies (killed, out of memory) fails only the request it held, and is replaced; one
 that is still busy when its job's time limit runs out is killed and replaced, so a runaway
-inspection cannot keep a worker for ever. With ``workers=0`` the engine runs in one thread of this
-process instead (tests, small installs).
+inspection cannot keep a worker for ever. The time limit counts inspection only: a job waiting in
+the queue has a bound of its own (``queue_timeout``), so a busy minute does not time out prompts
+that were never started.
+
+Scheduling is fair between users: each user has a queue of their own, the queues are served in
+turn, and no user holds more than ``user_share`` workers at once (one less than the pool, when it
+has two or more), so one user's heavy prompts cannot starve everyone else.
+
+With ``workers=0`` the engine runs in one thread of this process instead (tests, small installs).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from guard.engine import Engine
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
+QUEUE_SECONDS = 60.0  # the longest a job may wait for a worker before it fails closed
 START_SECONDS = 120.0  # building an engine takes about 2 s; a worker silent this long is broken
 RESPAWN_PAUSE_SECONDS = 5.0
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 4-byte length
@@ -45,6 +53,10 @@ _HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 
 
 class WorkerLost(RuntimeError):
     """The worker inspecting a request died or was stopped; that request fails closed."""
+
+
+class InspectionTimeout(TimeoutError):
+    """A job overran its time limit in a worker, or waited longer than its queue limit for one."""
 
 
 class InspectionError(RuntimeError):
@@ -96,6 +108,8 @@ class _Job:
     payload: bytes
     future: asyncio.Future[Verdict]
     timeout: float
+    user: str = ""                                  # whose queue it waits in
+    queued: asyncio.TimerHandle | None = None       # fails the job if no worker takes it in time
 
 
 class _Worker:
@@ -125,7 +139,10 @@ class InspectionPool:
         self._pending = 0
         self._closing = False
         self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
-        self._queue: collections.deque[_Job] = collections.deque()
+        # One queue per user, in turn order (a dict keeps insertion order: served users go last).
+        self._queues: dict[str, collections.deque[_Job]] = {}
+        self._running: collections.Counter[str] = collections.Counter()
+        self.user_share = max(1, workers - 1)
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -174,9 +191,12 @@ class InspectionPool:
         """Inspections submitted and not yet finished (the queue depth metric)."""
         return self._pending
 
-    async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0) -> Verdict:
+    async def inspect(self, texts: Sequence[str], destination: str | None, timeout: float = 10.0, *,
+                      user: str | None = None, queue_timeout: float = QUEUE_SECONDS) -> Verdict:
         """Inspect in a worker. ``timeout`` bounds one job's time in a worker: past it the worker is
-        killed and replaced (the caller bounds the whole wait, queue included, on its own)."""
+        killed and replaced. ``queue_timeout`` bounds the wait for a worker. Jobs of one ``user``
+        share that user's queue and share of the workers; without a user a job has a queue of its
+        own. Both limits fail closed with ``InspectionTimeout``."""
         if self._closing:
             raise WorkerLost("the inspection pool is closed")
         self._pending += 1
@@ -189,8 +209,10 @@ class InspectionPool:
             self._attach(asyncio.get_running_loop())
             job_id = next(self._ids)
             payload = pickle.dumps((job_id, list(texts), destination), protocol=pickle.HIGHEST_PROTOCOL)
-            job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout)
-            self._queue.append(job)
+            job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout,
+                       user if user is not None else f"\0job-{job_id}")
+            job.queued = self._running_loop.call_later(queue_timeout, self._waited_too_long, job)
+            self._queues.setdefault(job.user, collections.deque()).append(job)
             self._dispatch()
             try:
                 return await job.future
@@ -244,6 +266,8 @@ class InspectionPool:
 
     def _finish(self, worker: _Worker, message: tuple[int, bool, object]) -> None:
         job, worker.job = worker.job, None
+        if job is not None:
+            self._running[job.user] -= 1
         if worker.deadline is not None:
             worker.deadline.cancel()
             worker.deadline = None
@@ -255,30 +279,60 @@ class InspectionPool:
         else:
             job.future.set_exception(InspectionError(f"the engine raised {result}"))
 
+    def _next_job(self) -> _Job | None:
+        """The first job of the next user in turn who is below their share of the workers."""
+        for user in list(self._queues):
+            if self._running[user] >= self.user_share:
+                continue
+            queue = self._queues.pop(user)
+            job = queue.popleft()
+            if queue:
+                self._queues[user] = queue  # back of the line
+            return job
+        return None
+
     def _dispatch(self) -> None:
-        """Hand queued jobs to idle workers."""
+        """Hand queued jobs to idle workers, the users in turn."""
         for worker in self._pool:
-            if not self._queue:
+            if not self._queues:
                 break
             if worker.job is not None or not worker.ready or worker.writer is None or worker.gone:
                 continue
-            job = self._queue.popleft()
+            job = self._next_job()
+            if job is None:
+                break  # every waiting user already has their share
+            if job.queued is not None:
+                job.queued.cancel()
+            self._running[job.user] += 1
             worker.job = job
             worker.writer.write(_HEADER.pack(len(job.payload)))
             worker.writer.write(job.payload)
             worker.deadline = self._running_loop.call_later(job.timeout, self._overran, worker, job)
-        if self._closing and not self._queue:
+        if self._closing and not self._queues:
             for worker in self._pool:
                 if worker.job is None:
                     self._stop(worker)
 
+    def _unqueue(self, job: _Job) -> None:
+        queue = self._queues.get(job.user)
+        if queue is not None and job in queue:
+            queue.remove(job)
+            if not queue:
+                del self._queues[job.user]
+        if job.queued is not None:
+            job.queued.cancel()
+
     def _abandon(self, job: _Job) -> None:
         """The caller stopped waiting: drop the job if it is still queued; a running one finishes or
         overruns on its own."""
-        if job in self._queue:
-            self._queue.remove(job)
+        self._unqueue(job)
         if not job.future.done():
             job.future.cancel()
+
+    def _waited_too_long(self, job: _Job) -> None:
+        self._unqueue(job)
+        if not job.future.done():
+            job.future.set_exception(InspectionTimeout("no inspection worker was free in time"))
 
     def _overran(self, worker: _Worker, job: _Job) -> None:
         if worker.job is job:
@@ -290,8 +344,12 @@ class InspectionPool:
         if worker.deadline is not None:
             worker.deadline.cancel()
         job, worker.job = worker.job, None
+        if job is not None:
+            self._running[job.user] -= 1
         if job is not None and not job.future.done():
-            job.future.set_exception(WorkerLost("the inspection worker stopped during the inspection"))
+            job.future.set_exception(
+                InspectionTimeout("the inspection ran past its time limit") if worker.overran
+                else WorkerLost("the inspection worker stopped during the inspection"))
         if worker.gone:
             return
         worker.gone = True
@@ -353,10 +411,13 @@ class InspectionPool:
             self._thread.shutdown(wait=False, cancel_futures=not finish_pending)
             return
         if not finish_pending:
-            while self._queue:
-                job = self._queue.popleft()
-                if not job.future.done():
-                    job.future.set_exception(WorkerLost("the inspection pool was shut down"))
+            for queue in self._queues.values():
+                for job in queue:
+                    if job.queued is not None:
+                        job.queued.cancel()
+                    if not job.future.done():
+                        job.future.set_exception(WorkerLost("the inspection pool was shut down"))
+            self._queues.clear()
             for worker in list(self._pool):
                 if worker.job is not None:
                     self._kill(worker)

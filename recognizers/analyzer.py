@@ -9,6 +9,7 @@ from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegist
 from recognizers import LANGUAGE
 from recognizers.context import ChineseContextEnhancer
 from recognizers.nlp import NoModelNlpEngine
+from recognizers.normalise import normalise
 from recognizers.text import fold
 
 
@@ -39,7 +40,35 @@ def build_analyzer(recognizers: Iterable[EntityRecognizer]) -> AnalyzerEngine:
 
 
 def analyze(analyzer: AnalyzerEngine, text: str, explain: bool = False) -> list[RecognizerResult]:
-    """Fold ``text`` and analyze it; offsets in the results are offsets into ``text`` itself."""
-    return analyzer.analyze(
-        text=fold(text), language=LANGUAGE, return_decision_process=explain
-    )
+    """Fold ``text`` and analyze it, then the stretches its normalised view changed.
+
+    Offsets in the results are offsets into ``text`` itself: a finding in the normalised view is
+    mapped back to the original characters it came from (``recognizers.normalise``).
+    """
+    folded = fold(text)
+    results = analyzer.analyze(text=folded, language=LANGUAGE, return_decision_process=explain)
+    view = normalise(folded)
+    if view is None:
+        return results
+    found = [(r.entity_type, r.start, r.end) for r in results]
+    for low, high in view.windows():
+        window = view.text[low:high]
+        for result in analyzer.analyze(text=window, language=LANGUAGE, return_decision_process=explain):
+            start, end = view.original_span(low + result.start, low + result.end)
+            if folded[start:end] == window[result.start:result.end]:
+                continue  # untouched by normalisation: the folded text's own results have it
+            if any(kind == result.entity_type and s < end and start < e for kind, s, e in found):
+                continue  # the folded text found this one already (perhaps a little shorter)
+            result.start, result.end = start, end
+            results.append(result)
+    return _without_duplicates(results)
+
+
+def _without_duplicates(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """One result per (entity, span): the highest-scoring one."""
+    best: dict[tuple[str, int, int], RecognizerResult] = {}
+    for result in results:
+        key = (result.entity_type, result.start, result.end)
+        if key not in best or result.score > best[key].score:
+            best[key] = result
+    return list(best.values())

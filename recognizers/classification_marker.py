@@ -89,7 +89,8 @@ _STRIP_RE = re.compile("[ \t\\-" + ZERO_WIDTH + "]")
 
 def classification_level(marking: str) -> str | None:
     """The level named by a marking (密, 機密, 極機密, 絕對機密 or an English heading level)."""
-    value = _STRIP_RE.sub("", marking)
+    # 机 is in Big5 too, so fold leaves it when it turns the rest of 绝对机密 into Traditional.
+    value = _STRIP_RE.sub("", marking).replace("机", "機")
     label = _LABEL_RE.match(value)
     if label:  # skip the field label (密等及解密條件或保密期限) which itself contains 密
         value = value[label.end():]

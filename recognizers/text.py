@@ -4,46 +4,49 @@ Evasions (full-width forms, odd dashes, NBSP, zero-width characters, inserted sp
 in two steps that keep offsets exact without an offset map:
 
 1. ``fold`` maps each character to at most one character (full-width ASCII to ASCII, every dash to
-   ``-``, every space-like character to `` ``), so position *i* of the folded text is position *i*
-   of the original text.
+   ``-``, every space-like character to `` ``, every script's digits to ASCII digits, look-alikes
+   of Latin letters to Latin, Simplified-only characters to Traditional), so position *i* of the
+   folded text is position *i* of the original text.
 2. Recognizer patterns allow ``GAP`` (spaces, hyphens, zero-width characters) between the
    characters of an identifier; ``compact`` strips those gaps before a checksum is computed.
 
 The engine folds once and gives the folded text to every recognizer, so findings are reported at
-offsets into the *original* text.
+offsets into the *original* text. What cannot be folded length for length (dropped invisible
+characters, joined spaced-out characters, decoded base64, percent-encoding and HTML entities) is
+``recognizers.normalise``'s second view, with an offset map back to the original.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from pathlib import Path
+from typing import Any
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u30fc\u2500"
-# Cyrillic and Greek capitals that look like Latin ones, typed to slip an ID past a pattern.
-_LOOKALIKES = {
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-    "Т": "T", "Х": "X", "У": "Y", "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x",
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
-    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
-}
+FOLD_DATA_PATH = Path(__file__).parent / "data" / "fold_table.json"
+
+
+def load_fold_data() -> dict[str, Any]:
+    """The generated Unicode table (``recognizers/fold_data.py`` says what is in it and why)."""
+    data: dict[str, Any] = json.loads(FOLD_DATA_PATH.read_text(encoding="utf-8"))
+    return data
 
 
 def _build_fold_table() -> dict[int, str]:
-    table: dict[int, str] = {}
+    # Generated one-character folds: every script's decimal digits, superscript and circled
+    # digits, accented letters, confusables of Latin letters (Cyrillic, Greek, Cherokee), and
+    # Simplified characters that never occur in Traditional text.
+    table: dict[int, str] = {ord(ch): to for ch, to in load_fold_data()["one"].items()}
     for code in range(0xFF01, 0xFF5F):  # full-width ASCII block
         table[code] = chr(code - 0xFEE0)
     for ch in _SPACES:
         table[ord(ch)] = " "
     for ch in _DASHES:
         table[ord(ch)] = "-"
-    for ch, latin in _LOOKALIKES.items():
-        table[ord(ch)] = latin
-    # Compatibility forms that fold to exactly one character (circled digits are left alone:
-    # they fold to more than one character for ⑩ and up, and are not used to write identifiers).
-    for code in list(range(0x2460, 0x2474)):
-        table.pop(code, None)
     return table
 
 

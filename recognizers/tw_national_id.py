@@ -34,6 +34,13 @@ class TwNationalIdRecognizer(TaiwanPatternRecognizer):
             NOT_AFTER_ALNUM + spaced("[A-Za-z]", "[12]", *[r"\d"] * 8) + NOT_BEFORE_ALNUM,
             0.4,
         ),
+        # A letter glued in front ("xA123456789") hides the ID from the pattern above; here only
+        # the check digit decides (a valid one scores 1.0, any other match is dropped).
+        Pattern(
+            "TW national ID after a letter",
+            r"(?<=[A-Za-z])" + spaced("[A-Za-z]", "[12]", *[r"\d"] * 8) + NOT_BEFORE_ALNUM,
+            0.3,
+        ),
     ]
 
     CONTEXT: ClassVar[list[str]] = [

@@ -36,6 +36,13 @@ class TwResidentIdRecognizer(TaiwanPatternRecognizer):
             NOT_AFTER_ALNUM + spaced("[A-Za-z]", "[89A-Da-d]", *[r"\d"] * 8) + NOT_BEFORE_ALNUM,
             0.4,
         ),
+        # A letter glued in front hides the number; only the new form (8/9) is looked for there,
+        # the old form's two letters would read any product code as one. The check digit decides.
+        Pattern(
+            "TW resident certificate (new form) after a letter",
+            r"(?<=[A-Za-z])" + spaced("[A-Za-z]", "[89]", *[r"\d"] * 8) + NOT_BEFORE_ALNUM,
+            0.3,
+        ),
     ]
 
     CONTEXT: ClassVar[list[str]] = [

@@ -17,3 +17,6 @@ for _ in $(seq 1 30); do
 done
 as_postgres psql -qtc "SELECT 1 FROM pg_roles WHERE rolname = 'guard'" | grep -q 1 ||
   as_postgres psql -qc "CREATE ROLE guard LOGIN CREATEDB PASSWORD 'guard'"
+# DROP DATABASE ... WITH (FORCE) in the tests' teardown terminates whatever still uses the database,
+# an autovacuum worker included, which only a member of pg_signal_backend may do.
+as_postgres psql -qc "GRANT pg_signal_backend TO guard" >/dev/null

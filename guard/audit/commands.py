@@ -101,8 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     users = sub.add_parser("users", help="review console accounts").add_subparsers(
         dest="users_command", required=True)
     add = _with_store(users.add_parser("add", help="add a console user"))
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("name", help="the user's login name")
+    add.add_argument("--role", required=True, choices=ROLES,
+                     help="reviewer (events, evidence), author (false positives, suggestions) or admin")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument("--replace", action="store_true", help="replace an existing user's password and role")
     add.set_defaults(func=cmd_users_add)

@@ -78,8 +78,21 @@ def render_explain(engine: Engine, text: str, destination: str | None, out: IO[s
     for c in report["candidates"]:
         _render_candidate(c, out)
     out.write(f"\ndecision: {report['decision']}\n")
-    if report["redacted_text"] != text:
-        out.write(f"redacted: {report['redacted_text']}\n")
+    out.write(outcome_lines(report["decision"], text, report["redacted_text"], report["guideline_points"]))
+
+
+def outcome_lines(decision: str, text: str, redacted_text: str, guideline_points: list[int]) -> str:
+    """What the decision does to the request, said the way the proxy carries it out."""
+    points = "、".join(str(p) for p in guideline_points)
+    cited = f" (guideline point {points})" if points else ""
+    if decision == "block":
+        return f"blocked: nothing is sent to the AI service; the user is told why{cited}\n"
+    if decision == "warn":
+        return ("held: sent only after the user states a reason on a line of its own "
+                "(查詢事由：…) or in an X-Guard-Reason header\n")
+    if redacted_text != text:
+        return f"redacted: {redacted_text}\n"
+    return "allowed: sent unchanged\n"
 
 
 def _render_candidate(c: dict[str, Any], out: IO[str]) -> None:

@@ -7,14 +7,12 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from guard.engine import Engine
 from guard.policy import BUNDLED_DIR, DEFAULT_POLICY, load_policy
+from guard.sample_corpus import SAMPLE_CORPUS
 from tests.cli.test_scan_contract import run
 
 SENSITIVE = BUNDLED_DIR / "sensitive-cases.yaml"
-DEV_CORPUS = Path("/work/shared/corpus/dev.jsonl")
 
 
 def write(tmp_path: Path, body: str, name: str = "p.yaml") -> Path:
@@ -151,22 +149,21 @@ def corpus_records(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.mark.skipif(not DEV_CORPUS.is_file(), reason="the shared dev corpus is not here")
-def test_policy_diff_reports_a_raised_threshold_on_the_dev_corpus(tmp_path: Path) -> None:
+def test_policy_diff_reports_a_raised_threshold_on_the_sample_corpus(tmp_path: Path) -> None:
     strict = write(tmp_path, """\
         extends: default
         name: person-strict
         entities:
           PERSON: {action: redact, min_score: 0.99, guideline_point: 4}
     """)
-    done = run(["policy", "diff", str(DEFAULT_POLICY), str(strict), "--corpus", str(DEV_CORPUS),
+    done = run(["policy", "diff", str(DEFAULT_POLICY), str(strict), "--corpus", str(SAMPLE_CORPUS),
                 "--examples", "2", "--json"])
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
 
     # The same comparison computed here, independently: scan the corpus with both policies.
     old, new = Engine(load_policy()), Engine(load_policy(strict))
-    records = corpus_records(DEV_CORPUS)
+    records = corpus_records(SAMPLE_CORPUS)
     matrix: Counter[tuple[str, str]] = Counter()
     added: Counter[str] = Counter()
     removed: Counter[str] = Counter()
@@ -191,7 +188,7 @@ def test_policy_diff_reports_a_raised_threshold_on_the_dev_corpus(tmp_path: Path
         assert 1 <= len(change["examples"]) <= 2
 
     # The text report says the same, and never prints a detected value.
-    text = run(["policy", "diff", str(DEFAULT_POLICY), str(strict), "--corpus", str(DEV_CORPUS)])
+    text = run(["policy", "diff", str(DEFAULT_POLICY), str(strict), "--corpus", str(SAMPLE_CORPUS)])
     assert text.returncode == 0, text.stderr
     for (before, after), count in matrix.items():
         assert f"  {before} -> {after}" in text.stdout and str(count) in text.stdout

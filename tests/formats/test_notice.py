@@ -23,7 +23,8 @@ from guard.verdict import Decision
     (["TW_RESIDENT_ID", "TW_LICENSE_PLATE", "PHONE_NUMBER", "EMAIL_ADDRESS"], 4,
      "居留證統一證號、車牌號碼、電話號碼、電子郵件"),
     (["CLASSIFICATION_MARKER", "PERSON"], 3, "機密等級標示、姓名"),
-    (["SOMETHING_NEW"], 4, "其他敏感資料（SOMETHING_NEW）"),
+    # A type nobody named is never shown by its code (staff cannot read CRIMINAL_RECORD).
+    (["SOMETHING_NEW"], 4, "其他敏感資料"),
 ])
 def test_short_message(types: list[str], point: int, names: str) -> None:
     notice = BlockNotice.from_entity_types("evt-1", types)
@@ -31,6 +32,39 @@ def test_short_message(types: list[str], point: int, names: str) -> None:
     assert notice.guideline_point == point
     assert names in msg and f"第{point}點" in msg and "evt-1" in msg
     assert "行政院及所屬機關（構）使用生成式 AI 參考指引" in msg
+    assert not re.search(r"[A-Z]{2,}_?[A-Z]*", msg.replace("AI", "")), msg  # no entity code shown
+
+
+@pytest.mark.parametrize("decision", [Decision.BLOCK, Decision.WARN])
+def test_a_policy_names_the_types_it_adds(decision: Decision) -> None:
+    notice = BlockNotice.from_entity_types("evt-5", ["CRIMINAL_RECORD", "PERSON"], decision,
+                                           display_names={"CRIMINAL_RECORD": "前科紀錄"})
+    for text in (short_message(notice), block_page_html(notice)):
+        assert "前科紀錄、姓名" in text and "CRIMINAL_RECORD" not in text
+
+
+def test_the_warn_notice_gives_the_reason_syntax_the_proxy_reads() -> None:
+    from guard.addon import REASON_IN_TEXT
+    from guard.notice import REASON_EXAMPLE, REASON_SYNTAX
+
+    msg = short_message(BlockNotice.from_entity_types("evt-6", ["PERSON"], Decision.WARN))
+    assert f"「{REASON_SYNTAX}」" in msg and REASON_EXAMPLE in msg
+    # What the notice tells the user to type is what the proxy accepts, on a line of its own.
+    assert REASON_IN_TEXT.search(f"請幫我查王小明的地址\n{REASON_EXAMPLE}")
+    assert not REASON_IN_TEXT.search(f"請幫我查王小明的地址 {REASON_EXAMPLE}")
+
+
+@pytest.mark.parametrize("reason", [Reason.UNDECODABLE_BODY, Reason.BODY_TOO_LARGE])
+def test_a_failure_retrying_cannot_cure_says_what_to_change_and_offers_no_appeal(reason: Reason) -> None:
+    notice = BlockNotice.failure("evt-7", reason)
+    for text in (short_message(notice), block_page_html(notice)):
+        assert "稍後再試" not in text and "申覆" not in text
+        assert "evt-7" in text and "未經過判斷" in text
+
+
+def test_a_failure_that_may_pass_later_says_so() -> None:
+    msg = short_message(BlockNotice.failure("evt-8", Reason.INSPECTION_TIMEOUT))
+    assert "稍後再試" in msg
 
 
 def test_confirm_and_failure_messages() -> None:

@@ -95,9 +95,15 @@ def test_yaml_recognizer_is_loaded(tmp_path: Path) -> None:
 
 # Every way a policy can be wrong: (file body, expected line, words the message must contain).
 BAD_POLICIES = [
-    ("entities:\n  TW_NATIONAL_ID: {acton: redact}\n", 2, ["entities.TW_NATIONAL_ID", "acton", "typo"]),
+    ("entities:\n  TW_NATIONAL_ID: {acton: redact}\n", 2,
+     ["entities.TW_NATIONAL_ID", "acton", "did you mean 'action'"]),
     ("entities:\n  TW_NATIONAL_ID: {action: redcat}\n", 2, ["entities.TW_NATIONAL_ID.action", "redcat"]),
-    ("entities:\n  TW_PLATE: {action: redact}\n", None, ["unknown entity type", "TW_PLATE"]),
+    ("entities:\n  TW_PLATE: {action: redact}\n", 2, ["unknown entity type", "TW_PLATE"]),
+    ("entities:\n  PERSON: {action: redact}\n  PERSONS: {action: redact}\n", 3,
+     ["entities.PERSONS", "did you mean 'PERSON'"]),
+    ("allowlist:\n  PHONE_NUMBER: ['1999']\n", 1, ["unknown key 'allowlist'", "did you mean 'allow_list'"]),
+    ("services:\n  - name: s\n    hosts: [x.example]\n    api: opnai\n", 4,
+     ["services.s.api", "unknown api 'opnai'", "did you mean 'openai'", "generic"]),
     ("entities:\n  PERSON: {action: redact, min_score: 1.5}\n", 2, ["min_score", "less than or equal"]),
     ("recognizers:\n  - name: x\n    supported_entity: X_ID\n    patterns:\n"
      "      - {name: p, regex: '([A-Z]', score: 0.5}\n", 5, ["regex does not compile"]),
@@ -108,10 +114,11 @@ BAD_POLICIES = [
     ("tiers:\n  approved_onprem: {max_classification: 秘密}\n", 2, ["unknown classification level"]),
     ("services:\n  - {name: s, hosts: ['https://x.example/'], api: openai}\n", 2, ["not a host"]),
     ("services:\n  - {name: s, hosts: [x.example], tier: internal}\n", 2, ["tier"]),
-    ("entities: [1, 2\n", None, ["not valid YAML"]),
+    ("entities: [1, 2\n", 2, ["not valid YAML"]),
     ("- just\n- a list\n", 1, ["mapping"]),
-    ("extends: nowhere\n", None, ["extends", "no such policy"]),
-    ("nmae: typo\n", 1, ["unknown key", "nmae"]),
+    ("extends: nowhere\n", 1, ["extends", "no such policy", "bundled policies by name: default"]),
+    ("nmae: typo\n", 1, ["unknown key", "nmae", "did you mean 'name'"]),
+    ("servces: []\n", 1, ["unknown key", "did you mean 'services'"]),
 ]
 
 

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from mitmproxy import exceptions
@@ -73,6 +74,38 @@ def test_queue_depth_reads_the_callback_at_scrape_time() -> None:
     assert metrics.registry.get_sample_value("guard_inspection_queue_depth") == 0
     depth[0] = 7
     assert metrics.registry.get_sample_value("guard_inspection_queue_depth") == 7
+
+
+def test_no_created_duplicates_and_process_metrics_are_there() -> None:
+    metrics = GuardMetrics()
+    metrics.observe(_event("redact", entities={"TW_NATIONAL_ID": 1}))
+    names = {sample.name for family in metrics.registry.collect() for sample in family.samples}
+    assert not [name for name in names if name.endswith("_created")]
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+            "process_start_time_seconds"} <= names
+
+
+def test_every_metric_is_documented_in_the_readme() -> None:
+    from tests.e2e.helpers import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for family in GuardMetrics().registry.collect():
+        if family.name.startswith("guard_"):
+            assert f"`{family.name}" in readme, family.name
+    for decision in ("allow", "warn", "redact", "block", "error"):
+        assert f"`{decision}`" in readme
+
+
+def test_audit_writer_and_journal_health(tmp_path: Path) -> None:
+    healthy, journal = [True], tmp_path / "journal.jsonl"
+    metrics = GuardMetrics(audit_healthy=lambda: healthy[0], audit_journal=lambda: str(journal))
+    value = metrics.registry.get_sample_value
+    assert value("guard_audit_writer_healthy") == 1 and value("guard_audit_journal_bytes") == 0
+    healthy[0] = False
+    journal.write_text('{"event_id": "x"}\n', encoding="utf-8")  # the store is down: events spool here
+    assert value("guard_audit_writer_healthy") == 0
+    assert value("guard_audit_journal_bytes") == journal.stat().st_size
+    assert GuardMetrics().registry.get_sample_value("guard_audit_writer_healthy") == 0  # no writer yet
 
 
 def test_policy_info_reports_only_the_policy_in_force() -> None:

@@ -18,11 +18,13 @@ import pytest
 from guard.engine import Engine
 from guard.policy import load_policy
 from guard.verdict import Decision
-from guard.workers import InspectionError, InspectionPool, WorkerLost
+from guard.workers import InspectionError, InspectionPool, InspectionTimeout, WorkerLost
 from tests.processes import state
 
 DESTINATION = "api.openai.com:443"
 LONG_PROMPT = "本案陳情人王小明，身分證字號 A123456789，聯絡電話 0912-345-678。" * 6000  # ~250,000 chars
+
+HEAVY_PROMPT = LONG_PROMPT[:40000]  # a second or more: long enough to queue behind
 
 PROMPTS = [
     "請幫我把這段會議紀錄改寫得更精簡。",
@@ -122,7 +124,7 @@ def test_a_worker_past_its_time_limit_is_killed_and_replaced() -> None:
 
     async def overrun() -> None:
         started = time.monotonic()
-        with pytest.raises(WorkerLost):
+        with pytest.raises(InspectionTimeout):
             await pool.inspect([LONG_PROMPT], DESTINATION, timeout=0.2)
         assert time.monotonic() - started < 5  # not the whole inspection
         verdict = await pool.inspect([PROMPTS[2]], DESTINATION)
@@ -217,3 +219,63 @@ def _wait_until_gone(pid: int, seconds: float = 15) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"worker {pid} still running")
+
+
+def test_one_users_heavy_prompts_leave_a_worker_for_everyone_else() -> None:
+    pool = fresh_pool(workers=2)
+    finished: list[str] = []
+
+    async def all_of_them() -> None:
+        async def inspect(user: str, text: str) -> None:
+            await pool.inspect([text], DESTINATION, timeout=120, user=user, queue_timeout=600)
+            finished.append(user)
+
+        heavy = [inspect("heavy", HEAVY_PROMPT) for _ in range(2)]
+        await asyncio.sleep(0)
+        others = [inspect(f"user{n}", PROMPTS[n % len(PROMPTS)]) for n in range(4)]
+        await asyncio.gather(*heavy, *others)
+
+    try:
+        run(all_of_them())
+    finally:
+        pool.close()
+    # The heavy user holds one worker at a time; everyone else is served on the other one.
+    assert finished[:4] == ["user0", "user1", "user2", "user3"]
+    assert finished[4:] == ["heavy"] * 2
+
+
+def test_the_time_limit_counts_inspection_not_the_wait_in_the_queue() -> None:
+    pool = fresh_pool(workers=1)
+
+    async def queued_behind_a_long_one() -> tuple[float, Decision]:
+        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT], DESTINATION, timeout=120))
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        # 0.5 s is ample for this prompt, and far less than the wait behind the long one.
+        verdict = await pool.inspect([PROMPTS[2]], DESTINATION, timeout=0.5, queue_timeout=600)
+        waited = time.monotonic() - started
+        await long_job
+        return waited, verdict.decision
+
+    try:
+        waited, decision = run(queued_behind_a_long_one())
+    finally:
+        pool.close()
+    assert waited > 0.5  # it did wait longer than its limit, in the queue
+    assert decision is Decision.BLOCK
+
+
+def test_a_job_that_waits_too_long_for_a_worker_fails_closed() -> None:
+    pool = fresh_pool(workers=1)
+
+    async def starved() -> None:
+        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT], DESTINATION, timeout=120))
+        await asyncio.sleep(0)
+        with pytest.raises(InspectionTimeout):
+            await pool.inspect([PROMPTS[1]], DESTINATION, queue_timeout=0.2)
+        await long_job
+
+    try:
+        run(starved())
+    finally:
+        pool.close()

@@ -32,7 +32,10 @@ REC = TwNationalIdRecognizer()
     ("居留證號碼AB12345677", []),
     # traps: longer codes, serials, URLs
     ("訂單編號XF1234567840已出貨", []),
-    ("序號 AF123456784 不是身分證", []),
+    # A letter glued in front is an evasion (xA123456789): a valid check digit behind a letter is
+    # an ID, even in a code that only looks like a serial number (fail closed).
+    ("序號 AF123456784 不是身分證", ["F123456784"]),
+    ("序號 AF123456785 不是身分證", []),
     ("https://example.com/F123456784x", []),
     ("F1234567841", []),
     ("請問身分證字號的檢查碼是怎麼計算的？", []),

@@ -1,0 +1,270 @@
+"""The second view of a text: what a model still reads once encodings and padding are taken away.
+
+``fold`` keeps offsets exact by changing characters one for one. Some evasions cannot be undone
+that way, so the analyzer also inspects a *normalised view* built in stages, each of which keeps a
+map of what it changed:
+
+1. **decode**: HTML entities (``&#65;``, ``&#x41;``, ``&amp;``), percent-encoded runs (``%E9%99%B3``)
+   and base64 runs that decode to readable UTF-8 text are replaced by what they decode to (base64
+   up to ``MAX_DEPTH`` times: base64 of percent-encoding is decoded too);
+2. **drop**: invisible characters (Unicode categories Cf, Mn, Me: zero-width spaces, LRM/RLM and bidi
+   controls, CGJ, variation selectors, combining marks) are removed, and numbers that NFKC writes
+   with several characters (``⑩``) are expanded;
+3. **join**: characters a user spaced out are joined: three or more single characters separated
+   by spaces or punctuation (``陳 志 明``, ``A.1.2.3``), and letter/digit groups separated by
+   ``.``, ``_``, a line break or four or more spaces (``0912.345.678``, ``A123_456_789``).
+
+``Normalised.original_span`` maps a span of the view back to the span of the original text it came
+from (a decoded character maps to the whole encoded run), so findings are reported, redacted and
+audited at offsets into the original text. ``Normalised.windows`` lists the stretches of the view
+around each change: only those need inspecting again, so the cost is proportional to what changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import html
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+from recognizers.text import fold, load_fold_data
+
+MAX_DEPTH = 2          # base64 inside base64 inside the prompt, and no deeper
+WINDOW_CONTEXT = 48    # characters of unchanged text inspected on each side of a change
+_MIN_BASE64 = 12       # the base64 of a 9-character value is 12 characters long
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """The changes one stage made: sorted, non-overlapping replacements (input span → output span)."""
+
+    in_starts: tuple[int, ...]
+    in_ends: tuple[int, ...]
+    out_starts: tuple[int, ...]
+    out_ends: tuple[int, ...]
+
+    def back(self, position: int, end: bool) -> int:
+        """The input offset of an output offset: a start maps to the start of a replaced run, an
+        (exclusive) end to its end."""
+        probe = position - 1 if end else position
+        i = bisect.bisect_right(self.out_starts, probe) - 1
+        if i < 0:
+            return position
+        if probe < self.out_ends[i]:  # inside a replacement: the whole replaced run
+            return self.in_ends[i] if end else self.in_starts[i]
+        return self.in_ends[i] + (position - self.out_ends[i])
+
+    def forward(self, position: int) -> int:
+        """The output offset of an input offset (for placing windows)."""
+        i = bisect.bisect_right(self.in_starts, position) - 1
+        if i < 0:
+            return position
+        if position < self.in_ends[i]:
+            return self.out_starts[i]
+        return self.out_ends[i] + (position - self.in_ends[i])
+
+
+Edit = tuple[int, int, str]  # replace text[start:end] with the string
+
+
+def _rewrite(text: str, edits: Iterable[Edit]) -> tuple[str, _Stage]:
+    """Apply sorted, non-overlapping edits to ``text``, recording where each one went."""
+    pieces: list[str] = []
+    in_starts: list[int] = []
+    in_ends: list[int] = []
+    out_starts: list[int] = []
+    out_ends: list[int] = []
+    copied = 0  # input consumed so far
+    length = 0  # output written so far
+    for start, end, replacement in edits:
+        pieces.append(text[copied:start])
+        length += start - copied
+        in_starts.append(start)
+        in_ends.append(end)
+        out_starts.append(length)
+        pieces.append(replacement)
+        length += len(replacement)
+        out_ends.append(length)
+        copied = end
+    if not in_starts:
+        return text, _Stage((), (), (), ())
+    pieces.append(text[copied:])
+    return "".join(pieces), _Stage(tuple(in_starts), tuple(in_ends), tuple(out_starts), tuple(out_ends))
+
+
+def _replacements(text: str, pattern: re.Pattern[str],
+                  replace: Callable[[re.Match[str]], str | None]) -> Iterator[Edit]:
+    """An edit for every match that ``replace`` changes (``None`` keeps the match as it is)."""
+    for match in pattern.finditer(text):
+        replacement = replace(match)
+        if replacement is not None and replacement != match.group():
+            yield match.start(), match.end(), replacement
+
+
+# ---------------------------------------------------------------- stage 1: decode
+
+_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+_PERCENT = r"(?:%[0-9A-Fa-f]{2})+"
+_BASE64 = r"(?<![A-Za-z0-9+/\-_])[A-Za-z0-9+/\-_]{" + str(_MIN_BASE64) + r",}={0,2}"
+_ENCODED_RE = re.compile(f"(?P<entity>{_ENTITY})|(?P<percent>{_PERCENT})|(?P<base64>{_BASE64})")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
+def _readable(decoded: bytes) -> str | None:
+    """``decoded`` as text when it is UTF-8 a person could have typed, else None (binary data)."""
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text or _CONTROL_RE.search(text):
+        return None
+    return text
+
+
+def _decode_base64(run: str) -> bytes | None:
+    stripped = run.rstrip("=")
+    if len(stripped) % 4 == 1:
+        return None
+    padded = stripped + "=" * (-len(stripped) % 4)
+    try:
+        if "-" in run or "_" in run:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decoder(depth: int) -> Callable[[re.Match[str]], str | None]:
+    def decode(match: re.Match[str]) -> str | None:
+        if match.lastgroup == "entity":
+            return html.unescape(match.group())
+        if match.lastgroup == "percent":
+            return _readable(unquote_to_bytes(match.group()))
+        run = match.group()
+        # A word or a number is not base64 a person hid text in: both letters and digits, or padding.
+        if not (run.endswith("=") or (re.search(r"[0-9]", run) and re.search(r"[A-Za-z]", run))):
+            return None
+        raw = _decode_base64(run)
+        text = _readable(raw) if raw is not None else None
+        if text is None:
+            return None
+        return _decode_text(text, depth + 1) if depth + 1 < MAX_DEPTH else text
+    return decode
+
+
+def _decode_text(text: str, depth: int = 0) -> str:
+    decoded, _ = _rewrite(text, _replacements(text, _ENCODED_RE, _decoder(depth)))
+    return decoded
+
+
+# ---------------------------------------------------------------- stage 2: drop and expand
+
+
+def _invisible_class() -> str:
+    parts = []
+    for low, high in load_fold_data()["invisible"]:
+        parts.append(re.escape(chr(low)) if low == high else f"{re.escape(chr(low))}-{re.escape(chr(high))}")
+    return "".join(parts)
+
+
+_EXPANSIONS: dict[str, str] = load_fold_data()["many"]
+_DROP_RE = re.compile("[" + _invisible_class() + "]+|[" + "".join(map(re.escape, _EXPANSIONS)) + "]")
+
+
+def _drop(match: re.Match[str]) -> str:
+    return _EXPANSIONS.get(match.group(), "")
+
+
+# ---------------------------------------------------------------- stage 3: join
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
+_ALNUM = r"[A-Za-z0-9]"
+_SEPARATOR = r"[\s.,_\-·・/\\|:;*~+、，。．]{1,16}"
+_WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
+# Three or more single characters separated by anything (陳 志 明, A.1.2.3); letter/digit groups
+# separated by what nobody types inside a number on purpose (0912.345.678, A123_456_789, a line
+# break, 4+ spaces); white space between Chinese characters (Chinese is written without it).
+_SINGLE_ALNUM = f"(?<!{_ALNUM}){_ALNUM}(?!{_ALNUM})"
+_CJK_SEPARATOR = r"[\s._\-·・/\\|*~+]{1,16}"  # not sentence punctuation: 甲，乙，丙 is prose
+_JOIN_RE = re.compile(
+    f"{_SINGLE_ALNUM}(?:{_SEPARATOR}{_SINGLE_ALNUM}){{2,}}"
+    f"|[{_CJK}](?:{_CJK_SEPARATOR}[{_CJK}]){{2,}}"
+    f"|{_ALNUM}+(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
+    f"|(?<=[{_CJK}])\\s+(?=[{_CJK}])"
+)
+_GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
+
+
+def _joins(text: str) -> Iterator[Edit]:
+    """One edit per separator removed, so a finding inside a long chain maps back precisely."""
+    for match in _JOIN_RE.finditer(text):
+        if not _GAPS_RE.match(match.group()):
+            gaps = list(_GAPS_RE.finditer(text, match.start(), match.end()))
+            if len(gaps) == 1 and gaps[0].group() == ".":
+                continue  # a decimal number (0.912345678), not a spaced-out value
+            for gap in gaps:
+                yield gap.start(), gap.end(), ""
+        else:
+            yield match.start(), match.end(), ""
+
+
+# ---------------------------------------------------------------- the view
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """The normalised view of a folded text and the maps back to it."""
+
+    text: str
+    stages: tuple[_Stage, ...]
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that the view's ``[start, end)`` came from."""
+        for stage in reversed(self.stages):
+            start, end = stage.back(start, end=False), stage.back(end, end=True)
+        return start, end
+
+    def windows(self) -> Iterator[tuple[int, int]]:
+        """Stretches of the view around every change, merged where they meet."""
+        changes: list[tuple[int, int]] = []
+        for index, stage in enumerate(self.stages):
+            for out_start, out_end in zip(stage.out_starts, stage.out_ends, strict=True):
+                for later in self.stages[index + 1:]:
+                    out_start, out_end = later.forward(out_start), later.forward(out_end)
+                changes.append((out_start, out_end))
+        changes.sort()
+        current: tuple[int, int] | None = None
+        for change_start, change_end in changes:
+            low = max(0, change_start - WINDOW_CONTEXT)
+            high = min(len(self.text), change_end + WINDOW_CONTEXT)
+            if current is not None and low <= current[1]:
+                current = (current[0], max(current[1], high))
+                continue
+            if current is not None:
+                yield current
+            current = (low, high)
+        if current is not None:
+            yield current
+
+
+def normalise(folded: str) -> Normalised | None:
+    """The normalised view of ``folded`` (the output of ``fold``), or None when it changes nothing."""
+    stages = []
+    text = folded
+    decoded, stage = _rewrite(text, _replacements(text, _ENCODED_RE, _decoder(0)))
+    if stage.in_starts:
+        text = fold(decoded)  # the decoded text gets the same one-for-one folds
+        stages.append(stage)
+    text, stage = _rewrite(text, _replacements(text, _DROP_RE, _drop))
+    if stage.in_starts:
+        stages.append(stage)
+    text, stage = _rewrite(text, _joins(text))
+    if stage.in_starts:
+        stages.append(stage)
+    if not stages:
+        return None
+    return Normalised(text, tuple(stages))
