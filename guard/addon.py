@@ -43,7 +43,8 @@ from guard.audit.process import AuditProcess, AuditSettings
 from guard.audit.store import DEFAULT_URL, AuditStore, AuditStoreError, engine_for, safe_url
 from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
 from guard.confirm import HeldRequest, HeldRequests, Origin
-from guard.formats import copilot, format_for, generic
+from guard.formats import format_for, websocket
+from guard.formats._reply import is_page_load, streams_by_endpoint
 from guard.formats.base import (
     BodyTooLarge,
     GuardFormatError,
@@ -54,8 +55,8 @@ from guard.formats.base import (
     UnreadableContent,
 )
 from guard.formats.compression import decode_body
-from guard.formats.restore import SseRestorer, WsMessageRestorer, restore_json_body, restore_text
-from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page, short_message
+from guard.formats.restore import StreamRestorer, WsMessageRestorer, restore_body, stream_restorer
+from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
 from guard.policy import Policy, PolicyError, ServiceSpec, load_policy
 from guard.verdict import Decision, Verdict
@@ -139,7 +140,7 @@ def wants_stream(flow: http.HTTPFlow, body: bytes) -> bool:
     """Does the client expect an event stream (so a block reply must be one too)?"""
     if "text/event-stream" in flow.request.headers.get("accept", ""):
         return True
-    if "streamGenerateContent" in flow.request.path:
+    if streams_by_endpoint(flow.request.path):
         return True
     try:
         data = json.loads(body) if body[:1] in (b"{", b"[") else None
@@ -150,9 +151,8 @@ def wants_stream(flow: http.HTTPFlow, body: bytes) -> bool:
 
 def is_navigation(flow: http.HTTPFlow) -> bool:
     """A page load (form post) in a browser: answer with an HTML page, not an API error."""
-    return flow.request.headers.get("sec-fetch-mode") == "navigate" or (
-        flow.request.headers.get("accept", "").startswith("text/html")
-    )
+    req = flow.request
+    return is_page_load(req.method, req.path, req.headers, req.headers.get("content-type", ""))
 
 
 # ---------------------------------------------------------------- the addon
@@ -164,7 +164,7 @@ class _Exchange:
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.placeholders = placeholders
-        self.restorer: SseRestorer | None = None
+        self.restorer: StreamRestorer | None = None
         self.ws_restorer: WsMessageRestorer | None = None
 
 
@@ -259,12 +259,14 @@ class Guard:
                 self.policy = policy  # the pool starts once, in running()
 
     def running(self) -> None:
+        """Start everything; ``guard proxy`` calls this before the proxy listens (then mitmproxy again)."""
         self._running = True
-        if self.writer is None:  # first: nothing may be inspected before its events can be kept
+        if self._ops is None:  # first, so probes get 503 "not ready" rather than no answer while we start
+            self._serve_ops()
+        if self.writer is None:  # nothing may be inspected before its events can be kept
             self._start_audit()
         if self.policy is not None and self.pool is None:
             self._start(self.policy)  # logs "inspection workers": start-up scripts wait for that line
-        self._serve_ops()
         self._watch_policy()
 
     @staticmethod
@@ -669,12 +671,15 @@ class Guard:
         exchange = self._exchanges.get(flow.id)
         if exchange is None or flow.response is None:
             return
-        if "text/event-stream" in flow.response.headers.get("content-type", ""):
-            exchange.restorer = SseRestorer(exchange.placeholders)
-            restorer = exchange.restorer
+        headers = flow.response.headers
+        # A reply that streams (no length announced, not compressed) is restored as it streams.
+        if "content-length" not in headers and headers.get("content-encoding", "identity") == "identity":
+            restorer = stream_restorer(headers.get("content-type", ""), exchange.placeholders)
+            exchange.restorer = restorer
 
-            def restore_chunk(chunk: bytes) -> bytes:
-                return restorer.feed(chunk) if chunk else restorer.flush()
+            def restore_chunk(chunk: bytes) -> list[bytes]:
+                out = restorer.feed(chunk) if chunk else restorer.flush()
+                return [out] if out else []  # an empty chunk would end a chunked body early
 
             flow.response.stream = restore_chunk
 
@@ -683,10 +688,7 @@ class Guard:
         if exchange is None or flow.response is None or exchange.restorer is not None:
             return
         content = flow.response.get_content(strict=False) or b""
-        if "json" in flow.response.headers.get("content-type", ""):
-            restored = restore_json_body(content, exchange.placeholders)
-        else:
-            restored = restore_text(content.decode("utf-8", "replace"), exchange.placeholders).encode()
+        restored = restore_body(content, flow.response.headers.get("content-type", ""), exchange.placeholders)
         if restored != content:
             flow.response.content = restored
 
@@ -702,25 +704,24 @@ class Guard:
             service = self.service(flow.request.pretty_host, flow.request.port)
             if service is not None:
                 notice = BlockNotice.failure(str(events[0].record["event_id"]), Reason.AUDIT_UNAVAILABLE)
-                self._inject_notice(flow, service, notice)
+                self._inject_notice(flow, service, notice, flow.websocket.messages[-1].content)
 
     async def _inspect_ws_message(self, flow: http.HTTPFlow) -> None:
         service = self.service(flow.request.pretty_host, flow.request.port)
         if service is None or flow.websocket is None:
             return
         message = flow.websocket.messages[-1]
-        if not message.is_text:
-            return
         if not message.from_client:
             self._restore_ws(flow, message)
             return
-        ws = copilot if service.api == "copilot" else generic
         started = time.perf_counter()
         event = self._event(flow, service, len(message.content))
         try:
             if self.pool is None:
                 raise RuntimeError("inspection workers are not running")
-            parsed = ws.extract_ws_message(message.text)
+            parsed = websocket.extract_ws_message(service.api, message.content, message.is_text)
+            if parsed.uninspected and service.unreadable_upload == "block":
+                raise UnreadableContent("a WebSocket message could not be read as text")
             if not parsed.segments:
                 return
             verdict = await self.pool.inspect(parsed.texts, f"{flow.request.pretty_host}:{flow.request.port}",
@@ -729,7 +730,7 @@ class Guard:
             message.drop()
             reason = _failure_reason(e)
             notice = BlockNotice(event.event_id, (), 4, Decision.BLOCK, reason.value)
-            self._inject_notice(flow, service, notice)
+            self._inject_notice(flow, service, notice, message.content)
             self._record(event, EventKind.FAILED, "error", started,
                          action_taken="dropped", error=reason.value)
             return
@@ -739,12 +740,13 @@ class Guard:
             # A WebSocket has no header for a stated reason: a warned message is held like a blocked one.
             message.drop()
             self._inject_notice(flow, service, BlockNotice.from_entity_types(
-                event.event_id, verdict.entity_counts(), verdict.decision, self._display_names()))
+                event.event_id, verdict.entity_counts(), verdict.decision, self._display_names()),
+                message.content)
             kind = EventKind.BLOCKED if verdict.decision is Decision.BLOCK else EventKind.WARNED
             self._record(event, kind, verdict.decision.value, started, action_taken="dropped")
             return
         if verdict.decision is Decision.REDACT:
-            message.text = ws.rewrite_ws_message(parsed, verdict.redacted)
+            message.content = websocket.rewrite_ws_message(parsed, verdict.redacted)
             # One map for the connection: later replies may refer to earlier messages' placeholders.
             exchange = self._exchanges.setdefault(flow.id, _Exchange({}))
             exchange.placeholders = {**exchange.placeholders, **verdict.placeholders}
@@ -757,17 +759,20 @@ class Guard:
         exchange = self._exchanges.get(flow.id)
         if exchange is None or exchange.ws_restorer is None:
             return
-        restored = exchange.ws_restorer.feed(message.text)  # type: ignore[attr-defined]
+        restored = websocket.restore_ws_message(exchange.ws_restorer, message.content,  # type: ignore[attr-defined]
+                                                message.is_text)  # type: ignore[attr-defined]
+        if restored is None:
+            return
         if not restored:
             message.drop()  # type: ignore[attr-defined]
             return
-        message.text = restored[0]  # type: ignore[attr-defined]
+        message.content = restored[0]  # type: ignore[attr-defined]
         for extra in restored[1:]:
-            ctx.master.commands.call("inject.websocket", flow, True, extra.encode(), True)
+            ctx.master.commands.call("inject.websocket", flow, True, extra, message.is_text)  # type: ignore[attr-defined]
 
-    def _inject_notice(self, flow: http.HTTPFlow, service: ServiceSpec, notice: BlockNotice) -> None:
-        messages = copilot.block_ws_messages(notice) if service.api == "copilot" else [short_message(notice)]
-        for text in messages:
+    def _inject_notice(self, flow: http.HTTPFlow, service: ServiceSpec, notice: BlockNotice,
+                       client_message: bytes = b"") -> None:
+        for text in websocket.block_ws_messages(service.api, notice, client_message):
             ctx.master.commands.call("inject.websocket", flow, True, text.encode(), True)
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:

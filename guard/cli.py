@@ -223,6 +223,15 @@ def printable_arguments(argv: Sequence[str]) -> list[str]:
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
+    argv = proxy_arguments(args)
+    if args.print_options:  # what this environment and these flags amount to; nothing is started
+        print(" ".join(printable_arguments(argv)))
+        return EXIT_OK
+    from guard.fork_server import start_fork_server
+
+    # First, before the heavy imports below: the inspection workers' engine is built meanwhile.
+    start_fork_server(str(resolve_policy_path(args.policy).resolve()) if args.policy else None)
+
     import asyncio
 
     from mitmproxy import exceptions
@@ -259,6 +268,9 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             try:
                 for addon in (self.guard, self.drain):
                     addon.configure(set(self.options.keys()))
+                # The audit writer and the inspection workers start before the proxy listens: a client
+                # that connects during start-up is refused (and retries) instead of being held.
+                self.guard.running()
             except exceptions.OptionsError as e:
                 print(f"guard proxy: {e}", file=sys.stderr)
                 sys.exit(EXIT_CONFIG)
@@ -285,10 +297,6 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             await self.drain.wait()
             super().shutdown()
 
-    argv = proxy_arguments(args)
-    if args.print_options:  # what this environment and these flags amount to; nothing is started
-        print(" ".join(printable_arguments(argv)))
-        return EXIT_OK
     configure_logging(LOG_LEVELS[args.log_level], args.log_format)
     run(GuardMaster, cmdline.mitmdump, argv)
     return EXIT_OK

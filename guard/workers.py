@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import multiprocessing
 import os
 import pickle
 import signal
@@ -42,6 +41,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
+from guard.fork_server import worker_context
 from guard.policy import load_policy
 from guard.verdict import Verdict
 
@@ -72,18 +72,30 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _build_engine(policy_path: str | None) -> Engine:
+def build_engine(policy_path: str | None) -> Engine:
     _quiet_libraries()
     engine = Engine(load_policy(policy_path))
     engine.warm_up()
     return engine
 
 
+def _engine_for(policy_path: str | None) -> Engine:
+    """The fork server's warmed engine when it was built from this policy as it is now, else a new one."""
+    from guard import worker_preload
+
+    preloaded = worker_preload.ENGINE
+    if preloaded is not None:
+        policy = load_policy(policy_path)  # milliseconds; the file may have changed since the preload
+        if (policy.source, policy.version) == (preloaded.policy.source, preloaded.policy.version):
+            return preloaded
+    return build_engine(policy_path)
+
+
 def _worker_main(conn: Connection, policy_path: str | None) -> None:
     """Build the engine, say so, then inspect one job at a time until the proxy closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's to handle; EOF stops us
     try:
-        engine = _build_engine(policy_path)
+        engine = _engine_for(policy_path)
     except Exception as e:  # reported to the proxy, which refuses to start with this pool
         conn.send_bytes(pickle.dumps(("failed", f"{e.__class__.__name__}: {e}")))
         return
@@ -138,7 +150,7 @@ class InspectionPool:
         self._on_replace = on_replace  # told "died" or "overran" when a worker is replaced (a metric)
         self._pending = 0
         self._closing = False
-        self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
+        self._mp = worker_context()  # the proxy's loop and threads must not be cloned
         # One queue per user, in turn order (a dict keeps insertion order: served users go last).
         self._queues: dict[str, collections.deque[_Job]] = {}
         self._running: collections.Counter[str] = collections.Counter()
@@ -151,7 +163,7 @@ class InspectionPool:
             self._pool = [self._spawn() for _ in range(workers)]
         else:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-inspect")
-            self._engine_ready = self._thread.submit(_build_engine, policy_path)
+            self._engine_ready = self._thread.submit(build_engine, policy_path)
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe(duplex=True)

@@ -164,15 +164,21 @@ def _decode_text(text: str, depth: int = 0) -> str:
 # ---------------------------------------------------------------- stage 2: drop and expand
 
 
-def _invisible_class() -> str:
+def _invisible_class(astral: bool) -> str:
     parts = []
     for low, high in load_fold_data()["invisible"]:
+        if high >= 0x10000 and not astral:
+            continue
         parts.append(re.escape(chr(low)) if low == high else f"{re.escape(chr(low))}-{re.escape(chr(high))}")
-    return "".join(parts)
+    return "[" + "".join(parts) + "]+"
 
 
 _EXPANSIONS: dict[str, str] = load_fold_data()["many"]
-_DROP_RE = re.compile("[" + _invisible_class() + "]+|[" + "".join(map(re.escape, _EXPANSIONS)) + "]")
+_EXPANDED = "[" + "".join(map(re.escape, _EXPANSIONS)) + "]"
+# The class with astral ranges is twenty times slower to scan; most texts have no astral character.
+_DROP_BMP_RE = re.compile(_invisible_class(astral=False) + "|" + _EXPANDED)
+_DROP_ALL_RE = re.compile(_invisible_class(astral=True) + "|" + _EXPANDED)
+_ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _drop(match: re.Match[str]) -> str:
@@ -193,7 +199,7 @@ _CJK_SEPARATOR = r"[\s._\-·・/\\|*~+]{1,16}"  # not sentence punctuation: 甲�
 _JOIN_RE = re.compile(
     f"{_SINGLE_ALNUM}(?:{_SEPARATOR}{_SINGLE_ALNUM}){{2,}}"
     f"|[{_CJK}](?:{_CJK_SEPARATOR}[{_CJK}]){{2,}}"
-    f"|{_ALNUM}+(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
+    f"|(?<![A-Za-z0-9]){_ALNUM}+(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
     f"|(?<=[{_CJK}])\\s+(?=[{_CJK}])"
 )
 _GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
@@ -259,7 +265,8 @@ def normalise(folded: str) -> Normalised | None:
     if stage.in_starts:
         text = fold(decoded)  # the decoded text gets the same one-for-one folds
         stages.append(stage)
-    text, stage = _rewrite(text, _replacements(text, _DROP_RE, _drop))
+    drop = _DROP_ALL_RE if _ASTRAL_RE.search(text) else _DROP_BMP_RE
+    text, stage = _rewrite(text, _replacements(text, drop, _drop))
     if stage.in_starts:
         stages.append(stage)
     text, stage = _rewrite(text, _joins(text))

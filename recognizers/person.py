@@ -27,7 +27,8 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Middle dots joining the parts of indigenous and transliterated names, after ``fold`` (which turns
 # the full-width "．" into "."): · ‧ • . ・ ∙ ⋅ and the half-width katakana dot.
 _DOTS = "\u00b7\u2027\u2022.\u30fb\u2219\u22c5\uff65"
-# Possessive runs, and a match only where a run of CJK starts: linear on a long run without a dot.
+# Anchored at the start of a run of Chinese characters, with possessive runs: a failing match neither
+# rescans the rest of the run from every position nor backtracks inside it (linear on a long run).
 _DOTTED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}]++(?:[{_DOTS}][{_CJK}]++)+")
 _SALUTATION_RE = re.compile(
     r"\b(?:Dear|Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)?"

@@ -48,9 +48,10 @@ def holds_file(pid: int, name: str) -> bool:
 
 
 def guard_processes(pid: int) -> tuple[list[int], list[int]]:
-    """A ``guard proxy``'s child processes: its inspection workers and its audit writer (the child
-    holding the audit database open); multiprocessing's resource tracker is neither."""
-    spawned = [child for child in children(pid)
-               if b"multiprocessing" in cmdline(child) and b"resource_tracker" not in cmdline(child)]
+    """A ``guard proxy``'s inspection workers and its audit writer (the one holding the audit database
+    open). Both are forked by multiprocessing's fork server, a child of the proxy (guard.fork_server);
+    neither the fork server nor the resource tracker is one of them."""
+    servers = [child for child in children(pid) if b"forkserver" in cmdline(child)]
+    spawned = [child for server in servers for child in children(server)]
     audit = [child for child in spawned if holds_file(child, "audit.db")]
     return [child for child in spawned if child not in audit], audit

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from guard.audit.masking import mask_path
 from guard.verdict import Decision
 
 
@@ -70,6 +71,7 @@ class InspectionEvent:
         # Built by hand: dataclasses.asdict deep-copies every snippet, once per request, for nothing.
         data = {name: getattr(self, name) for name in _EVENT_FIELDS}
         data["kind"] = self.kind.value
+        data["path"] = mask_path(self.path)  # a path can carry an ID or a name: never kept raw
         data["entities"] = dict(self.entities)
         data["snippets"] = [dict(s) for s in self.snippets]
         return data

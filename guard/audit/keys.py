@@ -37,6 +37,20 @@ class AuditKey:
         return hmac.new(self.master, b"guard chain v1", hashlib.sha256).digest()
 
     @property
+    def checkpoint_key(self) -> bytes:
+        return hmac.new(self.master, b"guard checkpoint v1", hashlib.sha256).digest()
+
+    @property
+    def session_key(self) -> bytes:
+        """Signs console session rows, so a database writer cannot mint a session."""
+        return hmac.new(self.master, b"guard review sessions v1", hashlib.sha256).digest()
+
+    @property
+    def digest_key(self) -> bytes:
+        """Keys fingerprints of values kept beside the chain (password hashes, allow-list values)."""
+        return hmac.new(self.master, b"guard digest v1", hashlib.sha256).digest()
+
+    @property
     def key_id(self) -> str:
         """A short public name for the key (a hash of it), stored beside what it protects."""
         return hashlib.sha256(b"guard key id" + self.master).hexdigest()[:16]

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
@@ -31,10 +30,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+import structlog
+
+from guard.audit.checkpoints import CheckpointLog
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeys
-from guard.audit.store import AuditStore
+from guard.audit.logging import configure_logging, to_ecs
+from guard.audit.store import AuditStore, ChainModeError
 from guard.audit.writer import AuditUnavailable, AuditWriter, PendingEvent
+from guard.fork_server import worker_context
 
 log = logging.getLogger("guard.audit")
 
@@ -55,20 +59,39 @@ class AuditSettings:
     journal_path: str
     keys: AuditKeys | None = None
     evidence_days: float = 30.0
+    checkpoint_path: str = ""          # "" : guard-audit-checkpoints.jsonl beside the journal
+    checkpoint_seconds: float = 60.0
 
 
 # ---------------------------------------------------------------- the writer process
 
-def _writer_main(conn: Connection, settings: AuditSettings) -> None:
+def current_log_format() -> str:
+    """The format this process's structlog writes (guard.audit.logging), for the writer process to match."""
+    processors = structlog.get_config().get("processors", [])
+    if to_ecs in processors:
+        return "ecs"
+    if any(isinstance(p, structlog.dev.ConsoleRenderer) for p in processors):
+        return "console"
+    return "json"
+
+
+def _writer_main(conn: Connection, settings: AuditSettings, log_format: str = "json") -> None:
     """Open the store, say so, then keep what the proxy sends until its socket closes.
 
     One thread: it takes every batch that has arrived, keeps them all in one transaction (group
     commit), acknowledges each, and waits for more.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the proxy's; EOF tells us to stop
+    configure_logging(fmt=log_format)  # checkpoints go to the stream the proxy's events go to, alike
     try:
-        writer = AuditWriter(lambda: AuditStore.open(settings.url, settings.keys, settings.node),
-                             Journal(settings.journal_path), settings.keys, settings.evidence_days).open()
+        journal = Journal(settings.journal_path)
+        writer = AuditWriter(lambda: AuditStore.open(settings.url, settings.keys, settings.node), journal,
+                             settings.keys, settings.evidence_days,
+                             CheckpointLog(settings.checkpoint_path) if settings.checkpoint_path else None,
+                             settings.checkpoint_seconds).open()
+    except ChainModeError as e:  # a key mismatch: its message names no secret and says what to do
+        conn.send_bytes(pickle.dumps(("failed", str(e))))
+        return
     except Exception as e:  # reported to the proxy by type (a message could hold a URL's password)
         conn.send_bytes(pickle.dumps(("failed", e.__class__.__name__)))
         return
@@ -85,9 +108,11 @@ def _writer_main(conn: Connection, settings: AuditSettings) -> None:
             reason = str(error) if error else None
             for batch_id, _ in arrived:
                 conn.send_bytes(pickle.dumps((batch_id, reason, writer.store_error)))
+            writer.housekeeping()  # time-gated: a checkpoint each interval even under steady load
     except (EOFError, OSError):
         pass  # the proxy closed its end (shutdown) or is gone: everything received was kept
     finally:
+        writer.checkpoint()
         if writer.store is not None:
             writer.store.close()
 
@@ -122,7 +147,7 @@ class AuditProcess:
     def __init__(self, settings: AuditSettings) -> None:
         self.settings = settings
         self.store_error = ""
-        self._mp = multiprocessing.get_context("spawn")  # the proxy's loop and threads must not be cloned
+        self._mp = worker_context()  # forked from the fork server: never a clone of the proxy's threads
         self._ids = itertools.count(1)
         self._waiting: dict[int, _Batch] = {}  # sent or to be sent, not yet acknowledged
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -161,7 +186,7 @@ class AuditProcess:
 
     def _spawn(self) -> _Child:
         parent, child_end = self._mp.Pipe(duplex=True)
-        process = self._mp.Process(target=_writer_main, args=(child_end, self.settings),
+        process = self._mp.Process(target=_writer_main, args=(child_end, self.settings, current_log_format()),
                                    name="guard-audit-writer", daemon=True)
         process.start()
         child_end.close()

@@ -65,6 +65,8 @@ chain_head = Table(
     Column("last_seq", _Seq, nullable=False),
     Column("last_hash", String(64), nullable=False),
     Column("length", _Seq, nullable=False),
+    # keyed | keyless, set by the first write (migration 0003); "" while the store is empty.
+    Column("mode", String(8), nullable=False, default=""),
 )
 
 evidence = Table(
@@ -106,4 +108,20 @@ sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # The role at sign-in (a changed role ends the session) and an HMAC of the row under a key derived
+    # from the audit key (migration 0003): a row written by anyone else opens no session.
+    Column("role", String(20), nullable=False, default=""),
+    Column("mac", String(64), nullable=False, default=""),
+)
+
+# Failed console sign-ins, kept in the store so every console replica throttles the same way; the
+# account name is kept as a hash (a mistyped password is sometimes typed into the name field).
+login_failures = Table(
+    "login_failures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Index("ix_login_failures_time", "time"),
+    Index("ix_login_failures_account_time", "account", "time"),
 )

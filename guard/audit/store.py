@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -28,6 +29,13 @@ from guard.audit.keys import AuditKeys
 from guard.audit.schema import chain_head, event_entities, events, evidence, sessions
 
 DEFAULT_URL = "sqlite:///guard-audit.db"
+# Visible characters in a reason for opening evidence: "案件複查", not "x" or a zero-width space.
+MIN_REASON = 4
+
+
+def visible_length(text: str) -> int:
+    """Characters a reader can see: no spaces, no control or format characters (U+200B and the like)."""
+    return sum(1 for c in text if unicodedata.category(c)[0] not in "CZ")
 
 
 class AuditStoreError(Exception):
@@ -41,16 +49,6 @@ class StoredEvent:
     record: Mapping[str, Any]
     evidence: SealedEvidence | None = None
     evidence_expires: datetime | None = None
-
-
-@dataclass
-class VerifyReport:
-    checked: int
-    problems: list[chain.ChainProblem] = field(default_factory=list)
-
-    @property
-    def intact(self) -> bool:
-        return not self.problems
 
 
 def safe_url(url: str) -> str:
@@ -120,6 +118,126 @@ _MOVE_HEAD = (update(chain_head).where(chain_head.c.id == 1)
                       length=bindparam("length")))
 
 
+@dataclass(frozen=True)
+class EventQuery:
+    """Which events ``AuditStore.events`` lists; ``user`` None: anyone, "": events with no user."""
+
+    since: datetime | None = None       # inclusive
+    until: datetime | None = None       # exclusive
+    decision: str = ""
+    user: str | None = None
+    service: str = ""
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """The chain's newest link as the store says it is."""
+
+    seq: int
+    length: int
+    hash: str
+    mode: str              # keyed | keyless | "" (nothing written yet)
+
+
+class ChainModeError(AuditStoreError):
+    """The key loaded (or its absence) does not match the store's mode: nothing is written."""
+
+
+def refuse_mismatch(mode: str, keys: AuditKeys | None) -> None:
+    """Raise ChainModeError when a writer with (or without) ``keys`` may not write to a store of ``mode``."""
+    if mode == chain.KEYED and keys is None:
+        raise ChainModeError("this audit store is keyed: load its audit key (--audit-key-file or "
+                             "GUARD_AUDIT_KEY) to write to it")
+    if mode == chain.KEYLESS and keys is not None:
+        raise ChainModeError("this audit store was created keyless and stays so: start a new store "
+                             "to use an audit key, or run without one")
+
+
+def review_record(kind: str, actor: str, subject: str, client: str = "", **details: Any) -> dict[str, Any]:
+    """The record of a reviewer's or administrator's action (decision ``review``)."""
+    return {"event_id": new_event_id(), "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "kind": kind, "decision": "review", "user": actor, "client": client, "service": "",
+            "host": "", "subject": subject, "entities": {}, **details}
+
+
+class ChainWriter:
+    """Appends to the chain inside a transaction that has locked its head (``AuditStore.transaction``)."""
+
+    def __init__(self, conn: Connection, keys: AuditKeys | None, node: str) -> None:
+        self.conn = conn
+        self.node = node
+        self.key = keys.current if keys else None
+        head = conn.execute(_LOCK_HEAD).one()
+        self.mode = head.mode or (chain.KEYED if self.key else chain.KEYLESS)
+        refuse_mismatch(head.mode, keys)
+        self._new_mode = not head.mode
+        self.prev, self.length, self.last_seq = head.last_hash, head.length, head.last_seq
+        self.added = 0
+
+    @property
+    def digest_key(self) -> bytes | None:
+        return self.key.digest_key if self.key else None
+
+    def append(self, items: Sequence[StoredEvent]) -> int:
+        ids = [str(item.record["event_id"]) for item in items]
+        present = set(self.conn.scalars(_PRESENT, {"ids": ids}))
+        added = 0
+        for item in items:
+            if item.record["event_id"] in present:
+                continue
+            present.add(str(item.record["event_id"]))
+            self._link(item)
+            added += 1
+        return added
+
+    def review(self, kind: str, actor: str, subject: str, client: str = "", **details: Any) -> str:
+        record = review_record(kind, actor, subject, client, **details)
+        self._link(StoredEvent(record))
+        return str(record["event_id"])
+
+    def _link(self, item: StoredEvent) -> None:
+        conn, key = self.conn, self.key
+        record = dict(item.record)
+        record.setdefault("node", self.node)
+        record["chain_key"] = key.key_id if key else ""
+        created = datetime.now(UTC)
+        expires = item.evidence_expires or created + timedelta(days=30)
+        if item.evidence is not None:  # the chain vouches for the evidence row: its key and its end
+            record["evidence_key"] = item.evidence.key_id
+            record["evidence_expires"] = chain.canonical_time(expires)
+        record_json = chain.canonical(record)
+        link = chain.link(self.prev, record_json, key.chain_key if key else None)
+        seq = conn.execute(_INSERT_EVENT, {
+            "event_id": record["event_id"], "time": datetime.fromisoformat(record["time"]),
+            "kind": record["kind"], "decision": record["decision"],
+            "user_name": record.get("user", ""), "client": record.get("client", ""),
+            "service": record.get("service", ""), "host": record.get("host", ""),
+            "node": record.get("node", ""), "record": record_json, "prev_hash": self.prev, "hash": link,
+        }).scalar_one()
+        counts = record.get("entities") or {}
+        if counts:
+            conn.execute(_INSERT_COUNTS, [
+                {"event_seq": seq, "entity_type": t, "count": int(n)} for t, n in counts.items()])
+        if item.evidence is not None:
+            conn.execute(_INSERT_EVIDENCE, {
+                "event_id": record["event_id"], "key_id": item.evidence.key_id,
+                "nonce": item.evidence.nonce, "ciphertext": item.evidence.ciphertext,
+                "created_at": created, "expires_at": expires})
+        self.prev, self.length, self.last_seq = link, self.length + 1, seq
+        self.added += 1
+
+    def finish(self) -> None:
+        if self.added:
+            values: dict[str, Any] = {"last_seq": self.last_seq, "last_hash": self.prev,
+                                      "length": self.length}
+            if self._new_mode:
+                self.conn.execute(update(chain_head).where(chain_head.c.id == 1)
+                                  .values(mode=self.mode, **values))
+            else:
+                self.conn.execute(_MOVE_HEAD, values)
+
+
 class AuditStore:
     def __init__(self, url: str = DEFAULT_URL, keys: AuditKeys | None = None, node: str = "") -> None:
         self.url = url
@@ -154,6 +272,15 @@ class AuditStore:
 
     # ------------------------------------------------------------ appending
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[ChainWriter]:
+        """One write transaction holding the chain head: append events and change the rows they
+        vouch for (dispositions, accounts, suggestions) together, or not at all."""
+        with self.writing() as conn:
+            chainer = ChainWriter(conn, self.keys, self.node)
+            yield chainer
+            chainer.finish()
+
     def append(self, items: Sequence[StoredEvent]) -> int:
         """Append events to the chain in one transaction; events already stored are skipped.
 
@@ -161,64 +288,51 @@ class AuditStore:
         """
         if not items:
             return 0
-        key = self.keys.current if self.keys else None
-        with self.writing() as conn:
-            head = conn.execute(_LOCK_HEAD).one()
-            ids = [str(item.record["event_id"]) for item in items]
-            present = set(conn.scalars(_PRESENT, {"ids": ids}))
-            prev, length, last_seq = head.last_hash, head.length, head.last_seq
-            added = 0
-            for item in items:
-                record = dict(item.record)
-                if record["event_id"] in present:
-                    continue
-                present.add(record["event_id"])
-                record.setdefault("node", self.node)
-                record["chain_key"] = key.key_id if key else ""
-                record_json = chain.canonical(record)
-                link = chain.link(prev, record_json, key.chain_key if key else None)
-                seq = conn.execute(_INSERT_EVENT, {
-                    "event_id": record["event_id"], "time": datetime.fromisoformat(record["time"]),
-                    "kind": record["kind"], "decision": record["decision"],
-                    "user_name": record.get("user", ""), "client": record.get("client", ""),
-                    "service": record.get("service", ""), "host": record.get("host", ""),
-                    "node": record.get("node", ""), "record": record_json, "prev_hash": prev, "hash": link,
-                }).scalar_one()
-                counts = record.get("entities") or {}
-                if counts:
-                    conn.execute(_INSERT_COUNTS, [
-                        {"event_seq": seq, "entity_type": t, "count": int(n)} for t, n in counts.items()])
-                if item.evidence is not None:
-                    created = datetime.now(UTC)
-                    conn.execute(_INSERT_EVIDENCE, {
-                        "event_id": record["event_id"], "key_id": item.evidence.key_id,
-                        "nonce": item.evidence.nonce, "ciphertext": item.evidence.ciphertext,
-                        "created_at": created,
-                        "expires_at": item.evidence_expires or created + timedelta(days=30)})
-                prev, length, last_seq = link, length + 1, seq
-                added += 1
-            conn.execute(_MOVE_HEAD, {"last_seq": last_seq, "last_hash": prev, "length": length})
-        return added
+        with self.transaction() as chainer:
+            return chainer.append(items)
 
     def record_review(self, kind: str, reviewer: str, subject: str, client: str = "",
                       **details: Any) -> str:
-        """A reviewer's action (evidence opened, disposition set) as a chained event of its own."""
-        event_id = new_event_id()
-        record = {"event_id": event_id, "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                  "kind": kind, "decision": "review", "user": reviewer, "client": client, "service": "",
-                  "host": "", "subject": subject, "entities": {}, **details}
-        self.append([StoredEvent(record)])
-        return event_id
+        """A reviewer's or administrator's action as a chained event of its own."""
+        with self.transaction() as chainer:
+            return chainer.review(kind, reviewer, subject, client, **details)
+
+    def check_writable(self) -> None:
+        """Raise ChainModeError now (at start-up) rather than at the first event."""
+        refuse_mismatch(self.head().mode, self.keys)
+
+    def head(self) -> Head:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(chain_head).where(chain_head.c.id == 1)).one()
+        return Head(int(row.last_seq), int(row.length), str(row.last_hash), str(row.mode))
 
     # ------------------------------------------------------------ reading
 
-    def events(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        """Event records, oldest first (so the newest is last), each with its ``seq``."""
-        query = select(events.c.seq, events.c.record).order_by(events.c.seq)
-        if since is not None:
-            query = query.where(events.c.time >= _utc(since))
+    def events(self, since: datetime | None = None,
+               query: EventQuery | None = None) -> Iterator[dict[str, Any]]:
+        """Event records, oldest first (so the newest is last), each with its ``seq``.
+
+        With a ``query`` limit, the newest ``limit`` matching events (still oldest first).
+        """
+        q = query or EventQuery(since=since)
+        clauses = []
+        if q.since is not None:
+            clauses.append(events.c.time >= _utc(q.since))
+        if q.until is not None:
+            clauses.append(events.c.time < _utc(q.until))
+        for column, value in ((events.c.decision, q.decision), (events.c.user_name, q.user),
+                              (events.c.service, q.service)):
+            if value is not None and (value or column is events.c.user_name):
+                clauses.append(column == value)
+        statement = select(events.c.seq, events.c.record).where(*clauses)
+        if q.limit is not None:
+            newest = statement.order_by(events.c.seq.desc()).limit(q.limit).subquery()
+            statement = select(newest.c.seq, newest.c.record)
+            order = newest.c.seq
+        else:
+            order = events.c.seq
         with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=500).execute(query):
+            for row in conn.execution_options(yield_per=500).execute(statement.order_by(order)):
                 record = json.loads(row.record)
                 record["seq"] = row.seq
                 yield record
@@ -237,18 +351,11 @@ class AuditStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(chain_head.c.length).where(chain_head.c.id == 1)).scalar_one())
 
-    def verify(self) -> VerifyReport:
-        keys = self.keys.chain_keys() if self.keys else {}
-        with self.engine.connect() as conn:
-            head = conn.execute(select(chain_head).where(chain_head.c.id == 1)).one()
-            rows = conn.execution_options(yield_per=1000).execute(select(events).order_by(events.c.seq))
-            links = (chain.StoredLink(
-                seq=row.seq, record=row.record, prev_hash=row.prev_hash, hash=row.hash,
-                columns={column: (chain.canonical_time(row.time) if column == "time"
-                                  else str(getattr(row, column))) for column in chain.INDEXED},
-            ) for row in rows)
-            checked, problems = chain.verify_links(links, head.last_hash, head.length, keys)
-        return VerifyReport(checked, problems)
+    def verify(self, checkpoints: Sequence[Any] = ()) -> Any:
+        """Check the chain, the rows that rely on it and, if given, checkpoints (guard.audit.integrity)."""
+        from guard.audit.integrity import verify_store
+
+        return verify_store(self, checkpoints)
 
     # ------------------------------------------------------------ evidence
 
@@ -259,8 +366,8 @@ class AuditStore:
 
     def open_evidence(self, event_id: str, reviewer: str, reason: str, client: str = "") -> list[str]:
         """The original prompt texts of an event; the opening is chained as an event first."""
-        if not reason.strip():
-            raise ValueError("a reason is required to open evidence")
+        if visible_length(reason) < MIN_REASON:
+            raise ValueError(f"opening evidence needs a reason of at least {MIN_REASON} visible characters")
         with self.engine.connect() as conn:
             row = conn.execute(select(evidence).where(evidence.c.event_id == event_id)).one_or_none()
         if row is None:

@@ -4,6 +4,9 @@ Requests hand their events to one writer thread and wait. The thread takes whate
 appends it in one transaction (group commit), so the store's cost per request falls as load rises.
 If the store fails, the batch is spooled to the journal and replayed once the store answers again;
 if the journal fails too, the waiting requests get the error and fail closed.
+
+Every ``checkpoint_seconds`` while events arrive, and when it stops, the writer takes a signed
+checkpoint of the chain head and writes it outside the database (guard.audit.checkpoints).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guard.audit import checkpoints
+from guard.audit.checkpoints import CheckpointLog
 from guard.audit.evidence import seal
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeys
@@ -44,9 +49,14 @@ class AuditUnavailable(Exception):
 
 class AuditWriter:
     def __init__(self, open_store: Callable[[], AuditStore], journal: Journal,
-                 keys: AuditKeys | None = None, evidence_days: float = 30.0) -> None:
+                 keys: AuditKeys | None = None, evidence_days: float = 30.0,
+                 checkpoint_log: CheckpointLog | None = None, checkpoint_seconds: float = 60.0) -> None:
         self._open_store = open_store
         self.journal = journal
+        self.checkpoint_log = checkpoint_log or CheckpointLog.beside(journal.path)
+        self.checkpoint_seconds = checkpoint_seconds
+        self._checkpointed_length = -1
+        self._next_checkpoint = 0.0
         self.keys = keys
         self.evidence_retention = timedelta(days=evidence_days)
         self.store: AuditStore | None = None
@@ -65,8 +75,14 @@ class AuditWriter:
         return self
 
     def open(self) -> AuditWriter:
-        """Open the store and replay the journal, without a thread: the caller calls ``keep`` itself."""
+        """Open the store and replay the journal, without a thread: the caller calls ``keep`` itself.
+
+        Raises ChainModeError when the key loaded does not fit the store (a keyed store and no key,
+        or a keyless store and a key): a configuration mistake stops start-up.
+        """
         self._connect()
+        if self.store is not None and not self.store_error:
+            self.store.check_writable()
         self._replay()
         return self
 
@@ -94,6 +110,7 @@ class AuditWriter:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout)
+        self.checkpoint()
         if self.store is not None:
             self.store.close()
 
@@ -196,11 +213,28 @@ class AuditWriter:
         log.info("replayed %d spooled audit events into the store", added)
         return True
 
+    def checkpoint(self) -> None:
+        """Write a checkpoint of the chain head if it moved since the last one (never fails a request)."""
+        self._next_checkpoint = time.monotonic() + self.checkpoint_seconds
+        if self.store is None or self.store_error:
+            return
+        try:
+            head = self.store.head()
+            if head.length == self._checkpointed_length:
+                return
+            self.checkpoint_log.write(checkpoints.take(head.seq, head.length, head.hash, self.keys))
+            self._checkpointed_length = head.length
+        except Exception as e:
+            log.error("audit checkpoint could not be written (%s)", e.__class__.__name__)
+
     def housekeeping(self) -> None:
-        """Retry an absent store, purge expired evidence (hourly); run between batches."""
+        """Retry an absent store, checkpoint the head (each interval), purge expired evidence (hourly);
+        run between batches."""
         if self.store_error:
             self._store_ready()
         now = time.monotonic()
+        if now >= self._next_checkpoint:
+            self.checkpoint()
         if self.store is not None and not self.store_error and now >= self._next_purge:
             self._next_purge = now + 3600
             try:

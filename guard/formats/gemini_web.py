@@ -4,17 +4,18 @@ The body is form-encoded: ``f.req`` holds a JSON array ``[null, "<inner JSON>"]`
 at ``inner[0][0]`` (``[prompt, 0, null, files, ...]``), as built by HanaokaYuzu/Gemini-API
 (``src/gemini_webapi/client.py``); ``at`` is the XSRF token. Both JSON layers are decoded, the
 prompt replaced, and re-encoded. Unknown ``f.req`` shapes (e.g. ``batchexecute`` RPCs) get the generic
-walk of every decoded string. The reply is ``)]}'`` followed by length-prefixed ``wrb.fr`` frames.
+walk of every decoded string. The reply is ``)]}'`` followed by length-prefixed ``wrb.fr`` frames
+(``guard.formats._framing``); the block, warn and failure notices are such a reply, shown as Gemini's answer.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from guard.formats import generic
-from guard.formats._tree import Form, Path, form_request, generic_paths, text_at
+from guard.formats._framing import XSSI_PREFIX, google_frame
+from guard.formats._tree import Form, Path, dumps, form_request, generic_paths, text_at
 from guard.formats.base import NativeResponse, ParsedRequest, rewrite_parsed
 from guard.notice import BlockNotice, short_message
 
@@ -36,16 +37,26 @@ def select(form: Any) -> list[Path]:
     return out
 
 
-def _frame(payload: Any) -> str:
-    line = json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n"
-    return f"{len(line.encode('utf-16-le')) // 2}\n{line}"
+def _inner_reply(text: str) -> list[Any]:
+    """A ``StreamGenerate`` body whose only candidate is ``text``, complete and saved.
+
+    What ``gemini_webapi`` (2.x) reads: ``[1]`` = [conversation id, response id]; ``[4]`` = candidates,
+    each ``[rcid, [text], ..., [8] = [2]]`` (2 = the answer is complete); ``[25]`` = the context string
+    that marks the final frame (the turn was saved), so the client does not try to recover it.
+    """
+    candidate: list[Any] = ["rc_guard", [text], None, None, None, None, None, None, [2]]
+    inner: list[Any] = [None] * 26
+    inner[1] = ["c_guard", "r_guard"]
+    inner[4] = [candidate]
+    inner[25] = "guard_notice"
+    return inner
 
 
 def reply_body(text: str) -> bytes:
-    """A StreamGenerate reply whose single candidate is ``text`` (``body[4][0][1][0]``)."""
-    inner = [None, ["c_guard", "r_guard"], None, None, [["rc_guard", [text]]]]
-    frame = [["wrb.fr", None, json.dumps(inner, ensure_ascii=False, separators=(",", ":"))]]
-    return (")]}'\n\n" + _frame(frame)).encode("utf-8")
+    """The whole ``StreamGenerate`` reply: ``)]}'``, the answer frame and Google's closing frame."""
+    answer = [["wrb.fr", None, dumps(_inner_reply(text))]]
+    closing = [["di", 1], ["af.httprm", 1, "0", 0]]
+    return (XSSI_PREFIX + "\n\n" + google_frame(answer) + google_frame(closing)).encode("utf-8")
 
 
 class GeminiWebFormat:

@@ -11,6 +11,8 @@ from guard.formats.deepseek import DeepSeekWebFormat
 from guard.formats.gemini import GeminiFormat
 from guard.formats.gemini_web import GeminiWebFormat
 from guard.formats.generic import GenericFormat
+from guard.formats.grok import GrokWebFormat
+from guard.formats.meta_ai import MetaAIFormat
 from guard.formats.openai import OpenAIFormat
 from guard.formats.perplexity import PerplexityFormat
 from guard.formats.uploads import UploadsFormat
@@ -29,6 +31,8 @@ FORMATS: dict[str, RequestFormat] = {
     "copilot": CopilotFormat(),
     "perplexity": PerplexityFormat(),
     "deepseek": DeepSeekWebFormat(),
+    "grok_web": GrokWebFormat(),
+    "meta_ai": MetaAIFormat(),
     "generic": GenericFormat(),
     "uploads": UploadsFormat(),
 }

@@ -1,34 +1,81 @@
 """Put the original values back in place of placeholders (``<TW_NATIONAL_ID_1>``) in the replies users see.
 
-Plain bodies are restored as decoded JSON strings (servers may escape ``<`` as ``\\u003c``). Streams are
-restored event by event: a placeholder split across deltas (``"<PER"`` then ``"SON_1>"``) is held back
-and sent with the next delta of the same channel, so every event stays well-formed. Understood deltas:
-OpenAI chat / completions, Responses ``output_text`` deltas, Anthropic ``text_delta`` (also claude.ai),
-Gemini candidates (SSE and JSON-array streaming), ChatGPT/DeepSeek web ``{"p","o","v"}`` patches, claude.ai
-legacy ``completion`` events and Copilot ``appendText`` messages. Every other string is restored whole.
-The placeholder map is sensitive: it is kept in memory only and never logged.
+A placeholder comes back in whatever encoding the reply uses: raw, JSON-escaped (``\\u003cPERSON_1\\u003e``,
+which Google's JSON uses, also doubly escaped inside nested JSON), HTML-escaped (``&lt;PERSON_1&gt;``,
+``&#60;``) or percent-encoded (``%3CPERSON_1%3E``); the value is written back in the same encoding.
+Plain bodies are restored as decoded JSON strings. Streams are restored event by event: a placeholder
+split across deltas (``"<PER"`` then ``"SON_1>"``) is held back and sent with the next delta of the same
+channel, so every event stays well-formed. Understood deltas: OpenAI chat / completions, Responses
+``output_text`` deltas, Anthropic ``text_delta`` (also claude.ai), Gemini candidates (SSE and JSON-array
+streaming), ChatGPT/DeepSeek web ``{"p","o","v"}`` patches, Perplexity's markdown ``diff_block`` patches,
+claude.ai legacy ``completion`` events and Copilot ``appendText`` messages. Length-prefixed Google frames
+(Gemini web, ``batchexecute``) are rewritten with their lengths recomputed; SignalR records one by one.
+Every other string is restored whole. The placeholder map is sensitive: it is kept in memory only and
+never logged.
 """
 
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import quote
 
+from guard.formats._framing import (
+    XSSI_PREFIX,
+    google_frame_text,
+    json_lines,
+    signalr_records,
+    take_google_frame,
+)
 from guard.formats._tree import dumps
 
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*_\d+>")
 
 
+def _json_escape(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+#: How a reply may write ``<`` and ``>`` around a placeholder name, and how to write the value there.
+_ENCODINGS: tuple[tuple[str, str, str, Callable[[str], str]], ...] = (
+    ("raw", "<", ">", lambda v: v),
+    ("json", r"\\u003[cC]", r"\\u003[eE]", _json_escape),
+    ("json2", r"\\\\u003[cC]", r"\\\\u003[eE]", lambda v: _json_escape(_json_escape(v))),
+    ("html", r"&lt;|&#0*60;|&#[xX]0*3[cC];", r"&gt;|&#0*62;|&#[xX]0*3[eE];", lambda v: html.escape(v)),
+    ("percent", r"%3[cC]", r"%3[eE]", lambda v: quote(v, safe="")),
+)
+_ANY_PLACEHOLDER = re.compile("|".join(
+    f"(?:(?:{o})(?P<{n}>[A-Z][A-Z0-9_]*_\\d+)(?:{c}))" if n != "raw" else f"<(?P<{n}>[A-Z][A-Z0-9_]*_\\d+)>"
+    for n, o, c, _ in _ENCODINGS))
+_ENCODE = {n: enc for n, _, _, enc in _ENCODINGS}
+#: Characters an encoded placeholder can start with (for holding back a split one).
+_STARTS = "<\\&%"
+
+
+def _encoded_forms(placeholder: str) -> list[str]:
+    """The spellings of one placeholder that a stream may split (for holding back a prefix)."""
+    name = placeholder[1:-1]
+    return [placeholder, f"\\u003c{name}\\u003e", f"\\u003C{name}\\u003E", f"&lt;{name}&gt;",
+            f"%3C{name}%3E", f"%3c{name}%3e"]
+
+
 def restore_text(text: str, placeholders: Mapping[str, str]) -> str:
-    """Replace every known placeholder; unknown ones are left as they are."""
-    if not placeholders or "<" not in text:
+    """Replace every known placeholder, in each encoding; unknown ones are left as they are."""
+    if not placeholders or not any(ch in text for ch in _STARTS):
         return text
-    return PLACEHOLDER.sub(lambda m: placeholders.get(m.group(0), m.group(0)), text)
+
+    def put_back(m: re.Match[str]) -> str:
+        kind = m.lastgroup
+        value = placeholders.get(f"<{m.group(kind)}>") if kind else None
+        return m.group(0) if value is None or kind is None else _ENCODE[kind](value)
+
+    return _ANY_PLACEHOLDER.sub(put_back, text)
 
 
 def _restore_tree(node: Any, placeholders: Mapping[str, str], skip: frozenset[tuple[int, str]]) -> bool:
@@ -45,7 +92,7 @@ def _restore_tree(node: Any, placeholders: Mapping[str, str], skip: frozenset[tu
         if isinstance(value, str):
             if (id(node), key) in skip:
                 continue
-            new = restore_text(value, placeholders)
+            new = restore_tree_deep(value, placeholders)[0]  # JSON inside the string: decoded first
             if new != value:
                 node[key] = new
                 changed = True
@@ -80,22 +127,67 @@ def restore_plain_body(body: bytes, placeholders: Mapping[str, str], encoding: s
     return body if new == text else new.encode(encoding)
 
 
+_BINARY_TYPES = ("image/", "audio/", "video/", "font/", "application/octet-stream", "application/pdf",
+                 "application/zip", "application/x-protobuf", "application/grpc")
+
+
 def restore_body(body: bytes, content_type: str, placeholders: Mapping[str, str]) -> bytes:
-    """Restore a complete (non-streamed) reply body by its media type."""
+    """Restore a complete (non-streamed) reply body by its media type and framing."""
     mt = content_type.split(";", 1)[0].strip().lower()
-    if not placeholders or not body:
+    if not placeholders or not body or mt.startswith(_BINARY_TYPES):
         return body
     if mt == "text/event-stream":
         r = SseRestorer(placeholders)
         return r.feed(body) + r.flush()
-    if mt.endswith("json") or mt.endswith("+json"):
+    if body.lstrip()[:4] == XSSI_PREFIX.encode() or _GOOGLE_FRAMED.match(body):
+        g = GoogleFrameRestorer(placeholders)
+        return g.feed(body) + g.flush()
+    if mt.endswith("json") or "ndjson" in mt or "jsonl" in mt:
         if body.lstrip()[:1] == b"[" and b"\n" in body:  # Gemini-style array stream delivered at once
             a = JsonArrayStreamRestorer(placeholders)
             return a.feed(body) + a.flush()
+        return restore_json_lines(body, placeholders)
+    return restore_plain_body(body, placeholders)
+
+
+_GOOGLE_FRAMED = re.compile(rb"\s*\d+\n\s*\[")
+
+
+def restore_json_lines(body: bytes, placeholders: Mapping[str, str]) -> bytes:
+    """A JSON body, or JSON lines (NDJSON streams such as Grok's and Meta AI's) restored line by line."""
+    try:
+        lines = json_lines(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return body
+    if lines is None:
         return restore_json_body(body, placeholders)
-    if mt.startswith("text/") or mt in ("application/xml", "application/javascript"):
-        return restore_plain_body(body, placeholders)
-    return body
+    r = JsonLinesRestorer(placeholders)
+    return r.feed(body) + r.flush()
+
+
+def restore_tree_deep(node: Any, placeholders: Mapping[str, str]) -> tuple[Any, bool]:
+    """Restore every string of a JSON value; strings that hold JSON are decoded, restored, re-encoded."""
+    if isinstance(node, str):
+        if node[:1] in ("[", "{"):
+            try:
+                inner = json.loads(node)
+            except (ValueError, RecursionError):
+                inner = None
+            if isinstance(inner, list | dict):
+                new, changed = restore_tree_deep(inner, placeholders)
+                return (dumps(new), True) if changed else (node, False)
+        new_text = restore_text(node, placeholders)
+        return new_text, new_text != node
+    if isinstance(node, list | dict):
+        changed = False
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            new, c = restore_tree_deep(value, placeholders)
+            if c:
+                node[key] = new
+                changed = True
+        return node, changed
+    return node, False
 
 
 # ------------------------------------------------------------------------------------------ deltas
@@ -169,6 +261,19 @@ class _Deltas:
             return deltas, ends
         if ev in ("partCompleted", "done"):
             return deltas, None
+        # Grok web: JSON lines of {"result": {"response": {"token": ...}}} (follow-ups: {"result": {"token"}})
+        result = payload.get("result")
+        if isinstance(result, dict):
+            self._grok(result, deltas)
+            response = result.get("response")
+            done = "modelResponse" in result or (isinstance(response, dict) and "modelResponse" in response)
+            return deltas, (None if done else ends)
+        # Perplexity web: markdown blocks streamed as diff patches
+        blocks = payload.get("blocks")
+        if isinstance(blocks, list):
+            self._perplexity(blocks, deltas)
+            done = payload.get("final_sse_message") is True or payload.get("status") == "COMPLETED"
+            return deltas, (None if done else ends)
         # OpenAI chat / legacy completions chunks
         choices = payload.get("choices")
         if isinstance(choices, list):
@@ -218,6 +323,30 @@ class _Deltas:
             if cand.get("finishReason"):
                 ends.update({("gemini", i, False), ("gemini", i, True)})
 
+    @staticmethod
+    def _grok(result: dict[str, Any], deltas: list[_Delta]) -> None:
+        container = result.get("response") if isinstance(result.get("response"), dict) else result
+        if isinstance(container, dict) and isinstance(container.get("token"), str):
+            thinking = bool(container.get("isThinking"))
+            nested = container is not result
+            template = {k: v for k, v in container.items() if k in ("isThinking", "messageTag", "responseId")}
+            make = partial(_grok_line, template, nested)
+            deltas.append(_Delta(("grok", thinking), container, "token", make))
+
+    @staticmethod
+    def _perplexity(blocks: list[Any], deltas: list[_Delta]) -> None:
+        """``diff_block`` patches that add a text chunk are deltas; ``/answer`` replacements are whole."""
+        for block in blocks:
+            diff = block.get("diff_block") if isinstance(block, dict) else None
+            if not isinstance(diff, dict) or not isinstance(diff.get("patches"), list):
+                continue
+            usage, field = block.get("intended_usage"), diff.get("field")
+            for patch in diff["patches"]:
+                if (isinstance(patch, dict) and isinstance(patch.get("value"), str)
+                        and str(patch.get("path", "")).startswith("/chunks/") and patch.get("op") == "add"):
+                    make = partial(_perplexity_chunk, usage, field)
+                    deltas.append(_Delta(("perplexity", usage, field), patch, "value", make))
+
     def _patches(self, payload: dict[str, Any], deltas: list[_Delta]) -> None:
         ops = [payload]
         if str(payload.get("o", "")).lower() in ("patch", "batch") and isinstance(payload.get("v"), list):
@@ -252,9 +381,35 @@ def _openai_chunk(top: dict[str, Any], index: int, field: str, text: str, *, leg
     return {**top, "choices": [choice]}
 
 
+def _grok_line(template: dict[str, Any], nested: bool, text: str) -> dict[str, Any]:
+    token = {**template, "token": text}
+    return {"result": {"response": token}} if nested else {"result": token}
+
+
+def _perplexity_chunk(usage: Any, field: Any, text: str) -> dict[str, Any]:
+    patch = {"op": "add", "path": "/chunks/-", "value": text}
+    return {"blocks": [{"intended_usage": usage, "diff_block": {"field": field, "patches": [patch]}}]}
+
+
 def _gemini_chunk(top: dict[str, Any], index: int, thought: bool, text: str) -> dict[str, Any]:
     part: dict[str, Any] = {"text": text, **({"thought": True} if thought else {})}
     return {"candidates": [{"content": {"parts": [part], "role": "model"}, "index": index}], **top}
+
+
+class _OpenPlaceholders:
+    """Finds a placeholder cut short at the end of a text (in any of its encodings)."""
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        forms = [f for p in placeholders for f in _encoded_forms(p)]
+        self._prefixes = frozenset(f[:i] for f in forms for i in range(1, len(f)))
+        self._longest = max((len(f) for f in forms), default=0)
+
+    def split(self, text: str) -> tuple[str, str]:
+        """(text to send now, trailing prefix of a placeholder to hold back)."""
+        for i in range(max(0, len(text) - self._longest + 1), len(text)):
+            if text[i] in _STARTS and text[i:] in self._prefixes:
+                return text[:i], text[i:]
+        return text, ""
 
 
 class _Restorer:
@@ -262,20 +417,9 @@ class _Restorer:
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.map = dict(placeholders)
-        self.prefixes = frozenset(p[:i] for p in self.map for i in range(1, len(p)))
-        self.longest = max((len(p) for p in self.map), default=0)
+        self.split = _OpenPlaceholders(self.map).split
         self.deltas = _Deltas()
         self.pending: dict[tuple[Any, ...], tuple[str, Callable[[str], Any], str | None]] = {}
-
-    def split(self, text: str) -> tuple[str, str]:
-        """(text to send now, trailing prefix of a placeholder to hold back)."""
-        start = max(0, len(text) - self.longest + 1)
-        i = text.find("<", start)
-        while i != -1:
-            if text[i:] in self.prefixes:
-                return text[:i], text[i:]
-            i = text.find("<", i + 1)
-        return text, ""
 
     def fillers(self, keys: set[tuple[Any, ...]] | None) -> list[tuple[Any, str | None]]:
         """Events carrying held-back text of the ending channels (all when ``keys`` is None)."""
@@ -305,10 +449,47 @@ class _Restorer:
             if now != d.container[d.field]:
                 d.container[d.field] = now
                 changed = True
+        changed |= self._chunk_lists(payload)
+        changed |= self._unfinished_meta_message(payload)
         skip = frozenset((id(d.container), d.field) for d in deltas)
         changed |= _restore_tree(payload, self.map, skip)
         before += self.fillers(ends) if ends is None or ends else []
         return before, changed
+
+
+    def _unfinished_meta_message(self, payload: Any) -> bool:
+        """Meta AI lines hold the text so far: until ``OVERALL_DONE``, a cut placeholder waits."""
+        node = payload.get("data") if isinstance(payload, dict) else None
+        node = node.get("node") if isinstance(node, dict) else None
+        message = node.get("bot_response_message") if isinstance(node, dict) else None
+        if not isinstance(message, dict) or message.get("streaming_state") == "OVERALL_DONE":
+            return False
+        restored = _restore_tree(message, self.map, frozenset())
+        return _cut_open_tails(message.get("composed_text"), "text", self.split) or restored
+
+    def _chunk_lists(self, payload: Any) -> bool:
+        """Perplexity's full ``markdown_block.chunks``: one text in pieces, restored across them."""
+        changed = False
+        for block in payload.get("blocks") or [] if isinstance(payload, dict) else []:
+            chunks = (block.get("markdown_block") or {}).get("chunks") if isinstance(block, dict) else None
+            if isinstance(chunks, list) and chunks and all(isinstance(c, str) for c in chunks):
+                restored = restore_pieces(chunks, self.map, self.split)
+                if restored != chunks:
+                    block["markdown_block"]["chunks"] = restored
+                    changed = True
+        return changed
+
+
+def restore_pieces(pieces: list[str], placeholders: Mapping[str, str],
+                   split: Callable[[str], tuple[str, str]]) -> list[str]:
+    """Restore a text given in pieces, keeping the number of pieces (a cut placeholder moves forward)."""
+    out, held = [], ""
+    for piece in pieces:
+        now, held = split(held + piece)
+        out.append(restore_text(now, placeholders))
+    if held:
+        out[-1] += restore_text(held, placeholders)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ framings
@@ -471,6 +652,47 @@ class JsonArrayStreamRestorer:
         return fillers + (dumps(payload) if changed else raw)
 
 
+class JsonLinesRestorer:
+    """Restores a stream of JSON lines (NDJSON) line by line; filler lines carry held-back text."""
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        self._core = _Restorer(placeholders) if placeholders else None
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buf = ""
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._core is None:
+            return chunk
+        self._buf += self._decoder.decode(chunk)
+        *lines, self._buf = self._buf.split("\n")
+        return "".join(self._line(line, "\n") for line in lines).encode("utf-8")
+
+    def flush(self) -> bytes:
+        if self._core is None:
+            return b""
+        self._buf += self._decoder.decode(b"", final=True)
+        fillers = [dumps(p) for p, _ in self._core.fillers(None)]
+        if self._buf:  # a last line without its newline: fillers follow it on lines of their own
+            out = self._line(self._buf, "") + "".join("\n" + f for f in fillers)
+        else:
+            out = "".join(f + "\n" for f in fillers)
+        self._buf = ""
+        return out.encode("utf-8")
+
+    def _line(self, line: str, end: str) -> str:
+        assert self._core is not None
+        text = line.rstrip("\r")
+        if not text.strip():
+            return line + end
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError):
+            return restore_text(line, self._core.map) + end
+        before, changed = self._core.process(payload, None)
+        fillers = "".join(dumps(p) + "\n" for p, _ in before)
+        return fillers + (dumps(payload) + line[len(text):] if changed else line) + end
+
+
 class WsMessageRestorer:
     """Restores server WebSocket text messages (Copilot ``appendText``); may return extra filler messages."""
 
@@ -480,6 +702,9 @@ class WsMessageRestorer:
     def feed(self, message: str) -> list[str]:
         if self._core is None:
             return [message]
+        records = signalr_records(message)
+        if records is not None:  # SignalR: restore record by record, separators kept
+            return ["".join(self._record(r) + "\x1e" for r in records)]
         try:
             payload = json.loads(message)
         except ValueError:
@@ -487,6 +712,187 @@ class WsMessageRestorer:
         before, changed = self._core.process(payload, None)
         return [dumps(p) for p, _ in before] + [dumps(payload) if changed else message]
 
+    def _record(self, record: str) -> str:
+        assert self._core is not None
+        try:
+            payload = json.loads(record)
+        except (ValueError, RecursionError):
+            return restore_text(record, self._core.map)
+        payload, changed = restore_tree_deep(payload, self._core.map)
+        if isinstance(payload, dict) and payload.get("type") == 1 and payload.get("target") == "update":
+            changed |= _cut_open_tails(payload.get("arguments"), "text", self._core.split)
+        return dumps(payload) if changed else record
+
     def flush(self) -> list[str]:
         return [dumps(p) for p, _ in self._core.fillers(None)] if self._core else []
 
+
+def _cut_open_tails(node: Any, key: str, split: Callable[[str], tuple[str, str]]) -> bool:
+    """In a cumulative update (the text so far), leave out a placeholder cut at the end of ``key`` strings:
+    the next update brings it whole, and clients that print only what was added stay in step."""
+    changed = False
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, value in list(items):
+        if k == key and isinstance(value, str):
+            kept = split(value)[0]
+            if kept != value:
+                node[k] = kept
+                changed = True
+        elif isinstance(value, dict | list):
+            changed |= _cut_open_tails(value, key, split)
+    return changed
+
+
+class GoogleFrameRestorer:
+    """Restores Google's length-prefixed replies (Gemini web ``StreamGenerate``, ``batchexecute``).
+
+    Each frame is decoded (with the JSON nested in its strings), restored, and written back with its
+    length recomputed, so a client that reads exactly that many UTF-16 units still finds every frame.
+    A Gemini answer is cumulative (every frame holds the text so far): a placeholder cut at the end of
+    a frame that is not the candidate's last is left out until the next frame brings it whole.
+    """
+
+    def __init__(self, placeholders: Mapping[str, str]) -> None:
+        self._map = dict(placeholders)
+        self._open = _OpenPlaceholders(self._map)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buf = ""
+        self._started = False
+        self._framed = True
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._buf += self._decoder.decode(chunk)
+        return self._drain().encode("utf-8")
+
+    def flush(self) -> bytes:
+        self._buf += self._decoder.decode(b"", final=True)
+        out = self._drain()
+        rest, self._buf = self._buf, ""
+        return (out + restore_text(rest, self._map)).encode("utf-8")
+
+    def _drain(self) -> str:
+        out: list[str] = []
+        if not self._started:
+            head = self._buf.lstrip()
+            if len(head) < len(XSSI_PREFIX) and XSSI_PREFIX.startswith(head):
+                return ""
+            if head.startswith(XSSI_PREFIX):
+                cut = len(self._buf) - len(head) + len(XSSI_PREFIX)
+                out.append(self._buf[:cut])
+                self._buf = self._buf[cut:]
+            self._started = True
+        while self._framed and self._buf:
+            try:
+                taken = take_google_frame(self._buf)
+            except ValueError:
+                self._framed = False  # not framed after all: the rest is restored as text at the end
+                break
+            if taken is None:
+                break
+            raw, text, self._buf = taken
+            out.append(self._frame(raw, text))
+        return "".join(out)
+
+    def _frame(self, raw: str, text: str) -> str:
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError):
+            new_text = restore_text(text, self._map)
+            return raw if new_text == text else _lead(raw) + google_frame_text(new_text)
+        payload, changed = restore_tree_deep(payload, self._map)
+        changed |= self._hold_open_placeholders(payload)
+        return _lead(raw) + google_frame_text(dumps(payload)) if changed else raw
+
+    def _hold_open_placeholders(self, envelopes: Any) -> bool:
+        """Cut a trailing placeholder prefix from unfinished Gemini candidates (``[rcid, [text], ...]``)."""
+        changed = False
+        for envelope in envelopes if isinstance(envelopes, list) else ():
+            if not (isinstance(envelope, list) and len(envelope) > 2 and envelope[0] == "wrb.fr"
+                    and isinstance(envelope[2], str)):
+                continue
+            try:
+                inner = json.loads(envelope[2])
+            except (ValueError, RecursionError):
+                continue
+            candidates = inner[4] if isinstance(inner, list) and len(inner) > 4 else None
+            touched = False
+            for cand in candidates if isinstance(candidates, list) else ():
+                if not (isinstance(cand, list) and len(cand) > 1 and isinstance(cand[1], list) and cand[1]
+                        and isinstance(cand[1][0], str)):
+                    continue
+                finished = len(cand) > 8 and isinstance(cand[8], list) and cand[8][:1] == [2]
+                kept = cand[1][0] if finished else self._open.split(cand[1][0])[0]
+                if kept != cand[1][0]:
+                    cand[1][0] = kept
+                    touched = True
+            if touched:
+                envelope[2] = dumps(inner)
+                changed = True
+        return changed
+
+
+
+def _lead(raw: str) -> str:
+    """The whitespace before a frame's length marker, kept as it came."""
+    return raw[:len(raw) - len(raw.lstrip())]
+
+
+class StreamRestorer(Protocol):
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+def stream_restorer(content_type: str, placeholders: Mapping[str, str]) -> StreamRestorer:
+    """A restorer for a reply that arrives in pieces: by its media type, or by its first bytes."""
+    if content_type.split(";", 1)[0].strip().lower() == "text/event-stream":
+        return SseRestorer(placeholders)
+    return _SniffingRestorer(content_type, placeholders)
+
+
+class _SniffingRestorer:
+    """Picks the framing from the first bytes (Google frames, JSON lines, a JSON array stream) and
+    restores piece by piece; any other body is kept whole and restored at the end like a plain one."""
+
+    def __init__(self, content_type: str, placeholders: Mapping[str, str]) -> None:
+        self._type = content_type
+        self._map = dict(placeholders)
+        self._head = b""
+        self._inner: StreamRestorer | None = None
+        self._whole = content_type.split(";", 1)[0].strip().lower().startswith(_BINARY_TYPES)
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._inner is not None:
+            return self._inner.feed(chunk)
+        self._head += chunk
+        if not self._whole:
+            self._inner = self._choose()
+            if self._inner is not None:
+                head, self._head = self._head, b""
+                return self._inner.feed(head)
+        return b""
+
+    def flush(self) -> bytes:
+        if self._inner is not None:
+            return self._inner.flush()
+        body, self._head = self._head, b""
+        return restore_body(body, self._type, self._map)
+
+    def _choose(self) -> StreamRestorer | None:
+        head = self._head.lstrip()
+        prefix = XSSI_PREFIX.encode()
+        if not head or (len(head) < len(prefix) and prefix.startswith(head)):
+            return None  # too early to tell
+        if head.startswith(prefix) or _GOOGLE_FRAMED.match(head):
+            return GoogleFrameRestorer(self._map)
+        if b"\n" not in head:
+            return None
+        first = head.split(b"\n", 1)[0].strip()
+        try:
+            json.loads(first)
+        except (ValueError, RecursionError):
+            if head[:1] == b"[" and "json" in self._type.lower():
+                return JsonArrayStreamRestorer(self._map)  # Gemini API streaming without alt=sse
+            self._whole = True
+            return None
+        return JsonLinesRestorer(self._map) if first[:1] in (b"{", b"[") else None

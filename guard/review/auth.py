@@ -1,4 +1,4 @@
-"""Who may do what in the console: roles, session tokens, CSRF tokens and sign-in throttling.
+"""Who may do what in the console: roles, session tokens, CSRF tokens, the client's address, throttling.
 
 The session cookie holds a random token; the store keeps only its SHA-256, so a copy of the database
 does not let anyone sign in. Sessions end after ``idle`` without a request and 8 hours after sign-in.
@@ -10,13 +10,17 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
-import threading
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, insert, select
+
+from guard.audit.schema import login_failures
+from guard.audit.store import AuditStore
 
 ABSOLUTE_LIFETIME = timedelta(hours=8)
 
@@ -87,42 +91,104 @@ def _mac(key: bytes, session: str, event_id: str, payload: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+# ---------------------------------------------------------------- client address and TLS
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def parse_networks(values: Iterable[str]) -> Networks:
+    """Trusted proxies as addresses or networks (``10.0.0.5``, ``10.0.0.0/24``); a bad one is named."""
+    networks = []
+    for value in values:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    networks.append(ipaddress.ip_network(item.strip(), strict=False))
+                except ValueError:
+                    raise ValueError(f"trusted proxy {item.strip()!r} is not an address or network") from None
+    return tuple(networks)
+
+
+def _trusted(address: str, trusted: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_address(remote: str, forwarded_for: str, trusted: Networks) -> str:
+    """The real client: ``X-Forwarded-For`` is read right to left only while each hop is a trusted
+    proxy; the first address that is not is the client. From anyone else the header is ignored."""
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()] if forwarded_for else []
+    address = remote
+    while _trusted(address, trusted) and hops:
+        candidate = hops.pop()
+        try:
+            address = str(ipaddress.ip_address(candidate))
+        except ValueError:
+            break  # a malformed hop: the last trusted proxy is as far as we can see
+    return address
+
+
+def forwarded_tls(remote: str, forwarded_proto: str, trusted: Networks) -> bool:
+    """The browser reached a trusted TLS proxy over HTTPS (its ``X-Forwarded-Proto``)."""
+    return _trusted(remote, trusted) and forwarded_proto.split(",")[0].strip().lower() == "https"
+
+
 # ---------------------------------------------------------------- throttling
 
+@dataclass(frozen=True)
+class Limits:
+    """Failed sign-ins allowed within ``window``: per account and address, per account, everywhere.
+
+    The per-account and global limits only refuse addresses that have themselves failed within the
+    window: someone spraying names cannot lock a reviewer out of her own, clean address.
+    """
+
+    per_address: int = 5
+    per_account: int = 20
+    overall: int = 100
+    window: timedelta = timedelta(minutes=15)
+
+
+def account_key(name: str) -> str:
+    """How a name is kept in the failure table: hashed (a password is sometimes typed as a name)."""
+    return hashlib.sha256(name.casefold().encode()).hexdigest()
+
+
 class Throttle:
-    """Failed sign-ins per (name, address) in memory: after ``limit`` failures within ``window``,
-    that pair is refused until the oldest failure leaves the window."""
+    """Failed sign-ins kept in the audit store, so every console replica counts the same failures."""
 
-    def __init__(self, clock: Callable[[], datetime], limit: int = 5,
-                 window: timedelta = timedelta(minutes=15), max_keys: int = 10_000) -> None:
-        self._clock = clock
-        self.limit = limit
-        self.window = window
-        self._max_keys = max_keys
-        self._failures: dict[tuple[str, str], deque[datetime]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime]:
-        failures = self._failures.get(key, deque())
-        while failures and now - failures[0] >= self.window:
-            failures.popleft()
-        return failures
+    def __init__(self, store: AuditStore, clock: Callable[[], datetime], limits: Limits = Limits()) -> None:
+        self.store = store
+        self.clock = clock
+        self.limits = limits
 
     def blocked(self, name: str, address: str) -> bool:
-        key = (name.casefold(), address)
-        with self._lock:
-            return len(self._recent(key, self._clock())) >= self.limit
+        now = self.clock()
+        since = now - self.limits.window
+        account = account_key(name)
+        recent = select(func.count()).select_from(login_failures).where(login_failures.c.time > since)
+        with self.store.engine.connect() as conn:
+            pair = conn.execute(recent.where(login_failures.c.account == account,
+                                             login_failures.c.address == address)).scalar_one()
+            if pair >= self.limits.per_address:
+                return True
+            if not conn.execute(recent.where(login_failures.c.address == address)).scalar_one():
+                return False
+            per_account = conn.execute(recent.where(login_failures.c.account == account)).scalar_one()
+            overall = conn.execute(recent).scalar_one()
+        return per_account >= self.limits.per_account or overall >= self.limits.overall
 
     def failure(self, name: str, address: str) -> None:
-        key, now = (name.casefold(), address), self._clock()
-        with self._lock:
-            if len(self._failures) >= self._max_keys:  # memory stays bounded under a spray of names
-                for stale in [k for k, v in self._failures.items() if not self._recent(k, now)]:
-                    del self._failures[stale]
-            failures = self._recent(key, now)
-            failures.append(now)
-            self._failures[key] = failures
+        now = self.clock()
+        with self.store.writing() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.time <= now - self.limits.window))
+            conn.execute(insert(login_failures).values(account=account_key(name), address=address[:64],
+                                                       time=now))
 
     def success(self, name: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((name.casefold(), address), None)
+        with self.store.writing() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.account == account_key(name),
+                                                      login_failures.c.address == address[:64]))

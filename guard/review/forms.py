@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from guard.review.queries import DISPOSITIONS, LOCAL_TZ, EventFilter, utc
-from guard.review.render import DECISION_LABELS
+from guard.review.render import DECISION_LABELS, UNIDENTIFIED
 
 FILTER_FIELDS = ("from", "to", "user", "service", "decision", "entity", "disposition")
 MAX_NOTE = 2000
@@ -54,10 +54,47 @@ def parse_filter(args: Mapping[str, str]) -> FilterForm:
     if values["entity"] and not ENTITY_TYPE.fullmatch(values["entity"]):
         errors.append("未知的個資類型")
         values["entity"] = ""
-    query = EventFilter(since=bounds["from"], until=bounds["to"], user=values["user"],
+    no_user = values["user"] == UNIDENTIFIED
+    query = EventFilter(since=bounds["from"], until=bounds["to"], user="" if no_user else values["user"],
+                        no_user=no_user,
                         service=values["service"], decision=values["decision"],
                         entity_type=values["entity"], disposition=values["disposition"])
     return FilterForm(values, query, errors)
+
+
+@dataclass(frozen=True)
+class RangeForm:
+    """The dashboard's range of Taiwan days: as typed and as UTC bounds (``until`` exclusive)."""
+
+    values: dict[str, str]
+    since: datetime | None
+    until: datetime | None
+    errors: list[str]
+
+
+def parse_range(args: Mapping[str, str], max_days: int) -> RangeForm:
+    values = {name: str(args.get(name, "")).strip()[:10] for name in ("from", "to")}
+    errors: list[str] = []
+    bounds: dict[str, datetime | None] = {"from": None, "to": None}
+    for name in ("from", "to"):
+        if values[name]:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", values[name]):
+                errors.append(f"日期格式不正確：{values[name]}（請用 YYYY-MM-DD）")
+                values[name] = ""
+                continue
+            try:
+                bounds[name] = _moment(values[name], end_of_day=name == "to")
+            except ValueError:
+                errors.append(f"日期不存在：{values[name]}")
+                values[name] = ""
+    since, until = bounds["from"], bounds["to"]
+    if since and until and until <= since:
+        errors.append("結束日期須在開始日期之後。")
+        since = until = None
+    if since and until and until - since > timedelta(days=max_days):
+        errors.append(f"日期範圍最多 {max_days} 天。")
+        since = until = None
+    return RangeForm(values, since, until, errors)
 
 
 def page_number(text: str | None) -> int:

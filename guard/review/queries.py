@@ -6,6 +6,8 @@ computed here, so days are Taiwan days on both back-ends whatever the server's t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,8 +28,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
+from guard.audit.chain import canonical_time, digest
+from guard.audit.integrity import DISPOSITION_SET, SUGGESTION_ADDED, SUGGESTION_DECIDED
 from guard.audit.schema import dispositions, event_entities, events, sessions, users
 from guard.audit.store import AuditStore
 from guard.review.schema import allowlist_suggestions
@@ -36,6 +39,7 @@ from guard.review.schema import allowlist_suggestions
 LOCAL_TZ = timezone(timedelta(hours=8), "UTC+8")
 PAGE_SIZE = 50
 FLAGGED = ("block", "redact")
+FLAGGED_FILTER = "flagged"          # the event filter's value for "blocked or redacted"
 REVIEW_DECISION = "review"
 DISPOSITIONS = ("confirmed", "false_positive", "follow_up")
 
@@ -58,6 +62,7 @@ class EventFilter:
     since: datetime | None = None       # inclusive
     until: datetime | None = None       # exclusive
     user: str = ""
+    no_user: bool = False               # only events without a user (未識別)
     service: str = ""
     decision: str = ""                  # "": every inspection decision; "review": reviewers' actions only
     entity_type: str = ""
@@ -91,11 +96,16 @@ def _where(f: EventFilter) -> list[ColumnElement[bool]]:
         clauses.append(events.c.time >= f.since)
     if f.until is not None:
         clauses.append(events.c.time < f.until)
-    if f.user:
-        clauses.append(events.c.user_name == f.user)
+    if f.user or f.no_user:
+        clauses.append(events.c.user_name == ("" if f.no_user else f.user))
     if f.service:
         clauses.append(events.c.service == f.service)
-    clauses.append(events.c.decision == f.decision if f.decision else events.c.decision != REVIEW_DECISION)
+    if f.decision == FLAGGED_FILTER:
+        clauses.append(events.c.decision.in_(FLAGGED))
+    elif f.decision:
+        clauses.append(events.c.decision == f.decision)
+    else:
+        clauses.append(events.c.decision != REVIEW_DECISION)
     if f.entity_type:
         clauses.append(exists().where(event_entities.c.event_seq == events.c.seq,
                                       event_entities.c.entity_type == f.entity_type))
@@ -184,22 +194,17 @@ def disposition(engine: Engine, event_id: str) -> Disposition | None:
 
 def set_disposition(store: AuditStore, event_id: str, status: str, note: str, reviewer: str,
                     client: str) -> None:
-    """Chain the decision first (the record of truth), then keep the current one for filtering."""
+    """Chain the decision (the record of truth) and keep the current one for filtering, together."""
     if status not in DISPOSITIONS:
         raise ValueError(f"unknown disposition {status!r}")
-    store.record_review("disposition_set", reviewer, event_id, client, status=status, note=note)
     values = {"status": status, "note": note, "reviewer": reviewer, "updated_at": datetime.now(UTC)}
-    for attempt in range(2):
-        try:
-            with store.writing() as conn:
-                changed = conn.execute(update(dispositions).where(dispositions.c.event_id == event_id)
+    # The chain head is locked for the transaction, so two reviewers cannot both insert the row.
+    with store.transaction() as chainer:
+        chainer.review(DISPOSITION_SET, reviewer, event_id, client, status=status, note=note)
+        changed = chainer.conn.execute(update(dispositions).where(dispositions.c.event_id == event_id)
                                        .values(**values)).rowcount
-                if not changed:
-                    conn.execute(insert(dispositions).values(event_id=event_id, **values))
-            return
-        except IntegrityError:  # another reviewer inserted it at the same moment: update instead
-            if attempt:
-                raise
+        if not changed:
+            chainer.conn.execute(insert(dispositions).values(event_id=event_id, **values))
 
 
 def false_positives(engine: Engine, limit: int = 200) -> list[tuple[dict[str, Any], Disposition]]:
@@ -223,39 +228,51 @@ def _period(column: Any, starts: Sequence[datetime]) -> ColumnElement[Any]:
     return case(*whens, else_=literal_column("-1"))
 
 
-def flagged_by_period(engine: Engine, starts: Sequence[datetime], end: datetime,
-                      key: Literal["decision", "user_name"]) -> dict[tuple[str, int], int]:
-    """Blocked and redacted events counted per (decision or user, period); ``starts`` newest first."""
+def events_by_period(engine: Engine, starts: Sequence[datetime], end: datetime,
+                     key: Literal["decision", "user_name"],
+                     decisions: Sequence[str] = FLAGGED) -> dict[tuple[str, int], int]:
+    """Events of ``decisions`` counted per (decision or user, period); ``starts`` newest first."""
     inner = (select(_period(events.c.time, starts).label("period"), events.c[key].label("key"))
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= starts[-1], events.c.time < end)
+             .where(events.c.decision.in_(decisions), events.c.time >= starts[-1], events.c.time < end)
              .subquery())
     query = select(inner.c.key, inner.c.period, func.count()).group_by(inner.c.key, inner.c.period)
     with engine.connect() as conn:
         return {(str(k), int(p)): int(n) for k, p, n in conn.execute(query)}
 
 
-def flagged_by_service(engine: Engine, since: datetime) -> list[tuple[str, str, int]]:
+def decision_totals(engine: Engine, since: datetime, until: datetime) -> dict[str, int]:
+    """Inspected prompts per decision (reviewers' actions not counted)."""
+    query = (select(events.c.decision, func.count())
+             .where(events.c.decision != REVIEW_DECISION, events.c.time >= since, events.c.time < until)
+             .group_by(events.c.decision))
+    with engine.connect() as conn:
+        return {str(d): int(n) for d, n in conn.execute(query)}
+
+
+def flagged_by_service(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, str, int]]:
     query = (select(events.c.service, events.c.decision, func.count())
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= since)
+             .where(events.c.decision.in_(FLAGGED), events.c.time >= since, events.c.time < until)
              .group_by(events.c.service, events.c.decision))
     with engine.connect() as conn:
         return [(str(s), str(d), int(n)) for s, d, n in conn.execute(query)]
 
 
-def flagged_by_entity(engine: Engine, since: datetime) -> list[tuple[str, int]]:
-    total = func.sum(event_entities.c.count)
+def flagged_by_entity(engine: Engine, since: datetime, until: datetime) -> list[tuple[str, int]]:
+    """Blocked and redacted events per entity type they held (events, not findings: each count is the
+    number of events its drill-down lists)."""
+    total = func.count()
     query = (select(event_entities.c.entity_type, total)
              .select_from(event_entities.join(events, events.c.seq == event_entities.c.event_seq))
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= since)
+             .where(events.c.decision.in_(FLAGGED), events.c.time >= since, events.c.time < until)
              .group_by(event_entities.c.entity_type).order_by(total.desc(), event_entities.c.entity_type))
     with engine.connect() as conn:
         return [(str(t), int(n)) for t, n in conn.execute(query)]
 
 
-def top_users(engine: Engine, since: datetime, limit: int = 10) -> list[tuple[str, int]]:
+def top_users(engine: Engine, since: datetime, until: datetime, limit: int = 10) -> list[tuple[str, int]]:
     count = func.count()
     query = (select(events.c.user_name, count)
-             .where(events.c.decision.in_(FLAGGED), events.c.time >= since)
+             .where(events.c.decision.in_(FLAGGED), events.c.time >= since, events.c.time < until)
              .group_by(events.c.user_name).order_by(count.desc(), events.c.user_name).limit(limit))
     with engine.connect() as conn:
         return [(str(u), int(n)) for u, n in conn.execute(query)]
@@ -276,19 +293,27 @@ class Suggestion:
 
 
 def add_suggestions(store: AuditStore, event_id: str, proposed_by: str,
-                    proposals: Iterable[tuple[str, str]]) -> int:
-    """Record proposed (entity type, value) pairs; one already pending or accepted is not repeated."""
+                    proposals: Iterable[tuple[str, str]], client: str = "") -> int:
+    """Record proposed (entity type, value) pairs; one already pending or accepted is not repeated.
+
+    Each is chained with a keyed fingerprint of its value (never the value), so verify notices a
+    suggestion inserted or changed in the database.
+    """
     added = 0
     now = datetime.now(UTC)
     table = allowlist_suggestions
-    with store.writing() as conn:
+    with store.transaction() as chainer:
+        conn = chainer.conn
         for entity_type, value in dict.fromkeys(proposals):
             known = conn.execute(select(table.c.id).where(
                 table.c.entity_type == entity_type, table.c.value == value,
                 table.c.status.in_(("pending", "accepted")))).first()
             if known is None:
-                conn.execute(insert(table).values(entity_type=entity_type, value=value, event_id=event_id,
-                                                  proposed_by=proposed_by, created_at=now, status="pending"))
+                new_id = conn.execute(insert(table).values(
+                    entity_type=entity_type, value=value, event_id=event_id, proposed_by=proposed_by,
+                    created_at=now, status="pending").returning(table.c.id)).scalar_one()
+                chainer.review(SUGGESTION_ADDED, proposed_by, event_id, client, suggestion_id=int(new_id),
+                               entity_type=entity_type, value_digest=digest(value, chainer.digest_key))
                 added += 1
     return added
 
@@ -303,12 +328,17 @@ def suggestions(engine: Engine, statuses: Sequence[str]) -> list[Suggestion]:
                 for row in conn.execute(query)]
 
 
-def decide_suggestion(store: AuditStore, suggestion_id: int, status: str, by: str) -> bool:
+def decide_suggestion(store: AuditStore, suggestion_id: int, status: str, by: str, client: str = "") -> bool:
     table = allowlist_suggestions
-    with store.writing() as conn:
-        changed = conn.execute(update(table).where(table.c.id == suggestion_id).values(
-            status=status, decided_by=by, decided_at=datetime.now(UTC))).rowcount
-    return bool(changed)
+    with store.transaction() as chainer:
+        row = chainer.conn.execute(select(table.c.event_id).where(table.c.id == suggestion_id)).one_or_none()
+        if row is None:
+            return False
+        chainer.conn.execute(update(table).where(table.c.id == suggestion_id).values(
+            status=status, decided_by=by, decided_at=datetime.now(UTC)))
+        chainer.review(SUGGESTION_DECIDED, by, row.event_id, client, suggestion_id=suggestion_id,
+                       status=status)
+    return True
 
 
 # ---------------------------------------------------------------- accounts and sessions
@@ -327,15 +357,6 @@ def accounts(engine: Engine) -> list[Account]:
                 for row in conn.execute(select(users).order_by(users.c.name))]
 
 
-def set_disabled(store: AuditStore, name: str, disabled: bool) -> bool:
-    """Disable (ending the user's sessions at once) or enable an account; False if there is none."""
-    with store.writing() as conn:
-        changed = conn.execute(update(users).where(users.c.name == name).values(disabled=disabled)).rowcount
-        if changed and disabled:
-            conn.execute(delete(sessions).where(sessions.c.user_name == name))
-    return bool(changed)
-
-
 @dataclass(frozen=True)
 class SessionRow:
     token_hash: str
@@ -346,26 +367,45 @@ class SessionRow:
     expires_at: datetime
 
 
-def create_session(store: AuditStore, token_hash: str, user_name: str, csrf_token: str,
+def session_mac(key: bytes, token_hash: str, user_name: str, role: str, csrf_token: str,
+                created_at: datetime) -> str:
+    message = "\x00".join((token_hash, user_name, role, csrf_token, canonical_time(created_at)))
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def create_session(store: AuditStore, token_hash: str, user_name: str, role: str, csrf_token: str,
                    now: datetime, expires_at: datetime) -> None:
+    key = store.keys.current.session_key if store.keys else None
+    mac = session_mac(key, token_hash, user_name, role, csrf_token, now) if key else ""
     with store.writing() as conn:
         conn.execute(delete(sessions).where(sessions.c.expires_at < now))
-        conn.execute(insert(sessions).values(token_hash=token_hash, user_name=user_name,
-                                             csrf_token=csrf_token, created_at=now, expires_at=expires_at))
+        conn.execute(insert(sessions).values(token_hash=token_hash, user_name=user_name, role=role,
+                                             csrf_token=csrf_token, created_at=now, expires_at=expires_at,
+                                             mac=mac))
 
 
-def find_session(engine: Engine, token_hash: str, now: datetime) -> SessionRow | None:
-    """A live session of an enabled account, with the account's current role."""
-    query = (select(sessions, users.c.role)
+def find_session(store: AuditStore, token_hash: str, now: datetime) -> SessionRow | None:
+    """A live session of an enabled account whose role has not changed since sign-in.
+
+    With an audit key the row must carry its HMAC (any of the loaded keys): a session inserted by
+    someone who can write to the database but holds no key opens nothing.
+    """
+    query = (select(sessions, users.c.role.label("current_role"))
              .select_from(sessions.join(users, users.c.name == sessions.c.user_name))
              .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now,
                     users.c.disabled.is_(False)))
-    with engine.connect() as conn:
+    with store.engine.connect() as conn:
         row = conn.execute(query).one_or_none()
-    if row is None:
+    if row is None or row.role != row.current_role:
         return None
-    return SessionRow(row.token_hash, row.user_name, row.role, row.csrf_token,
-                      utc(row.created_at), utc(row.expires_at))
+    created_at = utc(row.created_at)
+    if store.keys is not None and not any(
+            hmac.compare_digest(session_mac(k.session_key, row.token_hash, row.user_name, row.role,
+                                            row.csrf_token, created_at), row.mac)
+            for k in store.keys.keys):
+        return None
+    return SessionRow(row.token_hash, row.user_name, row.role, row.csrf_token, created_at,
+                      utc(row.expires_at))
 
 
 def extend_session(store: AuditStore, token_hash: str, expires_at: datetime) -> None:

@@ -16,26 +16,35 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from guard.audit.masking import FoundAt, mask_text
+from guard.notice import ENTITY_NAMES_ZH
 from guard.review.queries import LOCAL_TZ, utc
 
-ENTITY_LABELS = {
-    "TW_NATIONAL_ID": "身分證字號",
-    "TW_RESIDENT_ID": "居留證號",
-    "TW_LICENSE_PLATE": "車牌號碼",
-    "PERSON": "姓名",
-    "CLASSIFICATION_MARKER": "機密等級標示",
-    "PHONE_NUMBER": "電話號碼",
-    "EMAIL_ADDRESS": "電子郵件",
-    "TW_UBN": "統一編號",
-    "TW_PASSPORT": "護照號碼",
-    "TW_NHI_CARD": "健保卡號",
-    "CREDIT_CARD": "信用卡號",
-}
+# One table of entity names for staff and reviewers alike (guard.notice), so both say the same thing.
+ENTITY_LABELS = ENTITY_NAMES_ZH
 DECISION_LABELS = {"allow": "放行", "warn": "警示", "redact": "遮蔽", "block": "攔截", "error": "檢查失敗",
-                   "review": "審查動作"}
+                   "flagged": "攔截或遮蔽", "review": "審查動作"}
 KIND_LABELS = {"prompt_allowed": "放行", "prompt_redacted": "遮蔽後送出", "prompt_blocked": "攔截",
                "prompt_warned": "警示", "inspection_failed": "檢查失敗", "evidence_opened": "開啟原文",
-               "disposition_set": "設定處置"}
+               "disposition_set": "設定處置", "account_changed": "帳號異動",
+               "suggestion_added": "提出允許清單建議", "suggestion_decided": "審定允許清單建議",
+               "events_exported": "匯出事件"}
+# Services by the policy's names (policies/default.yaml); an unknown name is shown as it is.
+SERVICE_LABELS = {
+    "openai-api": "OpenAI 程式介面", "azure-openai": "Azure OpenAI 程式介面",
+    "anthropic-api": "Anthropic 程式介面", "gemini-api": "Gemini 程式介面", "chatgpt": "ChatGPT 網頁版",
+    "claude": "Claude 網頁版", "gemini": "Gemini 網頁版", "copilot": "Copilot 網頁版",
+    "perplexity": "Perplexity 網頁版", "perplexity-api": "Perplexity 程式介面", "deepseek": "DeepSeek 網頁版",
+    "deepseek-api": "DeepSeek 程式介面", "mistral-api": "Mistral 程式介面", "groq-api": "Groq 程式介面",
+    "xai-api": "xAI 程式介面", "openrouter-api": "OpenRouter 程式介面", "": "（未知服務）",
+}
+# What happened to the request (InspectionEvent.action_taken).
+ACTION_LABELS = {
+    "forwarded": "已轉送", "rewritten": "遮蔽後轉送", "answered": "由本系統回覆（未轉送）",
+    "held for a reason": "暫停，待使用者填寫事由", "forwarded (fail-open)": "檢查失敗仍轉送（放行模式）",
+    "answered (not rewritable)": "由本系統回覆（無法遮蔽，未轉送）", "dropped": "已攔下（未轉送）", "": "—",
+}
+# A request the proxy could not tie to a person (no proxy authentication) is shown, and filtered, so.
+UNIDENTIFIED = "未識別"
 DISPOSITION_LABELS = {"confirmed": "確認屬實", "false_positive": "誤判", "follow_up": "待追蹤"}
 ROLE_LABELS = {"reviewer": "審查人員", "author": "政策撰寫者", "admin": "管理者"}
 SUGGESTION_LABELS = {"pending": "待處理", "accepted": "已採納", "rejected": "不採納"}
@@ -43,6 +52,18 @@ SUGGESTION_LABELS = {"pending": "待處理", "accepted": "已採納", "rejected"
 
 def label(labels: Mapping[str, str], code: str) -> str:
     return labels.get(code, code)
+
+
+def local_date(value: datetime) -> str:
+    return utc(value).astimezone(LOCAL_TZ).strftime("%Y-%m-%d")
+
+
+def user_label(name: str | None) -> str:
+    return name or UNIDENTIFIED
+
+
+def service_label(name: str | None) -> str:
+    return SERVICE_LABELS.get(name or "", name or "")
 
 
 def local_time(value: str | datetime | None) -> str:

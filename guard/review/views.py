@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ParamSpec, cast
@@ -23,8 +24,9 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from guard.audit.accounts import ROLES, AccountError, add_user, authenticate
+from guard.audit.accounts import ROLES, AccountError, add_user, authenticate, set_disabled
 from guard.audit.evidence import EvidenceError
+from guard.audit.store import MIN_REASON, visible_length
 from guard.review import auth, dashboard, exports, forms, queries, render
 from guard.review.app import console
 from guard.review.schema import SUGGESTION_STATUSES
@@ -71,13 +73,20 @@ def _me() -> auth.Principal:
 
 
 def _client() -> str:
-    return request.remote_addr or ""
+    """The real client address (X-Forwarded-For honoured from trusted proxies only)."""
+    return str(g.get("client") or request.remote_addr or "")
 
 
 def _local_path(value: str | None) -> str:
-    """Only a path on this site may be a redirect target (no //host, no scheme)."""
+    """Only a path on this site may be a redirect target.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so ``/\t/evil``
+    and ``/\\evil`` mean ``//evil`` (another host): any control, space or backslash is refused, as
+    is anything that does not start with exactly one slash.
+    """
     value = (value or "").rstrip("?")
-    if not value.startswith("/") or value.startswith(("//", "/\\")) or any(c in value for c in "\r\n\\"):
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(c.isspace() or unicodedata.category(c)[0] in "CZ" for c in value)):
         return ""
     return value
 
@@ -129,7 +138,7 @@ def login() -> ResponseReturnValue:
     if old:
         queries.delete_session(state.store, auth.token_hash(old))
     token, csrf_token, now = auth.new_token(), auth.new_token(), state.clock()
-    queries.create_session(state.store, auth.token_hash(token), name, csrf_token, now,
+    queries.create_session(state.store, auth.token_hash(token), name, role, csrf_token, now,
                            auth.session_expiry(now, now, state.idle))
     principal = auth.Principal(name, role, csrf_token, auth.token_hash(token))
     response = redirect(_local_path(request.form.get("next")) or _home(principal), 303)
@@ -171,6 +180,9 @@ def events_csv() -> ResponseReturnValue:
     form = forms.parse_filter(request.args)
     if form.errors:
         abort(400)
+    # An export takes events out of the console: who took which, chained before the first row is sent.
+    state.store.record_review("events_exported", _me().name, "", _client(),
+                              filter={name: value for name, value in form.values.items() if value})
     rows = queries.iter_events(state.store.engine, form.query)
     response = Response(stream_with_context(exports.csv_lines(rows)), mimetype="text/csv")
     stamp = render.local_time(state.clock()).replace(" ", "-").replace(":", "")
@@ -223,8 +235,9 @@ def reveal(event_id: str) -> ResponseReturnValue:
     state = console()
     record = _record(event_id)
     reason = request.form.get("reason", "").strip()
-    if not reason:
-        return _event_page(event_id, "請填寫開啟原文的事由。", 400)
+    if visible_length(reason) < MIN_REASON:
+        return _event_page(event_id, f"請填寫開啟原文的事由（至少 {MIN_REASON} 個可見字元）。", 400,
+                           reason)
     if len(reason) > forms.MAX_REASON:
         return _event_page(event_id, f"事由請在 {forms.MAX_REASON} 字以內。", 400)
     if not state.store.has_evidence(event_id):
@@ -277,7 +290,7 @@ def set_disposition(event_id: str) -> ResponseReturnValue:
         return _event_page(event_id, "只有處置為「誤判」時，才能提出允許清單建議。", 400)
     queries.set_disposition(state.store, event_id, status, note, _me().name, _client())
     if proposals:
-        queries.add_suggestions(state.store, event_id, _me().name, proposals)
+        queries.add_suggestions(state.store, event_id, _me().name, proposals, _client())
     done = "proposed" if proposals else "disposition"
     return redirect(url_for("views.event", event_id=event_id, done=done), 303)
 
@@ -287,10 +300,15 @@ def set_disposition(event_id: str) -> ResponseReturnValue:
 @views.get("/dashboard")
 @requires("dashboard")
 def dashboard_page() -> ResponseReturnValue:
-    data = dashboard.build(console().store.engine, console().clock())
-    return render_template("dashboard.html", data=data, chart=dashboard.chart(data.days),
-                           days=dashboard.DAYS, baseline=dashboard.BASELINE_DAYS,
-                           floor=dashboard.UNUSUAL_FLOOR, sigmas=dashboard.UNUSUAL_SIGMAS)
+    state = console()
+    chosen = forms.parse_range(request.args, dashboard.MAX_DAYS)
+    data = dashboard.build(state.store.engine, state.clock(), chosen.since, chosen.until)
+    last_day = data.until - timedelta(days=1)
+    shown = {"from": render.local_date(data.since), "to": render.local_date(last_day)}
+    return render_template("dashboard.html", data=data, chart=dashboard.chart(data.days), shown=shown,
+                           errors=chosen.errors, baseline=dashboard.BASELINE_DAYS,
+                           trend_days=dashboard.TREND_DAYS, floor=dashboard.UNUSUAL_FLOOR,
+                           sigmas=dashboard.UNUSUAL_SIGMAS, may_drill=_me().may("events"))
 
 
 @views.get("/false-positives")
@@ -333,7 +351,7 @@ def decide_suggestion(suggestion_id: int) -> ResponseReturnValue:
     status = request.form.get("status", "")
     if status not in SUGGESTION_STATUSES:
         abort(400)
-    if not queries.decide_suggestion(console().store, suggestion_id, status, _me().name):
+    if not queries.decide_suggestion(console().store, suggestion_id, status, _me().name, _client()):
         abort(404)
     return redirect(url_for("views.suggestion_list", done="suggestion"), 303)
 
@@ -363,7 +381,8 @@ def user_admin() -> ResponseReturnValue:
 def add_account() -> ResponseReturnValue:
     name = request.form.get("name", "")
     try:
-        add_user(console().store, name, request.form.get("role", ""), request.form.get("password", ""))
+        add_user(console().store, name, request.form.get("role", ""), request.form.get("password", ""),
+                 actor=_me().name)
     except AccountError as e:
         text = str(e)
         problem = next((chinese for key, chinese in _ACCOUNT_PROBLEMS if key in text), "無法新增使用者。")
@@ -378,6 +397,6 @@ def account_status() -> ResponseReturnValue:
     disabled = request.form.get("disabled") == "1"
     if disabled and name == _me().name:
         return _users_page("不能停用自己的帳號。", 400)
-    if not queries.set_disabled(console().store, name, disabled):
+    if not set_disabled(console().store, name, disabled, _me().name, _client()):
         abort(404)
     return redirect(url_for("views.user_admin", done="user-disabled" if disabled else "user-enabled"), 303)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from guard.audit.masking import FoundAt, mask_text, mask_value, snippets
+from guard.audit.events import EventKind, InspectionEvent
+from guard.audit.masking import FoundAt, mask_text, mask_url, mask_value, snippets
 
 
 @pytest.mark.parametrize(("entity_type", "value", "masked"), [
@@ -52,3 +53,47 @@ def test_snippets_per_segment_and_far_apart_findings_stay_separate() -> None:
     parts = snippets(texts, found, window=5)
     assert [p["text"] for p in parts] == ["A12*****89-----", "-----F13*****93"]
     assert [(p["cut_before"], p["cut_after"]) for p in parts] == [(False, True), (True, False)]
+
+
+# Request paths and URLs as the proxy sees them: API words stay readable, anything a user could have
+# put in the address is masked like a snippet's finding, whatever its encoding.
+@pytest.mark.parametrize(("url", "masked", "hidden"), [
+    ("/v1/chat/completions", "/v1/chat/completions", ""),
+    ("/v1beta/models/gemini-1.5-pro:generateContent?alt=sse",
+     "/v1beta/models/gemini-1.5-pro:generateContent?alt=sse", ""),
+    ("/api/users/A123456789/history", "/api/users/A12*****89/history", "A123456789"),
+    ("/lookup?phone=0912345678&stream=true", "/lookup?phone=091*****78&stream=true", "0912345678"),
+    ("/p?name=%E9%99%B3%E5%B0%8F%E6%98%8E", "/p?name=陳○明", "陳小明"),
+    ("/p/%E9%99%B3%E5%B0%8F%E6%98%8E/x", "/p/陳○明/x", "陳小明"),
+    ("/p/陳小明", "/p/陳○明", "陳小明"),
+    ("/search?q=my+name+is+John+Smith", "/search?q=my n*** ** **** ***th", "John Smith"),
+    ("/cars/ABC-1234", "/cars/A**-***4", "ABC-1234"),
+    ("/u/chen.ming@agency.gov.tw", "/u/che*.****@******.***.tw", "chen.ming"),
+    ("/backend-api/conversation/6f1c2d3e-1234-5678-9abc-def012345678",
+     "/backend-api/conversation/6f1*****-****-****-****-**********78", "6f1c2d3e"),
+    ("/x?key=AIzaSyD-abc123def456", "/x?key=AIz****-**********56", "abc123def456"),
+    ("/%09/evil.example", "/%09/evil.example", "\t"),
+    ("/a%E2%80%AEb", "/*%E2%80%AE*", "\u202e"),
+    ("https://user:secret@chat.example.com:8443/v1/x?id=A123456789#part",
+     "https://***@chat.example.com:8443/v1/x?id=A12*****89", "secret"),
+    ("http://[::1", "h***://[::1", ""),
+])
+def test_paths_and_urls_are_masked_like_snippets(url: str, masked: str, hidden: str) -> None:
+    shown = mask_url(url)
+    assert shown == masked
+    if hidden:
+        assert hidden not in shown
+
+
+def test_an_events_path_is_masked_wherever_the_event_goes() -> None:
+    event = InspectionEvent(event_id="20261128-000000000000", kind=EventKind.BLOCKED, decision="block",
+                            path="/api/citizens/A123456789?name=%E9%99%B3%E5%B0%8F%E6%98%8E")
+    assert event.fields()["path"] == "/api/citizens/A12*****89?name=陳○明"
+
+
+def test_values_a_recognizer_found_in_the_url_are_masked_even_when_they_look_like_words() -> None:
+    url = "https://chat.example.com/u/chen-xiaoming/history?owner=chen-xiaoming&stream=true"
+    assert mask_url(url) == url  # letters only: reads as an API word
+    masked = mask_url(url, found={"chen-xiaoming"})
+    assert "chen-xiaoming" not in masked and masked.endswith("&stream=true")
+    assert masked.startswith("https://chat.example.com/u/che")

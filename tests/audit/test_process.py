@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from guard.audit import checkpoints
 from guard.audit.events import EventKind
 from guard.audit.keys import AuditKeys, new_key, parse_keys
 from guard.audit.process import AuditProcess, AuditSettings
@@ -51,6 +52,12 @@ def test_events_are_kept_chained_and_sealed_by_the_child(audit_url: str, tmp_pat
     assert store.verify().intact
     assert all(e["node"] == "node-1" for e in store.events())
     assert store.open_evidence(records[0]["event_id"], "reviewer", "spot check") == [PROMPT]
+    # The child wrote a signed checkpoint of the head beside the journal when it stopped.
+    written = checkpoints.read(tmp_path / checkpoints.FILE_NAME)
+    assert written and written[-1].checkpoint is not None and written[-1].checkpoint.length == 40
+    assert written[-1].checkpoint.key_id == keys.current.key_id
+    report = store.verify(written)
+    assert report.intact and report.checkpoints == len(written)
     store.close()
 
 
@@ -107,6 +114,18 @@ def test_a_replacement_that_cannot_start_fails_the_waiting_requests_closed(tmp_p
 
     asyncio.run(scenario())
     writer.close()
+
+
+@pytest.mark.parametrize("first_with_key", [True, False])
+def test_a_key_that_does_not_fit_the_store_stops_start_up(tmp_path: Path, keys: AuditKeys,
+                                                          first_with_key: bool) -> None:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    first = AuditStore.open(url, keys if first_with_key else None)
+    first.append([StoredEvent(record())])
+    first.close()
+    expected = "keyed: load its audit key" if first_with_key else "created keyless"
+    with pytest.raises(AuditUnavailable, match=expected):
+        AuditProcess(settings(url, tmp_path, None if first_with_key else keys)).start()
 
 
 def test_a_writer_that_cannot_start_stops_start_up(tmp_path: Path) -> None:

@@ -8,13 +8,16 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, insert, select, text, update
 
+from guard.audit import chain
 from guard.audit.events import EventKind
 from guard.audit.evidence import EvidenceError, seal
 from guard.audit.keys import AuditKeys, new_key, parse_keys
-from guard.audit.schema import chain_head, events, evidence
+from guard.audit.schema import chain_head, event_entities, events, evidence
 from guard.audit.store import AuditStore, AuditStoreError, StoredEvent
 from tests.audit.helpers import NATIONAL_ID, PROMPT, record
 
@@ -117,7 +120,7 @@ def test_verify_catches_an_inserted_event(store: AuditStore) -> None:
             user_name="alice", client="", service="", host="", node="", record=json.dumps(forged),
             prev_hash=first.hash, hash="f" * 64))
         conn.execute(update(chain_head).values(length=4))
-    assert "record was altered" in _problems(store)
+    assert f"({forged['event_id']}): unkeyed link where every link must be keyed" in _problems(store)
 
 
 def test_without_the_key_the_chain_cannot_be_checked(audit_url: str, store: AuditStore) -> None:
@@ -205,3 +208,34 @@ def test_a_bad_url_is_a_clear_error_without_the_password(url: str) -> None:
     with pytest.raises(AuditStoreError) as caught:
         AuditStore(url)
     assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_a_store_written_before_chain_modes_takes_the_mode_of_its_newest_link(audit_url: str,
+                                                                             keyed: bool) -> None:
+    keys = parse_keys(new_key(), "test") if keyed else None
+    old = AuditStore(audit_url, keys)
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("guard.audit") / "migrations"))
+    with old.writing() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+    with old.writing() as conn:  # an append as the code before migration 0003 made it (no mode column)
+        r = record()
+        r["node"], r["chain_key"] = "", keys.current.key_id if keys else ""
+        text_ = json.dumps(r, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        link = chain.link(chain.GENESIS, text_, keys.current.chain_key if keys else None)
+        conn.execute(insert(events).values(
+            event_id=r["event_id"], time=datetime.fromisoformat(r["time"]), kind=r["kind"],
+            decision=r["decision"],
+            user_name=r["user"], client=r["client"], service=r["service"], host=r["host"], node="",
+            record=text_, prev_hash=chain.GENESIS, hash=link))
+        conn.execute(insert(event_entities).values(event_seq=1, entity_type="TW_NATIONAL_ID", count=1))
+        conn.execute(text("UPDATE chain_head SET last_seq = 1, last_hash = :h, length = 1"), {"h": link})
+    old.close()
+    store = AuditStore.open(audit_url, keys)
+    try:
+        report = store.verify()
+        assert report.intact and report.mode == ("keyed" if keyed else "keyless")
+    finally:
+        store.close()

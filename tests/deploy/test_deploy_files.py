@@ -159,3 +159,21 @@ def test_systemd_environment_example_uses_known_variables() -> None:
     for name in re.findall(r"^#?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE):
         assert name in known or name.startswith(("GUARD_OPT_", "GUARD_MITMPROXY_")), name
     assert run("sh", "-n", str(DEPLOY / "systemd" / "guard.env.example")).returncode == 0  # also shell
+
+
+# ---------------------------------------------------------------- quickstart
+
+def test_quickstart_says_what_it_does_and_never_silences_pip() -> None:
+    script = (DEPLOY / "quickstart.sh").read_text(encoding="utf-8")
+    commands = [line.strip() for line in script.splitlines()
+                if line.strip().startswith((".venv/", "python3", "exec"))]
+    assert commands, script
+    assert not [c for c in commands if "--quiet" in c.split() or " -q" in c], commands
+    # Every command that takes a while is announced by a step line before it.
+    lines = [line.strip() for line in script.splitlines()]
+    for command in commands:
+        before = lines[:lines.index(command)]
+        assert any(line.startswith("step ") for line in before), command
+    assert "guard explain" in script  # jieba's cache is built at install time, not at the first start
+    done = run("bash", "-n", str(DEPLOY / "quickstart.sh"))
+    assert done.returncode == 0, done.stderr

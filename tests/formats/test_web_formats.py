@@ -231,3 +231,39 @@ def test_generic_ws_messages() -> None:
 def test_generic_invalid_json_fails_closed() -> None:
     with pytest.raises(FormatError):
         GENERIC.extract(b'{"prompt": "unterminated', "application/json", "/")
+
+
+GROK_NEW = {"temporary": False, "modelName": "grok-3", "message": "幫我查張家豪的電話", "fileAttachments": [],
+            "imageAttachments": [], "disableSearch": False, "enableImageGeneration": True,
+            "returnImageBytes": False, "returnRawGrokInXaiRequest": False, "enableImageStreaming": True,
+            "imageGenerationCount": 2, "forceConcise": False, "toolOverrides": {}, "enableSideBySide": True,
+            "isPreset": False, "sendFinalMetadata": True, "customInstructions": "回答請用繁體中文",
+            "deepsearchPreset": "", "isReasoning": False}
+
+
+def test_grok_web() -> None:
+    fmt = format_for("grok_web")
+    parsed = extract(fmt, GROK_NEW, path="/rest/app-chat/conversations/new")
+    assert texts(parsed) == ["幫我查張家豪的電話", "回答請用繁體中文"]
+    assert_rewrites_only_segments(fmt, parsed)
+
+
+def test_meta_ai_graphql_form() -> None:
+    """meta-ai-api's useAbraSendMessageMutation: the prompt sits in JSON inside the ``variables`` field."""
+    variables = {"message": {"sensitive_string_value": "林美玲的身分證F225837467"},
+                 "externalConversationId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                 "offlineThreadingId": "7214364758421307392", "entrypoint": "ABRA__CHAT__TEXT",
+                 "icebreaker_type": "TEXT", "__relay_internal__pv__WebPixelRatiorelayprovider": 1}
+    body = urlencode({"access_token": "ecto1:abcdef", "fb_api_caller_class": "RelayModern",
+                      "fb_api_req_friendly_name": "useAbraSendMessageMutation",
+                      "variables": json.dumps(variables), "server_timestamps": "true",
+                      "doc_id": "7783822248314888"}).encode()
+    fmt = format_for("meta_ai")
+    parsed = fmt.extract(body, "application/x-www-form-urlencoded", "/graphql?locale=user")
+    assert "林美玲的身分證F225837467" in texts(parsed)
+    new = [t.replace("林美玲", "<PERSON_1>").replace("F225837467", "<TW_NATIONAL_ID_1>")
+           for t in parsed.texts]
+    out = form_fields(fmt.rewrite(parsed, new))
+    message = json.loads(out["variables"])["message"]
+    assert message["sensitive_string_value"] == "<PERSON_1>的身分證<TW_NATIONAL_ID_1>"
+    assert out["doc_id"] == "7783822248314888"

@@ -94,15 +94,17 @@ def seen(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     with audit_database(request.param, directory) as audit_url:
         store = AuditStore.open(audit_url, parse_keys(key_line, "test"))
         try:
-            # The reviewer is added the way an administrator would: guard users add, password on stdin.
-            added = subprocess.run(
-                [sys.executable, "-m", "guard.cli", "users", "add", REVIEWER, "--role", "reviewer",
-                 "--password-stdin", "--audit-db", audit_url], input=REVIEWER_PASSWORD + "\n",
-                capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
-            assert added.returncode == 0, added.stderr
-            events = _seed(store)
             key_file = directory / "audit.key"
             key_file.write_text(key_line + "\n", encoding="ascii")
+            # The reviewer is added the way an administrator would: guard users add, password on stdin
+            # (with the audit key: the store is keyed and every account change is chained).
+            added = subprocess.run(
+                [sys.executable, "-m", "guard.cli", "users", "add", REVIEWER, "--role", "reviewer",
+                 "--password-stdin", "--audit-db", audit_url, "--audit-key-file", str(key_file)],
+                input=REVIEWER_PASSWORD + "\n", capture_output=True, text=True, cwd=REPO, timeout=60,
+                check=False)
+            assert added.returncode == 0, added.stderr
+            events = _seed(store)
             with review_console(audit_url, key_file, directory / "review.log") as url:
                 output = run_client(
                     client_python, str(CLIENT), "--url", url, "--chromium", str(chromium),
@@ -150,6 +152,22 @@ def test_a_hostile_prompt_renders_inert(seen: dict[str, Any]) -> None:
     assert seen["hostile_user"] == "<b>mallory</b>U+202E"
     assert "<script>alert(1)</script>" in seen["hostile_original"]
     assert "<img id=pwned src=x onerror=alert(2)>" in seen["hostile_original"]
+
+
+def test_dashboard_drills_down_to_the_events_behind_each_figure(seen: dict[str, Any]) -> None:
+    assert seen["bar_redacted"] == 10 and seen["bar_total"] == seen["bar_redacted"]
+    assert "decision=redact" in seen["bar_url"] and "from=" in seen["bar_url"] and "to=" in seen["bar_url"]
+    assert seen["total_blocked"] == 1 and seen["total_blocked_listed"] == 1
+
+
+@pytest.mark.parametrize("page", ["narrow_dashboard", "narrow_events"])
+def test_a_narrow_screen_keeps_words_whole_and_the_page_within_the_screen(seen: dict[str, Any],
+                                                                          page: str) -> None:
+    layout = seen[page]
+    assert layout["page_width"] <= layout["screen_width"] == 375
+    assert len(layout["nav_links"]) >= 2
+    for link in layout["nav_links"]:  # one line each: the issue saw one character per line
+        assert link["height"] <= link["line"] * 1.2, link
 
 
 def test_dashboard_and_roles(seen: dict[str, Any]) -> None:

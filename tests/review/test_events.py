@@ -84,7 +84,8 @@ def test_filters_narrow_the_list(client: Callable[[str], Client], seeded: dict[s
 def test_reviewer_actions_are_listed_only_when_asked_for(client: Callable[[str], Client],
                                                          seeded: dict[str, str]) -> None:
     page = client("rita").text("/events?decision=review")
-    assert '<span id="total">1</span>' in page and "設定處置" in page
+    # The fixture's three accounts (each chained as 帳號異動) and one disposition.
+    assert '<span id="total">4</span>' in page and "設定處置" in page and page.count("帳號異動") == 3
 
 
 def test_a_bad_filter_is_reported_and_ignored(client: Callable[[str], Client],
@@ -155,7 +156,7 @@ def test_event_page_shows_masked_snippets_findings_and_actions(client: Callable[
     assert '<mark data-entity="TW_NATIONAL_ID" title="TW_NATIONAL_ID"><bdi>A12*****89</bdi></mark>' in page
     assert '<mark data-entity="PERSON" title="PERSON"><bdi>王○明</bdi></mark>' in page
     assert '<mark data-entity="PHONE_NUMBER" title="PHONE_NUMBER"><bdi>091*****78</bdi></mark>' in page
-    assert "身分證字號·遮蔽" in page and "遮蔽後送出" in page
+    assert "身分證統一編號·遮蔽" in page and "遮蔽後送出" in page
     for value in (NATIONAL_ID, MOBILE, "王小明"):
         assert value not in page
     assert "尚無審查紀錄" in page and 'id="reveal-form"' in page

@@ -34,13 +34,17 @@ _PROPOSE = re.compile(r'name="propose" value="([^"]+)"')
 
 
 def _kinds(store: AuditStore) -> list[str]:
-    return [e["kind"] for e in store.events()]
+    """What was chained besides the fixture's account set-up."""
+    return [e["kind"] for e in store.events() if e["kind"] != "account_changed"]
 
 
 def test_revealing_needs_a_reason(client: Callable[[str], Client], store: AuditStore) -> None:
     event = seed(store, [PII_PROMPT], pii_findings()).event_id
     response = client("rita").post(f"/events/{event}/evidence", {"reason": "   "})
     assert response.status_code == 400 and "請填寫開啟原文的事由" in response.get_data(as_text=True)
+    for hollow in ("x", "\u200b", "\u200b\u200b\u200b\u200b\u200b", "a\u00a0\u2060b", "查　核"):
+        again = client("rita").post(f"/events/{event}/evidence", {"reason": hollow})
+        assert again.status_code == 400 and "至少 4 個可見字元" in again.get_data(as_text=True), repr(hollow)
     assert NATIONAL_ID not in response.get_data(as_text=True)
     assert _kinds(store) == ["prompt_redacted"]
 
@@ -79,7 +83,7 @@ def test_without_the_audit_key_evidence_stays_closed(client: Callable[[str], Cli
         rita = Client(create_app(keyless))
         rita.sign_in("rita")
         assert "主控台未載入稽核金鑰" in rita.text(f"/events/{event}")
-        response = rita.post(f"/events/{event}/evidence", {"reason": "查核"})
+        response = rita.post(f"/events/{event}/evidence", {"reason": "例行查核"})
         assert response.status_code == 409
         assert "未載入稽核金鑰" in response.get_data(as_text=True)
         assert NATIONAL_ID not in response.get_data(as_text=True)
@@ -95,7 +99,7 @@ def test_purged_evidence_is_explained(client: Callable[[str], Client], store: Au
     assert store.purge() == 1
     rita = client("rita")
     assert "已超過保存期限而清除" in rita.text(f"/events/{event}")
-    response = rita.post(f"/events/{event}/evidence", {"reason": "查核"})
+    response = rita.post(f"/events/{event}/evidence", {"reason": "例行查核"})
     assert response.status_code == 410 and "已超過保存期限而清除" in response.get_data(as_text=True)
 
 

@@ -8,6 +8,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from guard.audit.masking import FoundAt, snippets
+from guard.audit.store import AuditStore
 from guard.review import auth
 from guard.review.exports import csv_cell, yaml_string
 from guard.review.render import locate, pieces, revealed_findings, visible
@@ -97,9 +98,10 @@ def test_proposal_tokens_are_bound_to_key_session_and_event() -> None:
     assert auth.open_proposal(key, "session-1", "E1", "garbage") is None
 
 
-def test_throttle_forgets_old_failures() -> None:
+def test_throttle_forgets_old_failures(audit_url: str) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    throttle = auth.Throttle(lambda: now[0], limit=3, window=timedelta(minutes=10))
+    store = AuditStore.open(audit_url)
+    throttle = auth.Throttle(store, lambda: now[0], auth.Limits(per_address=3, window=timedelta(minutes=10)))
     for _ in range(3):
         assert not throttle.blocked("Rita", "10.0.0.1")
         throttle.failure("Rita", "10.0.0.1")
@@ -109,3 +111,4 @@ def test_throttle_forgets_old_failures() -> None:
     throttle.failure("rita", "10.0.0.1")
     throttle.success("rita", "10.0.0.1")
     assert not throttle.blocked("rita", "10.0.0.1")
+    store.close()

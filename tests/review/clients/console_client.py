@@ -120,6 +120,35 @@ def main() -> None:
         seen["unusual"] = rows(page, "#unusual tr[data-user]", "data-user")
         seen["entities"] = rows(page, "#by-entity [data-entity]", "data-entity")
 
+        # Drill-down: today's redaction bar, then the blocked total, each to the events behind it.
+        today = page.locator("#daily g[data-day]").last
+        seen["bar_redacted"] = int(today.get_attribute("data-redact") or 0)
+        today.locator("a.drill:has(rect.redact)").click()
+        page.wait_for_url("**/events?**decision=redact**", timeout=15_000)
+        seen["bar_url"] = page.url
+        seen["bar_total"] = int(page.text_content("#total") or -1)
+        page.go_back()
+        seen["total_blocked"] = int(page.text_content("#total-block") or -1)
+        page.click("#total-block")
+        page.wait_for_url("**/events?**decision=block**", timeout=15_000)
+        seen["total_blocked_listed"] = int(page.text_content("#total") or -1)
+
+        # A narrow screen (a phone): the header's links stay whole words, nothing is wider than the screen.
+        narrow = browser.new_context(viewport={"width": 375, "height": 740}).new_page()
+        narrow.context.add_cookies(page.context.cookies())
+        for path in ("/dashboard", "/events"):
+            narrow.goto(f"{base}{path}")
+            seen[f"narrow{path.replace('/', '_')}"] = narrow.evaluate("""() => ({
+                page_width: document.documentElement.scrollWidth,
+                screen_width: window.innerWidth,
+                nav_links: Array.from(document.querySelectorAll('.top nav a')).map(a => {
+                    const box = a.getBoundingClientRect();
+                    return {text: a.textContent, height: box.height,
+                            line: parseFloat(getComputedStyle(a).lineHeight)};
+                }),
+            })""")
+        narrow.close()
+
         # Not an administrator.
         response = page.goto(f"{base}/admin/users")
         seen["admin_status"] = response.status if response else None

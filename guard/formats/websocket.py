@@ -1,0 +1,159 @@
+"""WebSocket messages to AI services: every message read through its framing, text or binary.
+
+Framings decoded before detection, so no escaped text is inspected as it is: SignalR's JSON hub
+protocol (records ended by ``\\x1e``, used by the Bing and Microsoft 365 Copilot chat hubs), Socket.IO
+packets (``42["event", ...]``), JSON lines, plain JSON (Copilot's ``{"event": ...}`` messages and any
+other shape, JSON nested in strings included) and plain text. A binary message is read as UTF-8 text; one that
+is not text is returned with nothing inspected and named in ``uninspected``, so the caller applies
+the service's ``unreadable`` rule. mitmproxy hands over fragmented messages already joined.
+
+Notices go back in the shape the client reads: Copilot events, a SignalR completion of the client's
+own invocation (``update`` + completion + close records), or plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from guard.formats import copilot, generic
+from guard.formats._framing import json_lines, signalr_message, signalr_records
+from guard.formats.base import FormatError, ParsedRequest, rewrite_parsed
+from guard.formats.restore import WsMessageRestorer
+from guard.notice import BlockNotice, short_message
+
+#: Socket.IO: a packet type (and optional namespace and ack id) before a JSON payload.
+_SOCKET_IO = re.compile(r"^(\d+(?:/[^,\[{]*,)?\d*)(?=[\[{])")
+
+#: SignalR message types (ASP.NET Core SignalR hub protocol).
+_INVOCATION, _STREAM_ITEM, _COMPLETION, _STREAM_INVOCATION = 1, 2, 3, 4
+
+
+def extract_ws_message(api: str, content: bytes, is_text: bool = True) -> ParsedRequest:
+    """The segments of one client message; a binary message that is not UTF-8 is ``uninspected``."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        if is_text:
+            raise FormatError("text WebSocket message is not UTF-8") from None
+        return ParsedRequest(api, content, (), ("binary WebSocket message",))
+    return _text_message(api, text)
+
+
+def rewrite_ws_message(parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:
+    return rewrite_parsed(parsed, new_texts)
+
+
+def _text_message(api: str, text: str) -> ParsedRequest:
+    records = signalr_records(text)
+    if records is not None:
+        return _joined(api, text, [_one(api, r) for r in records], "\x1e", "record")
+    lines = json_lines(text)
+    if lines is not None:  # several JSON documents, one a line
+        return _joined(api, text, [_one(api, line.rstrip("\r\n")) for line in lines], "", "line",
+                       trailers=[line[len(line.rstrip("\r\n")):] for line in lines])
+    socket_io = _SOCKET_IO.match(text)
+    if socket_io and _is_json(text[socket_io.end():]):
+        head = socket_io.group(1)
+        return _joined(api, text, [generic.extract_ws_message(text[len(head):], api)], "", "packet", head)
+    return _one(api, text)
+
+
+def _one(api: str, text: str) -> ParsedRequest:
+    if api == copilot.CopilotFormat.name:
+        return copilot.extract_ws_message(text)
+    return generic.extract_ws_message(text, api)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _joined(fmt: str, text: str, parts: list[ParsedRequest], separator: str, label: str,
+            head: str = "", trailers: list[str] | None = None) -> ParsedRequest:
+    """One request made of several framed parts; each part's segments are rewritten in its own part.
+
+    Each part is followed by ``separator`` (or by its own entry of ``trailers``); ``head`` comes first.
+    """
+    segments = tuple(replace(seg, where=f"{label}[{i}].{seg.where}")
+                     for i, part in enumerate(parts) for seg in part.segments)
+    uninspected = tuple(u for part in parts for u in part.uninspected)
+    ends = trailers if trailers is not None else [separator] * len(parts)
+
+    def write(new_texts: Sequence[str]) -> bytes:
+        out, at = [], 0
+        for part, end in zip(parts, ends, strict=True):
+            count = len(part.segments)
+            out.append(rewrite_parsed(part, new_texts[at:at + count]).decode("utf-8") + end)
+            at += count
+        return (head + "".join(out)).encode("utf-8")
+
+    return ParsedRequest(fmt, text.encode("utf-8"), segments, uninspected, write)
+
+
+# ------------------------------------------------------------------ notices
+
+def block_ws_messages(api: str, notice: BlockNotice, client_message: bytes = b"") -> list[str]:
+    """Server messages that show the notice as the app's own reply to ``client_message``."""
+    text = short_message(notice)
+    try:
+        records = signalr_records(client_message.decode("utf-8"))
+    except UnicodeDecodeError:
+        records = None
+    if records is not None:
+        return [_signalr_notice(records, text)]
+    if api == copilot.CopilotFormat.name:
+        return copilot.block_ws_messages(notice)
+    return [text]
+
+
+def _signalr_notice(records: list[str], text: str) -> str:
+    """The records a Bing/M365 chat hub sends for an answer: update, completion item, completion."""
+    invocation_id, request_id = "0", str(uuid.uuid4())
+    for record in records:
+        try:
+            doc = json.loads(record)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(doc, dict) and doc.get("type") in (_INVOCATION, _STREAM_INVOCATION) \
+                and doc.get("invocationId") is not None:
+            invocation_id = str(doc["invocationId"])
+            arguments = doc.get("arguments") or [{}]
+            if isinstance(arguments[0], dict) and isinstance(arguments[0].get("traceId"), str):
+                request_id = arguments[0]["traceId"]
+    message = _bot_message(text, request_id)
+    out: list[Any] = [
+        {"type": _INVOCATION, "target": "update",
+         "arguments": [{"messages": [message], "requestId": request_id}]},
+        {"type": _STREAM_ITEM, "invocationId": invocation_id, "item": {
+            "messages": [message], "firstNewMessageIndex": 0, "requestId": request_id,
+            "result": {"value": "Success", "message": text}}},
+        {"type": _COMPLETION, "invocationId": invocation_id},
+    ]
+    return signalr_message(out)
+
+
+def _bot_message(text: str, request_id: str) -> dict[str, Any]:
+    return {"text": text, "author": "bot", "messageId": str(uuid.uuid4()), "requestId": request_id,
+            "contentOrigin": "guard", "messageType": "Chat",
+            "adaptiveCards": [{"type": "AdaptiveCard", "version": "1.0",
+                               "body": [{"type": "TextBlock", "text": text, "wrap": True}]}]}
+
+
+# ------------------------------------------------------------------ replies
+
+def restore_ws_message(restorer: WsMessageRestorer, content: bytes, is_text: bool) -> list[bytes] | None:
+    """The messages to send in place of one server message (``None``: leave it as it is)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # binary data, not text: nothing of ours can be in it as a placeholder
+    return [m.encode("utf-8") for m in restorer.feed(text)]

@@ -1,0 +1,129 @@
+"""Text forms a model still reads, and values split across segments: the engine finds them all.
+
+Each row is one evasion from issue 13 ("text forms a model still reads", "split values"), written
+as a user would send it. The engine must report the value at offsets into the *original* text and
+redact it there, so the redacted text holds no trace of the value; ordinary prose with dots,
+numbers, words and base64 of binary data must stay untouched.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from guard.engine import Engine
+from guard.policy import load_policy
+from guard.verdict import Decision
+
+ID = "F123456784"  # a valid national ID (check digit) that is not the textbook sample
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_policy(None))
+
+
+# (text, entity type, the original characters the finding must cover)
+EVASIONS = [
+    # encodings a model decodes on its own
+    ("身分證 RjEyMzQ1Njc4NA== 請查", "TW_NATIONAL_ID", "RjEyMzQ1Njc4NA=="),
+    ("請解碼 6Lqr5YiG6K2JRjEyMzQ1Njc4NA== 後回答", "TW_NATIONAL_ID", "6Lqr5YiG6K2JRjEyMzQ1Njc4NA=="),
+    ("id=%46%31%32%33%34%35%36%37%38%34", "TW_NATIONAL_ID", "%46%31%32%33%34%35%36%37%38%34"),
+    ("報案人 name=%E9%99%B3%E5%BF%97%E6%98%8E 來電", "PERSON", "%E9%99%B3%E5%BF%97%E6%98%8E"),
+    ("身分證&#70;&#49;&#50;&#51;&#52;&#53;&#54;&#55;&#56;&#52;", "TW_NATIONAL_ID",
+     "&#70;&#49;&#50;&#51;&#52;&#53;&#54;&#55;&#56;&#52;"),
+    ("【&#x6a5f;&#x5bc6;】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【&#x6a5f;&#x5bc6;】"),
+    # digits of other scripts
+    ("身分證F١٢٣٤٥٦٧٨٤", "TW_NATIONAL_ID", "F١٢٣٤٥٦٧٨٤"),             # Arabic-Indic
+    ("身分證F۱۲۳۴۵۶۷۸۴", "TW_NATIONAL_ID", "F۱۲۳۴۵۶۷۸۴"),             # Extended Arabic-Indic
+    ("身分證F१२३४५६७८४", "TW_NATIONAL_ID", "F१२३४५६७८४"),             # Devanagari
+    ("身分證Ｆ１２３４５６７８４", "TW_NATIONAL_ID", "Ｆ１２３４５６７８４"),  # full-width
+    ("身分證F①②③④⑤⑥⑦⑧④", "TW_NATIONAL_ID", "F①②③④⑤⑥⑦⑧④"),             # circled
+    ("身分證F¹²³⁴⁵⁶⁷⁸⁴", "TW_NATIONAL_ID", "F¹²³⁴⁵⁶⁷⁸⁴"),             # superscript
+    ("身分證F𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟒", "TW_NATIONAL_ID", "F𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟒"),             # mathematical bold
+    # invisible characters
+    ("身分證F12345\u200e6784", "TW_NATIONAL_ID", "F12345\u200e6784"),     # LRM
+    ("身分證F1234\u200f56784", "TW_NATIONAL_ID", "F1234\u200f56784"),     # RLM
+    ("身分證\u202eF123456784\u202c", "TW_NATIONAL_ID", "F123456784"),     # bidi override
+    ("身分證F1\u034f23456784", "TW_NATIONAL_ID", "F1\u034f23456784"),     # CGJ
+    ("身分證F1\ufe0f2345\ufe0e6784", "TW_NATIONAL_ID", "F1\ufe0f2345\ufe0e6784"),  # variation selectors
+    ("身分證F\u03011\u03002345678\u03084", "TW_NATIONAL_ID", "F\u03011\u03002345678\u03084"),  # combining
+    # characters pulled apart
+    ("身分證F.1.2.3.4.5.6.7.8.4", "TW_NATIONAL_ID", "F.1.2.3.4.5.6.7.8.4"),
+    ("身分證F_1_2_3_4_5_6_7_8_4", "TW_NATIONAL_ID", "F_1_2_3_4_5_6_7_8_4"),
+    ("身分證F123_456_784", "TW_NATIONAL_ID", "F123_456_784"),
+    ("身分證\nF\n1\n2\n3\n4\n5\n6\n7\n8\n4\n", "TW_NATIONAL_ID", "F\n1\n2\n3\n4\n5\n6\n7\n8\n4"),
+    ("身分證F12345\n6784", "TW_NATIONAL_ID", "F12345\n6784"),
+    ("身分證F    1    2    3    4    5    6    7    8    4", "TW_NATIONAL_ID",
+     "F    1    2    3    4    5    6    7    8    4"),
+    ("手機0912.345.678", "PHONE_NUMBER", "0912.345.678"),
+    # a letter glued in front
+    ("身分證xF123456784", "TW_NATIONAL_ID", "F123456784"),
+    ("居留證QF823456788", "TW_RESIDENT_ID", "F823456788"),
+    # look-alike letters
+    ("身分證Ϝ123456784", "TW_NATIONAL_ID", "Ϝ123456784"),      # Greek digamma
+    ("身分證К123456788", "TW_NATIONAL_ID", "К123456788"),      # Cyrillic Ka
+    ("身分證Ꮲ123456781", "TW_NATIONAL_ID", "Ꮲ123456781"),      # Cherokee
+    # names
+    ("報案人陳 志 明說他看見了", "PERSON", "陳 志 明"),
+    ("報案人陳\u200b志明說他看見了", "PERSON", "陳\u200b志明"),
+    ("報案人陈志明说他看见了", "PERSON", "陈志明"),
+    ("報案人陳.志.明說他看見了", "PERSON", "陳.志.明"),
+    # markings
+    ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
+    ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
+    ("【機 密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機 密】"),
+]
+
+
+@pytest.mark.parametrize(("text", "entity_type", "value"), EVASIONS)
+def test_an_evasion_is_found_at_its_original_characters(engine: Engine, text: str, entity_type: str,
+                                                          value: str) -> None:
+    verdict = engine.inspect(text)
+    covered = [text[f.start:f.end] for f in verdict.findings if f.entity_type == entity_type]
+    assert any(value in c for c in covered), covered
+    if verdict.decision is not Decision.BLOCK:
+        assert value not in verdict.redacted[0]
+
+
+SPLIT = [
+    # (segments of one request, entity type, the piece of each segment that must be redacted)
+    (["身分證字號是F12345", "6784，請幫我查詢"], "TW_NATIONAL_ID", ["F12345", "6784"]),
+    (["身分證F1234", "567", "84 請查"], "TW_NATIONAL_ID", ["F1234", "567", "84"]),
+    (["報案人陳", "志明說他看見了"], "PERSON", ["陳", "志明"]),
+    (["請回電0912-345", "-678"], "PHONE_NUMBER", ["0912-345", "-678"]),
+]
+
+
+@pytest.mark.parametrize(("segments", "entity_type", "pieces"), SPLIT)
+def test_a_value_split_across_segments_is_redacted_in_every_piece(
+        engine: Engine, segments: list[str], entity_type: str, pieces: list[str]) -> None:
+    verdict = engine.inspect_segments(segments)
+    found = {(f.segment, segments[f.segment][f.start:f.end])
+             for f in verdict.findings if f.entity_type == entity_type}
+    assert found >= set(enumerate(pieces))
+    for piece, redacted in zip(pieces, verdict.redacted, strict=True):
+        assert piece not in redacted
+
+
+def test_a_marking_split_across_two_messages_blocks(engine: Engine) -> None:
+    assert engine.inspect_segments(["【機", "密】\n主旨：勤務調整"]).decision is Decision.BLOCK
+
+
+ORDINARY = [
+    "圓周率約是 3.14159，版本 1.2.3 已發布，IP 是 192.168.1.10。",
+    "請參考 https://www.example.com/docs/v1/chat_completions?page=2 的說明。",
+    "The U.S.A. and the U.K. signed it on 2024.01.15 in Washington D.C.",
+    "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "圖片 iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+    "選項 A、B、C 三組，各 1 2 3 名。",
+    "會議紀錄\n\n1. 報告事項\n2. 討論事項\n3. 臨時動議",
+    "&amp; &lt;div&gt; 是 HTML，%20 是空白。",
+    "第⑩條之規定，請參照。",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_text_is_left_alone(engine: Engine, text: str) -> None:
+    verdict = engine.inspect(text)
+    assert verdict.findings == ()
+    assert verdict.redacted == (text,)
