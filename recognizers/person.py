@@ -800,17 +800,22 @@ class ChinesePersonRecognizer(EntityRecognizer):
         candidates = chain
         # Repeats: "嫌疑人林明翔駕駛…，林明翔的手機" — the second mention has no context of its own.
         best_at = {(c.start, c.end): c for c in candidates}
-        for c in [c for c in candidates if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2]:
-            name = text[c.start:c.end]
-            pos = text.find(name)
-            while pos != -1:
-                span = (pos, pos + len(name))
+        # One pass per name length over the text (not one scan per name): linear however many names.
+        strong: dict[str, _Candidate] = {}
+        for c in candidates:
+            if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2:
+                strong.setdefault(text[c.start:c.end], c)
+        for length in sorted({len(name) for name in strong}):
+            for pos in range(len(text) - length + 1):
+                c = strong.get(text[pos:pos + length])
+                if c is None:
+                    continue
+                span = (pos, pos + length)
                 if span not in best_at or best_at[span].score < STRONG_CONTEXT_SCORE:
                     best_at[span] = _Candidate(
-                        pos, pos + len(name), STRONG_CONTEXT_SCORE,
+                        pos, pos + length, STRONG_CONTEXT_SCORE,
                         "same name found with context elsewhere in the text", c.context_word, c.evidence,
                     )
-                pos = text.find(name, pos + 1)
         return list(best_at.values())
 
     @staticmethod
