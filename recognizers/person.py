@@ -807,14 +807,15 @@ class ChinesePersonRecognizer(EntityRecognizer):
                 strong.setdefault(text[c.start:c.end], c)
         for length in sorted({len(name) for name in strong}):
             for pos in range(len(text) - length + 1):
-                c = strong.get(text[pos:pos + length])
-                if c is None:
+                found = strong.get(text[pos:pos + length])
+                if found is None:
                     continue
                 span = (pos, pos + length)
                 if span not in best_at or best_at[span].score < STRONG_CONTEXT_SCORE:
                     best_at[span] = _Candidate(
                         pos, pos + length, STRONG_CONTEXT_SCORE,
-                        "same name found with context elsewhere in the text", c.context_word, c.evidence,
+                        "same name found with context elsewhere in the text", found.context_word,
+                        found.evidence,
                     )
         return list(best_at.values())
 
