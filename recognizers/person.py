@@ -511,12 +511,19 @@ class ChinesePersonRecognizer(EntityRecognizer):
         """Model and rule candidates; where a rule's name covers the model's (上官 + 文傑), the rule's
         span wins with the better of the two scores."""
         merged = list(rules)
+        # Rules by start, so each model name looks only at the rules that can touch it (linear time).
+        order = sorted(range(len(rules)), key=lambda i: rules[i].start)
+        starts = [rules[i].start for i in order]
+        longest = max((r.end - r.start for r in rules), default=0)
         for m in model:
-            if any(r.exact_bounds and r.start < m.end and m.start < r.end for r in rules):
+            near = [order[k] for k in range(bisect.bisect_left(starts, m.start - longest),
+                                            bisect.bisect_left(starts, m.end))]
+            if any(rules[i].exact_bounds and rules[i].start < m.end and m.start < rules[i].end for i in near):
                 continue  # 瓦歷斯·諾幹寫: the dotted-name rule knows where such a name ends
             covering = [
-                i for i, r in enumerate(merged)
-                if r.start <= m.start and m.end <= r.end and (r.start, r.end) != (m.start, m.end)
+                i for i in near
+                if merged[i].start <= m.start and m.end <= merged[i].end
+                and (merged[i].start, merged[i].end) != (m.start, m.end)
             ]
             if not covering:
                 merged.append(m)
