@@ -19,6 +19,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers import LANGUAGE
 from recognizers.context import CONTEXT_KEY
+from recognizers.name_tagger import Lexicon, NameTagger
 
 DATA_DIR = Path(__file__).parent / "data"
 JIEBA_CACHE_DIR_VARIABLE = "GUARD_JIEBA_CACHE_DIR"
@@ -27,9 +28,9 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Middle dots joining the parts of indigenous and transliterated names, after ``fold`` (which turns
 # the full-width "．" into "."): · ‧ • . ・ ∙ ⋅ and the half-width katakana dot.
 _DOTS = "\u00b7\u2027\u2022.\u30fb\u2219\u22c5\uff65"
-# Anchored at the start of a run of Chinese characters: tried inside a run too, a failing match
-# would rescan the rest of the run from every position (quadratic on a long run without a dot).
-_DOTTED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}]+(?:[{_DOTS}][{_CJK}]+)+")
+# Anchored at the start of a run of Chinese characters, with possessive runs: a failing match neither
+# rescans the rest of the run from every position nor backtracks inside it (linear on a long run).
+_DOTTED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}]++(?:[{_DOTS}][{_CJK}]++)+")
 _SALUTATION_RE = re.compile(
     r"\b(?:Dear|Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)?"
     r"([A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2})\b"
@@ -40,6 +41,22 @@ _SALUTATION_NOT_NAMES = frozenset({
     "friends", "member", "members", "user", "users", "applicant", "client", "partner", "partners",
     "student", "students", "parent", "parents", "everyone",
 })
+# Romanised Taiwanese names (Wade-Giles, Tongyong and Hanyu spellings of the common surnames), with the
+# hyphenated given name that passports and English documents use: "Chen Chih-ming", "Mei-hua Lin",
+# "CHEN, CHIH-MING".  The hyphenated syllable pair is what tells a name from an English word.
+_ROMAN_SURNAMES = (
+    "Chen|Lin|Huang|Hwang|Chang|Zhang|Li|Lee|Wang|Wong|Wu|Liu|Tsai|Cai|Yang|Hsu|Xu|Cheng|Hsieh|Xie|Kuo|Guo"
+    "|Hung|Hong|Chiu|Qiu|Tseng|Zeng|Liao|Lai|Chou|Zhou|Yeh|Ye|Su|Chuang|Zhuang|Lu|Chiang|Jiang|Ho|He|Lo|Luo"
+    "|Kao|Gao|Pan|Chien|Jian|Chu|Zhu|Chung|Zhong|Peng|Yu|Tu|Shih|Shi|Hu|Tang|Fang|Weng|Sung|Song|Kang|Ko|Ke"
+    "|Tai|Fan|Wei|Shen|Hsiao|Xiao|Yen|Yan|Lien|Ma|Fu|Teng|Deng|Tien|Tian|Tsao|Cao|Yuan|Hsueh|Xue|Tsui|Cui"
+    "|Yao|Kuan|Guan|Chin|Qin|Chi|Ji|Hsiung|Xiong|Pai|Bai|Mao|Fu|Sun|Tung|Dong|Lung|Long|Chao|Zhao"
+)
+_ROMAN_GIVEN = r"[A-Z][a-z]{1,5}-[a-z]{1,5}"
+_ROMAN_NAME_RE = re.compile(
+    rf"\b(?:(?:{_ROMAN_SURNAMES}),?[ \t]+{_ROMAN_GIVEN}|{_ROMAN_GIVEN}[ \t]+(?:{_ROMAN_SURNAMES}))\b"
+    rf"|\b(?:{_ROMAN_SURNAMES.upper()}),?[ \t]+[A-Z]{{1,6}}-[A-Z]{{1,6}}\b"
+)
+ROMANISED_NAME_SCORE = 0.75
 # What may stand between a context word and the name: "姓名：王小明", "Dear 王小明".
 _JOINER = r"[ \t:：]{0,2}"
 # Where a list element or a line ends: a name standing alone between these is a list entry.
@@ -50,6 +67,9 @@ _PLACE_AFTER_RE = re.compile(
     "[東西南北中]?(?:路|街|巷|弄|大道|國小|國中|高中|高工|高商|大學|醫院|診所|公園|車站|捷運站|紀念館|紀念堂"
     "|新村|社區|里|村|鄉|鎮|市|縣|區|堂|館|廟|宮|寺|橋)"
 )
+# After a lone surname, words that make it a reference to someone unnamed: 陳姓男子, 林女, 王嫌, 李男
+# (but 林女士 is "Ms Lin", a person reference the rules report).
+_SURNAME_REFERENCE_RE = re.compile("(?:姓|氏|女(?!士)|男|嫌|童|婦|翁|嬤)")
 # Headers of tables and lists of people; a list entry within _HEADER_WINDOW characters after one
 # of them has it as context ("姓名,身分證,車號⏎張家怡,R163…").
 HEADER_WORDS: tuple[str, ...] = ("姓名", "名單", "名冊", "出席", "列席", "人員", "成員", "與會", "name")
@@ -65,6 +85,15 @@ STRONG_CONTEXT_SCORE = 0.85
 MAX_SCORE = 0.95
 MIN_REPORTED_SCORE = 0.4
 SURNAME_ONLY_SCORE = 0.55
+
+# The tagger's names: score = base + weight × its mean marginal probability (+ a bonus with a role or
+# title next to the name), so p = 0.5 scores 0.6 and p = 0.3 falls below the policy's 0.5.
+_MODEL_BASE_SCORE = 0.35
+_MODEL_WEIGHT = 0.5
+_MODEL_CONTEXT_BONUS = 0.1
+# Below this probability an ordinary dictionary word (not tagged as a name by jieba) is not a name
+# without context; above it the model's evidence wins (周恩來 is tagged "t" in jieba's dictionary).
+_MODEL_SURE = 0.9
 
 _TIER_WEIGHT = {"compound": 0.35, "common": 0.3, "rare": 0.15}
 _NAME_CHAR_WEIGHT = 0.15  # a given-name character typical of names
@@ -93,7 +122,7 @@ GRAMMAR_CHARS = frozenset(
 # Grammar plus characters that do not occur in Han given names: a candidate containing one is rejected.
 STOP_CHARS = GRAMMAR_CHARS | frozenset(
     "那所能該使更最得沒無有此各每某將來到去太年月日時分秒號條項款點第元萬億人者局署處科課股院部廳府市縣鄉鎮區里村"
-    "路街段巷弄樓室先女員官警啦喔嗯哦呀嘛一二三四五六七八九十百千零兩"
+    "路街段巷弄樓室先女員官警啦喔嗯哦呀嘛一二三四五六七八九十百千零兩姓"
 )
 # Characters that may follow a name directly ("林國宏於昨日", "陳華妤的居留證").
 FOLLOW_CHARS = frozenset("的於在是與和及等說為也都已將向對被把跟因並即則就卻還又再曾之所")
@@ -130,6 +159,15 @@ INTRO_WORDS: tuple[str, ...] = (
     "通知", "聯絡", "聯繫", "告知", "轉告", "轉交", "寄給", "交給", "拜訪", "詢問", "邀請", "感謝", "謝謝",
     "恭喜", "祝賀", "dear", "to", "from", "attn", "cc",
 )
+# More words that the tagger's features mark (they add evidence, a name still needs the model's score):
+# how news and posts introduce people ("記者王小明報導", "王小明表示").
+MODEL_ROLE_WORDS: tuple[str, ...] = (
+    "記者", "書記", "總理", "主任", "教練", "球員", "選手", "作者", "導演", "歌手", "演員", "網友", "藝人",
+    "嫌犯", "死者", "傷者", "女兒", "兒子", "丈夫", "妻子", "母親", "父親", "哥哥", "姊姊", "弟弟", "妹妹",
+)
+MODEL_TITLE_WORDS: tuple[str, ...] = (
+    "說", "表示", "指出", "認為", "強調", "同志", "等人", "夫婦", "一家", "本人",
+)
 # A bare surname before one of these is a person reference: "陳小姐", "王先生".
 HONORIFICS: tuple[str, ...] = ("先生", "小姐", "女士", "太太")
 
@@ -150,6 +188,7 @@ class _Candidate:
     why: str
     context_word: str | None = None
     evidence: float = 0.0  # name evidence before context, for list propagation
+    exact_bounds: bool = False  # a rule that trims its own ends (dotted names): its span beats the model's
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -229,7 +268,26 @@ class _Lexicon:
         self.title_after = re.compile(_alternation(recognizer.title_words))
         self.header_before = re.compile(_alternation(recognizer.header_words), re.IGNORECASE)
         self.honorific_after = re.compile(_alternation(recognizer.honorifics))
+        self.role_at = re.compile(_alternation(recognizer.role_words))
+        # The tagger's names also take the news and social-media roles and titles as evidence.
+        self.model_role_before = re.compile(
+            f"(?:{_alternation((*recognizer.role_words, *MODEL_ROLE_WORDS))}){_JOINER}\\Z", re.IGNORECASE
+        )
+        self.model_title_after = re.compile(_alternation((*recognizer.title_words, *MODEL_TITLE_WORDS)))
         self.context_inside = re.compile(_alternation(recognizer.role_words + recognizer.title_words))
+        given_chars = frozenset(self.to_simplified(c) for c in recognizer.name_chars)
+        simplified_surnames = [self.to_simplified(s) for s in self.surnames]
+        self.features = Lexicon(
+            surnames=frozenset(s for s in simplified_surnames if len(s) == 1),
+            compound_surnames=frozenset(s for s in simplified_surnames if len(s) == 2),
+            given_chars=given_chars,
+            word_freq=self.freq,
+            name_words=self.name_tagged,
+            roles=frozenset(self.to_simplified(w) for w in (*recognizer.role_words, *MODEL_ROLE_WORDS)
+                            if not w.isascii()),
+            titles=frozenset(self.to_simplified(w) for w in (*recognizer.title_words, *MODEL_TITLE_WORDS)
+                             if not w.isascii()),
+        )
 
     @staticmethod
     def _name_tagged_words(tokenizer: Any, first_chars: set[str]) -> frozenset[str]:
@@ -255,6 +313,12 @@ class _Lexicon:
             return False
         threshold = _ORDINARY_NAME_TAGGED_MIN_FREQ if word in self.name_tagged else _ORDINARY_MIN_FREQ
         return freq >= threshold
+
+    def is_plain_word(self, word: str) -> bool:
+        """Whether ``word`` (Simplified) is a dictionary word that jieba does not tag as a name (李子)."""
+        if word in self.extra_words:
+            return True
+        return word not in self.name_tagged and self.freq.get(word, 0) >= _ORDINARY_MIN_FREQ
 
     def is_common(self, word: str, min_freq: int) -> bool:
         return word in self.extra_words or self.freq.get(word, 0) >= min_freq
@@ -329,6 +393,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
         honorifics: Sequence[str] | None = None,
         header_words: Sequence[str] | None = None,
         data_dir: Path = DATA_DIR,
+        use_model: bool = True,
     ) -> None:
         self.role_words = tuple(role_words if role_words is not None else ROLE_WORDS)
         self.title_words = tuple(title_words if title_words is not None else TITLE_WORDS)
@@ -340,7 +405,9 @@ class ChinesePersonRecognizer(EntityRecognizer):
         self.surnames = load_surnames(data_dir / "surnames.txt")
         self.name_chars = load_char_set(data_dir / "given_name_chars.txt")
         self.ordinary_words = load_words(data_dir / "person_ordinary_words.txt")
+        self.use_model = use_model
         self._lexicon: _Lexicon | None = None
+        self._tagger: NameTagger | None = None
         self._lock = threading.Lock()
         # ``context`` stays empty: this recognizer judges its own context, and the engine's
         # character-window enhancer must not raise ordinary words that sit near "姓名".
@@ -358,11 +425,26 @@ class ChinesePersonRecognizer(EntityRecognizer):
         return self._lexicon is not None
 
     def ensure_loaded(self) -> None:
-        """Build jieba's tokenizer, OpenCC and the patterns (about a second, once per process)."""
+        """Build jieba's tokenizer, OpenCC, the patterns and the name tagger (once per process)."""
         if self._lexicon is None:
             with self._lock:
                 if self._lexicon is None:
-                    self._lexicon = _Lexicon(self)
+                    lexicon = _Lexicon(self)
+                    if self.use_model:
+                        self._tagger = NameTagger(lexicon.features)
+                    self._lexicon = lexicon
+
+    def feature_lexicon(self) -> Lexicon:
+        """What the name tagger's features look up (the training script builds its data with it)."""
+        self.ensure_loaded()
+        assert self._lexicon is not None
+        return self._lexicon.features
+
+    def to_simplified(self, text: str) -> str:
+        """``text`` in Simplified characters, same length (OpenCC t2s, character by character)."""
+        self.ensure_loaded()
+        assert self._lexicon is not None
+        return self._lexicon.to_simplified(text)
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -374,13 +456,96 @@ class ChinesePersonRecognizer(EntityRecognizer):
         assert self._lexicon is not None
         lex = self._lexicon
         simplified = lex.to_simplified(text)
-        candidates = [
+        rule_candidates = [
             *self._dotted_names(text, simplified, lex),
             *self._han_names(text, simplified, lex),
             *self._salutation_names(text),
+            *self._romanised_names(text),
         ]
+        candidates = self._merge(self._model_names(text, simplified, lex), rule_candidates)
         candidates = self._propagate(text, candidates)
         return [self._result(c) for c in self._non_overlapping(candidates) if c.score >= MIN_REPORTED_SCORE]
+
+    # --- the trained tagger ------------------------------------------------------------------
+
+    def _model_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
+        """Names the CRF tags, scored by its probability and the evidence around them."""
+        if self._tagger is None:
+            return []
+        found = []
+        for tagged in self._tagger.tag(simplified):
+            start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
+            if end - start < 1 or (end - start == 1 and lex.honorific_after.match(text, end)):
+                continue  # a role word alone; 陳小姐 is the rules' (a surname before an honorific)
+            if _SURNAME_REFERENCE_RE.match(text, start + 1) and (end - start <= 2 or text[start + 1] == "姓"):
+                continue  # 陳姓男子, 林女, 王姓里長, 李男: a surname standing for someone unnamed
+            title = lex.model_title_after.match(text, end)
+            if title is None and _PLACE_AFTER_RE.match(text, end):
+                continue  # 中正路, 逢甲大學: places named after people
+            role = lex.model_role_before.search(text, max(0, start - 16), start)
+            context = role or title
+            context_word = context.group(0).strip(" \t:：") if context else None
+            evidence = [f"name tagger p={tagged.probability:.2f}"]
+            if context_word is not None:
+                evidence.append(f"{'role' if role else 'title'} {context_word!r}")
+            first = text[start:start + 2] if text[start:start + 2] in lex.surnames else text[start]
+            if first in lex.surnames:
+                evidence.append(f"surname {first}")
+            if simplified[start:end] in lex.name_tagged:
+                evidence.append("dictionary name")
+            if context is None and lex.is_plain_word(simplified[start:end]) and (
+                tagged.probability < _MODEL_SURE or simplified[start:end] in lex.extra_words
+            ):
+                continue  # 高明, 和平, 金門: an ordinary word the model is unsure of needs a role or title
+            score = _MODEL_BASE_SCORE + _MODEL_WEIGHT * tagged.probability
+            if context is not None:
+                score += _MODEL_CONTEXT_BONUS
+            found.append(_Candidate(
+                start, end, round(min(MAX_SCORE, score), 2), "; ".join(evidence),
+                context_word, evidence=round(tagged.probability, 2),
+            ))
+        return found
+
+    @staticmethod
+    def _merge(model: list[_Candidate], rules: list[_Candidate]) -> list[_Candidate]:
+        """Model and rule candidates; where a rule's name covers the model's (上官 + 文傑), the rule's
+        span wins with the better of the two scores."""
+        merged = list(rules)
+        # Rules by start, so each model name looks only at the rules that can touch it (linear time).
+        order = sorted(range(len(rules)), key=lambda i: rules[i].start)
+        starts = [rules[i].start for i in order]
+        longest = max((r.end - r.start for r in rules), default=0)
+        for m in model:
+            near = [order[k] for k in range(bisect.bisect_left(starts, m.start - longest),
+                                            bisect.bisect_left(starts, m.end))]
+            if any(rules[i].exact_bounds and rules[i].start < m.end and m.start < rules[i].end for i in near):
+                continue  # 瓦歷斯·諾幹寫: the dotted-name rule knows where such a name ends
+            covering = [
+                i for i in near
+                if merged[i].start <= m.start and m.end <= merged[i].end
+                and (merged[i].start, merged[i].end) != (m.start, m.end)
+            ]
+            if not covering:
+                merged.append(m)
+                continue
+            for i in covering:
+                r = merged[i]
+                if m.score > r.score:
+                    merged[i] = _Candidate(r.start, r.end, m.score, f"{m.why}; {r.why}",
+                                           r.context_word or m.context_word, max(r.evidence, m.evidence))
+        return merged
+
+    @staticmethod
+    def _trim_context_words(text: str, lex: _Lexicon, start: int, end: int) -> tuple[int, int]:
+        """The tagged span without a role word it swallowed (受文者馮立群) or a title (陳小姐)."""
+        role = lex.role_at.match(text, start, end)
+        if role is not None:
+            start = role.end()
+        for pos in range(start + 1, end):
+            title = lex.title_after.match(text, pos)
+            if title is not None and title.end() >= end:
+                return start, pos
+        return start, end
 
     # --- Han names ---------------------------------------------------------------------------
 
@@ -545,7 +710,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
             why = "name parts joined by a middle dot (indigenous or transliterated name)"
             found.append(_Candidate(
                 start, end, MAX_SCORE if context else STRONG_CONTEXT_SCORE, why,
-                context.group(0).strip(" \t:：") if context else None, 0.6,
+                context.group(0).strip(" \t:：") if context else None, 0.6, exact_bounds=True,
             ))
         return found
 
@@ -596,6 +761,15 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     # --- English salutations -----------------------------------------------------------------
 
+    @staticmethod
+    def _romanised_names(text: str) -> list[_Candidate]:
+        """Chen Chih-ming, Mei-hua Lin, CHEN, CHIH-MING: a known surname and a hyphenated given name."""
+        return [
+            _Candidate(m.start(), m.end(), ROMANISED_NAME_SCORE,
+                       "romanised surname + hyphenated given name (Chen Chih-ming)", None, 0.6)
+            for m in _ROMAN_NAME_RE.finditer(text)
+        ]
+
     def _salutation_names(self, text: str) -> list[_Candidate]:
         found = []
         for match in _SALUTATION_RE.finditer(text):
@@ -634,17 +808,23 @@ class ChinesePersonRecognizer(EntityRecognizer):
         candidates = chain
         # Repeats: "嫌疑人林明翔駕駛…，林明翔的手機" — the second mention has no context of its own.
         best_at = {(c.start, c.end): c for c in candidates}
-        for c in [c for c in candidates if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2]:
-            name = text[c.start:c.end]
-            pos = text.find(name)
-            while pos != -1:
-                span = (pos, pos + len(name))
+        # One pass per name length over the text (not one scan per name): linear however many names.
+        strong: dict[str, _Candidate] = {}
+        for c in candidates:
+            if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2:
+                strong.setdefault(text[c.start:c.end], c)
+        for length in sorted({len(name) for name in strong}):
+            for pos in range(len(text) - length + 1):
+                found = strong.get(text[pos:pos + length])
+                if found is None:
+                    continue
+                span = (pos, pos + length)
                 if span not in best_at or best_at[span].score < STRONG_CONTEXT_SCORE:
                     best_at[span] = _Candidate(
-                        pos, pos + len(name), STRONG_CONTEXT_SCORE,
-                        "same name found with context elsewhere in the text", c.context_word, c.evidence,
+                        pos, pos + length, STRONG_CONTEXT_SCORE,
+                        "same name found with context elsewhere in the text", found.context_word,
+                        found.evidence,
                     )
-                pos = text.find(name, pos + 1)
         return list(best_at.values())
 
     @staticmethod

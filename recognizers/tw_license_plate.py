@@ -16,7 +16,8 @@ no digit 4, not an everyday abbreviation such as ``JAN`` or ``USD``, not a year 
 is reported on its own. Every
 other form collides with flight numbers (``BR-0087``), model numbers (``MX-5000``), standards
 (``ISO-9001``) and units (``125CC``), so it needs a vehicle word nearby (車號, 車牌, 牌照, 車籍,
-車主, 機車, 駕駛, 車輛, car, plate ...) or a table column headed by one. When a word about flights,
+車主, 機車, 駕駛, 車輛, car, plate ...), a word for what vehicles do (占用, 違停, 停放, 肇事, 超速,
+拖吊, 闖紅燈) or a table column headed by one. When a word about flights,
 products or standards stands closer to the match than any vehicle word, the match is not a plate.
 This recognizer judges its own context (the engine's context enhancer leaves it alone).
 """
@@ -67,6 +68,12 @@ class TwLicensePlateRecognizer(TaiwanPatternRecognizer):
         "車號", "車牌", "牌照", "號牌", "車籍", "車主", "自小客車", "小客車", "機車", "汽車", "駕駛", "車輛",
         "開車", "騎乘", "停車", "違停", "肇事", "拖吊", "行照", "監理", "租賃車", "計程車", "貨車", "車",
         "車牌編號", "車輛編號",
+        # What vehicles do: "XY-2468長期占用消防通道", "QRS-579違規停車" name a plate without 車號.
+        # 占用 alone is also what programs do to memory: only with a place a vehicle takes up.
+        *(verb + place for verb in ("占用", "佔用") for place in (
+            "消防通道", "車位", "車道", "道路", "人行道", "騎樓", "巷道", "停車", "紅線", "路口", "通道")),
+        "停放", "違規停放", "超速", "闖紅燈", "逆向", "擦撞", "追撞", "酒駕", "逃逸", "肇逃",
+        "違規行駛", "移車", "拖走", "紅線",
         "plate", "car", "cars", "vehicle", "vehicles", "motorcycle", "scooter", "truck", "taxi", "van",
         "driver", "drove", "driving", "parked", "registration",
     ]

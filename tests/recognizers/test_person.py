@@ -84,6 +84,25 @@ WRAPPED_LAW = "\n".join(
     ("原住民族委員會主委夷將·拔路兒表示支持。", ["夷將·拔路兒"]),
     # a bare surname before 先生/小姐 is a person reference
     ("陳小姐您好，您的包裹已送達。", ["陳"]),
+    # Taiwanese usage: transliterations, married names, Southeast-Asian names, nicknames, structure
+    ("美國前總統柯林頓昨天抵達桃園機場。", ["柯林頓"]),
+    ("陳林秀英女士申請中低收入戶補助。", ["陳林秀英"]),
+    ("越南籍移工阮氏梅的居留證已過期。", ["阮氏梅"]),
+    ("約翰·史密斯先生明天來所說明。", ["約翰·史密斯"]),
+    ("我朋友瓦歷斯·諾幹說他寫了一本新書。", ["瓦歷斯·諾幹"]),
+    ("小琪今天請假，請幫我調班。", ["小琪"]),
+    ('{"name": "江宜樺", "phone": "0912-345-678"}', ["江宜樺"]),
+    ("姓名,電話\n林秀香,0912-345-678\n王金月,0922-333-444", ["林秀香", "王金月"]),
+    ("- 張春英\n- 蔡明哲\n- 許雅芳", ["張春英", "蔡明哲", "許雅芳"]),
+    ("犯罪集團的關\n說、行賄利誘，從而洩漏民眾個資。", []),  # hard-wrapped prose: 關說 is not 關
+    # romanised Taiwanese names with a hyphenated given name
+    ("The applicant Chen Chih-ming lives in Taipei.", ["Chen Chih-ming"]),
+    ("Mei-hua Lin will attend the hearing.", ["Mei-hua Lin"]),
+    ("Passport name: CHEN, CHIH-MING", ["CHEN, CHIH-MING"]),
+    ("We use a check-in system in Long-term care.", []),
+    # a surname standing for someone unnamed, places named after people
+    ("陳姓男子今天被捕，林女受傷，王姓里長到場。", []),
+    ("中正路上的逢甲大學附近有停車場。", []),
     # English names after a salutation
     ("Dear Mr. Robert Lin, your application has been approved.", ["Robert Lin"]),
     ("Dear Sir, please find the attached form.", []),
@@ -147,7 +166,7 @@ def test_person(text: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(("text", "low", "high"), [
     ("報案人林國宏於昨日到所說明。", 0.85, 1.0),  # role before
     ("劉志峻先生您好。", 0.85, 1.0),  # title after
-    ("林志明昨天打電話來。", 0.5, 0.7),  # no context: plausible only
+    ("林志明昨天打電話來。", 0.5, 0.95),  # no context: the tagger's probability alone
     ("陳小姐您好。", 0.5, 0.7),  # bare surname: modest
     ("巴奈‧母路今天來。", 0.85, 1.0),  # the dot is strong evidence
 ])
@@ -180,3 +199,18 @@ def test_loads_lazily_quietly_and_caches_in_temp(capfd: pytest.CaptureFixture[st
     assert recognizer.model_loaded
     assert capfd.readouterr().err == ""  # jieba's "Building prefix dict" is silenced
     assert os.path.exists(os.path.join(tempfile.gettempdir(), "guard-jieba.cache"))
+
+
+def test_model_probability_and_evidence_are_explained() -> None:
+    analyzer = build_analyzer([REC])
+    [result] = analyze(analyzer, "記者王曉東報導，颱風明天登陸。", explain=True)
+    why = result.analysis_explanation.textual_explanation
+    assert "name tagger p=" in why and "'記者'" in why and "surname 王" in why
+
+
+def test_long_run_without_dots_or_breaks() -> None:
+    # 20,000 Han characters with no dot, no punctuation: the dotted-name pattern must not backtrack and
+    # the tagger cuts pieces; a name in the middle keeps its offset in the original text.
+    filler = "國家發展委員會辦理年度計畫審查會議紀錄彙整" * 500
+    text = filler[:10_000] + "，報案人宋哲安到所，" + filler[:10_000]
+    assert "宋哲安" in found(REC, text)

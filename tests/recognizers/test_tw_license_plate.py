@@ -31,6 +31,18 @@ REC = TwLicensePlateRecognizer()
     ("機車922-PPH違規停車。", ["922-PPH"]),                            # old motorcycle
     ("拖車車牌XA-032掉了。", ["XA-032"]),                              # trailer
     ("the car HXT-655 was parked illegally.", ["HXT-655"]),
+    # what the vehicle did is vehicle context too, with no 車號 anywhere
+    ("里長反映XY-2468長期占用消防通道。", ["XY-2468"]),
+    ("民眾檢舉TR-5512佔用車位三天。", ["TR-5512"]),
+    ("QRS-579違規停車，請開單。", ["QRS-579"]),
+    ("BN-3361超速被測速照相。", ["BN-3361"]),
+    ("KL-7022闖紅燈後逃逸。", ["KL-7022"]),
+    ("UV-1189停放在紅線上已經兩天。", ["UV-1189"]),
+    ("6612-QW肇事後被拖吊。", ["6612-QW"]),
+    # ... but programs take up memory, flights and models are not vehicles
+    ("RTX-3080占用記憶體太多。", []),
+    ("程式 IE-1102 占用大量 CPU。", []),
+    ("CI-5312班機延誤，旅客超速通關。", []),
     ("車號 AB1234 和 1234AB 都是舊式車牌", ["AB1234", "1234AB"]),       # no hyphen
     ("車號分別為ABC-1235、AB-1234、1234-AB、123-ABC", ["ABC-1235", "AB-1234", "1234-AB", "123-ABC"]),
     ("幫我整理成 CSV：姓名,身分證,車號\n陳國明,X242506811,2891-CL\n林小美,F108054739,TH-3202",

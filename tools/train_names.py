@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Train the person-name CRF shipped in ``recognizers/data/person_crf.crfsuite`` and print its dev scores.
+
+Usage (from the repository root, with the ``train`` extra installed)::
+
+    python tools/train_names.py --names-dir ../shared/corpus/names \
+        [--silver silver.jsonl] [--out recognizers/data/person_crf.crfsuite]
+
+``--names-dir`` holds ``news_tw.jsonl`` and ``social_tw.jsonl`` (records of ``dev.jsonl``'s format);
+only their train records (ids ``PDT…`` and ``WBT…``) are trained on, the dev records (``PDD…``,
+``WBD…``) are only scored.  ``--silver`` adds records labelled by a teacher model
+(``tools/label_names_lac.py``).  Training is deterministic (L-BFGS, no sampling), so the same data
+gives the same model; ``--seed`` fixes the silver sample that ``--silver-max`` takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recognizers.name_tagger import (
+    METADATA_PATH,
+    MODEL_PATH,
+    Lexicon,
+    features,
+    labels_from_spans,
+    pieces,
+)
+from recognizers.person import ChinesePersonRecognizer
+from recognizers.text import fold
+
+TRAIN_SETS = (("news_tw.jsonl", "PDT"), ("social_tw.jsonl", "WBT"))
+DEV_SETS = (("news_tw.jsonl", "PDD"), ("social_tw.jsonl", "WBD"))
+
+
+def read_records(path: Path, prefixes: Iterable[str] | None = None) -> list[dict[str, object]]:
+    wanted = tuple(prefixes) if prefixes is not None else None
+    with path.open(encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r for r in records if wanted is None or str(r.get("id", "")).startswith(wanted)]
+
+
+def person_spans(record: dict[str, object]) -> list[tuple[int, int]]:
+    entities = record.get("entities") or []
+    assert isinstance(entities, list)
+    return [(int(e["start"]), int(e["end"])) for e in entities if e["type"] == "PERSON"]
+
+
+def sequences(records: list[dict[str, object]], lex: Lexicon, to_simplified) -> Iterable[tuple]:  # type: ignore[no-untyped-def]
+    """(features, labels) per piece of each record, cut as the tagger cuts texts."""
+    for record in records:
+        text = to_simplified(fold(str(record["text"])))
+        labels = labels_from_spans(len(text), person_spans(record))
+        for lo, hi in pieces(text):
+            piece_labels = labels[lo:hi]
+            if piece_labels and piece_labels[0] == "I":
+                piece_labels[0] = "B"
+            yield features(text[lo:hi], lex), piece_labels
+
+
+def score(records: list[dict[str, object]], predict) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    """Precision and recall of overlapping spans, as ``shared/eval/score.py`` counts them."""
+    tp = fp = gold = hit = 0
+    for record in records:
+        found = predict(str(record["text"]))
+        truth = person_spans(record)
+        gold += len(truth)
+        hit += sum(any(s < te and ts < e for s, e in found) for ts, te in truth)
+        for s, e in found:
+            if any(s < te and ts < e for ts, te in truth):
+                tp += 1
+            else:
+                fp += 1
+    return (tp / (tp + fp) if tp + fp else 1.0), (hit / gold if gold else 1.0), gold
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--names-dir", type=Path, required=True)
+    parser.add_argument("--silver", type=Path, action="append", default=[])
+    parser.add_argument("--silver-max", type=int, default=0, help="at most this many silver records (0: all)")
+    parser.add_argument("--gold-repeat", type=int, default=3,
+                        help="append each gold record this many times: hand labels outweigh the teacher's")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--metadata", type=Path, default=METADATA_PATH)
+    parser.add_argument("--c1", type=float, default=0.05)
+    parser.add_argument("--c2", type=float, default=0.01)
+    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=12)
+    args = parser.parse_args(argv)
+
+    import pycrfsuite
+
+    recognizer = ChinesePersonRecognizer(use_model=False)
+    lex = recognizer.feature_lexicon()
+    to_simplified = recognizer.to_simplified
+
+    gold: list[dict[str, object]] = []
+    for name, prefix in TRAIN_SETS:
+        gold += read_records(args.names_dir / name, (prefix,))
+    silver: list[dict[str, object]] = []
+    for path in args.silver:
+        silver += read_records(path)
+    if args.silver_max:  # a sample of the silver records, the same one for the same seed
+        random.Random(args.seed).shuffle(silver)
+        silver = silver[: args.silver_max]
+
+    trainer = pycrfsuite.Trainer(verbose=False)
+    n_items = 0
+    for xseq, yseq in sequences(gold * args.gold_repeat + silver, lex, to_simplified):
+        trainer.append(xseq, yseq)
+        n_items += len(yseq)
+    trainer.set_params({
+        "c1": args.c1, "c2": args.c2, "max_iterations": args.iterations,
+        "feature.possible_transitions": True, "feature.minfreq": 1,
+    })
+    started = time.monotonic()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    trainer.train(str(args.out))
+    seconds = time.monotonic() - started
+    print(f"trained on {len(gold)} gold (x{args.gold_repeat}) + {len(silver)} silver records"
+          f" ({n_items} characters) in {seconds:.0f} s")
+
+    from recognizers.name_tagger import NameTagger
+
+    tagger = NameTagger(lex, args.out)
+    scores = {}
+    for name, prefix in DEV_SETS:
+        dev = read_records(args.names_dir / name, (prefix,))
+        precision, recall, n_names = score(
+            dev, lambda text: [(t.start, t.end) for t in tagger.tag(to_simplified(fold(text)))]
+        )
+        scores[f"{name}:{prefix}"] = {"precision": round(precision, 4), "recall": round(recall, 4),
+                                      "names": n_names, "records": len(dev)}
+        print(f"model alone on {name} {prefix}…: precision {precision:.3f} recall {recall:.3f}"
+              f" ({n_names} names)")
+    metadata = {
+        "model": args.out.name,
+        "command": "python tools/train_names.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "kind": "linear-chain CRF over characters (python-crfsuite, L-BFGS)",
+        "labels": "B/I/O for PERSON",
+        "trained_on": {
+            "gold": [f"{name} records {prefix}…" for name, prefix in TRAIN_SETS],
+            "gold_records": len(gold),
+            "silver": [p.name for p in args.silver],
+            "silver_records": len(silver),
+        },
+        "params": {"gold_repeat": args.gold_repeat, "c1": args.c1, "c2": args.c2,
+                   "iterations": args.iterations, "seed": args.seed},
+        "dev_scores_model_alone": scores,
+        "sources": "README.md, section Names; ../shared/corpus/names/README.md",
+    }
+    args.metadata.write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB) and {args.metadata}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
