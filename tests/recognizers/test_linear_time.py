@@ -72,6 +72,11 @@ def test_time_grows_linearly_with_the_text(analyzers: dict[str, AnalyzerEngine],
     if large < FAST_ENOUGH:
         return  # quadratic work on 1 MB takes minutes, not seconds
     small = _seconds(analyzer, SHAPES[shape](SMALL))
+    growth = large / max(small, 1e-3)
+    if growth >= MAX_GROWTH:  # once more: a busy machine's pause can spoil one pair, not two in a row
+        large = _seconds(analyzer, SHAPES[shape](LARGE))
+        small = _seconds(analyzer, SHAPES[shape](SMALL))
+        growth = min(growth, large / max(small, 1e-3))
     print(f"{recognizer} {shape}: {SMALL} chars {small:.3f} s, {LARGE} chars {large:.3f} s")
-    assert large / max(small, 1e-3) < MAX_GROWTH, (
+    assert growth < MAX_GROWTH, (
         f"{recognizer} on {shape}: {small:.2f} s for {SMALL} characters, {large:.2f} s for {LARGE}")
