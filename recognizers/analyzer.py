@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
@@ -39,6 +40,10 @@ def build_analyzer(recognizers: Iterable[EntityRecognizer]) -> AnalyzerEngine:
     )
 
 
+# A character inside a finding that the normalised view may have closed up (a space, a dot, a dash).
+_GAP_RE = re.compile(r"[^0-9A-Za-z\u3400-\u9fff]")
+
+
 def analyze(analyzer: AnalyzerEngine, text: str, explain: bool = False) -> list[RecognizerResult]:
     """Fold ``text`` and analyze it, then the stretches its normalised view changed.
 
@@ -50,15 +55,20 @@ def analyze(analyzer: AnalyzerEngine, text: str, explain: bool = False) -> list[
     view = normalise(folded)
     if view is None:
         return results
-    found = [(r.entity_type, r.start, r.end) for r in results]
+    folded_results = list(results)
     for low, high in view.windows():
         window = view.text[low:high]
         for result in analyzer.analyze(text=window, language=LANGUAGE, return_decision_process=explain):
             start, end = view.original_span(low + result.start, low + result.end)
             if folded[start:end] == window[result.start:result.end]:
                 continue  # untouched by normalisation: the folded text's own results have it
-            if any(kind == result.entity_type and s < end and start < e for kind, s, e in found):
-                continue  # the folded text found this one already (perhaps a little shorter)
+            seen = [r for r in folded_results if r.entity_type == result.entity_type and r.start < end
+                    and start < r.end]
+            if seen:  # the folded text found it already (perhaps a little shorter)
+                for r in seen:
+                    if _GAP_RE.search(folded, r.start, r.end):  # a piece of a spaced-out value (陳 志 of
+                        r.start, r.end = min(r.start, start), max(r.end, end)  # 陳 志 明): take it whole
+                continue
             result.start, result.end = start, end
             results.append(result)
     return _without_duplicates(results)
