@@ -26,6 +26,7 @@ import base64
 import binascii
 import bisect
 import html
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -110,7 +111,11 @@ def _replacements(text: str, pattern: re.Pattern[str],
 _ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 _PERCENT = r"(?:%[0-9A-Fa-f]{2})+"
 _BASE64 = r"(?<![A-Za-z0-9+/\-_])[A-Za-z0-9+/\-_]{" + str(_MIN_BASE64) + r",}={0,2}"
-_ENCODED_RE = re.compile(f"(?P<entity>{_ENTITY})|(?P<percent>{_PERCENT})|(?P<base64>{_BASE64})")
+# JSON's \uXXXX escapes: JSON held in a string (tool-call arguments, f.req payloads) keeps them after
+# the outer parse, and ``json.dumps`` writes every Chinese character that way.
+_JSON_ESCAPE = r"(?:\\u[0-9A-Fa-f]{4})+"
+_ENCODED_RE = re.compile(
+    f"(?P<unicode>{_JSON_ESCAPE})|(?P<entity>{_ENTITY})|(?P<percent>{_PERCENT})|(?P<base64>{_BASE64})")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
@@ -138,8 +143,23 @@ def _decode_base64(run: str) -> bytes | None:
         return None
 
 
+def _json_unescape(run: str) -> str | None:
+    """``\\u9673\\u5fd7`` as 陳志; None when it is not text (a lone surrogate, a control character)."""
+    try:
+        text = json.loads(f'"{run}"')
+    except ValueError:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate
+        return None
+    return None if _CONTROL_RE.search(text) else text
+
+
 def _decoder(depth: int) -> Callable[[re.Match[str]], str | None]:
     def decode(match: re.Match[str]) -> str | None:
+        if match.lastgroup == "unicode":
+            return _json_unescape(match.group())
         if match.lastgroup == "entity":
             return html.unescape(match.group())
         if match.lastgroup == "percent":

@@ -32,6 +32,10 @@ EVASIONS = [
     ("身分證&#70;&#49;&#50;&#51;&#52;&#53;&#54;&#55;&#56;&#52;", "TW_NATIONAL_ID",
      "&#70;&#49;&#50;&#51;&#52;&#53;&#54;&#55;&#56;&#52;"),
     ("【&#x6a5f;&#x5bc6;】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【&#x6a5f;&#x5bc6;】"),
+    # JSON held in a string (tool-call arguments written by json.dumps) keeps \uXXXX escapes
+    ('{"reporter": "\\u9673\\u5fd7\\u660e", "case": "theft"}', "PERSON", "\\u9673\\u5fd7\\u660e"),
+    ('{"note": "\\u3010\\u6a5f\\u5bc6\\u3011 \\u4e3b\\u65e8"}', "CLASSIFICATION_MARKER",
+     "\\u3010\\u6a5f\\u5bc6\\u3011"),
     # digits of other scripts
     ("身分證F١٢٣٤٥٦٧٨٤", "TW_NATIONAL_ID", "F١٢٣٤٥٦٧٨٤"),             # Arabic-Indic
     ("身分證F۱۲۳۴۵۶۷۸۴", "TW_NATIONAL_ID", "F۱۲۳۴۵۶۷۸۴"),             # Extended Arabic-Indic
