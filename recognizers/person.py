@@ -30,6 +30,7 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _DOTS = "\u00b7\u2027\u2022.\u30fb\u2219\u22c5\uff65"
 # Anchored at the start of a run of Chinese characters, with possessive runs: a failing match neither
 # rescans the rest of the run from every position nor backtracks inside it (linear on a long run).
+_HAN_RE = re.compile(f"[{_CJK}]")
 _DOTTED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}]++(?:[{_DOTS}][{_CJK}]++)+")
 _SALUTATION_RE = re.compile(
     r"\b(?:Dear|Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)?"
@@ -475,6 +476,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
         found = []
         for tagged in self._tagger.tag(simplified):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
+            if not _HAN_RE.search(text, start, end):
+                continue  # trained on Chinese prose: Latin-script names (Chen Chih-ming) are the rules'
             if end - start < 1 or (end - start == 1 and lex.honorific_after.match(text, end)):
                 continue  # a role word alone; 陳小姐 is the rules' (a surname before an honorific)
             if _SURNAME_REFERENCE_RE.match(text, start + 1) and (end - start <= 2 or text[start + 1] == "姓"):
