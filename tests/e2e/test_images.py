@@ -161,7 +161,8 @@ def test_scanned_pdf_upload(image_proxy: GuardProxy, openai_upstream: UpstreamSe
                             lines: list[str], forwarded: bool) -> None:
     tag = nonce()
     pdf = tmp_path / f"{tag}.pdf"
-    render_lines(lines, size=30).save(pdf, format="PDF")  # pages that are only images: no text layer
+    # Pillow stores the page as a JPEG: at 30 px its artifacts made Tesseract read 請 as 宮青 (a "name").
+    render_lines(lines, size=40).save(pdf, format="PDF")  # pages that are only images: no text layer
     reply = curl(image_proxy, f"{openai_upstream.base_url}/v1/files",
                  form=(f"purpose={tag}", f"file=@{pdf};type=application/pdf"))
     if forwarded:

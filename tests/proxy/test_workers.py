@@ -249,7 +249,8 @@ def test_the_time_limit_counts_inspection_not_the_wait_in_the_queue() -> None:
     pool = fresh_pool(workers=1)
 
     async def queued_behind_a_long_one() -> tuple[float, Decision]:
-        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT], DESTINATION, timeout=120))
+        # Three heavy texts in one job: a worker busy for seconds, whatever the machine's speed.
+        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT] * 3, DESTINATION, timeout=300))
         await asyncio.sleep(0)
         started = time.monotonic()
         # 0.5 s is ample for this prompt, and far less than the wait behind the long one.
@@ -270,7 +271,8 @@ def test_a_job_that_waits_too_long_for_a_worker_fails_closed() -> None:
     pool = fresh_pool(workers=1)
 
     async def starved() -> None:
-        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT], DESTINATION, timeout=120))
+        # Three heavy texts in one job: a worker busy for seconds, whatever the machine's speed.
+        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT] * 3, DESTINATION, timeout=300))
         await asyncio.sleep(0)
         with pytest.raises(InspectionTimeout):
             await pool.inspect([PROMPTS[1]], DESTINATION, queue_timeout=0.2)
