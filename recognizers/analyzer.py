@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 
@@ -55,15 +56,19 @@ def analyze(analyzer: AnalyzerEngine, text: str, explain: bool = False) -> list[
     view = normalise(folded)
     if view is None:
         return results
-    folded_results = list(results)
+    # By start, so each normalised finding looks only at the folded ones that can touch it (linear time).
+    ordered = sorted(results, key=lambda r: r.start)
+    starts = [r.start for r in ordered]
+    longest = max((r.end - r.start for r in ordered), default=0)
     for low, high in view.windows():
         window = view.text[low:high]
         for result in analyzer.analyze(text=window, language=LANGUAGE, return_decision_process=explain):
             start, end = view.original_span(low + result.start, low + result.end)
             if folded[start:end] == window[result.start:result.end]:
                 continue  # untouched by normalisation: the folded text's own results have it
-            seen = [r for r in folded_results if r.entity_type == result.entity_type and r.start < end
-                    and start < r.end]
+            near = ordered[bisect.bisect_left(starts, start - longest):bisect.bisect_left(starts, end)]
+            seen = [r for r in near
+                    if r.entity_type == result.entity_type and r.start < end and start < r.end]
             if seen:  # the folded text found it already (perhaps a little shorter)
                 for r in seen:
                     if _GAP_RE.search(folded, r.start, r.end):  # a piece of a spaced-out value (陳 志 of
