@@ -33,7 +33,7 @@ from guard.formats.base import (
     UnreadableContent,
     media_type,
 )
-from guard.images import IMAGE_TYPES, OcrText, mask
+from guard.images import IMAGE_TYPES, OcrText, mask, thumbnail
 from guard.verdict import Finding
 
 _DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.*)$", re.IGNORECASE | re.DOTALL)
@@ -189,6 +189,22 @@ def masked_images(images: Sequence[InlineImage], ocr: Sequence[OcrText], finding
         spans = [(f.start, f.end) for f in findings if f.segment == first_image + k and replaced(f)]
         out.append(mask(image.data, text, spans) if spans and image.maskable else None)
     return out
+
+
+def thumbnails(images: Sequence[InlineImage], ocr: Sequence[OcrText], findings: Sequence[Finding],
+               first_image: int) -> tuple[bytes, ...]:
+    """The review console's view of each image: small, with every value found in it blacked out
+    (whatever the policy does with it: a reviewer sees where, never what)."""
+    return tuple(
+        thumbnail(image.data, text, [(f.start, f.end) for f in findings if f.segment == first_image + k])
+        for k, (image, text) in enumerate(zip(images, ocr, strict=True)))
+
+
+def replaced_in_images(findings: Sequence[Finding], first_image: int, count: int,
+                       replaced: Callable[[Finding], bool]) -> bool:
+    """Whether the policy replaces a value read in one of ``count`` images (their segments follow
+    the texts from ``first_image``): under ``images.personal_data: block`` such a request is blocked."""
+    return any(first_image <= f.segment < first_image + count and replaced(f) for f in findings)
 
 
 def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Sequence[OcrText],
