@@ -58,8 +58,9 @@ class InlineImage:
 
 
 def _decode(value: str) -> bytes | None:
-    try:
-        return base64.b64decode(value, validate=False)
+    compact = "".join(value.split())
+    try:  # missing padding is forgiven, as most servers do
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=False)
     except (binascii.Error, ValueError):
         return None
 
@@ -102,8 +103,21 @@ def find_images(node: Any, path: Path = ()) -> list[tuple[Path, str, str, bool]]
     return out
 
 
+def _typed(root: Any, path: Path) -> bool:
+    """Whether the image at ``path`` sits beside a media type key (Anthropic, Gemini)."""
+    node = root
+    for step in path[:-1]:
+        node = node[step]
+    return isinstance(node, dict) and any(isinstance(node.get(k), str) for k in MIME_KEYS)
+
+
 def images_in_body(body: bytes) -> list[InlineImage]:
-    """The inline images of a JSON body (none for other bodies); bad base64 is left uninspected."""
+    """The inline images of a JSON body (none for other bodies).
+
+    A typed image (data URL, media type) whose base64 does not decode stays where the format put
+    it, uninspected (the service's unreadable rule applies); a bare one that looked like an image
+    but does not decode is unreadable content: no format knows it is there.
+    """
     if body.lstrip()[:1] not in (b"{", b"["):
         return []
     try:
@@ -115,6 +129,8 @@ def images_in_body(body: bytes) -> list[InlineImage]:
         data = _decode(encoded)
         if data is not None:
             out.append(InlineImage(path, describe(root, path), mime, data, data_url))
+        elif not data_url and not _typed(root, path):
+            raise UnreadableContent(f"{describe(root, path)}: base64 image data does not decode")
     return out
 
 
