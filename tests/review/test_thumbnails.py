@@ -16,7 +16,7 @@ from guard.audit.schema import event_thumbnails
 from guard.audit.store import AuditStore, StoredEvent, thumbnail_digest
 from guard.audit.writer import AuditWriter, PendingEvent
 from guard.images import THUMBNAIL_SIDE, read_text, thumbnail
-from tests.ocr.render import cjk_font_path, png_bytes, render_lines
+from tests.ocr.render import cjk_font_path, darkest_run, png_bytes, render_lines
 from tests.review.helpers import Client, event_record, finding
 
 pytestmark = pytest.mark.skipif(cjk_font_path() is None,
@@ -51,15 +51,7 @@ def test_thumbnail_is_small_jpeg_with_the_value_blacked_out(screenshot: bytes, m
     ocr = read_text(screenshot)
     plain = Image.open(io.BytesIO(thumbnail(screenshot, ocr, []))).convert("L")
     # The value's line holds a solid black bar in the masked thumbnail and none in the unmasked one.
-    def darkest_run(image: Image.Image) -> int:
-        best = 0
-        for y in range(image.height):
-            run = 0
-            for x in range(image.width):
-                run = run + 1 if image.getpixel((x, y)) < 40 else 0  # type: ignore[operator]
-                best = max(best, run)
-        return best
-    assert darkest_run(small.convert("L")) > 25 > darkest_run(plain)
+    assert darkest_run(small) > 25 > darkest_run(plain)
 
 
 def test_event_page_shows_the_thumbnail_and_the_route_serves_it_privately(
