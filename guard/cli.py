@@ -144,7 +144,8 @@ def _explain_image(engine: Engine, args: argparse.Namespace) -> int:
     sys.stdout.write(f"image {args.image}: {ocr.image_format} {ocr.width}x{ocr.height}\n")
     sys.stdout.write("OCR text:\n" + "".join(f"  | {line}\n" for line in ocr.text.splitlines()) + "\n")
     render_explain(engine, ocr.text, args.destination, sys.stdout)
-    sys.stdout.write(f"image: {outcome} (policy images.personal_data: {engine.policy.images.personal_data})\n")
+    rule = engine.policy.images.personal_data
+    sys.stdout.write(f"image: {outcome} (policy images.personal_data: {rule})\n")
     if args.masked_out and outcome == "blocked":
         sys.stdout.write(f"masked image not written: the policy blocks this image ({args.masked_out})\n")
     elif args.masked_out:

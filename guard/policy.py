@@ -252,7 +252,7 @@ class Policy:
     examples: tuple[ExampleCase, ...]
     # Entity type -> Traditional Chinese name, from the policy's recognizers and display_names.
     display_names: Mapping[str, str] = field(default_factory=dict)
-    images: ImageRules = ImageRules()
+    images: ImageRules = field(default_factory=ImageRules)
 
     def display_name(self, entity_type: str) -> str | None:
         """What staff are told an entity type is: the policy's name for it, else the built-in one."""

@@ -31,7 +31,8 @@ from tests.ocr.render import cjk_font_path, darkest_run, png_bytes, render_lines
 from tests.review.test_browser import review_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e,
-              pytest.mark.skipif(cjk_font_path() is None, reason="no CJK font (apt-get install fonts-noto-cjk)")]
+              pytest.mark.skipif(cjk_font_path() is None,
+                                 reason="no CJK font (apt-get install fonts-noto-cjk)")]
 
 CLIENT = Path(REPO) / "tests" / "review" / "clients" / "thumbnail_client.py"
 REVIEWER, PASSWORD = "vera", "a reviewer's long password"
@@ -49,7 +50,8 @@ def seen(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     image.write_bytes(screenshot)
     with audit_database(request.param, directory) as url:
         proxy = GuardProxy(confdir=directory, log_path=directory / "proxy.log", audit_db=url,
-                           policy=write_policy(directory / "policy.yaml", {"e2e-openai": ("openai", openai_upstream)}),
+                           policy=write_policy(directory / "policy.yaml",
+                                               {"e2e-openai": ("openai", openai_upstream)}),
                            options=(f"guard_audit_key_file={key_file}", "guard_timeout=60"))
         proxy.start()
         try:

@@ -19,12 +19,21 @@ import pytest
 
 from guard.image_parts import images_in_body
 from tests.e2e.conftest import _server
-from tests.e2e.helpers import GuardProxy, assert_block_message, assert_never_sent, curl, nonce, write_policy
+from tests.e2e.helpers import (
+    CurlResult,
+    GuardProxy,
+    assert_block_message,
+    assert_never_sent,
+    curl,
+    nonce,
+    write_policy,
+)
 from tests.e2e.test_images import CLEAN_LINES, PII_LINES, PII_VALUES, _readable, _send
 from tests.e2e.upstream import UpstreamServer
 from tests.ocr.render import cjk_font_path, png_bytes, render_lines, scanned
 
-pytestmark = [pytest.mark.skipif(cjk_font_path() is None, reason="no CJK font (apt-get install fonts-noto-cjk)"),
+pytestmark = [pytest.mark.skipif(cjk_font_path() is None,
+                                 reason="no CJK font (apt-get install fonts-noto-cjk)"),
               pytest.mark.usefixtures("curl_available")]
 
 
@@ -34,7 +43,8 @@ def webapp_upstream(upstream_cert: tuple[Path, Path]) -> Iterator[UpstreamServer
     yield from _server(upstream_cert)
 
 
-def _proxy(directory: Path, services: dict[str, tuple[str, UpstreamServer]], images: str) -> Iterator[GuardProxy]:
+def _proxy(directory: Path, services: dict[str, tuple[str, UpstreamServer]],
+           images: str) -> Iterator[GuardProxy]:
     policy = write_policy(directory / "policy.yaml", services)
     with policy.open("a", encoding="utf-8") as f:
         f.write(f"images:\n  personal_data: {images}\n")
@@ -48,7 +58,8 @@ def _proxy(directory: Path, services: dict[str, tuple[str, UpstreamServer]], ima
 
 
 @pytest.fixture(scope="module")
-def masking_proxy(tmp_path_factory: pytest.TempPathFactory, webapp_upstream: UpstreamServer) -> Iterator[GuardProxy]:
+def masking_proxy(tmp_path_factory: pytest.TempPathFactory,
+                  webapp_upstream: UpstreamServer) -> Iterator[GuardProxy]:
     yield from _proxy(tmp_path_factory.mktemp("guard-images-mask"),
                       {"e2e-webapp": ("generic", webapp_upstream)}, "mask")
 
@@ -67,7 +78,8 @@ def _pdf(lines: list[str]) -> bytes:
     return out.getvalue()
 
 
-def _upload(proxy: GuardProxy, server: UpstreamServer, tag: str, body: bytes, content_type: str):  # type: ignore[no-untyped-def]
+def _upload(proxy: GuardProxy, server: UpstreamServer, tag: str, body: bytes,
+            content_type: str) -> CurlResult:
     return curl(proxy, f"{server.base_url}/api/attachments/{tag}", body, {"content-type": content_type})
 
 
@@ -148,7 +160,8 @@ def test_what_claims_to_be_an_image_but_cannot_be_read_never_leaves(
 # ---------------------------------------------------------------- images: {personal_data: block}
 
 def test_block_rule_stops_an_image_with_personal_data_from_an_sdk(
-        client_python: str, blocking_proxy: GuardProxy, openai_upstream: UpstreamServer, tmp_path: Path) -> None:
+        client_python: str, blocking_proxy: GuardProxy, openai_upstream: UpstreamServer,
+        tmp_path: Path) -> None:
     image = tmp_path / "query-screen.png"
     image.write_bytes(png_bytes(render_lines(PII_LINES)))
     tag = nonce()

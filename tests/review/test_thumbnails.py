@@ -45,7 +45,8 @@ def _image_event(store: AuditStore, thumbnails: tuple[bytes, ...], expires: date
     return str(record["event_id"])
 
 
-def test_thumbnail_is_small_jpeg_with_the_value_blacked_out(screenshot: bytes, masked_thumbnail: bytes) -> None:
+def test_thumbnail_is_small_jpeg_with_the_value_blacked_out(screenshot: bytes,
+                                                            masked_thumbnail: bytes) -> None:
     small = Image.open(io.BytesIO(masked_thumbnail))
     assert small.format == "JPEG" and max(small.size) <= THUMBNAIL_SIDE
     ocr = read_text(screenshot)
@@ -69,7 +70,8 @@ def test_event_page_shows_the_thumbnail_and_the_route_serves_it_privately(
     assert rita.get(f"/events/{event_id}/images/1.jpg").status_code == 404
 
 
-def test_signed_out_visitor_gets_no_thumbnail(app: object, store: AuditStore, masked_thumbnail: bytes) -> None:
+def test_signed_out_visitor_gets_no_thumbnail(app: object, store: AuditStore,
+                                              masked_thumbnail: bytes) -> None:
     event_id = _image_event(store, (masked_thumbnail,))
     anonymous = Client(app)  # type: ignore[arg-type]
     response = anonymous.get(f"/events/{event_id}/images/0.jpg")
