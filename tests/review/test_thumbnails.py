@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from guard.audit.journal import Journal
 from guard.audit.schema import event_thumbnails
@@ -86,6 +86,18 @@ def test_altered_thumbnail_is_not_served(client: Callable[[str], Client], store:
         conn.execute(update(event_thumbnails).where(event_thumbnails.c.event_id == event_id)
                      .values(data=screenshot))
     assert client("rita").get(f"/events/{event_id}/images/0.jpg").status_code == 404
+    problems = [str(p) for p in store.verify().problems]
+    assert any("thumbnail 1" in p and "altered" in p for p in problems), problems
+
+
+def test_verify_finds_a_thumbnail_no_event_lists(store: AuditStore, masked_thumbnail: bytes) -> None:
+    event_id = _image_event(store, (masked_thumbnail,))
+    assert store.verify().intact
+    with store.writing() as conn:  # a second image slipped in beside the chained one
+        conn.execute(insert(event_thumbnails).values(event_id=event_id, position=1, data=masked_thumbnail,
+                                                     expires_at=datetime.now(UTC) + timedelta(days=1)))
+    problems = [str(p) for p in store.verify().problems]
+    assert any("thumbnail 2" in p and "inserted" in p for p in problems), problems
 
 
 def test_purged_thumbnail_is_explained(client: Callable[[str], Client], store: AuditStore,
