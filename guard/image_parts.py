@@ -40,6 +40,10 @@ from guard.images import IMAGE_TYPES, OcrText, mask, thumbnail
 from guard.verdict import Finding
 
 _DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.*)$", re.IGNORECASE | re.DOTALL)
+# Any other base64 data URL (application/octet-stream, a parameter before ;base64): read when its
+# bytes are an image, whatever it declares; the masked image goes back under its real type.
+_OTHER_DATA_URL = re.compile(r"^data:[\w.+\-]+/[\w.+\-]+(?:;[\w.+\-]+=[\w.+\-]+)*;base64,(.*)$",
+                             re.IGNORECASE | re.DOTALL)
 MIME_KEYS = ("media_type", "mimeType", "mime_type")
 
 
@@ -98,6 +102,8 @@ def find_images(node: Any, path: Path = ()) -> list[tuple[Path, str, str, bool]]
         m = _DATA_URL.match(node)
         if m and m.group(1).lower() in IMAGE_TYPES:
             out.append((path, m.group(1).lower(), m.group(2), True))
+        elif (other := _OTHER_DATA_URL.match(node)) and (kind := bare_image_type(other.group(1))):
+            out.append((path, kind, other.group(1), True))
         elif (kind := bare_image_type(node)) is not None:
             out.append((path, kind, node, False))
     return out
