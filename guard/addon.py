@@ -574,13 +574,14 @@ class Guard:
                 if self.policy is not None and self.policy.images.personal_data == "block" and \
                         image_parts.replaced_in_images(verdict.findings, first_image, len(images), replaces):
                     verdict = replace(verdict, decision=Decision.BLOCK)
-                masked = await asyncio.to_thread(  # Pillow work, off the event loop
-                    image_parts.masked_images, images, ocr, verdict.findings, first_image, replaces)
                 if verdict.findings:  # the console's view of the images of an event worth reviewing
-                    flow.metadata[THUMBNAILS] = await asyncio.to_thread(
+                    flow.metadata[THUMBNAILS] = await asyncio.to_thread(  # Pillow work, off the event loop
                         image_parts.thumbnails, images, ocr, verdict.findings, first_image)
-                seen = replace(seen, parsed=image_parts.with_images(text_parsed, images, ocr, masked,
-                                                                    content_type))
+                if verdict.decision is not Decision.BLOCK:  # a blocked request is never written back
+                    masked = await asyncio.to_thread(
+                        image_parts.masked_images, images, ocr, verdict.findings, first_image, replaces)
+                    seen = replace(seen, parsed=image_parts.with_images(text_parsed, images, ocr, masked,
+                                                                        content_type))
             self._apply(flow, fmt, request, seen, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
