@@ -58,7 +58,13 @@ from guard.formats.base import (
     RequestFormat,
     UnreadableContent,
 )
-from guard.formats.restore import StreamRestorer, WsMessageRestorer, restore_body, stream_restorer
+from guard.formats.restore import (
+    RecentPlaceholders,
+    StreamRestorer,
+    WsMessageRestorer,
+    restore_body,
+    stream_restorer,
+)
 from guard.formats.uploads import reads_documents
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
@@ -171,12 +177,13 @@ def drop_http1_trailers() -> None:
 class _Exchange:
     """What one AI request needs until its reply is done: memory only, never saved."""
 
-    __slots__ = ("placeholders", "restorer", "ws_restorer")
+    __slots__ = ("placeholders", "recent_version", "restorer", "ws_restorer")
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.placeholders = placeholders
         self.restorer: StreamRestorer | None = None
         self.ws_restorer: WsMessageRestorer | None = None
+        self.recent_version = 0  # of the user's recent map this connection restores with
 
 
 class Guard:
@@ -187,6 +194,8 @@ class Guard:
         self.body_limit = 16 * 1024**2
         self.users: UserNetworks = ()
         self._exchanges: dict[str, _Exchange] = {}
+        # Maps of redacted prompts whose answers arrive on another connection (Poe): memory only
+        self.recent_placeholders = RecentPlaceholders()
         self.held = HeldRequests()  # warned browser requests awaiting a reason (memory only)
         self._running = False
         self._shutting_down = False
@@ -628,6 +637,9 @@ class Guard:
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
             self._exchanges[flow.id] = _Exchange(dict(verdict.placeholders))
+            if getattr(fmt, "replies_elsewhere", False):
+                self.recent_placeholders.remember((event.user or event.client, event.service),
+                                                  verdict.placeholders)
             self._record(event, EventKind.REDACTED, "redact", started,
                          action_taken="rewritten", reason=reason, evidence=seen.texts)
             return
@@ -715,6 +727,10 @@ class Guard:
         if is_navigation(flow):
             page = render_block_page(notice)
             return NativeResponse(403, page.headers, page.body)
+        # Formats whose notice depends on the call it answers (Gemini's batchexecute RPC ids)
+        answer_to = getattr(fmt, "block_response_to", None)
+        if answer_to is not None:
+            return answer_to(notice, wants_stream(flow, body), flow.request.path, body)  # type: ignore[no-any-return]
         return fmt.block_response(notice, streaming=wants_stream(flow, body))
 
     @staticmethod
@@ -804,6 +820,8 @@ class Guard:
             return
         message = flow.websocket.messages[-1]
         if not message.from_client:
+            if getattr(format_for(service.api), "replies_elsewhere", False):
+                self._follow_recent_placeholders(flow, service)
             self._restore_ws(flow, message)
             return
         started = time.perf_counter()
@@ -847,6 +865,19 @@ class Guard:
             self._record(event, EventKind.REDACTED, "redact", started, action_taken="rewritten")
             return
         self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
+
+    def _follow_recent_placeholders(self, flow: http.HTTPFlow, service: ServiceSpec) -> None:
+        """Restore this connection with the user's latest redacted prompts to the same service."""
+        peer = flow.client_conn.peername
+        recent = self.recent_placeholders.get((self._user(flow) or (peer[0] if peer else ""), service.name))
+        if recent is None:
+            return
+        version, placeholders = recent
+        exchange = self._exchanges.setdefault(flow.id, _Exchange({}))
+        if exchange.recent_version != version:
+            exchange.recent_version = version
+            exchange.placeholders = {**exchange.placeholders, **placeholders}
+            exchange.ws_restorer = WsMessageRestorer(exchange.placeholders)
 
     def _restore_ws(self, flow: http.HTTPFlow, message: object) -> None:
         exchange = self._exchanges.get(flow.id)
