@@ -633,6 +633,8 @@ class Guard:
             self._block(flow, fmt, seen, verdict, event, started, "answered (not rewritable)")
             return
         self._send(flow, request, out)
+        if getattr(fmt, "replies_elsewhere", False):  # its reply may hold an earlier prompt's placeholders
+            flow.request.headers["accept-encoding"] = "identity"
         if redacting:
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
@@ -776,7 +778,7 @@ class Guard:
         event_id = flow.metadata.get("guard_event_id")
         if event_id and flow.response is not None:
             flow.response.headers[EVENT_HEADER] = event_id
-        exchange = self._exchanges.get(flow.id)
+        exchange = self._follow_recent_placeholders(flow)
         if exchange is None or flow.response is None:
             return
         headers = flow.response.headers
@@ -820,8 +822,7 @@ class Guard:
             return
         message = flow.websocket.messages[-1]
         if not message.from_client:
-            if getattr(format_for(service.api), "replies_elsewhere", False):
-                self._follow_recent_placeholders(flow, service)
+            self._follow_recent_placeholders(flow)
             self._restore_ws(flow, message)
             return
         started = time.perf_counter()
@@ -866,18 +867,26 @@ class Guard:
             return
         self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
 
-    def _follow_recent_placeholders(self, flow: http.HTTPFlow, service: ServiceSpec) -> None:
-        """Restore this connection with the user's latest redacted prompts to the same service."""
+    def _follow_recent_placeholders(self, flow: http.HTTPFlow) -> _Exchange | None:
+        """For a service whose answers come back on other requests or connections (Le Chat's ``start``,
+        Poe's channel): restore with the user's recent redacted prompts to it, as they change."""
+        service = self.service(flow.request.pretty_host, flow.request.port)
+        if service is None or not getattr(format_for(service.api), "replies_elsewhere", False):
+            return self._exchanges.get(flow.id)
         peer = flow.client_conn.peername
         recent = self.recent_placeholders.get((self._user(flow) or (peer[0] if peer else ""), service.name))
+        exchange = self._exchanges.get(flow.id)
         if recent is None:
-            return
+            return exchange
         version, placeholders = recent
-        exchange = self._exchanges.setdefault(flow.id, _Exchange({}))
+        if exchange is None:
+            exchange = self._exchanges[flow.id] = _Exchange({})
         if exchange.recent_version != version:
             exchange.recent_version = version
-            exchange.placeholders = {**exchange.placeholders, **placeholders}
-            exchange.ws_restorer = WsMessageRestorer(exchange.placeholders)
+            exchange.placeholders = {**exchange.placeholders, **placeholders}  # the latest prompt's win
+            if flow.websocket is not None:
+                exchange.ws_restorer = WsMessageRestorer(exchange.placeholders)
+        return exchange
 
     def _restore_ws(self, flow: http.HTTPFlow, message: object) -> None:
         exchange = self._exchanges.get(flow.id)

@@ -9,7 +9,8 @@ Shapes, from public clients of the web and mobile app (2025-2026 captures): a ne
 (a string in older clients). The ``/api/chat`` reply is numbered lines, ``15:{"json": {...}}``:
 a ``bootstrap`` record, then ``message`` records whose JSON-patch ``patches`` build the answer
 (``replace /contentChunks`` with the first text, ``append /contentChunks/N/text`` for the rest,
-``replace /generationStatus``), and ``8:null`` to end.
+``replace /generationStatus``), and ``8:null`` to end. Since a new chat's answer comes back on
+another request than its prompt, replies are restored with the user's recent map (``replies_elsewhere``).
 
 Notices: ``/api/chat`` gets such a stream (an empty text chunk, then the notice appended, so clients
 that only read appends show it too); a tRPC call gets tRPC's own error, ``[{"error": {"json":
@@ -85,6 +86,8 @@ def trpc_error(text: str, path: str) -> NativeResponse:
 class LeChatFormat(generic.JsonApiFormat):
     name = "le_chat"
     select = staticmethod(select)
+    #: A new chat's prompt goes with ``message.newChat``; its answer comes with the next ``/api/chat``.
+    replies_elsewhere = True
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
         return NativeResponse(200, (("content-type", "text/event-stream; charset=utf-8"),

@@ -42,6 +42,8 @@ class PoeFormat(generic.JsonApiFormat):
     select = staticmethod(select)
     #: Answers come back on another connection (the tchannel WebSocket), not as this request's reply.
     replies_elsewhere = True
+    #: Its clients label JSON bodies as forms; they are read (and rewritten) as the JSON they are.
+    reads_json_forms = True
 
     def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest:
         if body.lstrip()[:1] == b"{":  # JSON, whatever the content type claims

@@ -127,8 +127,14 @@ def _gemini_prompt(form: dict[str, list[str]]) -> str:
     return str(inner[0][0])
 
 
-def http_answer(app: str, path: str, content_type: str, body: bytes) -> tuple[str, list[bytes]]:
+def _parts_text(content: Any) -> str:
+    """A string, or the text of ``[{"type": "text", "text": ...}]`` parts (Le Chat)."""
+    return content if isinstance(content, str) else "".join(p["text"] for p in content if p["type"] == "text")
+
+
+def http_answer(server: WebAppServer, path: str, content_type: str, body: bytes) -> tuple[str, list[bytes]]:
     """(content type, body chunks) of an app's answer to one request."""
+    app = server.app
     form = parse_qs(body.decode("utf-8", "replace")) if "form-urlencoded" in content_type else {}
     doc: Any = None
     if "json" in content_type or body[:1] in (b"{", b"["):
@@ -140,6 +146,9 @@ def http_answer(app: str, path: str, content_type: str, body: bytes) -> tuple[st
         return "text/event-stream; charset=utf-8", webapps.chatgpt_reply(ECHO_PREFIX + prompt)
     if app == "claude":
         return "text/event-stream; charset=utf-8", webapps.claude_reply(ECHO_PREFIX + doc["prompt"])
+    if app == "gemini" and "/batchexecute" in path:  # each RPC answered with its own payload echoed
+        (rpc_id, payload, *_), = json.loads(form["f.req"][0])[0]
+        return "application/json; charset=utf-8", [webapps.batchexecute_reply(rpc_id, json.loads(payload))]
     if app == "gemini":
         return "application/json; charset=utf-8", webapps.gemini_web_reply(ECHO_PREFIX + _gemini_prompt(form))
     if app == "perplexity":
@@ -151,6 +160,19 @@ def http_answer(app: str, path: str, content_type: str, body: bytes) -> tuple[st
     if app == "meta":
         prompt = json.loads(form["variables"][0])["message"]["sensitive_string_value"]
         return "application/json", webapps.meta_ai_reply(ECHO_PREFIX + prompt)
+    if app == "lechat" and path.startswith("/api/trpc/message.newChat"):
+        chat_id = f"chat-{len(server.chats)}"  # the prompt is kept: the next /api/chat "start" answers it
+        server.chats[chat_id] = _parts_text(doc["0"]["json"]["content"])
+        created = [{"result": {"data": {"json": {"chatId": chat_id}}}}]
+        return "application/json", [json.dumps(created).encode()]
+    if app == "lechat":
+        start = doc["mode"] == "start"
+        prompt = server.chats[doc["chatId"]] if start else _parts_text(doc["messageInput"])
+        return "text/event-stream; charset=utf-8", webapps.le_chat_reply(ECHO_PREFIX + prompt, prompt)
+    if app == "poe":  # the acknowledgement here, the answer on the channel's WebSocket
+        prompt = doc["variables"]["query"]
+        (server.relay or server).push(webapps.poe_updates(ECHO_PREFIX + prompt))
+        return "application/json", [webapps.poe_ack(prompt)]
     return "application/json", [json.dumps({"ok": True}).encode()]
 
 
@@ -186,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.record(Received(self.path, body, _decoded(body)))
         content_type = self.headers.get("content-type", "")
-        content_type, chunks = http_answer(self.server.app, self.path, content_type, body)
+        content_type, chunks = http_answer(self.server, self.path, content_type, body)
         self.send_response(200)
         self.send_header("content-type", content_type)
         self.send_header("transfer-encoding", "chunked")
@@ -208,16 +230,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("sec-websocket-accept", ws_accept(self.headers["sec-websocket-key"]))
         self.end_headers()
         self.wfile.flush()
-        while True:
-            opcode, payload = read_ws_message(self.rfile)
-            if opcode == CLOSE:
-                self.wfile.write(ws_frame(CLOSE, payload[:2]))
-                self.close_connection = True
-                return
-            self.server.record(Received(self.path, payload, _decoded(payload)))
-            for answer in ws_answer(self.server.app, payload):
-                self.wfile.write(ws_frame(TEXT, answer.encode()))
-                self.wfile.flush()
+        self.write_lock = threading.Lock()
+        self.server.channels.append(self)
+        try:
+            while True:
+                opcode, payload = read_ws_message(self.rfile)
+                if opcode == CLOSE:
+                    self.send_ws(ws_frame(CLOSE, payload[:2]))
+                    self.close_connection = True
+                    return
+                self.server.record(Received(self.path, payload, _decoded(payload)))
+                for answer in ws_answer(self.server.app, payload):
+                    self.send_ws(ws_frame(TEXT, answer.encode()))
+        finally:
+            self.server.channels.remove(self)
+
+    def send_ws(self, frame: bytes) -> None:
+        with self.write_lock:  # answers and pushed updates come from different threads
+            self.wfile.write(frame)
+            self.wfile.flush()
 
 
 class WebAppServer(ThreadingHTTPServer):
@@ -232,6 +263,9 @@ class WebAppServer(ThreadingHTTPServer):
         self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
         self.app = app
         self.requests: list[Received] = []
+        self.chats: dict[str, str] = {}  # Le Chat: chat id -> its first prompt
+        self.channels: list[_Handler] = []  # open WebSockets (Poe's tchannel)
+        self.relay: WebAppServer | None = None  # Poe: where the answers to this host's requests go
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, name=f"webapp-{app}", daemon=True)
 
@@ -246,6 +280,12 @@ class WebAppServer(ThreadingHTTPServer):
     def record(self, received: Received) -> None:
         with self._lock:
             self.requests.append(received)
+
+    def push(self, messages: list[str]) -> None:
+        """Send server messages on every open WebSocket (Poe's channel)."""
+        for channel in list(self.channels):
+            for message in messages:
+                channel.send_ws(ws_frame(TEXT, message.encode()))
 
     def received(self, marker: str) -> list[Received]:
         with self._lock:
