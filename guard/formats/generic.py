@@ -64,6 +64,8 @@ def route(fmt: str, body: bytes, content_type: str) -> ParsedRequest | None:
         return uploads.extract_upload(fmt, body, content_type)
     if mt == FORM:
         return form_request(fmt, body, select, decode_nested=nested_json)
+    if body.endswith(RECORD_SEPARATOR.encode()):  # SignalR records, whatever the first one looks like
+        return framed_request(fmt, body)
     if mt.startswith("text/") and not _looks_like_json(body):
         return text_request(fmt, body, content_type)
     return None
@@ -120,25 +122,29 @@ def framed_request(fmt: str, body: bytes) -> ParsedRequest | None:
 
     Every record must be JSON: one that is not fails the whole body (fail closed), never passes as text.
     """
-    if not _looks_like_json(body):
-        return None
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
     records = signalr_records(text)
     if records is not None:
-        return joined_request(fmt, text, [_json_record(fmt, r) for r in records], RECORD_SEPARATOR, "record")
+        parts = [_json_record(fmt, r, blank_ok=False) for r in records]
+        return joined_request(fmt, text, parts, RECORD_SEPARATOR, "record")
+    if not _looks_like_json(body):
+        return None
     lines = json_lines(text)
     if lines is None:
         return None
-    return joined_request(fmt, text, [_json_record(fmt, line.rstrip("\r\n")) for line in lines], "", "line",
+    parts = [_json_record(fmt, line.rstrip("\r\n"), blank_ok=True) for line in lines]
+    return joined_request(fmt, text, parts, "", "line",
                           trailers=[line[len(line.rstrip("\r\n")):] for line in lines])
 
 
-def _json_record(fmt: str, record: str) -> ParsedRequest:
-    if not record.strip():  # a blank line between JSON lines
-        return ParsedRequest(fmt, record.encode("utf-8"), ())
+def _json_record(fmt: str, record: str, *, blank_ok: bool) -> ParsedRequest:
+    if not record.strip():  # a blank line between JSON lines; an empty SignalR record is no record
+        if blank_ok:
+            return ParsedRequest(fmt, record.encode("utf-8"), ())
+        raise FormatError("an empty SignalR record")
     return json_request(fmt, record.encode("utf-8"), select, decode_nested=nested_json)
 
 

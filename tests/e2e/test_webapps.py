@@ -525,3 +525,34 @@ def test_gemini_batchexecute_restored_and_refused_natively(proxy: GuardProxy,
     assert seen["payload"] is None and seen["code"] == 7
     assert_block_message(seen["message"])
     assert apps["gemini"].received(tag) == []
+
+
+# ------------------------------------------------------------------ HTTP bodies made of records
+
+def _records_body(framing: str, docs: list[Any]) -> bytes:
+    if framing == "signalr":  # the hubs' long-polling / SSE transports post records like the WebSocket's
+        return webapps.signalr(*docs).encode()
+    return "".join(json.dumps(d) + "\n" for d in docs).encode()  # ASCII JSON lines: the Chinese \u-escaped
+
+
+@pytest.mark.parametrize("framing", ["signalr", "json-lines"])
+def test_http_body_of_records_is_read_record_by_record(framing: str, proxy: GuardProxy,
+                                                       apps: dict[str, WebAppServer]) -> None:
+    """Every record is decoded before detection (the values travel \\u-escaped); one that is not JSON
+    stops the whole body (fail closed)."""
+    server = apps["bing"]
+    tag = nonce()
+    prompt = f"請幫我寫信給陳志明先生，{pii_prompt(tag)}"
+    invocation = json.loads(webapps.bing_chat_invocation(prompt).rstrip(webapps.RS))
+    body = _records_body(framing, [{"protocol": "json", "version": 1}, invocation])
+    headers = {"content-type": "text/plain;charset=UTF-8", "x-requested-with": "XMLHttpRequest"}
+    reply = post(proxy, server, "/sydney/ChatHub?id=Yb3XQm1m8z2Xp", body, headers)
+    assert reply.status == 200, reply.body[:300]
+    text = _assert_nothing_personal(server, tag)
+    assert "陳志明" not in text and "<PERSON_1>" in text
+    tag = nonce()
+    separator = webapps.RS if framing == "signalr" else "\n"
+    broken = body.replace(separator.encode(), f"{separator}not JSON {tag}{separator}".encode(), 1)
+    reply = post(proxy, server, "/sydney/ChatHub?id=Yb3XQm1m8z2Xp", broken, headers)
+    assert reply.status != 200 and reply.headers["x-guard-event-id"]
+    assert server.received(tag) == []

@@ -9,6 +9,7 @@ WebSocket (RFC 6455) is spoken by hand, stdlib only: fragmented and binary messa
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -138,7 +139,8 @@ def http_answer(server: WebAppServer, path: str, content_type: str, body: bytes)
     form = parse_qs(body.decode("utf-8", "replace")) if "form-urlencoded" in content_type else {}
     doc: Any = None
     if "json" in content_type or body[:1] in (b"{", b"["):
-        doc = json.loads(body)
+        with contextlib.suppress(ValueError):  # records (SignalR, JSON lines) are no one document
+            doc = json.loads(body)
     if app == "chatgpt":
         if form:  # the guest page's form: an HTML page answers
             return "text/html; charset=utf-8", [webapps.html_reply(ECHO_PREFIX + form["q"][0])]
