@@ -19,13 +19,13 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 from tests import webapps
-from tests.e2e.upstream import ECHO_PREFIX
+from tests.e2e.upstream import ECHO_PREFIX, TlsServer, send_chunked
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
@@ -210,15 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.record(Received(self.path, body, _decoded(body)))
         content_type = self.headers.get("content-type", "")
-        content_type, chunks = http_answer(self.server, self.path, content_type, body)
-        self.send_response(200)
-        self.send_header("content-type", content_type)
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        for chunk in chunks:
-            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        send_chunked(self, *http_answer(self.server, self.path, content_type, body))
 
     def do_GET(self) -> None:
         if self.headers.get("upgrade", "").lower() != "websocket":
@@ -253,31 +245,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
-class WebAppServer(ThreadingHTTPServer):
+class WebAppServer(TlsServer):
     """One app's stand-in on 127.0.0.1 over TLS; records what it receives."""
 
-    daemon_threads = True
-
     def __init__(self, app: str, cert: Path, key: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        super().__init__(_Handler, cert, key, name=f"webapp-{app}")
         self.app = app
         self.requests: list[Received] = []
         self.chats: dict[str, str] = {}  # Le Chat: chat id -> its first prompt
         self.channels: list[_Handler] = []  # open WebSockets (Poe's tchannel)
         self.relay: WebAppServer | None = None  # Poe: where the answers to this host's requests go
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, name=f"webapp-{app}", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def record(self, received: Received) -> None:
         with self._lock:
@@ -292,17 +269,6 @@ class WebAppServer(ThreadingHTTPServer):
     def received(self, marker: str) -> list[Received]:
         with self._lock:
             return [r for r in self.requests if marker in r.text]
-
-    def start(self) -> WebAppServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hangs up mid-stream is not a test failure
 
 
 # ------------------------------------------------------------------ clients through the proxy
