@@ -778,8 +778,10 @@ class Guard:
         event_id = flow.metadata.get("guard_event_id")
         if event_id and flow.response is not None:
             flow.response.headers[EVENT_HEADER] = event_id
+        if flow.response is None or flow.response.status_code == 101:
+            return  # a WebSocket's messages are restored one by one
         exchange = self._follow_recent_placeholders(flow)
-        if exchange is None or flow.response is None:
+        if exchange is None:
             return
         headers = flow.response.headers
         # A reply that streams (no length announced, not compressed) is restored as it streams.

@@ -25,6 +25,7 @@ from tests import webapps
 from tests.e2e.helpers import (
     MOBILE,
     NATIONAL_ID,
+    OTHER_NATIONAL_ID,
     GuardProxy,
     assert_block_message,
     classified_prompt,
@@ -470,6 +471,14 @@ def test_poe_answer_on_its_channel_is_restored(proxy: GuardProxy, apps: dict[str
         assert human == prompt  # the acknowledgement echoes the prompt: restored too
         text = _assert_nothing_personal(apps["poe"], tag)
         assert "陳志明" not in text and "<PERSON_1>" in text
+        seen = webapps.read_poe(channel.receive_until(webapps.poe_done))
+        assert seen == {"streamed": echoed(prompt), "final": echoed(prompt)}
+    finally:
+        channel.close()
+    channel = _poe_channel(proxy, apps)  # a channel opened later follows the user's next prompt
+    try:
+        prompt = pii_prompt(nonce()).replace(NATIONAL_ID, OTHER_NATIONAL_ID)  # new values, same numbering
+        post(proxy, apps["poe"], *poe_request(prompt))
         seen = webapps.read_poe(channel.receive_until(webapps.poe_done))
         assert seen == {"streamed": echoed(prompt), "final": echoed(prompt)}
     finally:
