@@ -116,34 +116,33 @@ def joined_request(fmt: str, text: str, parts: list[ParsedRequest], separator: s
     return ParsedRequest(fmt, text.encode("utf-8"), segments, uninspected, write, extra)
 
 
-def framed_request(fmt: str, body: bytes) -> ParsedRequest | None:
+def framed_request(fmt: str, body: bytes,
+                   read_record: Callable[[str], ParsedRequest] | None = None) -> ParsedRequest | None:
     """A body of SignalR records (``\\x1e``-ended JSON, e.g. the chat hubs' long-polling and SSE
-    transports) or of JSON lines, every record walked as JSON; ``None`` when the body is neither.
+    transports) or of JSON lines, each record read by ``read_record``; ``None`` when it is neither.
 
-    Every record must be JSON: one that is not fails the whole body (fail closed), never passes as text.
+    By default every record must be JSON: one that is not, or an empty SignalR record, fails the whole
+    body (fail closed), never passes as text. (WebSocket messages read their records their own way.)
     """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    read = read_record or (lambda record: _json_record(fmt, record))
     records = signalr_records(text)
     if records is not None:
-        parts = [_json_record(fmt, r, blank_ok=False) for r in records]
-        return joined_request(fmt, text, parts, RECORD_SEPARATOR, "record")
-    if not _looks_like_json(body):
-        return None
-    lines = json_lines(text)
+        return joined_request(fmt, text, [read(r) for r in records], RECORD_SEPARATOR, "record")
+    lines = json_lines(text) if _looks_like_json(body) else None
     if lines is None:
         return None
-    parts = [_json_record(fmt, line.rstrip("\r\n"), blank_ok=True) for line in lines]
+    parts = [read(ln.rstrip("\r\n")) if ln.strip() else ParsedRequest(fmt, ln.encode("utf-8"), ())
+             for ln in lines]  # blank lines between JSON lines carry nothing
     return joined_request(fmt, text, parts, "", "line",
                           trailers=[line[len(line.rstrip("\r\n")):] for line in lines])
 
 
-def _json_record(fmt: str, record: str, *, blank_ok: bool) -> ParsedRequest:
-    if not record.strip():  # a blank line between JSON lines; an empty SignalR record is no record
-        if blank_ok:
-            return ParsedRequest(fmt, record.encode("utf-8"), ())
+def _json_record(fmt: str, record: str) -> ParsedRequest:
+    if not record.strip():
         raise FormatError("an empty SignalR record")
     return json_request(fmt, record.encode("utf-8"), select, decode_nested=nested_json)
 

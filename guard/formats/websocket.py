@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from guard.formats import copilot, generic
-from guard.formats._framing import json_lines, signalr_message, signalr_records
+from guard.formats._framing import signalr_message, signalr_records
 from guard.formats.base import FormatError, ParsedRequest, rewrite_parsed
 from guard.formats.restore import WsMessageRestorer
 from guard.notice import BlockNotice, short_message
@@ -48,14 +48,10 @@ def rewrite_ws_message(parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes
 
 
 def _text_message(api: str, text: str) -> ParsedRequest:
-    records = signalr_records(text)
-    if records is not None:
-        return generic.joined_request(api, text, [_one(api, r) for r in records], "\x1e", "record")
-    lines = json_lines(text)
-    if lines is not None:  # several JSON documents, one a line
-        parts = [_one(api, line.rstrip("\r\n")) for line in lines]
-        return generic.joined_request(api, text, parts, "", "line",
-                                      trailers=[line[len(line.rstrip("\r\n")):] for line in lines])
+    # SignalR records, or several JSON documents one a line: each read like a message of its own
+    framed = generic.framed_request(api, text.encode("utf-8"), lambda record: _one(api, record))
+    if framed is not None:
+        return framed
     socket_io = _SOCKET_IO.match(text)
     if socket_io and _is_json(text[socket_io.end():]):
         head = socket_io.group(1)
