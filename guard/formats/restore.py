@@ -8,10 +8,12 @@ split across deltas (``"<PER"`` then ``"SON_1>"``) is held back and sent with th
 channel, so every event stays well-formed. Understood deltas: OpenAI chat / completions, Responses
 ``output_text`` deltas, Anthropic ``text_delta`` (also claude.ai), Gemini candidates (SSE and JSON-array
 streaming), ChatGPT/DeepSeek web ``{"p","o","v"}`` patches, Perplexity's markdown ``diff_block`` patches,
-claude.ai legacy ``completion`` events and Copilot ``appendText`` messages. Length-prefixed Google frames
-(Gemini web, ``batchexecute``) are rewritten with their lengths recomputed; SignalR records one by one.
-Every other string is restored whole. The placeholder map is sensitive: it is kept in memory only and
-never logged.
+Le Chat's ``contentChunks`` patches (numbered JSON lines, ``15:{...}``), claude.ai legacy ``completion``
+events and Copilot ``appendText`` messages. Length-prefixed Google frames (Gemini web, ``batchexecute``)
+are rewritten with their lengths recomputed; SignalR records one by one; Poe's channel updates with
+their cumulative text never ending in half a placeholder. Every other string is restored whole. The
+placeholder map is sensitive: it is kept in memory only and never logged (``RecentPlaceholders`` keeps
+a user's recent maps a while for answers that come back on another request or connection).
 """
 
 from __future__ import annotations
