@@ -68,6 +68,7 @@ def test_event_page_shows_the_thumbnail_and_the_route_serves_it_privately(
     assert served.headers["Cache-Control"] == "no-store"
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     assert rita.get(f"/events/{event_id}/images/1.jpg").status_code == 404
+    assert "含圖片 1 張" in rita.text("/events")  # the list says which events carried images
 
 
 def test_signed_out_visitor_gets_no_thumbnail(app: object, store: AuditStore,
