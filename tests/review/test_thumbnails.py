@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from flask import Flask
 from PIL import Image
 from sqlalchemy import insert, update
 
@@ -71,10 +73,10 @@ def test_event_page_shows_the_thumbnail_and_the_route_serves_it_privately(
     assert "含圖片 1 張" in rita.text("/events")  # the list says which events carried images
 
 
-def test_signed_out_visitor_gets_no_thumbnail(app: object, store: AuditStore,
+def test_signed_out_visitor_gets_no_thumbnail(app: Flask, store: AuditStore,
                                               masked_thumbnail: bytes) -> None:
     event_id = _image_event(store, (masked_thumbnail,))
-    anonymous = Client(app)  # type: ignore[arg-type]
+    anonymous = Client(app)
     response = anonymous.get(f"/events/{event_id}/images/0.jpg")
     assert response.status_code == 303 and "/login" in response.headers["Location"]
     assert response.data != masked_thumbnail
@@ -110,9 +112,9 @@ def test_purged_thumbnail_is_explained(client: Callable[[str], Client], store: A
     assert rita.get(f"/events/{event_id}/images/0.jpg").status_code == 404
 
 
-def test_thumbnails_survive_the_journal(tmp_path: object, store: AuditStore, masked_thumbnail: bytes) -> None:
+def test_thumbnails_survive_the_journal(tmp_path: Path, store: AuditStore, masked_thumbnail: bytes) -> None:
     """Spooled while the store is away, replayed later: the thumbnail arrives with its event."""
-    journal = Journal(tmp_path / "journal.jsonl")  # type: ignore[operator]
+    journal = Journal(tmp_path / "journal.jsonl")
     record = event_record([OCR_PROMPT], [finding(OCR_PROMPT, "F225837467", "TW_NATIONAL_ID")])
     writer = AuditWriter(lambda: store, journal, store.keys)
     journal.append([writer._stored(PendingEvent(record, [OCR_PROMPT], (masked_thumbnail,)))])
