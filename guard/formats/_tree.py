@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+from guard.formats import embedded
 from guard.formats.base import AmbiguousRequest, FormatError, NotRewritable, ParsedRequest, Segment
 
 Step = str | int
@@ -375,8 +376,10 @@ def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Ca
     multi-line string alone, and all keys as one segment (each segment costs the engine a pass).
     """
     root = parse()
-    selected = list(dict.fromkeys(select(root)))
-    rest = complete(root, selected)[len(selected):]
+    files = embedded_files(root, prefix)
+    inside = {p for p, _ in files}
+    selected = [p for p in dict.fromkeys(select(root)) if p not in inside]
+    rest = [p for p in complete(root, selected)[len(selected):] if p not in inside]
     one_line = [p for p in rest if "\n" not in get(root, p)]
     alone = [*selected, *(p for p in rest if "\n" in get(root, p))]
     segments = tuple(Segment(get(root, p), describe(root, p, prefix)) for p in alone)
@@ -398,11 +401,29 @@ def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Ca
                 if new != get(fresh, p):
                     put(fresh, p, new)
         key_text = tail[len(others)] if key_segment else None
+        for (_, seg), new in zip(files, tail[len(others) + len(key_segment):], strict=False):
+            if new != seg.text:
+                raise NotRewritable(f"{seg.where} is a file inside the body; block it instead")
         rename_keys(fresh, _renamed(fresh, key_segment, key_text))
         return serialise(fresh)
 
     return ParsedRequest(fmt, body, segments[:len(selected)], hidden, write,
-                         segments[len(selected):] + others + key_segment)
+                         segments[len(selected):] + others + key_segment + tuple(seg for _, seg in files))
+
+
+def embedded_files(root: Any, prefix: str = "") -> list[tuple[Path, Segment]]:
+    """Every string that is base64 of a document or of compressed data, with the text read from it.
+
+    Such a string is binary base64 (technical to the generic walk): it is read here instead, and what
+    cannot be read raises :class:`UnreadableContent` (the request fails closed).
+    """
+    out = []
+    for p, value in strings(root):
+        found = embedded.embedded_text(value)
+        if found is not None:
+            kind, text = found
+            out.append((p, Segment(text, f"{describe(root, p, prefix)}({kind})")))
+    return out
 
 
 def json_request(

@@ -6,8 +6,10 @@ compressed body cannot expand without limit; a corrupt body raises :class:`Conte
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import zlib
 
 import brotli
@@ -86,6 +88,24 @@ def _zstd(data: bytes, max_size: int) -> bytes:
     return bytes(out)
 
 
+def _stream(d: bz2.BZ2Decompressor | lzma.LZMADecompressor, data: bytes, max_size: int, name: str) -> bytes:
+    """bzip2 or xz through a decompressor that stops at ``max_size`` (a bomb is refused, not inflated)."""
+    out = d.decompress(data, max_size + 1)
+    if len(out) > max_size or not d.needs_input and not d.eof:
+        raise BodyTooLarge("decompressed body exceeds the size limit")
+    if not d.eof:
+        raise ContentEncodingError(f"truncated {name} data")
+    return out
+
+
+def _bzip2(data: bytes, max_size: int) -> bytes:
+    return _stream(bz2.BZ2Decompressor(), data, max_size, "bzip2")
+
+
+def _xz(data: bytes, max_size: int) -> bytes:
+    return _stream(lzma.LZMADecompressor(), data, max_size, "xz")
+
+
 _DECODERS = {"gzip": _gzip, "x-gzip": _gzip, "deflate": _deflate, "br": _brotli, "zstd": _zstd}
 
 
@@ -102,6 +122,20 @@ def decode_body(body: bytes, content_encoding: str | None, max_size: int = DEFAU
         except (zlib.error, brotli.error, zstandard.ZstdError, EOFError, OSError, ValueError):
             raise ContentEncodingError(f"corrupt {enc} body") from None
     return body
+
+
+#: Compressed data by format (not a Content-Encoding name): what ``decompress`` undoes.
+_FORMATS = {"gzip": _gzip, "zlib": lambda data, max_size: _zlib(data, 15, max_size), "bzip2": _bzip2, "xz": _xz}
+
+
+def decompress(data: bytes, kind: str, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
+    """``data`` compressed as ``kind`` (gzip, zlib, bzip2, xz), inflated to at most ``max_size`` bytes."""
+    try:
+        return _FORMATS[kind](data, max_size)
+    except (ContentEncodingError, BodyTooLarge):
+        raise
+    except (zlib.error, EOFError, OSError, ValueError, lzma.LZMAError):
+        raise ContentEncodingError(f"corrupt {kind} data") from None
 
 
 def encode_body(body: bytes, content_encoding: str | None) -> bytes:
