@@ -377,7 +377,7 @@ def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Ca
     """
     root = parse()
     files = embedded_files(root, prefix)
-    inside = {p for p, _ in files}
+    inside = {p for p, _ in files if p is not None}
     selected = [p for p in dict.fromkeys(select(root)) if p not in inside]
     rest = [p for p in complete(root, selected)[len(selected):] if p not in inside]
     one_line = [p for p in rest if "\n" not in get(root, p)]
@@ -411,19 +411,42 @@ def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Ca
                          segments[len(selected):] + others + key_segment + tuple(seg for _, seg in files))
 
 
-def embedded_files(root: Any, prefix: str = "") -> list[tuple[Path, Segment]]:
+def embedded_files(root: Any, prefix: str = "") -> list[tuple[Path | None, Segment]]:
     """Every string that is base64 of a document or of compressed data, with the text read from it.
 
     Such a string is binary base64 (technical to the generic walk): it is read here instead, and what
-    cannot be read raises :class:`UnreadableContent` (the request fails closed).
+    cannot be read raises :class:`UnreadableContent` (the request fails closed). The path is None for a
+    file inside JSON that a string holds (the string itself is still inspected as text).
     """
-    out = []
+    out: list[tuple[Path | None, Segment]] = []
     for p, value in strings(root):
         found = embedded.embedded_text(value)
         if found is not None:
             kind, text = found
             out.append((p, Segment(text, f"{describe(root, p, prefix)}({kind})")))
+        elif value[:1] in ("[", "{") and len(value) > embedded.MIN_BASE64:
+            # JSON inside a string the format reads as text (a tool call's arguments): its files too
+            out += [(None, seg) for seg in _files_in_json(value, describe(root, p, prefix))]
     return out
+
+
+def _files_in_json(value: str, where: str, level: int = 1) -> list[Segment]:
+    """The files in JSON held by a string (read only: the string itself is inspected as text)."""
+    try:
+        inner = loads(value, "JSON in a string")
+    except FormatError:
+        return []
+    out: list[Segment] = []
+    for p, text in strings(inner):
+        found = embedded.embedded_text(text)
+        if found is not None:
+            out.append(Segment(found[1], f"{where}/{describe(inner, p)}({found[0]})"))
+        elif text[:1] in ("[", "{") and level < _MAX_JSON_IN_STRING:
+            out += _files_in_json(text, f"{where}/{describe(inner, p)}", level + 1)
+    return out
+
+
+_MAX_JSON_IN_STRING = 4  # JSON in a string in a string...: deeper than any real request
 
 
 def json_request(

@@ -91,7 +91,7 @@ def _zstd(data: bytes, max_size: int) -> bytes:
 def _stream(d: bz2.BZ2Decompressor | lzma.LZMADecompressor, data: bytes, max_size: int, name: str) -> bytes:
     """bzip2 or xz through a decompressor that stops at ``max_size`` (a bomb is refused, not inflated)."""
     out = d.decompress(data, max_size + 1)
-    if len(out) > max_size or not d.needs_input and not d.eof:
+    if len(out) > max_size or (not d.needs_input and not d.eof):
         raise BodyTooLarge("decompressed body exceeds the size limit")
     if not d.eof:
         raise ContentEncodingError(f"truncated {name} data")
@@ -125,7 +125,8 @@ def decode_body(body: bytes, content_encoding: str | None, max_size: int = DEFAU
 
 
 #: Compressed data by format (not a Content-Encoding name): what ``decompress`` undoes.
-_FORMATS = {"gzip": _gzip, "zlib": lambda data, max_size: _zlib(data, 15, max_size), "bzip2": _bzip2, "xz": _xz}
+_FORMATS = {"gzip": _gzip, "zlib": lambda data, max_size: _zlib(data, 15, max_size),
+            "bzip2": _bzip2, "xz": _xz}
 
 
 def decompress(data: bytes, kind: str, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
