@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -387,28 +388,45 @@ def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Ca
     key_segment = _key_segment(root)
     hidden = tuple(describe(root, p, prefix) for p in (uninspected(root) if uninspected else ()))
 
-    def write(new_texts: Sequence[str]) -> bytes:
-        fresh = parse()
-        for p, seg, new in zip(alone, segments, new_texts, strict=False):
+    writer = _TreeWriter(parse, serialise, tuple(alone), segments, tuple(one_line), others, key_segment,
+                         tuple(seg for _, seg in files))
+    return ParsedRequest(fmt, body, segments[:len(selected)], hidden, writer,
+                         segments[len(selected):] + others + key_segment + writer.files)
+
+
+@dataclass(frozen=True)
+class _TreeWriter:
+    """Writes new texts back into a fresh parse of the body (a plain object, so a worker that read the
+    body's embedded files can return it)."""
+
+    parse: Callable[[], Any]
+    serialise: Callable[[Any], bytes]
+    alone: tuple[Path, ...]
+    segments: tuple[Segment, ...]
+    one_line: tuple[Path, ...]
+    others: tuple[Segment, ...]
+    key_segment: tuple[Segment, ...]
+    files: tuple[Segment, ...]
+
+    def __call__(self, new_texts: Sequence[str]) -> bytes:
+        fresh = self.parse()
+        for p, seg, new in zip(self.alone, self.segments, new_texts, strict=False):
             if new != seg.text:
                 put(fresh, p, new)
-        tail = list(new_texts[len(alone):])
-        if others and tail[0] != others[0].text:
+        tail = list(new_texts[len(self.alone):])
+        if self.others and tail[0] != self.others[0].text:
             lines = tail[0].split("\n")
-            if len(lines) != len(one_line):
+            if len(lines) != len(self.one_line):
                 raise NotRewritable("a redaction spans two strings of the body")
-            for p, new in zip(one_line, lines, strict=True):
+            for p, new in zip(self.one_line, lines, strict=True):
                 if new != get(fresh, p):
                     put(fresh, p, new)
-        key_text = tail[len(others)] if key_segment else None
-        for (_, seg), new in zip(files, tail[len(others) + len(key_segment):], strict=False):
+        key_text = tail[len(self.others)] if self.key_segment else None
+        for seg, new in zip(self.files, tail[len(self.others) + len(self.key_segment):], strict=False):
             if new != seg.text:
                 raise NotRewritable(f"{seg.where} is a file inside the body; block it instead")
-        rename_keys(fresh, _renamed(fresh, key_segment, key_text))
-        return serialise(fresh)
-
-    return ParsedRequest(fmt, body, segments[:len(selected)], hidden, write,
-                         segments[len(selected):] + others + key_segment + tuple(seg for _, seg in files))
+        rename_keys(fresh, _renamed(fresh, self.key_segment, key_text))
+        return self.serialise(fresh)
 
 
 def embedded_files(root: Any, prefix: str = "") -> list[tuple[Path | None, Segment]]:
@@ -461,8 +479,8 @@ def json_request(
     """Parse a JSON body strictly; inspect what ``select`` names, then every other string and every key."""
     if not body.strip():
         return ParsedRequest(fmt, body, ())
-    return _tree_request(fmt, body, lambda: _expanded(loads(body), decode_nested),
-                         lambda fresh: encode_json(collapse(fresh)), select, uninspected, prefix)
+    return _tree_request(fmt, body, functools.partial(_parse_json, body, decode_nested), _serialise_json,
+                         select, uninspected, prefix)
 
 
 def form_request(
@@ -473,8 +491,21 @@ def form_request(
     decode_nested: Callable[[Path, str], bool] | None = None,
 ) -> ParsedRequest:
     """Like :func:`json_request` for form bodies (field names are keys); fields may hold (nested) JSON."""
-    return _tree_request(fmt, body, lambda: _expanded(parse_form(body), decode_nested), serialise_form,
+    return _tree_request(fmt, body, functools.partial(_parse_form, body, decode_nested), serialise_form,
                          select, None, "")
+
+
+# Module-level parsers and serialisers (not lambdas): a request's writer must survive pickling.
+def _parse_json(body: bytes, decode_nested: Callable[[Path, str], bool] | None) -> Any:
+    return _expanded(loads(body), decode_nested)
+
+
+def _parse_form(body: bytes, decode_nested: Callable[[Path, str], bool] | None) -> Any:
+    return _expanded(parse_form(body), decode_nested)
+
+
+def _serialise_json(fresh: Any) -> bytes:
+    return encode_json(collapse(fresh))
 
 
 def _expanded(root: Any, decode_nested: Callable[[Path, str], bool] | None) -> Any:

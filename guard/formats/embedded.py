@@ -48,6 +48,17 @@ _MAGIC = (
 _COMPRESSED = frozenset({"gzip", "zlib", "bzip2", "xz"})
 
 
+# How base64 of each signature begins, after a JSON quote, a form's ``=``, a data URL's comma or a
+# line break: a body holding one is read in an inspection worker (decoding and reading is CPU work).
+_SIGNATURE_BASE64 = re.compile(
+    rb"""(?:["=,:\s]|%2[Cc])(?:JVBERi0|UEsDB|UEsFB|0M8R4KGxGuE|e1xydGY|H4sI|Qlpo|(?:/|_|%2[Ff])Td6WFo|eJ|eNo|eAE|eF)""")
+
+
+def may_hold_files(body: bytes) -> bool:
+    """Whether a text body (JSON, a form) may hold base64 of a file: a cheap over-estimate."""
+    return _SIGNATURE_BASE64.search(body) is not None
+
+
 def _zlib_header(data: bytes) -> bool:
     """A zlib stream header: deflate method, a 32 KB window at most, and the header's own check."""
     return len(data) >= 2 and data[0] & 0x0F == 8 and data[0] >> 4 <= 7 and (data[0] << 8 | data[1]) % 31 == 0

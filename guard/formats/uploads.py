@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from guard.formats import multipart
+from guard.formats import embedded, multipart
 from guard.formats._reply import json_reply
 from guard.formats.base import (
     NativeResponse,
@@ -197,10 +197,14 @@ def _part_segments(body: bytes, index: int, part: Part,
         return
     if part.filename is None and not part.content_type and not part.encoded:
         try:  # a plain form field
-            yield Segment(part.payload.decode("utf-8"), where), _Place(part.data)
-            return
+            value = part.payload.decode("utf-8")
         except UnicodeDecodeError:
             pass
+        else:
+            inside = embedded.embedded_text(value)  # base64 of a document: read, and blocked if redacted
+            yield (Segment(inside[1], f"{where}({inside[0]})"), _Place(None)) if inside else \
+                (Segment(value, where), _Place(part.data))
+            return
     if part.filename is not None and image_type(part.payload) is not None:
         images.append(where)
         return
@@ -260,8 +264,9 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
 
 
 def reads_documents(body: bytes, content_type: str) -> bool:
-    """Whether extracting ``body`` goes through the file readers (uploads, and binary bodies the generic
-    format sniffs): such extraction runs in an inspection worker, never on the proxy's event loop."""
+    """Whether extracting ``body`` goes through the file readers (uploads, binary bodies the generic
+    format sniffs, text bodies that may hold base64 of a document): such extraction runs in an
+    inspection worker, never on the proxy's event loop."""
     if not body:
         return False
     mt = media_type(content_type)
@@ -269,7 +274,7 @@ def reads_documents(body: bytes, content_type: str) -> bool:
         return True
     textual = mt.startswith("text/") or mt.endswith(("json", "x-www-form-urlencoded"))
     if textual or body.lstrip()[:1] in b'{["':
-        return False
+        return embedded.may_hold_files(body)  # base64 of a document in a field is read like an upload
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
