@@ -82,7 +82,11 @@ def _payload(value: str) -> str | None:
     payload = value[data_url.end():] if data_url else value
     if len(payload) < MIN_BASE64:
         return None
-    head = _WHITESPACE.sub("", payload[:_SNIFF_CHARS + 256])
+    runs = payload[:_SNIFF_CHARS + 256].split()
+    # Line breaks (MIME's 76-column lines) are allowed; words of a sentence are not base64
+    if any(len(run) < MIN_BASE64 for run in runs[:-1]):
+        return None
+    head = "".join(runs)
     if not _BASE64.fullmatch(head[:_SNIFF_CHARS].rstrip("=")):
         return None
     return payload

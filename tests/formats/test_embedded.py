@@ -1,0 +1,95 @@
+"""Files hidden as base64 in strings: which strings are files, what is read from them, what is refused."""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import json
+import lzma
+import pickle
+import random
+import zlib
+
+import pytest
+
+from guard.formats import BodyTooLarge, NotRewritable, UnreadableContent
+from guard.formats.embedded import embedded_file, embedded_text, may_hold_files
+from guard.formats.generic import GenericFormat
+from guard.formats.uploads import reads_documents
+from tests.formats.files import docx, pdf, zip_archive
+
+ID_TEXT = "身分證 A123456789"
+GENERIC = GenericFormat()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@pytest.mark.parametrize(("value", "kind", "text"), [
+    (b64(pdf(ID_TEXT.replace("身分證", "ID"))), "pdf", "ID A123456789"),
+    ("data:application/pdf;base64," + b64(pdf("ID A123456789")), "pdf", "ID A123456789"),
+    ("data:application/octet-stream;name=a.bin;base64," + b64(docx([ID_TEXT])), "zip", ID_TEXT),
+    (base64.urlsafe_b64encode(docx([ID_TEXT])).decode().rstrip("="), "zip", ID_TEXT),
+    (base64.encodebytes(docx([ID_TEXT])).decode(), "zip", ID_TEXT),  # MIME lines of 76 characters
+    (b64(gzip.compress(ID_TEXT.encode())), "gzip", ID_TEXT),
+    (b64(zlib.compress(ID_TEXT.encode())), "zlib", ID_TEXT),
+    (b64(bz2.compress(ID_TEXT.encode())), "bzip2", ID_TEXT),
+    (b64(lzma.compress(ID_TEXT.encode())), "xz", ID_TEXT),
+    (b64(gzip.compress(ID_TEXT.encode("cp950"))), "gzip", ID_TEXT),  # Big5 text, as Windows saves it
+    (b64(gzip.compress(docx([ID_TEXT]))), "gzip", ID_TEXT),  # a compressed document is read too
+])
+def test_file_in_a_string_is_read(value: str, kind: str, text: str) -> None:
+    found = embedded_text(value)
+    assert found is not None and found[0] == kind and text in found[1]
+
+
+@pytest.mark.parametrize("value", [
+    b64(random.Random(1).randbytes(2000)),      # binary of no known type
+    b64(f"請查詢 {ID_TEXT}".encode()),            # base64 of text: the normalised view reads it
+    "JVBERi0 is how base64 of a PDF begins",    # text that starts like one
+    "JVBERi0xLjcKJeLjz9MK 1 0 obj",             # a sentence quoting one
+    "eJohn Smith wrote the eJournal entry",     # zlib's two-byte signature in text
+    "H4sI",                                     # too short to be a file
+    "https://example.gov.tw/api?file=JVBERi0xLjcK",
+])
+def test_other_strings_are_not_files(value: str) -> None:
+    assert embedded_file(value) is None
+
+
+@pytest.mark.parametrize(("data", "error"), [
+    (b"%PDF-1.7\n" + bytes(64), UnreadableContent),                        # corrupt PDF
+    (zip_archive({"x.bin": b"\x00"}), UnreadableContent),                   # a zip that is no document
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), UnreadableContent),  # legacy .doc
+    (gzip.compress(ID_TEXT.encode())[:-10], UnreadableContent),             # truncated
+    (gzip.compress(bytes(range(256))), UnreadableContent),                  # compressed binary
+    (bz2.compress(bytes(40 * 1024 * 1024)), BodyTooLarge),                  # a bomb: 40 MB of zeros
+    (gzip.compress(gzip.compress(gzip.compress(gzip.compress(ID_TEXT.encode())))), UnreadableContent),  # deep
+])
+def test_unreadable_file_fails_closed(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        embedded_text(b64(data))
+
+
+def test_json_body_with_a_file_blocks_redaction_and_survives_a_worker() -> None:
+    body = json.dumps({"note": "附件", "file": b64(pdf("ID A123456789"))}).encode()
+    parsed = pickle.loads(pickle.dumps(GENERIC.extract(body, "application/json", "/api/x")))
+    assert [s.where for s in parsed.all_segments if "A123456789" in s.text] == ["file(pdf)"]
+    texts = [s.text.replace("A123456789", "<ID>") for s in parsed.all_segments]
+    with pytest.raises(NotRewritable):
+        GENERIC.rewrite(parsed, texts)
+    note_only = [s.text.replace("附件", "<X>") for s in parsed.all_segments]
+    assert json.loads(GENERIC.rewrite(parsed, note_only))["note"] == "<X>"  # the rest is still redactable
+
+
+@pytest.mark.parametrize(("body", "content_type", "in_worker"), [
+    (json.dumps({"f": b64(pdf("a"))}).encode(), "application/json", True),
+    (json.dumps({"f": json.dumps({"f": b64(pdf("a"))})}).encode(), "application/json", True),
+    (b"f=" + base64.urlsafe_b64encode(docx(["a"])), "application/x-www-form-urlencoded", True),
+    (b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}', "application/json", False),
+])
+def test_bodies_that_may_hold_files_are_read_in_a_worker(body: bytes, content_type: str,
+                                                         in_worker: bool) -> None:
+    assert may_hold_files(body) is in_worker
+    assert reads_documents(body, content_type) is in_worker
