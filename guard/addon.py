@@ -862,6 +862,12 @@ class Guard:
             return
         event = replace(event, entities=verdict.entity_counts(), segments=len(texts),
                         policy_version=verdict.policy_version)
+        rewritten = message.content
+        if verdict.decision is Decision.REDACT:
+            try:
+                rewritten = websocket.rewrite_ws_message(parsed, verdict.redacted)
+            except NotRewritable:  # a file inside the message cannot be redacted in place: block it instead
+                verdict = replace(verdict, decision=Decision.BLOCK)
         if verdict.decision in (Decision.BLOCK, Decision.WARN):
             # A WebSocket has no header for a stated reason: a warned message is held like a blocked one.
             message.drop()
@@ -872,7 +878,7 @@ class Guard:
             self._record(event, kind, verdict.decision.value, started, action_taken="dropped")
             return
         if verdict.decision is Decision.REDACT:
-            message.content = websocket.rewrite_ws_message(parsed, verdict.redacted)
+            message.content = rewritten
             # One map for the connection: later replies may refer to earlier messages' placeholders.
             exchange = self._exchanges.setdefault(flow.id, _Exchange({}))
             exchange.placeholders = {**exchange.placeholders, **verdict.placeholders}

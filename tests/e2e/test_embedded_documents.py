@@ -23,10 +23,20 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from tests import webapps
 from tests.e2e.conftest import _server
-from tests.e2e.helpers import NATIONAL_ID, CurlResult, GuardProxy, curl, nonce, write_policy
+from tests.e2e.helpers import (
+    NATIONAL_ID,
+    CurlResult,
+    GuardProxy,
+    assert_block_message,
+    curl,
+    nonce,
+    write_policy,
+)
 from tests.e2e.test_upload_multipart import event_of
 from tests.e2e.upstream import UpstreamServer
+from tests.e2e.webapp_server import WebAppServer, WsClient
 from tests.formats.files import docx, form, part, pdf, raw_pdf, xlsx, zip_archive
 
 pytestmark = pytest.mark.usefixtures("curl_available")
@@ -45,11 +55,20 @@ def webapp_upstream(upstream_cert: tuple[Path, Path]) -> Iterator[UpstreamServer
 
 
 @pytest.fixture(scope="module")
+def copilot(upstream_cert: tuple[Path, Path]) -> Iterator[WebAppServer]:
+    """Copilot's stand-in: prompts travel as WebSocket messages."""
+    server = WebAppServer("copilot", *upstream_cert).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory, webapp_upstream: UpstreamServer,
-          openai_upstream: UpstreamServer) -> Iterator[GuardProxy]:
+          openai_upstream: UpstreamServer, copilot: WebAppServer) -> Iterator[GuardProxy]:
     directory = tmp_path_factory.mktemp("guard-embedded")
     policy = write_policy(directory / "policy.yaml", {"e2e-webapp": ("generic", webapp_upstream),
-                                                      "e2e-openai": ("openai", openai_upstream)})
+                                                      "e2e-openai": ("openai", openai_upstream),
+                                                      "e2e-copilot": ("copilot", copilot)})
     guard = GuardProxy(confdir=directory, policy=policy, log_path=directory / "proxy.log",
                        options=("guard_timeout=60",))
     guard.start()
@@ -234,3 +253,23 @@ def test_base64_of_plain_text_is_still_inspected(proxy: GuardProxy, webapp_upstr
         assert hidden not in seen.text
     event = event_of(proxy, reply)
     assert event["entities"].get("TW_NATIONAL_ID", 0) >= 1
+
+
+@pytest.mark.parametrize("file", [
+    pytest.param(lambda: docx([f"陳情人{NAME}，身分證 {NATIONAL_ID}"]), id="DOCX with an ID: blocked"),
+    pytest.param(lambda: b"%PDF-1.7\n" + bytes(64), id="corrupt PDF: unreadable"),
+])
+def test_document_in_a_websocket_message_never_leaves(proxy: GuardProxy, copilot: WebAppServer,
+                                                      file: Callable[[], bytes]) -> None:
+    client = WsClient(proxy.port, copilot, proxy.ca, "/c/api/chat?api-version=2")
+    try:
+        tag = nonce()
+        client.send(json.dumps({"event": "send", "conversationId": "Yb3XQm1m8z2Xp", "mode": "chat",
+                                "content": [{"type": "text", "text": f"請摘要附件 {tag}"},
+                                            {"type": "file", "data": b64(file())}]}))
+        notice = webapps.read_copilot(client.receive_until(
+            lambda messages: any(json.loads(m).get("event") == "done" for m in messages)))
+        assert_block_message(notice)
+        assert not [r for r in copilot.requests if tag.encode() in r.raw]
+    finally:
+        client.close()
