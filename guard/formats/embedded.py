@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from urllib.parse import unquote_to_bytes
 
 from guard.formats import compression
 from guard.formats.base import BodyTooLarge, ContentEncodingError, UnreadableContent
@@ -48,15 +49,26 @@ _MAGIC = (
 _COMPRESSED = frozenset({"gzip", "zlib", "bzip2", "xz"})
 
 
-# How base64 of each signature begins, after a JSON quote, a form's ``=``, a data URL's comma or a
-# line break: a body holding one is read in an inspection worker (decoding and reading is CPU work).
-_SIGNATURE_BASE64 = re.compile(
-    rb"""(?:["=,:\s]|%2[Cc])(?:JVBERi0|UEsDB|UEsFB|0M8R4KGxGuE|e1xydGY|H4sI|Qlpo|(?:/|_|%2[Ff])Td6WFo|eJ|eNo|eAE|eF)""")
+# How base64 of each signature begins. A text body with a string (or form value) that begins so is
+# read in an inspection worker, since decoding and reading is CPU work. This runs on the event loop
+# for every JSON and form body, so it splits at quotes (C speed) instead of scanning with a regex.
+_SIGNATURE_STARTS = (b"JVBERi0", b"UEsDB", b"UEsFB", b"0M8R4KGxGuE", b"e1xydGY", b"H4sI", b"Qlpo",
+                     b"/Td6WFo", b"_Td6WFo", b"eJ", b"eNo", b"eAE", b"eF")
 
 
-def may_hold_files(body: bytes) -> bool:
-    """Whether a text body (JSON, a form) may hold base64 of a file: a cheap over-estimate."""
-    return _SIGNATURE_BASE64.search(body) is not None
+def _begins_like_a_file(head: bytes) -> bool:
+    head = head.lstrip()
+    if head[:5].lower() == b"data:":
+        head = head.partition(b",")[2]
+    return head.startswith(_SIGNATURE_STARTS)
+
+
+def may_hold_files(body: bytes, form: bool = False) -> bool:
+    """Whether a JSON (or form) body may hold base64 of a file: a cheap over-estimate."""
+    if any(_begins_like_a_file(piece[:256]) for piece in body.split(b'"')):
+        return True
+    values = (field[:1024].partition(b"=")[2].replace(b"+", b" ") for field in body.split(b"&"))
+    return form and any(_begins_like_a_file(unquote_to_bytes(value)) for value in values)
 
 
 def _zlib_header(data: bytes) -> bool:

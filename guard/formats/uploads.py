@@ -274,7 +274,8 @@ def reads_documents(body: bytes, content_type: str) -> bool:
         return True
     textual = mt.startswith("text/") or mt.endswith(("json", "x-www-form-urlencoded"))
     if textual or body.lstrip()[:1] in b'{["':
-        return embedded.may_hold_files(body)  # base64 of a document in a field is read like an upload
+        # base64 of a document in a field is read like an upload
+        return embedded.may_hold_files(body, form=mt == "application/x-www-form-urlencoded")
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:

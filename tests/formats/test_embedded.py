@@ -88,8 +88,10 @@ def test_json_body_with_a_file_blocks_redaction_and_survives_a_worker() -> None:
     (json.dumps({"f": json.dumps({"f": b64(pdf("a"))})}).encode(), "application/json", True),
     (b"f=" + base64.urlsafe_b64encode(docx(["a"])), "application/x-www-form-urlencoded", True),
     (b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}', "application/json", False),
+    (b"q=eJohn+Smith&mode=chat", "application/x-www-form-urlencoded", True),  # an over-estimate: only cost
+    (json.dumps({"f": base64.b64encode(bytes(range(256)) * 8).decode()}).encode(), "application/json", False),
 ])
 def test_bodies_that_may_hold_files_are_read_in_a_worker(body: bytes, content_type: str,
                                                          in_worker: bool) -> None:
-    assert may_hold_files(body) is in_worker
+    assert may_hold_files(body, form=content_type == "application/x-www-form-urlencoded") is in_worker
     assert reads_documents(body, content_type) is in_worker
