@@ -282,6 +282,11 @@ def is_technical(key: Step | None, value: str) -> bool:
             return True
     if _UUID.match(value) or _HEX.match(value) or _TIMESTAMP.match(value):
         return True
+    return is_binary_base64(value)
+
+
+def is_binary_base64(value: str) -> bool:
+    """Base64 of binary data, bare or as a data URL."""
     data_url = _DATA_URL.match(value)
     if data_url:
         payload = value[data_url.end():]
@@ -386,7 +391,8 @@ def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Ca
     segments = tuple(Segment(get(root, p), describe(root, p, prefix)) for p in alone)
     others = (Segment("\n".join(get(root, p) for p in one_line), OTHERS_WHERE),) if one_line else ()
     key_segment = _key_segment(root)
-    hidden = tuple(describe(root, p, prefix) for p in (uninspected(root) if uninspected else ()))
+    hidden = tuple(describe(root, p, prefix) for p in (uninspected(root) if uninspected else ())
+                   if not _files_read_within(root, p, inside))
 
     writer = _TreeWriter(parse, serialise, tuple(alone), segments, tuple(one_line), others, key_segment,
                          tuple(seg for _, seg in files))
@@ -427,6 +433,13 @@ class _TreeWriter:
                 raise NotRewritable(f"{seg.where} is a file inside the body; block it instead")
         rename_keys(fresh, _renamed(fresh, self.key_segment, key_text))
         return self.serialise(fresh)
+
+
+def _files_read_within(root: Any, opaque: Path, read: set[Path]) -> bool:
+    """A part the format cannot read as text (an API's document block) whose files were all read here."""
+    inside = list(strings(get(root, opaque), opaque))
+    return any(p in read for p, _ in inside) and not any(
+        p not in read and is_binary_base64(value) for p, value in inside)
 
 
 def embedded_files(root: Any, prefix: str = "") -> list[tuple[Path | None, Segment]]:

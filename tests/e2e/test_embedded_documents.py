@@ -64,10 +64,13 @@ def copilot(upstream_cert: tuple[Path, Path]) -> Iterator[WebAppServer]:
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory, webapp_upstream: UpstreamServer,
-          openai_upstream: UpstreamServer, copilot: WebAppServer) -> Iterator[GuardProxy]:
+          openai_upstream: UpstreamServer, anthropic_upstream: UpstreamServer,
+          gemini_upstream: UpstreamServer, copilot: WebAppServer) -> Iterator[GuardProxy]:
     directory = tmp_path_factory.mktemp("guard-embedded")
     policy = write_policy(directory / "policy.yaml", {"e2e-webapp": ("generic", webapp_upstream),
                                                       "e2e-openai": ("openai", openai_upstream),
+                                                      "e2e-anthropic": ("anthropic", anthropic_upstream),
+                                                      "e2e-gemini": ("gemini", gemini_upstream),
                                                       "e2e-copilot": ("copilot", copilot)})
     guard = GuardProxy(confdir=directory, policy=policy, log_path=directory / "proxy.log",
                        options=("guard_timeout=60",))
@@ -181,8 +184,10 @@ def _send(proxy: GuardProxy, servers: dict[str, UpstreamServer], service: str, p
 
 
 @pytest.fixture
-def servers(openai_upstream: UpstreamServer, webapp_upstream: UpstreamServer) -> dict[str, UpstreamServer]:
-    return {"openai": openai_upstream, "webapp": webapp_upstream}
+def servers(openai_upstream: UpstreamServer, anthropic_upstream: UpstreamServer,
+            gemini_upstream: UpstreamServer, webapp_upstream: UpstreamServer) -> dict[str, UpstreamServer]:
+    return {"openai": openai_upstream, "anthropic": anthropic_upstream, "gemini": gemini_upstream,
+            "webapp": webapp_upstream}
 
 
 @pytest.mark.parametrize(("service", "path", "content_type", "build", "entities"), HIDDEN)
@@ -273,3 +278,48 @@ def test_document_in_a_websocket_message_never_leaves(proxy: GuardProxy, copilot
         assert not [r for r in copilot.requests if tag.encode() in r.raw]
     finally:
         client.close()
+
+
+# The APIs' own document parts: read like any embedded file (before, always refused as unreadable).
+def _openai_file_part(tag: str, data: bytes) -> bytes:
+    return _dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "report.pdf",
+                                  "file_data": "data:application/pdf;base64," + b64(data)}},
+        {"type": "text", "text": f"請摘要 {tag}"}]}]})
+
+
+def _anthropic_document(tag: str, data: bytes) -> bytes:
+    return _dumps({"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": [{"role": "user", "content": [
+        {"type": "document",
+         "source": {"type": "base64", "media_type": "application/pdf", "data": b64(data)}},
+        {"type": "text", "text": f"請摘要 {tag}"}]}]})
+
+
+def _gemini_inline_data(tag: str, data: bytes) -> bytes:
+    return _dumps({"contents": [{"role": "user", "parts": [
+        {"inlineData": {"mimeType": "application/pdf", "data": b64(data)}}, {"text": f"請摘要 {tag}"}]}]})
+
+
+API_DOCUMENTS = [
+    pytest.param("openai", CHAT, _openai_file_part, id="openai file part"),
+    pytest.param("anthropic", "/v1/messages", _anthropic_document, id="anthropic document block"),
+    pytest.param("gemini", "/v1beta/models/gemini-2.0-flash:generateContent", _gemini_inline_data,
+                 id="gemini inlineData"),
+]
+
+
+@pytest.mark.parametrize(("service", "path", "build"), API_DOCUMENTS)
+def test_api_document_part_is_read(proxy: GuardProxy, servers: dict[str, UpstreamServer], service: str,
+                                   path: str, build: Callable[[str, bytes], bytes]) -> None:
+    tag = nonce()
+    reply = _send(proxy, servers, service, path, JSON, build(tag, pdf(f"Applicant ID {NATIONAL_ID}")))
+    assert reply.status == 403, reply.body[:300]
+    assert servers[service].received(tag) == []
+    event = event_of(proxy, reply)
+    assert event["decision"] == "block" and event["entities"].get("TW_NATIONAL_ID", 0) >= 1
+    tag = nonce()
+    body = build(tag, pdf("Night market rules", info={"/Title": "Draft"}))
+    reply = _send(proxy, servers, service, path, JSON, body)
+    assert reply.status == 200, reply.body[:300]
+    (seen,) = servers[service].received(tag)
+    assert seen.body == body
