@@ -8,17 +8,25 @@ lookup in a dict or a set, so tagging is linear in the length of the text.
 
 from __future__ import annotations
 
+import io
 import json
 import re
-import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from recognizers.crf_inference import marginals, read_crfsuite_model, viterbi
+
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_PATH = DATA_DIR / "person_crf.crfsuite"
 METADATA_PATH = DATA_DIR / "person_crf.json"
+# What tagging loads: the model's weights keyed by feature template (tools/export_name_model.py).
+WEIGHTS_PATH = DATA_DIR / "person_crf.npz"
 
 BEGIN, INSIDE, OUTSIDE = "B", "I", "O"
 # Dictionary words of two to four characters starting or ending at a character are features; longer
@@ -116,73 +124,113 @@ def _classes(text: str) -> list[str]:
 _CLASS_CACHE: dict[str, str] = {}
 
 
+# --- the feature templates: one table drives the training strings and the vectorised keys -----------
+
+
+@dataclass(frozen=True)
+class WindowTemplate:
+    """An attribute whose value is the text (or its character classes) at an offset: ``c-1=张``, ``t=H``."""
+
+    name: str
+    offset: int  # of the window's first character, from the tagged character
+    width: int  # characters: 1 or 2
+    char_class: bool = False  # the characters' classes (``_char_class``) rather than the characters
+
+
+@dataclass(frozen=True)
+class SetTemplate:
+    """A flag set when the text at an offset is in one of the lexicon's sets: ``sn`` (a surname here)."""
+
+    name: str
+    lexicon_field: str  # a frozenset field of ``Lexicon``
+    offset: int
+    width: int
+
+
+WINDOW_TEMPLATES = (
+    WindowTemplate("c", 0, 1), WindowTemplate("c-1", -1, 1), WindowTemplate("c+1", 1, 1),
+    WindowTemplate("c-2", -2, 1), WindowTemplate("c+2", 2, 1),
+    WindowTemplate("b-1", -1, 2), WindowTemplate("b+1", 0, 2), WindowTemplate("b-2", -2, 2),
+    WindowTemplate("b+2", 1, 2),
+    WindowTemplate("t", 0, 1, char_class=True), WindowTemplate("t-1", -1, 1, char_class=True),
+    WindowTemplate("t+1", 1, 1, char_class=True),
+)
+SET_TEMPLATES = (
+    SetTemplate("sn", "surnames", 0, 1), SetTemplate("sn2", "compound_surnames", 0, 2),
+    SetTemplate("sn-1", "surnames", -1, 1), SetTemplate("sn-2", "surnames", -2, 1),
+    SetTemplate("gn", "given_chars", 0, 1), SetTemplate("gn+1", "given_chars", 1, 1),
+    SetTemplate("gn-1", "given_chars", -1, 1),
+)
+# Context words: "role" on the character right after a role word, "role-1" on the next one;
+# "title+d" on the character d places before a title word.
+ROLE_TEMPLATES = {"role": 0, "role-1": 1}
+TITLE_TEMPLATES = {f"title+{d}": -d for d in (1, 2, 3, 4)}
+# Dictionary words: "ws3n" = a word of 3 characters starts here and jieba tags it a name; "we2" ends
+# here; "wm" is inside; the tag is "n" or the frequency bucket of ``_freq_bucket``.
+WORD_TAGS = ("0", "1", "2", "3", "n")
+PAD_BEFORE, PAD_AFTER = "\x02\x02", "\x03\x03"  # what the windows see beyond the text's ends
+
+
+def word_tag(word: str, lex: Lexicon) -> str | None:
+    """The tag of a dictionary word's features, ``None`` when ``word`` is not in the dictionary."""
+    word_freq = lex.word_freq.get(word, 0)
+    if not word_freq:
+        return None
+    return "n" if word in lex.name_words else _freq_bucket(word_freq)
+
+
+def word_attribute_names() -> list[str]:
+    """Every dictionary-word attribute the features can produce."""
+    names = [f"{kind}{length}{tag}" for kind in ("ws", "we") for length in _WORD_LENGTHS for tag in WORD_TAGS]
+    return names + [f"wm{tag}" for tag in WORD_TAGS]
+
+
+def flag_attribute_names() -> list[str]:
+    """Every attribute without a value (a flag): set, role, title and dictionary-word templates."""
+    return [*(t.name for t in SET_TEMPLATES), *ROLE_TEMPLATES, *TITLE_TEMPLATES, *word_attribute_names()]
+
+
 def features(simplified: str, lex: Lexicon) -> list[list[str]]:
     """The feature strings of every character of ``simplified`` (already folded and converted).
 
-    Built column by column (one comprehension per feature kind, then zipped into rows): the same
-    features as a loop per character, a few times faster, which is what tagging costs most.
+    Training reads these strings; tagging computes the same attributes as integer keys
+    (``recognizers/crf_inference.py``), from the same template tables.  Built column by column (one
+    comprehension per template, then zipped into rows), a few times faster than a loop per character.
     """
     n = len(simplified)
     if n == 0:
         return []
-    padded = "\x02\x02" + simplified + "\x03\x03"
-    pairs = [padded[p:p + 2] for p in range(n + 3)]
-    classes = _classes(padded)
-    rows = [list(row) for row in zip(
-        ["c=" + c for c in padded[2:n + 2]],
-        ["c-1=" + c for c in padded[1:n + 1]],
-        ["c+1=" + c for c in padded[3:n + 3]],
-        ["c-2=" + c for c in padded[0:n]],
-        ["c+2=" + c for c in padded[4:n + 4]],
-        ["b-1=" + b for b in pairs[1:n + 1]],
-        ["b+1=" + b for b in pairs[2:n + 2]],
-        ["b-2=" + b for b in pairs[0:n]],
-        ["b+2=" + b for b in pairs[3:n + 3]],
-        ["t=" + t for t in classes[2:n + 2]],
-        ["t-1=" + t for t in classes[1:n + 1]],
-        ["t+1=" + t for t in classes[3:n + 3]],
-        strict=True,
-    )]
-    surnames, given = lex.surnames, lex.given_chars
+    padded = PAD_BEFORE + simplified + PAD_AFTER
+    classes = "".join(_classes(padded))
+    columns = []
+    for template in WINDOW_TEMPLATES:
+        source = classes if template.char_class else padded
+        lo, width, prefix = 2 + template.offset, template.width, template.name + "="
+        columns.append([prefix + source[p:p + width] for p in range(lo, lo + n)])
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    sets = [(t, getattr(lex, t.lexicon_field)) for t in SET_TEMPLATES]
     for i in range(n):
-        p = i + 2
-        c = padded[p]
         row = rows[i]
-        if c in surnames:
-            row.append("sn")
-        if pairs[p] in lex.compound_surnames:
-            row.append("sn2")
-        if padded[p - 1] in surnames:
-            row.append("sn-1")
-        if padded[p - 2] in surnames:
-            row.append("sn-2")
-        if c in given:
-            row.append("gn")
-        if padded[p + 1] in given:
-            row.append("gn+1")
-        if padded[p - 1] in given:
-            row.append("gn-1")
-    for i in _ends_of(lex.roles, simplified):
-        if i < n:
-            rows[i].append("role")
-        if i + 1 < n:
-            rows[i + 1].append("role-1")
-    for j in _starts_of(lex.titles, simplified):
-        for d in (1, 2, 3, 4):
-            if 0 <= j - d < n:
-                rows[j - d].append(f"title+{d}")
-    # Dictionary words by where they start and end: "ws3" = a word of 3 characters starts here.
-    freq_get = lex.word_freq.get
-    name_words = lex.name_words
+        p = i + 2
+        for set_template, members in sets:
+            q = p + set_template.offset
+            if padded[q:q + set_template.width] in members:
+                row.append(set_template.name)
+    for end in _ends_of(lex.roles, simplified):
+        for name, offset in ROLE_TEMPLATES.items():
+            if end + offset < n:
+                rows[end + offset].append(name)
+    for start in _starts_of(lex.titles, simplified):
+        for name, offset in TITLE_TEMPLATES.items():
+            if 0 <= start + offset < n:
+                rows[start + offset].append(name)
     for i in range(n):
         for length in _WORD_LENGTHS:
             j = i + length
             if j > n:
                 break
-            word = simplified[i:j]
-            word_freq = freq_get(word, 0)
-            if word_freq:
-                tag = "n" if word in name_words else _freq_bucket(word_freq)
+            tag = word_tag(simplified[i:j], lex)
+            if tag is not None:
                 rows[i].append(f"ws{length}{tag}")
                 rows[j - 1].append(f"we{length}{tag}")
                 for k in range(i + 1, j - 1):
@@ -250,19 +298,255 @@ def pieces(text: str, max_piece: int = _MAX_PIECE) -> Iterator[tuple[int, int]]:
         start = end
 
 
+# --- the shipped weights, keyed for numpy ---------------------------------------------------------
+
+# A window attribute's key: the template's index above bit 48, below it the codepoint (one character)
+# or two codepoints of 21 bits each (two characters), or the class letter's codepoint.
+_TEMPLATE_SHIFT = 48
+_CHAR_BITS = 21
+_TEMPLATE_INDEX = {t.name: i for i, t in enumerate(WINDOW_TEMPLATES)}
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so that exporting the same model writes the same bytes
+
+
+def window_key(attribute: str) -> int | None:
+    """The integer key of a window attribute (``c-1=张`` …), ``None`` for an attribute of another kind."""
+    name, sep, value = attribute.partition("=")
+    if not sep:
+        return None
+    index = _TEMPLATE_INDEX.get(name)
+    if index is None:
+        return None
+    template = WINDOW_TEMPLATES[index]
+    if len(value) != template.width:
+        raise ValueError(f"attribute {attribute!r}: template {name} takes {template.width} character(s)")
+    packed = 0
+    for ch in value:
+        packed = (packed << _CHAR_BITS) | ord(ch)
+    return (index << _TEMPLATE_SHIFT) | packed
+
+
+@dataclass(frozen=True)
+class TaggerWeights:
+    """The CRF's weights by template: window attributes as sorted integer keys, flags by name."""
+
+    labels: tuple[str, ...]
+    transitions: npt.NDArray[np.float64]  # (labels, labels): from, to
+    window_keys: npt.NDArray[np.uint64]  # sorted
+    window_weights: npt.NDArray[np.float64]  # (keys + 1, labels); the last row is zeros (no such key)
+    flag_names: tuple[str, ...]
+    flag_weights: npt.NDArray[np.float64]  # (flags, labels)
+
+    @classmethod
+    def from_crfsuite(cls, path: Path) -> TaggerWeights:
+        """Key a crfsuite model's weights; an attribute that no template computes is an error."""
+        model = read_crfsuite_model(path)
+        if set(model.labels) != {BEGIN, INSIDE, OUTSIDE}:
+            raise ValueError(f"{path}: labels {model.labels}, expected B/I/O")
+        flags = flag_attribute_names()
+        flag_index = {name: i for i, name in enumerate(flags)}
+        keys: dict[int, int] = {}  # attribute index -> window key
+        for index, attribute in enumerate(model.attributes):
+            key = window_key(attribute)
+            if key is not None:
+                keys[index] = key
+            elif attribute not in flag_index:
+                raise ValueError(f"{path}: attribute {attribute!r} matches no feature template")
+        n_labels = len(model.labels)
+        ordered = sorted(set(keys.values()))
+        row_of_key = {key: row for row, key in enumerate(ordered)}
+        window_weights = np.zeros((len(ordered) + 1, n_labels))
+        flag_weights = np.zeros((len(flags), n_labels))
+        state = zip(model.state_attribute.tolist(), model.state_label.tolist(), model.state_weight.tolist(),
+                    strict=True)
+        for attribute, label, weight in state:
+            if attribute in keys:
+                window_weights[row_of_key[keys[attribute]], label] += weight
+            else:
+                flag_weights[flag_index[model.attributes[attribute]], label] += weight
+        return cls(
+            labels=model.labels, transitions=model.transitions,
+            window_keys=np.array(ordered, dtype=np.uint64), window_weights=window_weights,
+            flag_names=tuple(flags), flag_weights=flag_weights,
+        )
+
+    def save(self, path: Path) -> None:
+        """Write an ``.npz`` (a zip of ``.npy`` arrays) with fixed dates: the same model, the same bytes."""
+        arrays = {
+            "labels": np.array(self.labels), "transitions": self.transitions,
+            "window_keys": self.window_keys, "window_weights": self.window_weights,
+            "flag_names": np.array(self.flag_names), "flag_weights": self.flag_weights,
+        }
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), buffer.getvalue(),
+                                 compress_type=zipfile.ZIP_DEFLATED)
+
+    @classmethod
+    def load(cls, path: Path) -> TaggerWeights:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                labels=tuple(str(x) for x in data["labels"]), transitions=data["transitions"],
+                window_keys=data["window_keys"], window_weights=data["window_weights"],
+                flag_names=tuple(str(x) for x in data["flag_names"]), flag_weights=data["flag_weights"],
+            )
+
+
+_CODEPOINTS = 0x110000
+_VALUE_MASK = (1 << _TEMPLATE_SHIFT) - 1
+_CHAR_MASK = (1 << _CHAR_BITS) - 1
+
+
+def _codes(text: str) -> npt.NDArray[np.int64]:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+
+
+def _index_table(alphabet: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
+    """Codepoint -> 1 + its index in ``alphabet``; 0 for a character not in it (a direct table, 4 MB)."""
+    table = np.zeros(_CODEPOINTS, dtype=np.int32)
+    table[alphabet] = np.arange(1, len(alphabet) + 1, dtype=np.int32)
+    return table
+
+
+def _pair_keys(values: Iterator[str] | frozenset[str]) -> npt.NDArray[np.int64]:
+    """Two-character strings as sorted integer keys (21 bits per codepoint)."""
+    return np.array(sorted({(ord(v[0]) << _CHAR_BITS) | ord(v[1]) for v in values if len(v) == 2}),
+                    dtype=np.int64)
+
+
+def _lookup(sorted_keys: npt.NDArray[Any], keys: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Index of each key in ``sorted_keys``, or ``len(sorted_keys)`` when it is not there."""
+    size = len(sorted_keys)
+    if size == 0:
+        return np.zeros(len(keys), dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), size - 1)
+    found: npt.NDArray[np.int64] = np.where(sorted_keys[at] == keys, at, size)
+    return found
+
+
+class _WindowTables:
+    """Window weights by template: a direct table per one-character template, sorted pair keys otherwise.
+
+    Characters are numbered by their index in the model's alphabet (``char_id``), so a two-character
+    value is one small integer and a one-character value is a row number.
+    """
+
+    def __init__(self, weights: TaggerWeights) -> None:
+        keys = weights.window_keys
+        template = (keys >> np.uint64(_TEMPLATE_SHIFT)).astype(np.int64)
+        values = (keys & np.uint64(_VALUE_MASK)).astype(np.int64)
+        first, second = values >> _CHAR_BITS, values & _CHAR_MASK
+        widths = np.array([t.width for t in WINDOW_TEMPLATES])[template]
+        self.char_id = _index_table(np.unique(np.concatenate((second, first[widths == 2]))))
+        self.size = int(self.char_id.max()) + 1
+        n_labels = weights.window_weights.shape[1]
+        self.tables: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64] | None]] = []
+        for index, t in enumerate(WINDOW_TEMPLATES):
+            mine = np.flatnonzero(template == index)
+            mine_weights = weights.window_weights[mine]
+            if t.width == 1:
+                table = np.zeros((self.size, n_labels))
+                table[self.char_id[second[mine]]] = mine_weights
+                self.tables.append((table, None))
+            else:
+                pairs = self.char_id[first[mine]].astype(np.int64) * self.size + self.char_id[second[mine]]
+                order = np.argsort(pairs, kind="stable")
+                self.tables.append((np.vstack((mine_weights[order], np.zeros((1, n_labels)))), pairs[order]))
+
+
+@dataclass(frozen=True)
+class _WordTable:
+    """Dictionary words of one length as sorted keys (16 bits per character: its index in the alphabet)."""
+
+    length: int
+    keys: npt.NDArray[np.uint64]
+    tags: npt.NDArray[np.int64]  # index into WORD_TAGS
+
+
+def _pack(dense: npt.NDArray[np.uint64], length: int) -> npt.NDArray[np.uint64]:
+    """Rows of ``length`` alphabet indices as one 64-bit key each."""
+    keys = np.zeros(dense.shape[0], dtype=np.uint64)
+    for k in range(length):
+        keys = (keys << np.uint64(16)) | dense[:, k]
+    return keys
+
+
+class _Vocabulary:
+    """The lexicon as arrays: set templates' members, dictionary words by length and their alphabet."""
+
+    def __init__(self, lex: Lexicon) -> None:
+        self.char_sets: dict[str, npt.NDArray[np.bool_]] = {}
+        self.pair_sets: dict[str, npt.NDArray[np.int64]] = {}
+        for t in SET_TEMPLATES:
+            members: frozenset[str] = getattr(lex, t.lexicon_field)
+            if t.width == 1:
+                table = np.zeros(_CODEPOINTS, dtype=bool)
+                table[[ord(m) for m in members if len(m) == 1]] = True
+                self.char_sets[t.lexicon_field] = table
+            else:
+                self.pair_sets[t.lexicon_field] = _pair_keys(members)
+        by_length: dict[int, tuple[list[str], list[int]]] = {n: ([], []) for n in _WORD_LENGTHS}
+        tag_index = {tag: i for i, tag in enumerate(WORD_TAGS)}
+        name_words = lex.name_words
+        for word, freq in lex.word_freq.items():  # the same tags as ``word_tag``, without a call per word
+            if freq and len(word) in by_length:
+                tag = "n" if word in name_words else _freq_bucket(freq)
+                words, tags = by_length[len(word)]
+                words.append(word)
+                tags.append(tag_index[tag])
+        alphabet = np.unique(_codes("".join(w for words, _ in by_length.values() for w in words)))
+        if len(alphabet) >= 1 << 16:
+            raise ValueError(f"the dictionary uses {len(alphabet)} characters; word keys hold 65,535")
+        self.word_char_id = _index_table(alphabet).astype(np.uint16)
+        self.words = []
+        for length, (words, tags) in by_length.items():
+            dense = self.word_char_id[_codes("".join(words))].astype(np.uint64).reshape(len(words), length)
+            keys = _pack(dense, length)
+            order = np.argsort(keys, kind="stable")
+            self.words.append(_WordTable(length, keys[order], np.array(tags, dtype=np.int64)[order]))
+
+
+_CLASS_CODES: dict[int, int] = {}
+
+
+def _class_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``ord(_char_class(ch))`` for every codepoint: Han by range, the rest once per distinct character."""
+    han = ((codes >= 0x4E00) & (codes <= 0x9FFF)) | ((codes >= 0x3400) & (codes <= 0x4DBF)) | (
+        (codes >= 0xF900) & (codes <= 0xFAFF))
+    out = np.full(len(codes), ord("H"), dtype=np.int64)
+    others = ~han
+    if others.any():
+        distinct, inverse = np.unique(codes[others], return_inverse=True)
+        mapped = []
+        for code in distinct.tolist():
+            cls = _CLASS_CODES.get(code)
+            if cls is None:
+                cls = _CLASS_CODES[code] = ord(_char_class(chr(code)))
+            mapped.append(cls)
+        out[others] = np.array(mapped, dtype=np.int64)[inverse]
+    return out
+
+
 class NameTagger:
-    """The shipped CRF: loaded once, thread-safe per call (a tagger object per thread)."""
+    """The shipped CRF, run by numpy (``recognizers/crf_inference.py``): loaded once, thread-safe."""
 
-    def __init__(self, lex: Lexicon, model_path: Path = MODEL_PATH) -> None:
-        import pycrfsuite
-
-        if not model_path.is_file():
-            raise FileNotFoundError(f"name tagger model missing: {model_path} (see tools/train_names.py)")
+    def __init__(self, lex: Lexicon, weights_path: Path = WEIGHTS_PATH) -> None:
+        if not weights_path.is_file():
+            raise FileNotFoundError(
+                f"name tagger weights missing: {weights_path} (see tools/export_name_model.py)")
         self.lex = lex
-        self.model_path = model_path
-        self._tagger: Any = pycrfsuite.Tagger()
-        self._lock = threading.Lock()
-        self._tagger.open(str(model_path))
+        self.weights_path = weights_path
+        self.weights = TaggerWeights.load(weights_path)
+        self._windows = _WindowTables(self.weights)
+        self._vocabulary = _Vocabulary(lex)
+        labels = self.weights.labels
+        self._outside, self._begin, self._inside = (labels.index(x) for x in (OUTSIDE, BEGIN, INSIDE))
+        flags = {name: self.weights.flag_weights[i] for i, name in enumerate(self.weights.flag_names)}
+        self._flags = flags
+        self._word_starts = {n: np.stack([flags[f"ws{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
+        self._word_ends = {n: np.stack([flags[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
+        self._word_middles = np.stack([flags[f"wm{tag}"] for tag in WORD_TAGS])
 
     @staticmethod
     def metadata(path: Path = METADATA_PATH) -> dict[str, Any]:
@@ -270,25 +554,95 @@ class NameTagger:
             data: dict[str, Any] = json.load(f)
         return data
 
+    def emissions(self, buffer: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """State scores of ``rows`` of ``buffer`` (pieces each padded with ``PAD_BEFORE``/``PAD_AFTER``).
+
+        The same attributes as ``features`` on each piece: the padding gives windows what they see
+        beyond a piece's ends, and no dictionary, role or title word contains a padding character.
+        """
+        windows, vocabulary, flags = self._windows, self._vocabulary, self._flags
+        codes = _codes(buffer)
+        ids = windows.char_id[codes].astype(np.int64)
+        class_ids = windows.char_id[_class_codes(codes)].astype(np.int64)
+        at = np.zeros((len(rows), len(self.weights.labels)))
+        for template, (table, pair_keys) in zip(WINDOW_TEMPLATES, windows.tables, strict=True):
+            source = class_ids if template.char_class else ids
+            values = source[rows + template.offset]
+            if pair_keys is None:
+                at += table[values]
+            else:
+                at += table[_lookup(pair_keys, values * windows.size + source[rows + template.offset + 1])]
+        scores = np.zeros((len(codes), len(self.weights.labels)))
+        scores[rows] = at
+        for set_template in SET_TEMPLATES:
+            where = rows + set_template.offset
+            if set_template.width == 1:
+                hit = vocabulary.char_sets[set_template.lexicon_field][codes[where]]
+            else:
+                keys = vocabulary.pair_sets[set_template.lexicon_field]
+                hit = _lookup(keys, (codes[where] << _CHAR_BITS) | codes[where + 1]) < len(keys)
+            scores[rows[hit]] += flags[set_template.name]
+        for end in _ends_of(self.lex.roles, buffer):
+            for name, offset in ROLE_TEMPLATES.items():
+                if end + offset < len(codes):
+                    scores[end + offset] += flags[name]
+        for start in _starts_of(self.lex.titles, buffer):
+            for name, offset in TITLE_TEMPLATES.items():
+                if start + offset >= 0:
+                    scores[start + offset] += flags[name]
+        dense = vocabulary.word_char_id[codes].astype(np.uint64)
+        dense = np.concatenate((dense, np.zeros(max(_WORD_LENGTHS), dtype=np.uint64)))
+        for words in vocabulary.words:
+            n = words.length
+            word_keys = _pack(np.stack([dense[rows + k] for k in range(n)], axis=1), n)
+            found = _lookup(words.keys, word_keys)
+            hit = found < len(words.keys)
+            starts, tags = rows[hit], words.tags[found[hit]]
+            scores[starts] += self._word_starts[n][tags]
+            scores[starts + n - 1] += self._word_ends[n][tags]
+            for k in range(1, n - 1):
+                scores[starts + k] += self._word_middles[tags]
+        return scores
+
     def tag(self, simplified: str) -> list[TaggedName]:
         """Names in ``simplified`` (folded, then ``t2s``) with the model's mean marginal probability."""
         joined, positions = unwrap(simplified)
-        found: list[TaggedName] = []
-        with self._lock:  # a crfsuite tagger holds the last sequence: one caller at a time
-            tagger = self._tagger
-            for lo, hi in pieces(joined):
-                piece = joined[lo:hi]
-                if not _HAN_RE.search(piece):
-                    continue  # no Han characters: nothing this model was trained on
-                labels = tagger.tag(features(piece, self.lex))
-                for start, end in spans_from_labels(labels):
-                    while start < end and piece[start].isspace():
-                        start += 1
-                    while end > start and piece[end - 1].isspace():
-                        end -= 1
-                    if start == end:
-                        continue
-                    probability = (tagger.marginal(labels[start], start) + sum(
-                        tagger.marginal(labels[i], i) for i in range(start + 1, end))) / (end - start)
-                    found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
+        spans = [(lo, hi) for lo, hi in pieces(joined) if _HAN_RE.search(joined, lo, hi)]
+        if not spans:
+            return []  # no Han characters: nothing this model was trained on
+        # All pieces in one buffer, each padded as ``features`` pads it: one numpy pass for the text.
+        parts: list[str] = []
+        firsts: list[int] = []
+        offset = 0
+        for lo, hi in spans:
+            parts += (PAD_BEFORE, joined[lo:hi], PAD_AFTER)
+            firsts.append(offset + len(PAD_BEFORE))
+            offset += len(PAD_BEFORE) + hi - lo + len(PAD_AFTER)
+        buffer = "".join(parts)
+        rows = np.concatenate([np.arange(f, f + hi - lo) for f, (lo, hi) in zip(firsts, spans, strict=True)])
+        scores = self.emissions(buffer, rows).tolist()
+        transitions = self.weights.transitions.tolist()
+        found = []
+        for first, (lo, hi) in zip(firsts, spans, strict=True):
+            piece_scores = scores[first:first + hi - lo]
+            labels = viterbi(piece_scores, transitions)
+            names = self._spans(joined, lo, labels)
+            if not names:
+                continue
+            probabilities = marginals(piece_scores, transitions)
+            for start, end in names:
+                mean = sum(probabilities[i][labels[i]] for i in range(start, end)) / (end - start)
+                found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
         return found
+
+    def _spans(self, joined: str, lo: int, labels: list[int]) -> list[tuple[int, int]]:
+        """B/I runs of a piece's ``labels`` without their leading and trailing spaces (piece offsets)."""
+        names = []
+        for start, end in spans_from_labels([self.weights.labels[label] for label in labels]):
+            while start < end and joined[lo + start].isspace():
+                start += 1
+            while end > start and joined[lo + end - 1].isspace():
+                end -= 1
+            if start < end:
+                names.append((start, end))
+        return names
