@@ -9,6 +9,7 @@ lookup in a dict or a set, so tagging is linear in the length of the text.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -20,7 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recognizers.crf_inference import marginals, read_crfsuite_model, viterbi
+from recognizers.crf_inference import (
+    marginals,
+    marginals_sequence,
+    read_crfsuite_model,
+    viterbi,
+    viterbi_sequence,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_PATH = DATA_DIR / "person_crf.crfsuite"
@@ -35,6 +42,8 @@ _WORD_LENGTHS = (2, 3, 4)
 # Texts are tagged in pieces of at most this many characters, cut at a line or sentence end where
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
+# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there).
+_SHORT_TEXT = 400
 _PIECE_ENDS = frozenset("\n。！？!?；;")
 # A line at least this long that ends between two Han characters is hard-wrapped prose.
 _WRAPPED_LINE = 12
@@ -269,19 +278,22 @@ def unwrap(text: str) -> tuple[str, list[int]]:
     """
     if "\n" not in text:
         return text, list(range(len(text)))
-    kept: list[int] = []
+    # Only the line breaks are visited: the text between them is copied by slices.
+    removed: list[int] = []
     line_start = 0
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            wrapped = (
-                i - line_start >= _WRAPPED_LINE and i + 1 < len(text)
-                and _HAN_RE.match(text, i - 1) is not None and _HAN_RE.match(text, i + 1) is not None
-            )
-            line_start = i + 1
-            if wrapped:
-                continue
-        kept.append(i)
-    return "".join(text[i] for i in kept), kept
+    n = len(text)
+    i = text.find("\n")
+    while i >= 0:
+        if (i - line_start >= _WRAPPED_LINE and i + 1 < n
+                and _HAN_RE.match(text, i - 1) is not None and _HAN_RE.match(text, i + 1) is not None):
+            removed.append(i)
+        line_start = i + 1
+        i = text.find("\n", line_start)
+    if not removed:
+        return text, list(range(n))
+    bounds = [-1, *removed, n]
+    kept = list(itertools.chain.from_iterable(range(a + 1, b) for a, b in itertools.pairwise(bounds)))
+    return "".join(text[a + 1:b] for a, b in itertools.pairwise(bounds)), kept
 
 
 def pieces(text: str, max_piece: int = _MAX_PIECE) -> Iterator[tuple[int, int]]:
@@ -425,11 +437,21 @@ def _lookup(sorted_keys: npt.NDArray[Any], keys: npt.NDArray[Any]) -> npt.NDArra
     return found
 
 
-class _WindowTables:
-    """Window weights by template: a direct table per one-character template, sorted pair keys otherwise.
+@dataclass(frozen=True)
+class _WindowGroup:
+    """Window templates of one kind read with one gather: ``weights[value at offset k, k]`` summed over k."""
 
-    Characters are numbered by their index in the model's alphabet (``char_id``), so a two-character
-    value is one small integer and a one-character value is a row number.
+    offsets: npt.NDArray[np.int64]  # (templates,)
+    weights: npt.NDArray[np.float64]  # (values + 1, templates, labels); the last value is "no such key"
+    pair_keys: npt.NDArray[np.int64] | None  # two-character groups: sorted pair keys (None: value = char id)
+
+
+class _WindowTables:
+    """Window weights in three groups: characters, character classes (direct tables) and pairs.
+
+    Characters are numbered by their index in the model's alphabet (``char_id``, 0: not in it), so a
+    one-character value is a row number and a pair is one small integer; the four pair templates are
+    the same pair at four offsets, so a text's pairs are looked up once.
     """
 
     def __init__(self, weights: TaggerWeights) -> None:
@@ -441,18 +463,46 @@ class _WindowTables:
         self.char_id = _index_table(np.unique(np.concatenate((second, first[widths == 2]))))
         self.size = int(self.char_id.max()) + 1
         n_labels = weights.window_weights.shape[1]
-        self.tables: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64] | None]] = []
-        for index, t in enumerate(WINDOW_TEMPLATES):
-            mine = np.flatnonzero(template == index)
-            mine_weights = weights.window_weights[mine]
-            if t.width == 1:
-                table = np.zeros((self.size, n_labels))
-                table[self.char_id[second[mine]]] = mine_weights
-                self.tables.append((table, None))
+        pair_value = self.char_id[first].astype(np.int64) * self.size + self.char_id[second]
+        self.groups: dict[str, _WindowGroup] = {}
+        for kind, members in (
+            ("chars", [i for i, t in enumerate(WINDOW_TEMPLATES) if t.width == 1 and not t.char_class]),
+            ("classes", [i for i, t in enumerate(WINDOW_TEMPLATES) if t.char_class]),
+            ("pairs", [i for i, t in enumerate(WINDOW_TEMPLATES) if t.width == 2]),
+        ):
+            in_group = np.isin(template, members)
+            if kind == "pairs":
+                pair_keys = np.unique(pair_value[in_group])
+                row = np.searchsorted(pair_keys, pair_value)
+                table = np.zeros((len(pair_keys) + 1, len(members), n_labels))
             else:
-                pairs = self.char_id[first[mine]].astype(np.int64) * self.size + self.char_id[second[mine]]
-                order = np.argsort(pairs, kind="stable")
-                self.tables.append((np.vstack((mine_weights[order], np.zeros((1, n_labels)))), pairs[order]))
+                pair_keys = None
+                row = self.char_id[second]
+                table = np.zeros((self.size + 1, len(members), n_labels))
+            for column, index in enumerate(members):
+                mine = template == index
+                table[row[mine], column] = weights.window_weights[np.flatnonzero(mine)]
+            offsets = np.array([WINDOW_TEMPLATES[i].offset for i in members], dtype=np.int64)
+            self.groups[kind] = _WindowGroup(offsets, table, pair_keys)
+
+    def scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The window templates' part of the state scores of ``rows``."""
+        ids = self.char_id[codes].astype(np.int64)
+        total = self._gather(self.groups["chars"], ids, rows)
+        class_ids = self.char_id[_class_codes(codes)].astype(np.int64)
+        total += self._gather(self.groups["classes"], class_ids, rows)
+        pairs = self.groups["pairs"]
+        assert pairs.pair_keys is not None
+        pair_rows = _lookup(pairs.pair_keys, ids[:-1] * self.size + ids[1:])  # pair starting at each row
+        return total + self._gather(pairs, pair_rows, rows)
+
+    @staticmethod
+    def _gather(group: _WindowGroup, values: npt.NDArray[np.int64],
+                rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        at = values[rows[:, None] + group.offsets[None, :]]
+        columns = np.arange(len(group.offsets))[None, :]
+        summed: npt.NDArray[np.float64] = group.weights[at, columns].sum(axis=1)
+        return summed
 
 
 @dataclass(frozen=True)
@@ -562,18 +612,8 @@ class NameTagger:
         """
         windows, vocabulary, flags = self._windows, self._vocabulary, self._flags
         codes = _codes(buffer)
-        ids = windows.char_id[codes].astype(np.int64)
-        class_ids = windows.char_id[_class_codes(codes)].astype(np.int64)
-        at = np.zeros((len(rows), len(self.weights.labels)))
-        for template, (table, pair_keys) in zip(WINDOW_TEMPLATES, windows.tables, strict=True):
-            source = class_ids if template.char_class else ids
-            values = source[rows + template.offset]
-            if pair_keys is None:
-                at += table[values]
-            else:
-                at += table[_lookup(pair_keys, values * windows.size + source[rows + template.offset + 1])]
         scores = np.zeros((len(codes), len(self.weights.labels)))
-        scores[rows] = at
+        scores[rows] = windows.scores(codes, rows)
         for set_template in SET_TEMPLATES:
             where = rows + set_template.offset
             if set_template.width == 1:
@@ -619,29 +659,74 @@ class NameTagger:
             firsts.append(offset + len(PAD_BEFORE))
             offset += len(PAD_BEFORE) + hi - lo + len(PAD_AFTER)
         buffer = "".join(parts)
-        rows = np.concatenate([np.arange(f, f + hi - lo) for f, (lo, hi) in zip(firsts, spans, strict=True)])
-        scores = self.emissions(buffer, rows).tolist()
+        first = np.array(firsts, dtype=np.int64)
+        length = np.array([hi - lo for lo, hi in spans], dtype=np.int64)
+        rows = np.concatenate([np.arange(f, f + n) for f, n in zip(firsts, length.tolist(), strict=True)])
+        scores = self.emissions(buffer, rows)
+        if len(rows) <= _SHORT_TEXT:
+            return self._tag_short(buffer, scores, firsts, spans, positions)
+        transitions = self.weights.transitions
+        labels = np.full(len(buffer), self._outside, dtype=np.int8)
+        viterbi(scores, transitions, first, length, labels)
+        names = self._spans(buffer, labels)
+        if not names:
+            return []
+        starts = np.array([start for start, _ in names], dtype=np.int64)
+        ends = np.array([end for _, end in names], dtype=np.int64)
+        piece_of = np.searchsorted(first, starts, side="right") - 1
+        with_names = np.unique(piece_of)
+        name_rows = np.concatenate([np.arange(start, end) for start, end in names])
+        probabilities = marginals(scores, transitions, first[with_names], length[with_names], name_rows)
+        chosen = probabilities[np.arange(len(name_rows)), labels[name_rows]]
+        offsets = np.concatenate(([0], np.cumsum(ends - starts)[:-1]))
+        means = (np.add.reduceat(chosen, offsets) / (ends - starts)).tolist()
+        shift = (np.array([lo for lo, _ in spans]) - first)[piece_of]  # buffer row -> offset in ``joined``
+        found = zip(starts.tolist(), ends.tolist(), shift.tolist(), means, strict=True)
+        return [TaggedName(positions[start + at], positions[end - 1 + at] + 1, mean)
+                for start, end, at, mean in found]
+
+    def _tag_short(self, buffer: str, scores: npt.NDArray[np.float64], firsts: list[int],
+                   spans: list[tuple[int, int]], positions: list[int]) -> list[TaggedName]:
+        """``tag`` for a short text: the same decoding, piece by piece in plain Python."""
         transitions = self.weights.transitions.tolist()
         found = []
         for first, (lo, hi) in zip(firsts, spans, strict=True):
-            piece_scores = scores[first:first + hi - lo]
-            labels = viterbi(piece_scores, transitions)
-            names = self._spans(joined, lo, labels)
+            piece_scores = scores[first:first + hi - lo].tolist()
+            piece_labels = viterbi_sequence(piece_scores, transitions)
+            labels = np.full(len(buffer), self._outside, dtype=np.int8)
+            labels[first:first + hi - lo] = piece_labels
+            names = self._spans(buffer, labels)
             if not names:
                 continue
-            probabilities = marginals(piece_scores, transitions)
+            probabilities = marginals_sequence(piece_scores, transitions)
             for start, end in names:
-                mean = sum(probabilities[i][labels[i]] for i in range(start, end)) / (end - start)
-                found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
+                chosen = [probabilities[i - first][piece_labels[i - first]] for i in range(start, end)]
+                at = lo - first
+                found.append(TaggedName(positions[at + start], positions[at + end - 1] + 1,
+                                        sum(chosen) / len(chosen)))
         return found
 
-    def _spans(self, joined: str, lo: int, labels: list[int]) -> list[tuple[int, int]]:
-        """B/I runs of a piece's ``labels`` without their leading and trailing spaces (piece offsets)."""
+    def _spans(self, buffer: str, labels: npt.NDArray[np.int8]) -> list[tuple[int, int]]:
+        """B/I runs of ``labels`` (rows of ``buffer``) without their leading and trailing spaces.
+
+        Padding rows are "outside", so no run crosses from one piece into the next.
+        """
+        runs = []
+        start = previous = -2
+        for row in np.flatnonzero(labels != self._outside).tolist():
+            if start >= 0 and (row != previous + 1 or labels[row] != self._inside):
+                runs.append((start, previous + 1))
+                start = -2
+            if labels[row] == self._begin:
+                start = row
+            previous = row
+        if start >= 0:
+            runs.append((start, previous + 1))
         names = []
-        for start, end in spans_from_labels([self.weights.labels[label] for label in labels]):
-            while start < end and joined[lo + start].isspace():
+        for start, end in runs:
+            while start < end and buffer[start].isspace():
                 start += 1
-            while end > start and joined[lo + end - 1].isspace():
+            while end > start and buffer[end - 1].isspace():
                 end -= 1
             if start < end:
                 names.append((start, end))
