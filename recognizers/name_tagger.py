@@ -87,8 +87,11 @@ def _char_class(ch: str) -> str:
     return "P"
 
 
+_FREQ_BUCKET_BOUNDS = (10, 100, 1000)  # bucket "0" below 10, "1" below 100, "2" below 1000, else "3"
+
+
 def _freq_bucket(freq: int) -> str:
-    return "0" if freq < 10 else "1" if freq < 100 else "2" if freq < 1000 else "3"
+    return str(sum(freq >= bound for bound in _FREQ_BUCKET_BOUNDS))
 
 
 def _starts_re(words: frozenset[str]) -> re.Pattern[str]:
@@ -536,25 +539,26 @@ class _Vocabulary:
                 self.char_sets[t.lexicon_field] = table
             else:
                 self.pair_sets[t.lexicon_field] = _pair_keys(members)
-        by_length: dict[int, tuple[list[str], list[int]]] = {n: ([], []) for n in _WORD_LENGTHS}
-        tag_index = {tag: i for i, tag in enumerate(WORD_TAGS)}
+        # The same tags as ``word_tag``, computed for the whole dictionary at once (start-up time).
+        entries = [(w, f) for w, f in lex.word_freq.items() if f and len(w) in _WORD_LENGTHS]
+        words = [w for w, _ in entries]
+        tags = np.searchsorted(_FREQ_BUCKET_BOUNDS, np.array([f for _, f in entries], dtype=np.int64),
+                               side="right")
         name_words = lex.name_words
-        for word, freq in lex.word_freq.items():  # the same tags as ``word_tag``, without a call per word
-            if freq and len(word) in by_length:
-                tag = "n" if word in name_words else _freq_bucket(freq)
-                words, tags = by_length[len(word)]
-                words.append(word)
-                tags.append(tag_index[tag])
-        alphabet = np.unique(_codes("".join(w for words, _ in by_length.values() for w in words)))
+        tags[np.array([w in name_words for w in words], dtype=bool)] = WORD_TAGS.index("n")
+        lengths = np.array([len(w) for w in words], dtype=np.int64)
+        alphabet = np.unique(_codes("".join(words)))
         if len(alphabet) >= 1 << 16:
             raise ValueError(f"the dictionary uses {len(alphabet)} characters; word keys hold 65,535")
         self.word_char_id = _index_table(alphabet).astype(np.uint16)
         self.words = []
-        for length, (words, tags) in by_length.items():
-            dense = self.word_char_id[_codes("".join(words))].astype(np.uint64).reshape(len(words), length)
+        for length in _WORD_LENGTHS:
+            chosen = np.flatnonzero(lengths == length)
+            text = "".join([words[i] for i in chosen.tolist()])
+            dense = self.word_char_id[_codes(text)].astype(np.uint64).reshape(len(chosen), length)
             keys = _pack(dense, length)
             order = np.argsort(keys, kind="stable")
-            self.words.append(_WordTable(length, keys[order], np.array(tags, dtype=np.int64)[order]))
+            self.words.append(_WordTable(length, keys[order], tags[chosen][order]))
 
 
 _CLASS_CODES: dict[int, int] = {}
