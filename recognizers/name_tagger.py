@@ -42,8 +42,10 @@ _WORD_LENGTHS = (2, 3, 4)
 # Texts are tagged in pieces of at most this many characters, cut at a line or sentence end where
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
-# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there).
-_SHORT_TEXT = 400
+# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there);
+# up to _TINY_TEXT its state scores too are summed in Python from the feature strings.
+_SHORT_TEXT = 3000
+_TINY_TEXT = 80
 _PIECE_ENDS = frozenset("\n。！？!?；;")
 # A line at least this long that ends between two Han characters is hard-wrapped prose.
 _WRAPPED_LINE = 12
@@ -384,6 +386,19 @@ class TaggerWeights:
             flag_names=tuple(flags), flag_weights=flag_weights,
         )
 
+    def by_attribute(self) -> dict[str, list[float]]:
+        """Attribute string -> its weight per label, as crfsuite looks them up (for very short texts)."""
+        found: dict[str, list[float]] = {}
+        values = (self.window_keys & np.uint64(_VALUE_MASK)).astype(np.int64).tolist()
+        templates = (self.window_keys >> np.uint64(_TEMPLATE_SHIFT)).astype(np.int64).tolist()
+        for index, value, weights in zip(templates, values, self.window_weights.tolist(), strict=False):
+            template = WINDOW_TEMPLATES[index]
+            chars = chr(value) if template.width == 1 else chr(value >> _CHAR_BITS) + chr(value & _CHAR_MASK)
+            found[f"{template.name}={chars}"] = weights
+        for name, weights in zip(self.flag_names, self.flag_weights.tolist(), strict=True):
+            found[name] = weights
+        return found
+
     def save(self, path: Path) -> None:
         """Write an ``.npz`` (a zip of ``.npy`` arrays) with fixed dates: the same model, the same bytes."""
         arrays = {
@@ -561,24 +576,23 @@ class _Vocabulary:
             self.words.append(_WordTable(length, keys[order], tags[chosen][order]))
 
 
-_CLASS_CODES: dict[int, int] = {}
+_BMP = 0x10000
+# Character classes of the Basic Multilingual Plane as codepoints of their letters (built on first use).
+_BMP_CLASSES: list[npt.NDArray[np.int64]] = []
 
 
 def _class_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """``ord(_char_class(ch))`` for every codepoint: Han by range, the rest once per distinct character."""
-    han = ((codes >= 0x4E00) & (codes <= 0x9FFF)) | ((codes >= 0x3400) & (codes <= 0x4DBF)) | (
-        (codes >= 0xF900) & (codes <= 0xFAFF))
-    out = np.full(len(codes), ord("H"), dtype=np.int64)
-    others = ~han
-    if others.any():
-        distinct, inverse = np.unique(codes[others], return_inverse=True)
-        mapped = []
-        for code in distinct.tolist():
-            cls = _CLASS_CODES.get(code)
-            if cls is None:
-                cls = _CLASS_CODES[code] = ord(_char_class(chr(code)))
-            mapped.append(cls)
-        out[others] = np.array(mapped, dtype=np.int64)[inverse]
+    """``ord(_char_class(ch))`` for every codepoint: a table for the BMP, one call per other character."""
+    if not _BMP_CLASSES:
+        _BMP_CLASSES.append(np.array([ord(_char_class(chr(c))) for c in range(_BMP)], dtype=np.int64))
+    table = _BMP_CLASSES[0]
+    beyond = codes >= _BMP
+    if not beyond.any():
+        out: npt.NDArray[np.int64] = table[codes]
+        return out
+    out = table[np.where(beyond, 0, codes)]
+    for i in np.flatnonzero(beyond).tolist():
+        out[i] = ord(_char_class(chr(int(codes[i]))))
     return out
 
 
@@ -593,6 +607,7 @@ class NameTagger:
         self.weights_path = weights_path
         self.weights = TaggerWeights.load(weights_path)
         self._windows = _WindowTables(self.weights)
+        _class_codes(np.zeros(1, dtype=np.int64))  # builds the class table now, not on the first prompt
         self._vocabulary = _Vocabulary(lex)
         labels = self.weights.labels
         self._outside, self._begin, self._inside = (labels.index(x) for x in (OUTSIDE, BEGIN, INSIDE))
@@ -601,6 +616,7 @@ class NameTagger:
         self._word_starts = {n: np.stack([flags[f"ws{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
         self._word_ends = {n: np.stack([flags[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
         self._word_middles = np.stack([flags[f"wm{tag}"] for tag in WORD_TAGS])
+        self._by_attribute = self.weights.by_attribute()
 
     @staticmethod
     def metadata(path: Path = METADATA_PATH) -> dict[str, Any]:
@@ -654,6 +670,8 @@ class NameTagger:
         spans = [(lo, hi) for lo, hi in pieces(joined) if _HAN_RE.search(joined, lo, hi)]
         if not spans:
             return []  # no Han characters: nothing this model was trained on
+        if len(joined) <= _TINY_TEXT:
+            return self._tag_tiny(joined, spans, positions)
         # All pieces in one buffer, each padded as ``features`` pads it: one numpy pass for the text.
         parts: list[str] = []
         firsts: list[int] = []
@@ -688,6 +706,33 @@ class NameTagger:
         found = zip(starts.tolist(), ends.tolist(), shift.tolist(), means, strict=True)
         return [TaggedName(positions[start + at], positions[end - 1 + at] + 1, mean)
                 for start, end, at, mean in found]
+
+    def _tag_tiny(self, joined: str, spans: list[tuple[int, int]], positions: list[int]) -> list[TaggedName]:
+        """``tag`` for a sentence: state scores summed from the feature strings, as crfsuite sums them."""
+        transitions = self.weights.transitions.tolist()
+        weights = self._by_attribute
+        zero = [0.0] * len(transitions)
+        found = []
+        for lo, hi in spans:
+            piece_scores = []
+            for attributes in features(joined[lo:hi], self.lex):
+                total = [0.0, 0.0, 0.0]
+                for attribute in attributes:
+                    w = weights.get(attribute, zero)
+                    total[0] += w[0]
+                    total[1] += w[1]
+                    total[2] += w[2]
+                piece_scores.append(total)
+            piece_labels = viterbi_sequence(piece_scores, transitions)
+            names = [(start, end) for start, end in
+                     self._spans(joined[lo:hi], np.array(piece_labels, dtype=np.int8))]
+            if not names:
+                continue
+            probabilities = marginals_sequence(piece_scores, transitions)
+            for start, end in names:
+                mean = sum(probabilities[i][piece_labels[i]] for i in range(start, end)) / (end - start)
+                found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
+        return found
 
     def _tag_short(self, buffer: str, scores: npt.NDArray[np.float64], firsts: list[int],
                    spans: list[tuple[int, int]], positions: list[int]) -> list[TaggedName]:
