@@ -109,15 +109,18 @@ _STARTS_RE_CACHE: dict[frozenset[str], re.Pattern[str]] = {}
 
 
 def _ends_of(words: frozenset[str], text: str) -> set[int]:
-    """Positions right after an occurrence of one of ``words`` (at most four characters long)."""
-    found = set()
-    n = len(text)
-    for m in _starts_re(words).finditer(text):
-        i = m.start()
-        for length in (1, 2, 3, 4):
-            if i + length <= n and text[i:i + length] in words:
-                found.add(i + length)
+    """Positions right after an occurrence of one of ``words`` of at most four characters."""
+    found: set[int] = set()
+    for length in (1, 2, 3, 4):
+        same_length = _BY_LENGTH_CACHE.get((words, length))
+        if same_length is None:
+            same_length = _BY_LENGTH_CACHE[(words, length)] = frozenset(w for w in words if len(w) == length)
+        if same_length:  # one pattern per length: an end is a start plus the length, no slicing
+            found.update(m.start() + length for m in _starts_re(same_length).finditer(text))
     return found
+
+
+_BY_LENGTH_CACHE: dict[tuple[frozenset[str], int], frozenset[str]] = {}
 
 
 def _starts_of(words: frozenset[str], text: str) -> set[int]:
@@ -642,14 +645,15 @@ class NameTagger:
                 keys = vocabulary.pair_sets[set_template.lexicon_field]
                 hit = _lookup(keys, (codes[where] << _CHAR_BITS) | codes[where + 1]) < len(keys)
             scores[rows[hit]] += flags[set_template.name]
-        for end in _ends_of(self.lex.roles, buffer):
-            for name, offset in ROLE_TEMPLATES.items():
-                if end + offset < len(codes):
-                    scores[end + offset] += flags[name]
-        for start in _starts_of(self.lex.titles, buffer):
-            for name, offset in TITLE_TEMPLATES.items():
-                if start + offset >= 0:
-                    scores[start + offset] += flags[name]
+        # Context words: each template's positions are distinct, so one fancy-indexed add each.
+        ends = np.array(sorted(_ends_of(self.lex.roles, buffer)), dtype=np.int64)
+        for name, offset in ROLE_TEMPLATES.items():
+            at_role = ends + offset
+            scores[at_role[at_role < len(codes)]] += flags[name]
+        starts = np.array(sorted(_starts_of(self.lex.titles, buffer)), dtype=np.int64)
+        for name, offset in TITLE_TEMPLATES.items():
+            at_title = starts + offset
+            scores[at_title[at_title >= 0]] += flags[name]
         dense = vocabulary.word_char_id[codes].astype(np.uint64)
         dense = np.concatenate((dense, np.zeros(max(_WORD_LENGTHS), dtype=np.uint64)))
         for words in vocabulary.words:
