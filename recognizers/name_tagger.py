@@ -675,7 +675,8 @@ class NameTagger:
         if not spans:
             return []  # no Han characters: nothing this model was trained on
         if len(joined) <= _TINY_TEXT:
-            return self._tag_tiny(joined, spans, positions)
+            return self._decode_in_python(
+                joined, spans, positions, (self._feature_scores(joined[lo:hi]) for lo, hi in spans))
         # All pieces in one buffer, each padded as ``features`` pads it: one numpy pass for the text.
         parts: list[str] = []
         firsts: list[int] = []
@@ -690,7 +691,8 @@ class NameTagger:
         rows = np.concatenate([np.arange(f, f + n) for f, n in zip(firsts, length.tolist(), strict=True)])
         scores = self.emissions(buffer, rows)
         if len(rows) <= _SHORT_TEXT:
-            return self._tag_short(buffer, scores, firsts, spans, positions)
+            return self._decode_in_python(joined, spans, positions, (
+                scores[f:f + hi - lo].tolist() for f, (lo, hi) in zip(firsts, spans, strict=True)))
         transitions = self.weights.transitions
         labels = np.full(len(buffer), self._outside, dtype=np.int8)
         viterbi(scores, transitions, first, length, labels)
@@ -711,58 +713,41 @@ class NameTagger:
         return [TaggedName(positions[start + at], positions[end - 1 + at] + 1, mean)
                 for start, end, at, mean in found]
 
-    def _tag_tiny(self, joined: str, spans: list[tuple[int, int]], positions: list[int]) -> list[TaggedName]:
-        """``tag`` for a sentence: state scores summed from the feature strings, as crfsuite sums them."""
-        transitions = self.weights.transitions.tolist()
+    def _feature_scores(self, piece: str) -> list[list[float]]:
+        """State scores summed from the feature strings, as crfsuite sums them (cheapest for a sentence)."""
         weights = self._by_attribute
-        zero = [0.0] * len(transitions)
+        zero = [0.0, 0.0, 0.0]
+        scores = []
+        for attributes in features(piece, self.lex):
+            total = [0.0, 0.0, 0.0]
+            for attribute in attributes:
+                w = weights.get(attribute, zero)
+                total[0] += w[0]
+                total[1] += w[1]
+                total[2] += w[2]
+            scores.append(total)
+        return scores
+
+    def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
+                          piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:
+        """Names of each piece from its state scores, decoded in plain Python (short texts)."""
+        transitions = self.weights.transitions.tolist()
         found = []
-        for lo, hi in spans:
-            piece_scores = []
-            for attributes in features(joined[lo:hi], self.lex):
-                total = [0.0, 0.0, 0.0]
-                for attribute in attributes:
-                    w = weights.get(attribute, zero)
-                    total[0] += w[0]
-                    total[1] += w[1]
-                    total[2] += w[2]
-                piece_scores.append(total)
-            piece_labels = viterbi_sequence(piece_scores, transitions)
-            names = [(start, end) for start, end in
-                     self._spans(joined[lo:hi], np.array(piece_labels, dtype=np.int8))]
+        for (lo, hi), scores in zip(spans, piece_scores, strict=True):
+            labels = viterbi_sequence(scores, transitions)
+            names = self._spans(joined[lo:hi], np.array(labels, dtype=np.int8))
             if not names:
                 continue
-            probabilities = marginals_sequence(piece_scores, transitions)
+            probabilities = marginals_sequence(scores, transitions)
             for start, end in names:
-                mean = sum(probabilities[i][piece_labels[i]] for i in range(start, end)) / (end - start)
+                mean = sum(probabilities[i][labels[i]] for i in range(start, end)) / (end - start)
                 found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
         return found
 
-    def _tag_short(self, buffer: str, scores: npt.NDArray[np.float64], firsts: list[int],
-                   spans: list[tuple[int, int]], positions: list[int]) -> list[TaggedName]:
-        """``tag`` for a short text: the same decoding, piece by piece in plain Python."""
-        transitions = self.weights.transitions.tolist()
-        found = []
-        for first, (lo, hi) in zip(firsts, spans, strict=True):
-            piece_scores = scores[first:first + hi - lo].tolist()
-            piece_labels = viterbi_sequence(piece_scores, transitions)
-            labels = np.full(len(buffer), self._outside, dtype=np.int8)
-            labels[first:first + hi - lo] = piece_labels
-            names = self._spans(buffer, labels)
-            if not names:
-                continue
-            probabilities = marginals_sequence(piece_scores, transitions)
-            for start, end in names:
-                chosen = [probabilities[i - first][piece_labels[i - first]] for i in range(start, end)]
-                at = lo - first
-                found.append(TaggedName(positions[at + start], positions[at + end - 1] + 1,
-                                        sum(chosen) / len(chosen)))
-        return found
-
     def _spans(self, buffer: str, labels: npt.NDArray[np.int8]) -> list[tuple[int, int]]:
-        """B/I runs of ``labels`` (rows of ``buffer``) without their leading and trailing spaces.
+        """B/I runs of ``labels`` (one per character of ``buffer``) without leading and trailing spaces.
 
-        Padding rows are "outside", so no run crosses from one piece into the next.
+        In the padded buffer of all pieces, padding rows are "outside": no run crosses into the next piece.
         """
         runs = []
         start = previous = -2
