@@ -102,14 +102,41 @@ def test_every_model_attribute_is_computed_by_a_template() -> None:
     assert len(weights.window_keys) + len(set(model.attributes) & flags) == len(model.attributes)
 
 
-@pytest.mark.parametrize("attribute", ["c=张三", "b-1=张", "unknown", "sn3", "title+5"])
-def test_an_attribute_without_a_template_is_refused(attribute: str) -> None:
-    flags = set(flag_attribute_names())
-    try:
-        known = window_key(attribute) is not None or attribute in flags
-    except ValueError:
-        known = False
-    assert not known
+def _train_tiny_model(path: Path, extra_attribute: str | None) -> None:
+    trainer = pycrfsuite.Trainer(verbose=False)
+    rows = [["c=王", "sn"], ["c=小", "gn"], ["c=明", "ws2n"], ["c=说", "title+1"]]
+    if extra_attribute is not None:
+        rows[1].append(extra_attribute)
+    trainer.append(rows, ["B", "I", "I", "O"])
+    trainer.append([["c=的"], ["c=了"]], ["O", "O"])
+    trainer.set_params({"max_iterations": 5, "feature.possible_transitions": True})
+    trainer.train(str(path))
+
+
+@pytest.mark.parametrize("attribute", ["zz=1", "sn3", "title+5", "c=张三", "b-1=张"])
+def test_an_attribute_no_template_computes_stops_the_export(attribute: str, tmp_path: Path) -> None:
+    model = tmp_path / "model.crfsuite"
+    _train_tiny_model(model, attribute)
+    with pytest.raises(ValueError, match="template"):
+        TaggerWeights.from_crfsuite(model)
+
+
+def test_a_model_of_known_templates_exports_and_tags_like_crfsuite(tmp_path: Path) -> None:
+    model, weights = tmp_path / "model.crfsuite", tmp_path / "model.npz"
+    _train_tiny_model(model, None)
+    TaggerWeights.from_crfsuite(model).save(weights)
+    tagger = NameTagger(RECOGNIZER.feature_lexicon(), weights)
+    crf = pycrfsuite.Tagger()
+    crf.open(str(model))
+    for text in ("王小明说的了", "今天王小明说，" * 60):
+        _assert_same(tagger.tag(text), _reference_tag(crf, text))
+
+
+def test_a_file_that_is_not_a_crfsuite_model_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "model.crfsuite"
+    bogus.write_bytes(b"PK\x03\x04" + bytes(60))
+    with pytest.raises(ValueError, match="not a crfsuite"):
+        crf_inference.read_crfsuite_model(bogus)
 
 
 def test_the_shipped_weights_are_the_export_of_the_shipped_model(tmp_path: Path) -> None:
