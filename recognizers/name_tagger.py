@@ -1,9 +1,12 @@
-"""A trained character tagger for person names: a linear-chain CRF over characters (python-crfsuite).
+"""A trained character tagger for person names: a linear-chain CRF over characters, run with numpy.
 
-The same feature function serves training (``tools/train_names.py``) and tagging, so the shipped model
+One table of feature templates serves training (``features()`` strings for python-crfsuite, in
+``tools/train_names.py``) and tagging (the same attributes as integer keys looked up in numpy tables,
+with the weights exported from the crfsuite model to ``data/person_crf.npz``), so the shipped model
 and the code that runs it cannot drift apart.  Features are computed on the Simplified form of the
 folded text (OpenCC ``t2s`` maps character by character, so offsets do not move); every feature is a
-lookup in a dict or a set, so tagging is linear in the length of the text.
+table look-up, and decoding is exact (``recognizers/crf_inference.py``), so tagging is linear in the
+length of the text and gives crfsuite's labels and marginals.
 """
 
 from __future__ import annotations
@@ -609,10 +612,12 @@ class NameTagger:
         self.lex = lex
         self.weights_path = weights_path
         self.weights = TaggerWeights.load(weights_path)
+        labels = self.weights.labels
+        if sorted(labels) != sorted((BEGIN, INSIDE, OUTSIDE)) or self.weights.transitions.shape != (3, 3):
+            raise ValueError(f"{weights_path}: labels {labels}, expected B/I/O (re-export the model)")
         self._windows = _WindowTables(self.weights)
         _class_codes(np.zeros(1, dtype=np.int64))  # builds the class table now, not on the first prompt
         self._vocabulary = _Vocabulary(lex)
-        labels = self.weights.labels
         self._outside, self._begin, self._inside = (labels.index(x) for x in (OUTSIDE, BEGIN, INSIDE))
         flags = {name: self.weights.flag_weights[i] for i, name in enumerate(self.weights.flag_names)}
         self._flags = flags
