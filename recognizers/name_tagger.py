@@ -104,7 +104,11 @@ def _starts_re(words: frozenset[str]) -> re.Pattern[str]:
     compiled = _STARTS_RE_CACHE.get(words)
     if compiled is None:
         alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-        compiled = _STARTS_RE_CACHE[words] = re.compile(f"(?=(?:{alternatives}))")
+        # A class of the words' first characters in front: the regex engine skips, without trying the
+        # alternation, every position where no word can start (several times faster on prose).
+        firsts = "".join(sorted({re.escape(w[0]) for w in words if w}))
+        guard = f"(?=[{firsts}])" if firsts and all(words) else ""
+        compiled = _STARTS_RE_CACHE[words] = re.compile(f"{guard}(?=(?:{alternatives}))")
     return compiled
 
 
