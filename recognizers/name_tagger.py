@@ -467,10 +467,10 @@ def _lookup(sorted_keys: npt.NDArray[Any], keys: npt.NDArray[Any]) -> npt.NDArra
 
 @dataclass(frozen=True)
 class _WindowGroup:
-    """Window templates of one kind read with one gather: ``weights[value at offset k, k]`` summed over k."""
+    """Window templates of one kind: ``columns[k][value at offset k]`` summed over the templates k."""
 
     offsets: npt.NDArray[np.int64]  # (templates,)
-    weights: npt.NDArray[np.float64]  # (values + 1, templates, labels); the last value is "no such key"
+    columns: tuple[npt.NDArray[np.float64], ...]  # per template: (values + 1, labels); last row: no such key
     pair_keys: npt.NDArray[np.int64] | None  # two-character groups: sorted pair keys (None: value = char id)
 
 
@@ -511,7 +511,8 @@ class _WindowTables:
                 mine = template == index
                 table[row[mine], column] = weights.window_weights[np.flatnonzero(mine)]
             offsets = np.array([WINDOW_TEMPLATES[i].offset for i in members], dtype=np.int64)
-            self.groups[kind] = _WindowGroup(offsets, table, pair_keys)
+            columns = tuple(np.ascontiguousarray(table[:, column]) for column in range(len(members)))
+            self.groups[kind] = _WindowGroup(offsets, columns, pair_keys)
 
     def scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """The window templates' part of the state scores of ``rows``."""
@@ -527,10 +528,12 @@ class _WindowTables:
     @staticmethod
     def _gather(group: _WindowGroup, values: npt.NDArray[np.int64],
                 rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        at = values[rows[:, None] + group.offsets[None, :]]
-        columns = np.arange(len(group.offsets))[None, :]
-        summed: npt.NDArray[np.float64] = group.weights[at, columns].sum(axis=1)
-        return summed
+        # One contiguous table per template, gathered and added in turn: twice as fast as one gather
+        # of (rows, templates, labels) summed over its middle axis.
+        total: npt.NDArray[np.float64] = group.columns[0][values[rows + group.offsets[0]]]
+        for column, offset in zip(group.columns[1:], group.offsets[1:].tolist(), strict=True):
+            total += column[values[rows + offset]]
+        return total
 
 
 @dataclass(frozen=True)
