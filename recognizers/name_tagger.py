@@ -396,17 +396,17 @@ class TaggerWeights:
             flag_names=tuple(flags), flag_weights=flag_weights,
         )
 
-    def by_attribute(self) -> dict[str, list[float]]:
+    def by_attribute(self) -> dict[str, tuple[float, ...]]:
         """Attribute string -> its weight per label, as crfsuite looks them up (for very short texts)."""
-        found: dict[str, list[float]] = {}
+        found: dict[str, tuple[float, ...]] = {}
         values = (self.window_keys & np.uint64(_VALUE_MASK)).astype(np.int64).tolist()
         templates = (self.window_keys >> np.uint64(_TEMPLATE_SHIFT)).astype(np.int64).tolist()
         for index, value, weights in zip(templates, values, self.window_weights.tolist(), strict=False):
             template = WINDOW_TEMPLATES[index]
             chars = chr(value) if template.width == 1 else chr(value >> _CHAR_BITS) + chr(value & _CHAR_MASK)
-            found[f"{template.name}={chars}"] = weights
+            found[f"{template.name}={chars}"] = tuple(weights)
         for name, weights in zip(self.flag_names, self.flag_weights.tolist(), strict=True):
-            found[name] = weights
+            found[name] = tuple(weights)
         return found
 
     def save(self, path: Path) -> None:
@@ -727,18 +727,10 @@ class NameTagger:
 
     def _feature_scores(self, piece: str) -> list[list[float]]:
         """State scores summed from the feature strings, as crfsuite sums them (cheapest for a sentence)."""
-        weights = self._by_attribute
-        zero = [0.0, 0.0, 0.0]
-        scores = []
-        for attributes in features(piece, self.lex):
-            total = [0.0, 0.0, 0.0]
-            for attribute in attributes:
-                w = weights.get(attribute, zero)
-                total[0] += w[0]
-                total[1] += w[1]
-                total[2] += w[2]
-            scores.append(total)
-        return scores
+        get = self._by_attribute.get
+        zero = (0.0, 0.0, 0.0)  # an attribute the model never saw weighs nothing, as in crfsuite
+        return [list(map(sum, zip(*[get(a, zero) for a in attributes], strict=True)))
+                for attributes in features(piece, self.lex)]
 
     def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
                           piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:
