@@ -48,7 +48,7 @@ _MAX_PIECE = 400
 # Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there);
 # up to _TINY_TEXT its state scores too are summed in Python from the feature strings.
 _SHORT_TEXT = 3000
-_TINY_TEXT = 80
+_TINY_TEXT = 24
 _PIECE_ENDS = frozenset("\n。！？!?；;")
 # A line at least this long that ends between two Han characters is hard-wrapped prose.
 _WRAPPED_LINE = 12
