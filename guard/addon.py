@@ -58,7 +58,13 @@ from guard.formats.base import (
     RequestFormat,
     UnreadableContent,
 )
-from guard.formats.restore import StreamRestorer, WsMessageRestorer, restore_body, stream_restorer
+from guard.formats.restore import (
+    RecentPlaceholders,
+    StreamRestorer,
+    WsMessageRestorer,
+    restore_body,
+    stream_restorer,
+)
 from guard.formats.uploads import reads_documents
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
@@ -181,12 +187,13 @@ def drop_http1_trailers() -> None:
 class _Exchange:
     """What one AI request needs until its reply is done: memory only, never saved."""
 
-    __slots__ = ("placeholders", "restorer", "ws_restorer")
+    __slots__ = ("placeholders", "recent_version", "restorer", "ws_restorer")
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.placeholders = placeholders
         self.restorer: StreamRestorer | None = None
         self.ws_restorer: WsMessageRestorer | None = None
+        self.recent_version = 0  # of the user's recent map this connection restores with
 
 
 class Guard:
@@ -197,6 +204,8 @@ class Guard:
         self.body_limit = 16 * 1024**2
         self.users: UserNetworks = ()
         self._exchanges: dict[str, _Exchange] = {}
+        # Maps of redacted prompts whose answers arrive on another connection (Poe): memory only
+        self.recent_placeholders = RecentPlaceholders()
         self.held = HeldRequests()  # warned browser requests awaiting a reason (memory only)
         self._running = False
         self._shutting_down = False
@@ -636,10 +645,15 @@ class Guard:
             self._block(flow, fmt, seen, verdict, event, started, "answered (not rewritable)")
             return
         self._send(flow, request, out)
+        if getattr(fmt, "replies_elsewhere", False):  # its reply may hold an earlier prompt's placeholders
+            flow.request.headers["accept-encoding"] = "identity"
         if redacting:
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
             self._exchanges[flow.id] = _Exchange(dict(verdict.placeholders))
+            if getattr(fmt, "replies_elsewhere", False):
+                self.recent_placeholders.remember((event.user or event.client, event.service),
+                                                  verdict.placeholders)
             self._record(event, EventKind.REDACTED, "redact", started,
                          action_taken="rewritten", reason=reason, evidence=seen.texts)
             return
@@ -727,6 +741,10 @@ class Guard:
         if is_navigation(flow):
             page = render_block_page(notice)
             return NativeResponse(403, page.headers, page.body)
+        # Formats whose notice depends on the call it answers (Gemini's batchexecute RPC ids)
+        answer_to = getattr(fmt, "block_response_to", None)
+        if answer_to is not None:
+            return answer_to(notice, wants_stream(flow, body), flow.request.path, body)  # type: ignore[no-any-return]
         return fmt.block_response(notice, streaming=wants_stream(flow, body))
 
     @staticmethod
@@ -772,8 +790,10 @@ class Guard:
         event_id = flow.metadata.get("guard_event_id")
         if event_id and flow.response is not None:
             flow.response.headers[EVENT_HEADER] = event_id
-        exchange = self._exchanges.get(flow.id)
-        if exchange is None or flow.response is None:
+        if flow.response is None or flow.response.status_code == 101:
+            return  # a WebSocket's messages are restored one by one
+        exchange = self._follow_recent_placeholders(flow)
+        if exchange is None:
             return
         headers = flow.response.headers
         # A reply that streams (no length announced, not compressed) is restored as it streams.
@@ -818,6 +838,7 @@ class Guard:
             return
         message = flow.websocket.messages[-1]
         if not message.from_client:
+            self._follow_recent_placeholders(flow)
             self._restore_ws(flow, message)
             return
         started = time.perf_counter()
@@ -861,6 +882,27 @@ class Guard:
             self._record(event, EventKind.REDACTED, "redact", started, action_taken="rewritten")
             return
         self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
+
+    def _follow_recent_placeholders(self, flow: http.HTTPFlow) -> _Exchange | None:
+        """For a service whose answers come back on other requests or connections (Le Chat's ``start``,
+        Poe's channel): restore with the user's recent redacted prompts to it, as they change."""
+        service = self.service(flow.request.pretty_host, flow.request.port)
+        if service is None or not getattr(format_for(service.api), "replies_elsewhere", False):
+            return self._exchanges.get(flow.id)
+        peer = flow.client_conn.peername
+        recent = self.recent_placeholders.get((self._user(flow) or (peer[0] if peer else ""), service.name))
+        exchange = self._exchanges.get(flow.id)
+        if recent is None:
+            return exchange
+        version, placeholders = recent
+        if exchange is None:
+            exchange = self._exchanges[flow.id] = _Exchange({})
+        if exchange.recent_version != version:
+            exchange.recent_version = version
+            exchange.placeholders = {**exchange.placeholders, **placeholders}  # the latest prompt's win
+            if flow.websocket is not None:
+                exchange.ws_restorer = WsMessageRestorer(exchange.placeholders)
+        return exchange
 
     def _restore_ws(self, flow: http.HTTPFlow, message: object) -> None:
         exchange = self._exchanges.get(flow.id)
