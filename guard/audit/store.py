@@ -8,6 +8,7 @@ is only used to compute links.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from guard.audit import chain
 from guard.audit.events import new_event_id
 from guard.audit.evidence import SealedEvidence, unseal
 from guard.audit.keys import AuditKeys
-from guard.audit.schema import chain_head, event_entities, events, evidence, sessions
+from guard.audit.schema import chain_head, event_entities, event_thumbnails, events, evidence, sessions
 
 DEFAULT_URL = "sqlite:///guard-audit.db"
 # Visible characters in a reason for opening evidence: "案件複查", not "x" or a zero-width space.
@@ -48,7 +49,14 @@ class StoredEvent:
 
     record: Mapping[str, Any]
     evidence: SealedEvidence | None = None
-    evidence_expires: datetime | None = None
+    evidence_expires: datetime | None = None  # also when the thumbnails go
+    # Masked thumbnails of the request's images (JPEG, guard.images.thumbnail), in request order.
+    thumbnails: tuple[bytes, ...] = ()
+
+
+def thumbnail_digest(data: bytes) -> str:
+    """What an event's record keeps of each thumbnail: the chain vouches for the stored bytes."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def safe_url(url: str) -> str:
@@ -115,6 +123,7 @@ _PRESENT = select(events.c.event_id).where(events.c.event_id.in_(bindparam("ids"
 _INSERT_EVENTS = insert(events).returning(events.c.seq, sort_by_parameter_order=True)
 _INSERT_COUNTS = insert(event_entities)
 _INSERT_EVIDENCE = insert(evidence)
+_INSERT_THUMBNAILS = insert(event_thumbnails)
 _MOVE_HEAD = (update(chain_head).where(chain_head.c.id == 1)
               .values(last_seq=bindparam("last_seq"), last_hash=bindparam("last_hash"),
                       length=bindparam("length")))
@@ -165,11 +174,13 @@ def review_record(kind: str, actor: str, subject: str, client: str = "", **detai
 
 @dataclass(frozen=True)
 class _Link:
-    """One event ready to insert: its ``events`` row (link computed), entity counts, evidence row."""
+    """One event ready to insert: its ``events`` row (link computed), entity counts, evidence and
+    thumbnail rows."""
 
     row: dict[str, Any]
     counts: dict[str, int]
     evidence: dict[str, Any] | None
+    thumbnails: list[dict[str, Any]]
 
 
 class ChainWriter:
@@ -220,6 +231,8 @@ class ChainWriter:
         if item.evidence is not None:  # the chain vouches for the evidence row: its key and its end
             record["evidence_key"] = item.evidence.key_id
             record["evidence_expires"] = chain.canonical_time(expires)
+        if item.thumbnails:
+            record["thumbnails"] = [thumbnail_digest(t) for t in item.thumbnails]
         record_json = chain.canonical(record)
         link = chain.link(self.prev, record_json, key.chain_key if key else None)
         row = {
@@ -235,8 +248,10 @@ class ChainWriter:
                 "event_id": record["event_id"], "key_id": item.evidence.key_id,
                 "nonce": item.evidence.nonce, "ciphertext": item.evidence.ciphertext,
                 "created_at": created, "expires_at": expires}
+        thumbnail_rows = [{"event_id": record["event_id"], "position": i, "data": data, "expires_at": expires}
+                          for i, data in enumerate(item.thumbnails or ())]
         self.prev, self.length = link, self.length + 1
-        return _Link(row, dict(record.get("entities") or {}), evidence_row)
+        return _Link(row, dict(record.get("entities") or {}), evidence_row, thumbnail_rows)
 
     def _write(self, links: Sequence[_Link]) -> None:
         if not links:
@@ -251,6 +266,9 @@ class ChainWriter:
         sealed = [link.evidence for link in links if link.evidence is not None]
         if sealed:
             self.conn.execute(_INSERT_EVIDENCE, sealed)
+        thumbnails = [row for link in links for row in link.thumbnails]
+        if thumbnails:
+            self.conn.execute(_INSERT_THUMBNAILS, thumbnails)
         self.last_seq = seqs[-1]
         self.added += len(links)
 
@@ -430,11 +448,37 @@ class AuditStore:
         self.record_review("evidence_opened", reviewer, event_id, client, reason=reason.strip())
         return unseal(SealedEvidence(row.key_id, row.nonce, row.ciphertext), event_id, self.keys)
 
+    def thumbnail(self, event_id: str, position: int) -> bytes | None:
+        """An event's masked image thumbnail, if kept and still as the chain recorded it.
+
+        A row whose digest differs from the one in the event's record (altered, or moved from
+        another event) is not returned: the console shows nothing rather than a forged image.
+        """
+        record = self.event(event_id)
+        digests = (record or {}).get("thumbnails") or []
+        if not 0 <= position < len(digests):
+            return None
+        with self.engine.connect() as conn:
+            data = conn.execute(select(event_thumbnails.c.data).where(
+                event_thumbnails.c.event_id == event_id, event_thumbnails.c.position == position)).scalar()
+        if data is None or thumbnail_digest(bytes(data)) != digests[position]:
+            return None
+        return bytes(data)
+
+    def thumbnails_kept(self, event_id: str) -> list[int]:
+        """Positions of the thumbnails still kept for an event (not yet purged)."""
+        with self.engine.connect() as conn:
+            return list(conn.scalars(select(event_thumbnails.c.position)
+                                     .where(event_thumbnails.c.event_id == event_id)
+                                     .order_by(event_thumbnails.c.position)))
+
     def purge(self, now: datetime | None = None) -> int:
-        """Delete evidence past its retention and expired console sessions; returns evidence purged."""
+        """Delete evidence and thumbnails past their retention and expired console sessions; returns
+        evidence purged."""
         now = now or datetime.now(UTC)
         with self.writing() as conn:
             purged = conn.execute(delete(evidence).where(evidence.c.expires_at < now)).rowcount
+            conn.execute(delete(event_thumbnails).where(event_thumbnails.c.expires_at < now))
             conn.execute(delete(sessions).where(sessions.c.expires_at < now))
         return int(purged or 0)
 
