@@ -471,8 +471,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     def _model_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
         """Names the CRF tags, scored by its probability and the evidence around them."""
-        if self._tagger is None:
-            return []
+        if self._tagger is None or not _HAN_RE.search(text):
+            return []  # every tagged name needs a Chinese character (below): none, no tagging
         found = []
         for tagged in self._tagger.tag(simplified):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
