@@ -4,8 +4,9 @@ Usage: ``.venv/bin/python deploy/bench_ocr.py [--repeat 3]``
 
 For each image: the time to read it (guard.images.read_text, Tesseract in this process with one
 thread, as in an inspection worker), the time to inspect its text, to black out what was found and
-to make the console's masked thumbnail (and its size), and whether OCR read every planted value. Images are rendered here (tests/ocr/render.py) with the
-Noto CJK font from Debian; nothing is downloaded.
+to make the console's masked thumbnail (and its size), and whether OCR read every planted value.
+Images are rendered here (tests/ocr/render.py) with the Noto CJK font from Debian; nothing is
+downloaded.
 """
 
 from __future__ import annotations

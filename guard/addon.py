@@ -151,6 +151,16 @@ def is_navigation(flow: http.HTTPFlow) -> bool:
     return is_page_load(req.method, req.path, req.headers, req.headers.get("content-type", ""))
 
 
+def may_hold_placeholders(body: bytes, placeholders: Mapping[str, str]) -> bool:
+    """Could restoring ``body`` change it? Every spelling the restorer knows (raw, JSON- or HTML-escaped,
+    percent-encoded) in a UTF-8 body writes a placeholder's name (``PERSON_1``) in ASCII as it is; only
+    a JSON escape (``\\u00XX``) could spell one of its letters otherwise. Without either, the reply goes
+    on untouched and unparsed."""
+    if b"\\u00" in body:
+        return True
+    return any(p.strip("<>").encode() in body for p in placeholders)
+
+
 # ---------------------------------------------------------------- HTTP/1 trailers
 
 class _TrailerDroppingReader(ChunkedReader):
@@ -523,13 +533,14 @@ class Guard:
     async def _inspect_request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or self.policy is None:
             return
-        routed = pipeline.route(self.policy, self._request(flow))
+        request = self._request(flow)
+        routed = pipeline.route(self.policy, request)
         service = routed.service
         if service is None:
             return
         started = time.perf_counter()
         fmt = format_for(service.api)
-        event = self._event(flow, service, len(flow.request.raw_content or b""))
+        event = self._event(flow, service, len(request.body))
         if routed.refusal or service.api == pipeline.UNSUPPORTED_API:
             reason = Reason.MISROUTED if routed.refusal else Reason.UNSUPPORTED_SERVICE
             notice = BlockNotice.failure(event.event_id, reason)
@@ -537,10 +548,11 @@ class Guard:
             self._record(event, EventKind.BLOCKED, "block", started, action_taken="answered",
                          error=reason.value)
             return
-        if flow.request.path == CONFIRM_PATH and not self._release_confirmed(flow):
-            return  # answered here: the form again, or the held request is gone
-        request = self._request(flow)
-        event = self._event(flow, service, len(request.body))
+        if flow.request.path == CONFIRM_PATH:
+            if not self._release_confirmed(flow):
+                return  # answered here: the form again, or the held request is gone
+            request = self._request(flow)  # the held request, swapped in
+            event = self._event(flow, service, len(request.body))
         try:
             if self.pool is None:
                 raise RuntimeError("inspection workers are not running")
@@ -812,6 +824,8 @@ class Guard:
         if exchange is None or flow.response is None or exchange.restorer is not None:
             return
         content = flow.response.get_content(strict=False) or b""
+        if not may_hold_placeholders(content, exchange.placeholders):
+            return  # most replies: no placeholder in any spelling, nothing to parse
         restored = restore_body(content, flow.response.headers.get("content-type", ""), exchange.placeholders)
         if restored != content:
             flow.response.content = restored

@@ -235,6 +235,9 @@ class PolicyDocument(_Strict):
 
 # ---------------------------------------------------------------- the resolved policy
 
+_REMEMBERED_HOSTS = 4096  # (host, port) -> service answers a policy keeps
+
+
 @dataclass(frozen=True)
 class Policy:
     """A loaded, merged, validated policy, ready for the engine."""
@@ -280,6 +283,23 @@ class Policy:
 
     def service_for_host(self, host: str, port: int | None = None) -> ServiceSpec | None:
         """The catalogued AI service for a request host (``host:port`` entries match that port only)."""
+        # Remembered: a request asks several times (tunnel, SNI, Host, :authority), and a host after a
+        # hundred catalogue entries costs a scan of them all. Bounded: any client may name any host.
+        answers = self._service_answers
+        key = (host, port)
+        if key in answers:
+            return answers[key]
+        found = self._catalogued(host, port)
+        if len(answers) >= _REMEMBERED_HOSTS:
+            answers.clear()
+        answers[key] = found
+        return found
+
+    @functools.cached_property
+    def _service_answers(self) -> dict[tuple[str, int | None], ServiceSpec | None]:
+        return {}
+
+    def _catalogued(self, host: str, port: int | None) -> ServiceSpec | None:
         host = host.lower().rstrip(".")
         for name, want_port, service in self._host_patterns:
             if want_port is not None and want_port != port:

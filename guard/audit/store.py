@@ -118,7 +118,9 @@ def _utc(value: datetime) -> datetime:
 # with parameters (building them per call cost more than the SQLite commit itself).
 _LOCK_HEAD = select(chain_head).where(chain_head.c.id == 1).with_for_update()
 _PRESENT = select(events.c.event_id).where(events.c.event_id.in_(bindparam("ids", expanding=True)))
-_INSERT_EVENT = insert(events).returning(events.c.seq)
+# One multi-row INSERT for a batch of events (SQLAlchemy's "insertmanyvalues"), its seqs returned in
+# the order of the rows: the entity counts refer to them.
+_INSERT_EVENTS = insert(events).returning(events.c.seq, sort_by_parameter_order=True)
 _INSERT_COUNTS = insert(event_entities)
 _INSERT_EVIDENCE = insert(evidence)
 _INSERT_THUMBNAILS = insert(event_thumbnails)
@@ -170,6 +172,17 @@ def review_record(kind: str, actor: str, subject: str, client: str = "", **detai
             "host": "", "subject": subject, "entities": {}, **details}
 
 
+@dataclass(frozen=True)
+class _Link:
+    """One event ready to insert: its ``events`` row (link computed), entity counts, evidence and
+    thumbnail rows."""
+
+    row: dict[str, Any]
+    counts: dict[str, int]
+    evidence: dict[str, Any] | None
+    thumbnails: list[dict[str, Any]]
+
+
 class ChainWriter:
     """Appends to the chain inside a transaction that has locked its head (``AuditStore.transaction``)."""
 
@@ -189,24 +202,27 @@ class ChainWriter:
         return self.key.digest_key if self.key else None
 
     def append(self, items: Sequence[StoredEvent]) -> int:
+        """Chain the events not yet stored, in bulk: links are computed first, then one statement per
+        table writes them all (a multi-row INSERT ... RETURNING for the events, in order)."""
         ids = [str(item.record["event_id"]) for item in items]
         present = set(self.conn.scalars(_PRESENT, {"ids": ids}))
-        added = 0
+        links: list[_Link] = []
         for item in items:
             if item.record["event_id"] in present:
                 continue
             present.add(str(item.record["event_id"]))
-            self._link(item)
-            added += 1
-        return added
+            links.append(self._next_link(item))
+        self._write(links)
+        return len(links)
 
     def review(self, kind: str, actor: str, subject: str, client: str = "", **details: Any) -> str:
         record = review_record(kind, actor, subject, client, **details)
-        self._link(StoredEvent(record))
+        self._write([self._next_link(StoredEvent(record))])
         return str(record["event_id"])
 
-    def _link(self, item: StoredEvent) -> None:
-        conn, key = self.conn, self.key
+    def _next_link(self, item: StoredEvent) -> _Link:
+        """The event's row, entity counts and evidence row, linked to the chain's current end."""
+        key = self.key
         record = dict(item.record)
         record.setdefault("node", self.node)
         record["chain_key"] = key.key_id if key else ""
@@ -219,28 +235,42 @@ class ChainWriter:
             record["thumbnails"] = [thumbnail_digest(t) for t in item.thumbnails]
         record_json = chain.canonical(record)
         link = chain.link(self.prev, record_json, key.chain_key if key else None)
-        seq = conn.execute(_INSERT_EVENT, {
+        row = {
             "event_id": record["event_id"], "time": datetime.fromisoformat(record["time"]),
             "kind": record["kind"], "decision": record["decision"],
             "user_name": record.get("user", ""), "client": record.get("client", ""),
             "service": record.get("service", ""), "host": record.get("host", ""),
             "node": record.get("node", ""), "record": record_json, "prev_hash": self.prev, "hash": link,
-        }).scalar_one()
-        counts = record.get("entities") or {}
-        if counts:
-            conn.execute(_INSERT_COUNTS, [
-                {"event_seq": seq, "entity_type": t, "count": int(n)} for t, n in counts.items()])
+        }
+        evidence_row = None
         if item.evidence is not None:
-            conn.execute(_INSERT_EVIDENCE, {
+            evidence_row = {
                 "event_id": record["event_id"], "key_id": item.evidence.key_id,
                 "nonce": item.evidence.nonce, "ciphertext": item.evidence.ciphertext,
-                "created_at": created, "expires_at": expires})
-        if item.thumbnails:
-            conn.execute(_INSERT_THUMBNAILS, [
-                {"event_id": record["event_id"], "position": i, "data": data, "expires_at": expires}
-                for i, data in enumerate(item.thumbnails)])
-        self.prev, self.length, self.last_seq = link, self.length + 1, seq
-        self.added += 1
+                "created_at": created, "expires_at": expires}
+        thumbnail_rows = [{"event_id": record["event_id"], "position": i, "data": data, "expires_at": expires}
+                          for i, data in enumerate(item.thumbnails or ())]
+        self.prev, self.length = link, self.length + 1
+        return _Link(row, dict(record.get("entities") or {}), evidence_row, thumbnail_rows)
+
+    def _write(self, links: Sequence[_Link]) -> None:
+        if not links:
+            return
+        seqs = list(self.conn.scalars(_INSERT_EVENTS, [link.row for link in links]))
+        if len(seqs) != len(links):
+            raise RuntimeError(f"{len(links)} events inserted, {len(seqs)} sequence numbers returned")
+        counts = [{"event_seq": seq, "entity_type": t, "count": int(n)}
+                  for seq, link in zip(seqs, links, strict=True) for t, n in link.counts.items()]
+        if counts:
+            self.conn.execute(_INSERT_COUNTS, counts)
+        sealed = [link.evidence for link in links if link.evidence is not None]
+        if sealed:
+            self.conn.execute(_INSERT_EVIDENCE, sealed)
+        thumbnails = [row for link in links for row in link.thumbnails]
+        if thumbnails:
+            self.conn.execute(_INSERT_THUMBNAILS, thumbnails)
+        self.last_seq = seqs[-1]
+        self.added += len(links)
 
     def finish(self) -> None:
         if self.added:
@@ -259,6 +289,7 @@ class AuditStore:
         self.keys = keys
         self.node = node
         self.engine = engine_for(url)
+        self._append_conn: Connection | None = None
 
     @classmethod
     def open(cls, url: str = DEFAULT_URL, keys: AuditKeys | None = None, node: str = "") -> AuditStore:
@@ -268,6 +299,10 @@ class AuditStore:
         return store
 
     def close(self) -> None:
+        if self._append_conn is not None:
+            with contextlib.suppress(Exception):
+                self._append_conn.close()
+            self._append_conn = None
         self.engine.dispose()
 
     @contextlib.contextmanager
@@ -303,8 +338,31 @@ class AuditStore:
         """
         if not items:
             return 0
-        with self.transaction() as chainer:
-            return chainer.append(items)
+        conn = self._appending()
+        try:
+            with conn.begin():
+                chainer = ChainWriter(conn, self.keys, self.node)
+                added = chainer.append(items)
+                chainer.finish()
+        except BaseException:
+            self._stop_appending()  # a broken connection is not reused; the next append opens another
+            raise
+        return added
+
+    def _appending(self) -> Connection:
+        """The connection appends use, kept open between transactions: a pool check-out, its reset and
+        (PostgreSQL) its pre-ping cost more than a one-event transaction itself."""
+        if self._append_conn is None or self._append_conn.closed:
+            self._append_conn = self.engine.connect().execution_options(guard_write=True)
+        return self._append_conn
+
+    def _stop_appending(self) -> None:
+        conn, self._append_conn = self._append_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def record_review(self, kind: str, reviewer: str, subject: str, client: str = "",
                       **details: Any) -> str:
