@@ -12,7 +12,14 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from guard.formats import embedded
-from guard.formats.base import AmbiguousRequest, FormatError, NotRewritable, ParsedRequest, Segment
+from guard.formats.base import (
+    AmbiguousRequest,
+    BodyTooLarge,
+    FormatError,
+    NotRewritable,
+    ParsedRequest,
+    Segment,
+)
 
 Step = str | int
 Path = tuple[Step, ...]
@@ -269,7 +276,8 @@ def is_technical(key: Step | None, value: str) -> bool:
     """Strings that provably carry no text a person wrote: skipped; everything else is inspected.
 
     Only unmistakable shapes are skipped: UUIDs, hashes, timestamps, base64 of binary data (inline
-    images and files), service signatures, and protocol vocabulary under protocol keys. URLs, tokens
+    images, read by OCR in the proxy; documents and compressed data, read by :func:`embedded_files`),
+    service signatures, and protocol vocabulary under protocol keys. URLs, tokens
     and base64 of text are inspected: ``?id=A123456789`` rides in URLs, and a short ASCII token like
     ``A123456789`` is exactly what must be read.
     """
@@ -450,14 +458,20 @@ def embedded_files(root: Any, prefix: str = "") -> list[tuple[Path | None, Segme
     file inside JSON that a string holds (the string itself is still inspected as text).
     """
     out: list[tuple[Path | None, Segment]] = []
+    read = 0
     for p, value in strings(root):
         found = embedded.embedded_text(value)
         if found is not None:
             kind, text = found
             out.append((p, Segment(text, f"{describe(root, p, prefix)}({kind})")))
+            read += len(text)
         elif value[:1] in ("[", "{") and len(value) > embedded.MIN_BASE64:
             # JSON inside a string the format reads as text (a tool call's arguments): its files too
-            out += [(None, seg) for seg in _files_in_json(value, describe(root, p, prefix))]
+            inner = _files_in_json(value, describe(root, p, prefix))
+            out += [(None, seg) for seg in inner]
+            read += sum(len(seg.text) for seg in inner)
+        if read > embedded.MAX_TEXT_CHARS:
+            raise BodyTooLarge("the files in the body hold more text than the limit")
     return out
 
 

@@ -26,9 +26,10 @@ from urllib.parse import unquote_to_bytes
 
 from guard.formats import compression
 from guard.formats.base import BodyTooLarge, ContentEncodingError, UnreadableContent
-from guard.formats.documents import MAX_MEMBER_BYTES, MAX_NESTING, READERS
+from guard.formats.documents import MAX_ARCHIVE_BYTES, MAX_MEMBER_BYTES, MAX_NESTING, READERS
 
 MAX_INFLATED = MAX_MEMBER_BYTES
+MAX_TEXT_CHARS = MAX_ARCHIVE_BYTES  # text read from all files of one request: many small bombs add up
 MIN_BASE64 = 16  # characters (12 bytes): the shortest gzip or zlib stream of a few words
 _PDF_WINDOW = 1024  # PDF readers find ``%PDF-`` anywhere in the first kilobyte
 _SNIFF_CHARS = (_PDF_WINDOW + 8) // 3 * 4  # base64 characters that cover that window

@@ -95,3 +95,11 @@ def test_bodies_that_may_hold_files_are_read_in_a_worker(body: bytes, content_ty
                                                          in_worker: bool) -> None:
     assert may_hold_files(body, form=content_type == "application/x-www-form-urlencoded") is in_worker
     assert reads_documents(body, content_type) is in_worker
+
+
+def test_many_small_bombs_in_one_body_are_refused() -> None:
+    """Each inflates within the per-file limit; together they pass the per-request one."""
+    bomb = b64(gzip.compress(b"a" * (30 * 1024 * 1024)))
+    body = json.dumps({"parts": [bomb] * 5}).encode()
+    with pytest.raises(BodyTooLarge):
+        GENERIC.extract(body, "application/json", "/api/x")
