@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from guard.audit.masking import FoundAt, mask_text, mask_value
+from guard.formats import embedded
 from guard.formats._tree import is_technical
 from guard.formats.base import (
     BodyTooLarge,
@@ -299,7 +300,11 @@ def _url_parts(path: str) -> tuple[tuple[Segment, ...], tuple[tuple[str, int], .
     for i, (key, value) in enumerate(pairs):
         for kind, raw in (("query-key", key), ("query-value", value)):
             text = unquote_plus(raw)
-            if not _plain(text):
+            found = embedded.embedded_text(text) if kind == "query-value" else None
+            if found is not None:  # base64 of a document or compressed text: its text, never rewritten
+                segments.append(Segment(found[1], f"url {kind}[{i}]({found[0]})"))
+                slots.append(("query-file", i))
+            elif not _plain(text):
                 segments.append(Segment(text, f"url {kind}[{i}]"))
                 slots.append((kind, i))
     return tuple(segments), tuple(slots)
@@ -366,6 +371,8 @@ def _rewritten_path(path: str, seen: Inspection, new_texts: Sequence[str]) -> st
             steps[i] = quote(new, safe="")
         elif kind == "query-key":
             pairs[i] = (quote_plus(new), pairs[i][1])
+        elif kind == "query-file":
+            raise NotRewritable("a file in the URL cannot be rewritten; block it instead")
         else:
             pairs[i] = (pairs[i][0], quote_plus(new))
     out = "/".join(steps)

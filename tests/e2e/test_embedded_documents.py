@@ -323,3 +323,22 @@ def test_api_document_part_is_read(proxy: GuardProxy, servers: dict[str, Upstrea
     assert reply.status == 200, reply.body[:300]
     (seen,) = servers[service].received(tag)
     assert seen.body == body
+
+
+@pytest.mark.parametrize(("data", "blocked"), [
+    pytest.param(gzip.compress(ID_TEXT.encode()), True, id="gzip text: blocked"),
+    pytest.param(b"%PDF-1.7\n" + bytes(48), False, id="corrupt PDF: unreadable"),
+])
+def test_file_in_a_query_value_never_leaves(proxy: GuardProxy, webapp_upstream: UpstreamServer,
+                                            data: bytes, blocked: bool) -> None:
+    """A web app keeping its state compressed in the URL (``?state=H4sI…``)."""
+    tag = nonce()
+    reply = curl(proxy, f"{webapp_upstream.base_url}/share/{tag}?state={quote_plus(url_safe(data))}")
+    assert reply.status == 403, reply.body[:300]
+    assert webapp_upstream.received(tag) == []
+    event = event_of(proxy, reply)
+    assert NATIONAL_ID not in json.dumps(event, ensure_ascii=False)
+    if blocked:
+        assert event["decision"] == "block" and event["entities"].get("TW_NATIONAL_ID", 0) >= 1
+    else:
+        assert event["decision"] == "error" and event["error"] == "unreadable_content"
