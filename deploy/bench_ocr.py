@@ -3,9 +3,10 @@
 Usage: ``.venv/bin/python deploy/bench_ocr.py [--repeat 3]``
 
 For each image: the time to read it (guard.images.read_text, Tesseract in this process with one
-thread, as in an inspection worker), the time to inspect its text and to black out what was found,
-and whether OCR read every planted value. Images are rendered here (tests/ocr/render.py) with the
-Noto CJK font from Debian; nothing is downloaded.
+thread, as in an inspection worker), the time to inspect its text, to black out what was found and
+to make the console's masked thumbnail (and its size), and whether OCR read every planted value.
+Images are rendered here (tests/ocr/render.py) with the Noto CJK font from Debian; nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from PIL import Image  # noqa: E402
 
 from guard.engine import Engine  # noqa: E402
-from guard.images import mask, read_text  # noqa: E402
+from guard.images import mask, read_text, thumbnail  # noqa: E402
 from guard.policy import load_policy  # noqa: E402
 from tests.ocr.render import png_bytes, render_lines, scanned, screen_1080p  # noqa: E402
 
@@ -53,27 +54,32 @@ def main() -> None:
     args = parser.parse_args()
     engine = Engine(load_policy(None))
     engine.warm_up()
-    print(f"{'image':34} {'pixels':>9} {'OCR s':>7} {'inspect s':>10} {'mask s':>7}  values read")
+    print(f"{'image':34} {'pixels':>9} {'OCR s':>7} {'inspect s':>10} {'mask s':>7} {'thumb s':>8} "
+          f"{'thumb KB':>8}  values read")
     for name, lines, make in IMAGES:
         data = png_bytes(make())
-        ocr_times, inspect_times, mask_times = [], [], []
+        ocr_times, inspect_times, mask_times, thumb_times = [], [], [], []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
             ocr = read_text(data, timeout=120)
             t1 = time.perf_counter()
             verdict = engine.inspect(ocr.text)
             t2 = time.perf_counter()
-            mask(data, ocr, [(f.start, f.end) for f in verdict.findings])
+            spans = [(f.start, f.end) for f in verdict.findings]
+            mask(data, ocr, spans)
             t3 = time.perf_counter()
+            small = thumbnail(data, ocr, spans)  # the console's masked thumbnail, kept with the event
+            t4 = time.perf_counter()
             ocr_times.append(t1 - t0)
             inspect_times.append(t2 - t1)
             mask_times.append(t3 - t2)
+            thumb_times.append(t4 - t3)
         compact = "".join(ocr.text.split())
         planted = [v for v in VALUES if v in "".join("".join(lines).split())]
         read = sum(v in compact for v in planted)
         print(f"{name:34} {ocr.width * ocr.height / 1e6:>8.1f}M {statistics.median(ocr_times):>7.2f} "
-              f"{statistics.median(inspect_times):>10.3f} {statistics.median(mask_times):>7.3f}  "
-              f"{read}/{len(planted)}")
+              f"{statistics.median(inspect_times):>10.3f} {statistics.median(mask_times):>7.3f} "
+              f"{statistics.median(thumb_times):>8.3f} {len(small) / 1024:>8.1f}  {read}/{len(planted)}")
 
 
 if __name__ == "__main__":

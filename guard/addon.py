@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import hashlib
 import ipaddress
 import json
@@ -58,7 +59,13 @@ from guard.formats.base import (
     RequestFormat,
     UnreadableContent,
 )
-from guard.formats.restore import StreamRestorer, WsMessageRestorer, restore_body, stream_restorer
+from guard.formats.restore import (
+    RecentPlaceholders,
+    StreamRestorer,
+    WsMessageRestorer,
+    restore_body,
+    stream_restorer,
+)
 from guard.formats.uploads import reads_documents
 from guard.notice import BlockNotice, Reason, render_block_page, render_confirm_expired_page
 from guard.ops import GuardMetrics, OpsServer, parse_listen_address
@@ -72,6 +79,7 @@ MIN_REASON_CHARS = pipeline.MIN_REASON_CHARS
 # Where the browser confirm form posts its token and reason; answered by the guard, never sent upstream.
 CONFIRM_PATH = "/.guard/confirm"
 CONFIRMED_REASON = "guard_confirmed_reason"  # flow.metadata key: the reason typed into the confirm form
+THUMBNAILS = "guard_thumbnails"  # flow.metadata key: the masked thumbnails of the request's images
 DEFAULT_JOURNAL = "guard-audit-journal.jsonl"
 EVENT_HEADER = "x-guard-event-id"  # on every inspected answer: the event reference for appeals
 
@@ -143,6 +151,16 @@ def is_navigation(flow: http.HTTPFlow) -> bool:
     return is_page_load(req.method, req.path, req.headers, req.headers.get("content-type", ""))
 
 
+def may_hold_placeholders(body: bytes, placeholders: Mapping[str, str]) -> bool:
+    """Could restoring ``body`` change it? Every spelling the restorer knows (raw, JSON- or HTML-escaped,
+    percent-encoded) in a UTF-8 body writes a placeholder's name (``PERSON_1``) in ASCII as it is; only
+    a JSON escape (``\\u00XX``) could spell one of its letters otherwise. Without either, the reply goes
+    on untouched and unparsed."""
+    if b"\\u00" in body:
+        return True
+    return any(p.strip("<>").encode() in body for p in placeholders)
+
+
 # ---------------------------------------------------------------- HTTP/1 trailers
 
 class _TrailerDroppingReader(ChunkedReader):
@@ -171,12 +189,13 @@ def drop_http1_trailers() -> None:
 class _Exchange:
     """What one AI request needs until its reply is done: memory only, never saved."""
 
-    __slots__ = ("placeholders", "restorer", "ws_restorer")
+    __slots__ = ("placeholders", "recent_version", "restorer", "ws_restorer")
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self.placeholders = placeholders
         self.restorer: StreamRestorer | None = None
         self.ws_restorer: WsMessageRestorer | None = None
+        self.recent_version = 0  # of the user's recent map this connection restores with
 
 
 class Guard:
@@ -187,6 +206,8 @@ class Guard:
         self.body_limit = 16 * 1024**2
         self.users: UserNetworks = ()
         self._exchanges: dict[str, _Exchange] = {}
+        # Maps of redacted prompts whose answers arrive on another connection (Poe): memory only
+        self.recent_placeholders = RecentPlaceholders()
         self.held = HeldRequests()  # warned browser requests awaiting a reason (memory only)
         self._running = False
         self._shutting_down = False
@@ -512,13 +533,14 @@ class Guard:
     async def _inspect_request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or self.policy is None:
             return
-        routed = pipeline.route(self.policy, self._request(flow))
+        request = self._request(flow)
+        routed = pipeline.route(self.policy, request)
         service = routed.service
         if service is None:
             return
         started = time.perf_counter()
         fmt = format_for(service.api)
-        event = self._event(flow, service, len(flow.request.raw_content or b""))
+        event = self._event(flow, service, len(request.body))
         if routed.refusal or service.api == pipeline.UNSUPPORTED_API:
             reason = Reason.MISROUTED if routed.refusal else Reason.UNSUPPORTED_SERVICE
             notice = BlockNotice.failure(event.event_id, reason)
@@ -526,10 +548,11 @@ class Guard:
             self._record(event, EventKind.BLOCKED, "block", started, action_taken="answered",
                          error=reason.value)
             return
-        if flow.request.path == CONFIRM_PATH and not self._release_confirmed(flow):
-            return  # answered here: the form again, or the held request is gone
-        request = self._request(flow)
-        event = self._event(flow, service, len(request.body))
+        if flow.request.path == CONFIRM_PATH:
+            if not self._release_confirmed(flow):
+                return  # answered here: the form again, or the held request is gone
+            request = self._request(flow)  # the held request, swapped in
+            event = self._event(flow, service, len(request.body))
         try:
             if self.pool is None:
                 raise RuntimeError("inspection workers are not running")
@@ -568,11 +591,18 @@ class Guard:
             verdict = await self.pool.inspect(seen.texts, f"{flow.request.pretty_host}:{flow.request.port}",
                                               self.timeout, user=user)
             if images:
-                masked = await asyncio.to_thread(  # Pillow work, off the event loop
-                    image_parts.masked_images, images, ocr, verdict.findings, first_image,
-                    lambda f: self._replaces(f, verdict.tier))
-                seen = replace(seen, parsed=image_parts.with_images(text_parsed, images, ocr, masked,
-                                                                    content_type))
+                replaces = functools.partial(self._replaces, tier=verdict.tier)
+                if self.policy is not None and self.policy.images.personal_data == "block" and \
+                        image_parts.replaced_in_images(verdict.findings, first_image, len(images), replaces):
+                    verdict = replace(verdict, decision=Decision.BLOCK)
+                if verdict.findings:  # the console's view of the images of an event worth reviewing
+                    flow.metadata[THUMBNAILS] = await asyncio.to_thread(  # Pillow work, off the event loop
+                        image_parts.thumbnails, images, ocr, verdict.findings, first_image)
+                if verdict.decision is not Decision.BLOCK:  # a blocked request is never written back
+                    masked = await asyncio.to_thread(
+                        image_parts.masked_images, images, ocr, verdict.findings, first_image, replaces)
+                    seen = replace(seen, parsed=image_parts.with_images(text_parsed, images, ocr, masked,
+                                                                        content_type))
             self._apply(flow, fmt, request, seen, verdict, event, started)
         except Exception as e:  # every failure: fail closed unless the service says otherwise
             try:
@@ -612,7 +642,8 @@ class Guard:
                                                    self._display_names())
             reply = self._confirm_form(flow, notice) if is_navigation(flow) else None
             self._answer(flow, fmt, notice, reply or self._reply(flow, fmt, notice, seen.body))
-            self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason")
+            self._record(event, EventKind.WARNED, "warn", started, action_taken="held for a reason",
+                         thumbnails=flow.metadata.get(THUMBNAILS, ()))
             return
         redacting = decision is Decision.REDACT or bool(warned and verdict.placeholders)
         new_texts = list(verdict.redacted if redacting else seen.texts)
@@ -624,16 +655,22 @@ class Guard:
             self._block(flow, fmt, seen, verdict, event, started, "answered (not rewritable)")
             return
         self._send(flow, request, out)
+        if getattr(fmt, "replies_elsewhere", False):  # its reply may hold an earlier prompt's placeholders
+            flow.request.headers["accept-encoding"] = "identity"
         if redacting:
             # An uncompressed reply lets placeholders be restored chunk by chunk.
             flow.request.headers["accept-encoding"] = "identity"
             self._exchanges[flow.id] = _Exchange(dict(verdict.placeholders))
-            self._record(event, EventKind.REDACTED, "redact", started,
-                         action_taken="rewritten", reason=reason, evidence=seen.texts)
+            if getattr(fmt, "replies_elsewhere", False):
+                self.recent_placeholders.remember((event.user or event.client, event.service),
+                                                  verdict.placeholders)
+            self._record(event, EventKind.REDACTED, "redact", started, action_taken="rewritten",
+                         reason=reason, evidence=seen.texts, thumbnails=flow.metadata.get(THUMBNAILS, ()))
             return
         kind = EventKind.WARNED if warned else EventKind.ALLOWED
         action = "rewritten" if out.body_changed else "forwarded"
-        self._record(event, kind, decision.value, started, action_taken=action, reason=reason)
+        self._record(event, kind, decision.value, started, action_taken=action, reason=reason,
+                     thumbnails=flow.metadata.get(THUMBNAILS, ()))
 
     @staticmethod
     def _send(flow: http.HTTPFlow, request: pipeline.Request, out: pipeline.Outgoing) -> None:
@@ -663,7 +700,7 @@ class Guard:
                                                display_names=self._display_names())
         self._answer(flow, fmt, notice, self._reply(flow, fmt, notice, seen.body))
         self._record(event, EventKind.BLOCKED, "block", started, action_taken=action_taken,
-                     evidence=seen.texts)
+                     evidence=seen.texts, thumbnails=flow.metadata.get(THUMBNAILS, ()))
 
     # ------------------------------------------------------------ browser confirmation of a warned request
 
@@ -715,6 +752,10 @@ class Guard:
         if is_navigation(flow):
             page = render_block_page(notice)
             return NativeResponse(403, page.headers, page.body)
+        # Formats whose notice depends on the call it answers (Gemini's batchexecute RPC ids)
+        answer_to = getattr(fmt, "block_response_to", None)
+        if answer_to is not None:
+            return answer_to(notice, wants_stream(flow, body), flow.request.path, body)  # type: ignore[no-any-return]
         return fmt.block_response(notice, streaming=wants_stream(flow, body))
 
     @staticmethod
@@ -725,8 +766,9 @@ class Guard:
 
     def _record(self, event: InspectionEvent, kind: EventKind, decision: str, started: float,
                 action_taken: str = "", reason: str = "", error: str = "",
-                evidence: Sequence[str] | None = None) -> None:
-        """Log the event now; queue it (with the original texts as evidence) for the audit store."""
+                evidence: Sequence[str] | None = None, thumbnails: tuple[bytes, ...] = ()) -> None:
+        """Log the event now; queue it (with the original texts as evidence, and the masked
+        thumbnails of its images) for the audit store."""
         final = replace(event, kind=kind, decision=decision,
                         latency_ms=round((time.perf_counter() - started) * 1000, 2),
                         action_taken=action_taken, reason=reason, error=error)
@@ -734,7 +776,7 @@ class Guard:
         self.metrics.observe(final)
         pending = _hook_events.get()
         if pending is not None:
-            pending.append(PendingEvent(final.fields(), list(evidence) if evidence else None))
+            pending.append(PendingEvent(final.fields(), list(evidence) if evidence else None, thumbnails))
 
     def _replaces(self, finding: Finding, tier: str) -> bool:
         """The policy replaces this finding's value (redact, or block as a placeholder)."""
@@ -760,8 +802,10 @@ class Guard:
         event_id = flow.metadata.get("guard_event_id")
         if event_id and flow.response is not None:
             flow.response.headers[EVENT_HEADER] = event_id
-        exchange = self._exchanges.get(flow.id)
-        if exchange is None or flow.response is None:
+        if flow.response is None or flow.response.status_code == 101:
+            return  # a WebSocket's messages are restored one by one
+        exchange = self._follow_recent_placeholders(flow)
+        if exchange is None:
             return
         headers = flow.response.headers
         # A reply that streams (no length announced, not compressed) is restored as it streams.
@@ -780,6 +824,8 @@ class Guard:
         if exchange is None or flow.response is None or exchange.restorer is not None:
             return
         content = flow.response.get_content(strict=False) or b""
+        if not may_hold_placeholders(content, exchange.placeholders):
+            return  # most replies: no placeholder in any spelling, nothing to parse
         restored = restore_body(content, flow.response.headers.get("content-type", ""), exchange.placeholders)
         if restored != content:
             flow.response.content = restored
@@ -804,6 +850,7 @@ class Guard:
             return
         message = flow.websocket.messages[-1]
         if not message.from_client:
+            self._follow_recent_placeholders(flow)
             self._restore_ws(flow, message)
             return
         started = time.perf_counter()
@@ -847,6 +894,27 @@ class Guard:
             self._record(event, EventKind.REDACTED, "redact", started, action_taken="rewritten")
             return
         self._record(event, EventKind.ALLOWED, "allow", started, action_taken="forwarded")
+
+    def _follow_recent_placeholders(self, flow: http.HTTPFlow) -> _Exchange | None:
+        """For a service whose answers come back on other requests or connections (Le Chat's ``start``,
+        Poe's channel): restore with the user's recent redacted prompts to it, as they change."""
+        service = self.service(flow.request.pretty_host, flow.request.port)
+        if service is None or not getattr(format_for(service.api), "replies_elsewhere", False):
+            return self._exchanges.get(flow.id)
+        peer = flow.client_conn.peername
+        recent = self.recent_placeholders.get((self._user(flow) or (peer[0] if peer else ""), service.name))
+        exchange = self._exchanges.get(flow.id)
+        if recent is None:
+            return exchange
+        version, placeholders = recent
+        if exchange is None:
+            exchange = self._exchanges[flow.id] = _Exchange({})
+        if exchange.recent_version != version:
+            exchange.recent_version = version
+            exchange.placeholders = {**exchange.placeholders, **placeholders}  # the latest prompt's win
+            if flow.websocket is not None:
+                exchange.ws_restorer = WsMessageRestorer(exchange.placeholders)
+        return exchange
 
     def _restore_ws(self, flow: http.HTTPFlow, message: object) -> None:
         exchange = self._exchanges.get(flow.id)

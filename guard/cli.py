@@ -116,6 +116,7 @@ def _explain_image(engine: Engine, args: argparse.Namespace) -> int:
     """What OCR read in an image, the explanation of that text, and optionally the masked image."""
     from guard.authoring import explain_report, render_explain
     from guard.images import ImageUnreadable, mask, read_text
+    from guard.verdict import Decision
 
     data = Path(args.image).read_bytes()
     try:
@@ -126,18 +127,28 @@ def _explain_image(engine: Engine, args: argparse.Namespace) -> int:
     verdict = engine.inspect(ocr.text, args.destination)
     replaced = [(f.start, f.end) for f in verdict.findings
                 if engine.policy.rule_for(f.entity_type, verdict.tier).action in ("redact", "block")]
-    if args.masked_out:
+    # What the proxy does with the image: the verdict's block (a marking), or the policy's images rule.
+    if verdict.decision is Decision.BLOCK or (replaced and engine.policy.images.personal_data == "block"):
+        outcome = "blocked"
+    else:
+        outcome = "masked" if replaced else "unchanged"
+    if args.masked_out and outcome != "blocked":
         Path(args.masked_out).write_bytes(mask(data, ocr, replaced) if replaced else data)
     if args.json:
         report = explain_report(engine, ocr.text, args.destination)
         report["image"] = {"file": args.image, "width": ocr.width, "height": ocr.height,
-                           "format": ocr.image_format, "masked_spans": replaced}
+                           "format": ocr.image_format, "masked_spans": replaced, "outcome": outcome,
+                           "personal_data_rule": engine.policy.images.personal_data}
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
         return EXIT_OK
     sys.stdout.write(f"image {args.image}: {ocr.image_format} {ocr.width}x{ocr.height}\n")
     sys.stdout.write("OCR text:\n" + "".join(f"  | {line}\n" for line in ocr.text.splitlines()) + "\n")
     render_explain(engine, ocr.text, args.destination, sys.stdout)
-    if args.masked_out:
+    rule = engine.policy.images.personal_data
+    sys.stdout.write(f"image: {outcome} (policy images.personal_data: {rule})\n")
+    if args.masked_out and outcome == "blocked":
+        sys.stdout.write(f"masked image not written: the policy blocks this image ({args.masked_out})\n")
+    elif args.masked_out:
         sys.stdout.write(f"masked image ({len(replaced)} value(s) blacked out): {args.masked_out}\n")
     return EXIT_OK
 

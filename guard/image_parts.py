@@ -5,7 +5,10 @@ The shapes the AI APIs use, found wherever they sit in the document (no format k
 - a ``data:image/...;base64,...`` URL string (OpenAI ``image_url.url``, Responses ``input_image``);
 - an object with base64 ``data`` and an image ``media_type`` / ``mimeType`` / ``mime_type``
   (Anthropic ``source``, Gemini ``inlineData`` / ``inline_data``);
-- an image file in a multipart upload (by its magic number, whatever type the client declared).
+- a bare base64 string that decodes to an image (by its magic number), in any JSON field: a web
+  app's own upload shape (``{"file": "iVBORw0KGgo..."}``);
+- an image file in a multipart upload (by its magic number, whatever type the client declared);
+- a raw body that is an image or a PDF of scanned pages (a web app PUTting the file's bytes).
 
 ``with_images`` appends one segment per image (its OCR text) to a parsed request, so the engine
 judges the images with the texts in one verdict; the request's writer writes the text segments as before and,
@@ -33,10 +36,14 @@ from guard.formats.base import (
     UnreadableContent,
     media_type,
 )
-from guard.images import IMAGE_TYPES, OcrText, mask
+from guard.images import IMAGE_TYPES, OcrText, mask, thumbnail
 from guard.verdict import Finding
 
 _DATA_URL = re.compile(r"^data:(image/[a-z0-9.+-]+);base64,(.*)$", re.IGNORECASE | re.DOTALL)
+# Any other base64 data URL (application/octet-stream, a parameter before ;base64): read when its
+# bytes are an image, whatever it declares; the masked image goes back under its real type.
+_OTHER_DATA_URL = re.compile(r"^data:[\w.+\-]+/[\w.+\-]+(?:;[\w.+\-]+=[\w.+\-]+)*;base64,(.*)$",
+                             re.IGNORECASE | re.DOTALL)
 MIME_KEYS = ("media_type", "mimeType", "mime_type")
 
 
@@ -51,13 +58,30 @@ class InlineImage:
     data_url: bool  # written back as a data URL (True) or as bare base64 (False)
     part: int | None = None  # a multipart upload's file part (then ``path`` is empty)
     maskable: bool = True    # False for a scanned PDF's page image: the PDF cannot be rewritten
+    whole_body: bool = False  # the request body is the image (a raw upload)
 
 
 def _decode(value: str) -> bytes | None:
-    try:
-        return base64.b64decode(value, validate=False)
+    compact = "".join(value.split())
+    try:  # missing padding is forgiven, as most servers do
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=False)
     except (binascii.Error, ValueError):
         return None
+
+
+# How base64 of PNG, JPEG, GIF and WebP begins: only such strings are decoded to check the magic number.
+_IMAGE_BASE64_STARTS = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR")
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/\s]+={0,2}\s*")
+MIN_BARE_IMAGE = 64  # characters: no image file is shorter
+
+
+def bare_image_type(value: str) -> str | None:
+    """The media type of a bare base64 string that decodes to an image, else None."""
+    if len(value) < MIN_BARE_IMAGE or not value.lstrip().startswith(_IMAGE_BASE64_STARTS):
+        return None
+    head = _decode("".join(value[:96].split())[:64])
+    kind = uploads.image_type(head) if head else None
+    return kind if kind is not None and _BASE64_TEXT.fullmatch(value) else None
 
 
 def find_images(node: Any, path: Path = ()) -> list[tuple[Path, str, str, bool]]:
@@ -78,11 +102,28 @@ def find_images(node: Any, path: Path = ()) -> list[tuple[Path, str, str, bool]]
         m = _DATA_URL.match(node)
         if m and m.group(1).lower() in IMAGE_TYPES:
             out.append((path, m.group(1).lower(), m.group(2), True))
+        elif (other := _OTHER_DATA_URL.match(node)) and (kind := bare_image_type(other.group(1))):
+            out.append((path, kind, other.group(1), True))
+        elif (kind := bare_image_type(node)) is not None:
+            out.append((path, kind, node, False))
     return out
 
 
+def _typed(root: Any, path: Path) -> bool:
+    """Whether the image at ``path`` sits beside a media type key (Anthropic, Gemini)."""
+    node = root
+    for step in path[:-1]:
+        node = node[step]
+    return isinstance(node, dict) and any(isinstance(node.get(k), str) for k in MIME_KEYS)
+
+
 def images_in_body(body: bytes) -> list[InlineImage]:
-    """The inline images of a JSON body (none for other bodies); bad base64 is left uninspected."""
+    """The inline images of a JSON body (none for other bodies).
+
+    A typed image (data URL, media type) whose base64 does not decode stays where the format put
+    it, uninspected (the service's unreadable rule applies); a bare one that looked like an image
+    but does not decode is unreadable content: no format knows it is there.
+    """
     if body.lstrip()[:1] not in (b"{", b"["):
         return []
     try:
@@ -94,6 +135,8 @@ def images_in_body(body: bytes) -> list[InlineImage]:
         data = _decode(encoded)
         if data is not None:
             out.append(InlineImage(path, describe(root, path), mime, data, data_url))
+        elif not data_url and not _typed(root, path):
+            raise UnreadableContent(f"{describe(root, path)}: base64 image data does not decode")
     return out
 
 
@@ -113,6 +156,8 @@ def images_in_request(body: bytes, content_type: str, uninspected: Sequence[str]
 
 def _images(body: bytes, content_type: str, uninspected: Sequence[str]) -> list[InlineImage]:
     if not media_type(content_type).startswith("multipart/"):
+        if uploads.RAW_FILE in uninspected:  # the reader found the body is an image or a scanned PDF
+            return _raw_images(body)
         return images_in_body(body)
     out = []
     for i, part in enumerate(multipart.parse(body, content_type).parts):
@@ -129,6 +174,16 @@ def _images(body: bytes, content_type: str, uninspected: Sequence[str]) -> list[
                                 maskable=False)
                     for page, image in scanned_pages(data)]
     return out
+
+
+def _raw_images(body: bytes) -> list[InlineImage]:
+    """The raw body as an image (masked in place), or the page images of a scanned PDF (not)."""
+    place = uploads.RAW_FILE
+    kind = uploads.image_type(body)
+    if kind is not None:
+        return [InlineImage((), place, kind, body, False, whole_body=True)]
+    return [InlineImage((), f"{place}[page {page}]", "image/png", image, False, maskable=False)
+            for page, image in scanned_pages(body)]
 
 
 MAX_IMAGES_PER_PDF = 50
@@ -191,6 +246,22 @@ def masked_images(images: Sequence[InlineImage], ocr: Sequence[OcrText], finding
     return out
 
 
+def thumbnails(images: Sequence[InlineImage], ocr: Sequence[OcrText], findings: Sequence[Finding],
+               first_image: int) -> tuple[bytes, ...]:
+    """The review console's view of each image: small, with every value found in it blacked out
+    (whatever the policy does with it: a reviewer sees where, never what)."""
+    return tuple(
+        thumbnail(image.data, text, [(f.start, f.end) for f in findings if f.segment == first_image + k])
+        for k, (image, text) in enumerate(zip(images, ocr, strict=True)))
+
+
+def replaced_in_images(findings: Sequence[Finding], first_image: int, count: int,
+                       replaced: Callable[[Finding], bool]) -> bool:
+    """Whether the policy replaces a value read in one of ``count`` images (their segments follow
+    the texts from ``first_image``): under ``images.personal_data: block`` such a request is blocked."""
+    return any(first_image <= f.segment < first_image + count and replaced(f) for f in findings)
+
+
 def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Sequence[OcrText],
                 masked: Sequence[bytes | None], content_type: str = "") -> ParsedRequest:
     """``parsed`` plus one segment per image (its OCR text), written back with ``masked`` images.
@@ -215,12 +286,15 @@ def with_images(parsed: ParsedRequest, images: Sequence[InlineImage], ocr: Seque
             raise NotRewritable(f"{parsed.format} request cannot be rewritten")
         body = text_writer(texts) if changed and text_writer is not None else parsed.body
         replacements: dict[int, bytes] = {}
-        root = None if any(img.part is not None for img in images) else loads(body)
+        in_json = not any(img.part is not None or img.whole_body or not img.maskable for img in images)
+        root = loads(body) if in_json else None
         for img, o, new, replacement in zip(images, ocr, image_texts, masked, strict=True):
             if new == o.text:
                 continue
             if replacement is None:  # a scanned PDF, or nothing masked: never send it as it was
                 raise NotRewritable(f"{img.where} cannot be rewritten; block it instead")
+            if img.whole_body:
+                return replacement
             if img.part is not None:
                 replacements[img.part] = replacement
                 continue

@@ -217,15 +217,35 @@ def regions(ocr: OcrText, spans: list[tuple[int, int]]) -> list[Box]:
     return out
 
 
+def _black_out(image: Image.Image, ocr: OcrText, spans: list[tuple[int, int]]) -> None:
+    draw = ImageDraw.Draw(image)
+    for box in regions(ocr, spans):
+        draw.rectangle((box.left, box.top, box.right, box.bottom), fill="black")
+
+
 def mask(data: bytes, ocr: OcrText, spans: list[tuple[int, int]]) -> bytes:
     """``data`` with black boxes over the characters of ``spans`` (offsets into ``ocr.text``)."""
     image = open_image(data)
     fmt = image.format or ocr.image_format
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGBA" if fmt in ("PNG", "WEBP") else "RGB")
-    draw = ImageDraw.Draw(image)
-    for box in regions(ocr, spans):
-        draw.rectangle((box.left, box.top, box.right, box.bottom), fill="black")
+    _black_out(image, ocr, spans)
     out = io.BytesIO()
     image.save(out, format=fmt, **({"quality": 90} if fmt in ("JPEG", "WEBP") else {}))
+    return out.getvalue()
+
+
+# The review console's thumbnail: big enough to recognise the screen or page, too small to read its
+# body text (a 1080p screenshot's 16 px text becomes 3 px); every value found is blacked out first.
+THUMBNAIL_SIDE = 320
+THUMBNAIL_TYPE = "image/jpeg"
+
+
+def thumbnail(data: bytes, ocr: OcrText, spans: list[tuple[int, int]]) -> bytes:
+    """A JPEG at most ``THUMBNAIL_SIDE`` pixels a side of ``data`` with ``spans`` blacked out."""
+    image = open_image(data).convert("RGB")
+    _black_out(image, ocr, spans)  # at full size: the boxes are in the original's pixels
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=75)
     return out.getvalue()

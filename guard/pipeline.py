@@ -233,7 +233,8 @@ def inspection(fmt: RequestFormat, service: ServiceSpec, request: Request, body_
             raise FormatError("the body nests too deeply to read") from None
         except UnreadableContent as e:
             parsed = unreadable(fmt, service, body, e)
-    if body and mislabelled(body, request.header("content-type")):
+    json_as_form = getattr(fmt, "reads_json_forms", False)  # Poe's reader takes such a body as the JSON it is
+    if body and mislabelled(body, request.header("content-type")) and not json_as_form:
         parsed = replace(parsed, uninspected=(*parsed.uninspected, "body: JSON sent as a form"))
     url_segments, url_slots = _url_parts(request.path)
     header_segments, header_slots = _header_parts(request.headers)

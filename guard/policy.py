@@ -201,6 +201,19 @@ class ExampleCase(_Strict):
         return self
 
 
+class ImageRules(_Strict):
+    """What happens to an image (screenshot, photo, scanned page) whose text holds personal data.
+
+    ``mask`` (the default) blacks out the values the policy redacts and forwards the rest of the
+    image; ``block`` stops the request, as for a classified image. Either way a classification
+    marking blocks, an unreadable image follows the service's ``unreadable_upload`` rule, and a
+    clean image passes untouched.
+    """
+
+    personal_data: Literal["mask", "block"] = "mask"
+    description: str = ""
+
+
 class PolicyDocument(_Strict):
     """One YAML file, before ``extends`` is resolved."""
 
@@ -217,9 +230,13 @@ class PolicyDocument(_Strict):
     examples: tuple[ExampleCase, ...] = ()
     # Traditional Chinese names of entity types for notices, e.g. {CRIMINAL_RECORD: 前科紀錄}.
     display_names: dict[str, str] = {}
+    images: ImageRules | None = None
 
 
 # ---------------------------------------------------------------- the resolved policy
+
+_REMEMBERED_HOSTS = 4096  # (host, port) -> service answers a policy keeps
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -238,6 +255,7 @@ class Policy:
     examples: tuple[ExampleCase, ...]
     # Entity type -> Traditional Chinese name, from the policy's recognizers and display_names.
     display_names: Mapping[str, str] = field(default_factory=dict)
+    images: ImageRules = field(default_factory=ImageRules)
 
     def display_name(self, entity_type: str) -> str | None:
         """What staff are told an entity type is: the policy's name for it, else the built-in one."""
@@ -265,6 +283,23 @@ class Policy:
 
     def service_for_host(self, host: str, port: int | None = None) -> ServiceSpec | None:
         """The catalogued AI service for a request host (``host:port`` entries match that port only)."""
+        # Remembered: a request asks several times (tunnel, SNI, Host, :authority), and a host after a
+        # hundred catalogue entries costs a scan of them all. Bounded: any client may name any host.
+        answers = self._service_answers
+        key = (host, port)
+        if key in answers:
+            return answers[key]
+        found = self._catalogued(host, port)
+        if len(answers) >= _REMEMBERED_HOSTS:
+            answers.clear()
+        answers[key] = found
+        return found
+
+    @functools.cached_property
+    def _service_answers(self) -> dict[tuple[str, int | None], ServiceSpec | None]:
+        return {}
+
+    def _catalogued(self, host: str, port: int | None) -> ServiceSpec | None:
         host = host.lower().rstrip(".")
         for name, want_port, service in self._host_patterns:
             if want_port is not None and want_port != port:
@@ -332,6 +367,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         recognizers=tuple(r for r in merged.recognizers if r.enabled),
         examples=chain[-1][1].examples,
         display_names=display_names,
+        images=merged.images or ImageRules(),
     )
 
 
@@ -569,6 +605,7 @@ def _merge(chain: list[tuple[Path, PolicyDocument]]) -> PolicyDocument:
             recognizers=_merge_by_name(merged.recognizers, child.recognizers),
             examples=child.examples,
             display_names={**merged.display_names, **child.display_names},
+            images=child.images or merged.images,
         )
     return merged
 

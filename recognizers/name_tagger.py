@@ -1,24 +1,42 @@
-"""A trained character tagger for person names: a linear-chain CRF over characters (python-crfsuite).
+"""A trained character tagger for person names: a linear-chain CRF over characters, run with numpy.
 
-The same feature function serves training (``tools/train_names.py``) and tagging, so the shipped model
+One table of feature templates serves training (``features()`` strings for python-crfsuite, in
+``tools/train_names.py``) and tagging (the same attributes as integer keys looked up in numpy tables,
+with the weights exported from the crfsuite model to ``data/person_crf.npz``), so the shipped model
 and the code that runs it cannot drift apart.  Features are computed on the Simplified form of the
 folded text (OpenCC ``t2s`` maps character by character, so offsets do not move); every feature is a
-lookup in a dict or a set, so tagging is linear in the length of the text.
+table look-up, and decoding is exact (``recognizers/crf_inference.py``), so tagging is linear in the
+length of the text and gives crfsuite's labels and marginals.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import re
-import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from recognizers.crf_inference import (
+    marginals,
+    marginals_sequence,
+    read_crfsuite_model,
+    viterbi,
+    viterbi_sequence,
+)
+
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_PATH = DATA_DIR / "person_crf.crfsuite"
 METADATA_PATH = DATA_DIR / "person_crf.json"
+# What tagging loads: the model's weights keyed by feature template (tools/export_name_model.py).
+WEIGHTS_PATH = DATA_DIR / "person_crf.npz"
 
 BEGIN, INSIDE, OUTSIDE = "B", "I", "O"
 # Dictionary words of two to four characters starting or ending at a character are features; longer
@@ -27,6 +45,10 @@ _WORD_LENGTHS = (2, 3, 4)
 # Texts are tagged in pieces of at most this many characters, cut at a line or sentence end where
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
+# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there);
+# up to _TINY_TEXT its state scores too are summed in Python from the feature strings.
+_SHORT_TEXT = 3000
+_TINY_TEXT = 24
 _PIECE_ENDS = frozenset("\n。！？!?；;")
 # A line at least this long that ends between two Han characters is hard-wrapped prose.
 _WRAPPED_LINE = 12
@@ -70,8 +92,11 @@ def _char_class(ch: str) -> str:
     return "P"
 
 
+_FREQ_BUCKET_BOUNDS = (10, 100, 1000)  # bucket "0" below 10, "1" below 100, "2" below 1000, else "3"
+
+
 def _freq_bucket(freq: int) -> str:
-    return "0" if freq < 10 else "1" if freq < 100 else "2" if freq < 1000 else "3"
+    return str(sum(freq >= bound for bound in _FREQ_BUCKET_BOUNDS))
 
 
 def _starts_re(words: frozenset[str]) -> re.Pattern[str]:
@@ -79,7 +104,11 @@ def _starts_re(words: frozenset[str]) -> re.Pattern[str]:
     compiled = _STARTS_RE_CACHE.get(words)
     if compiled is None:
         alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-        compiled = _STARTS_RE_CACHE[words] = re.compile(f"(?=(?:{alternatives}))")
+        # A class of the words' first characters in front: the regex engine skips, without trying the
+        # alternation, every position where no word can start (several times faster on prose).
+        firsts = "".join(sorted({re.escape(w[0]) for w in words if w}))
+        guard = f"(?=[{firsts}])" if firsts and all(words) else ""
+        compiled = _STARTS_RE_CACHE[words] = re.compile(f"{guard}(?=(?:{alternatives}))")
     return compiled
 
 
@@ -87,15 +116,18 @@ _STARTS_RE_CACHE: dict[frozenset[str], re.Pattern[str]] = {}
 
 
 def _ends_of(words: frozenset[str], text: str) -> set[int]:
-    """Positions right after an occurrence of one of ``words`` (at most four characters long)."""
-    found = set()
-    n = len(text)
-    for m in _starts_re(words).finditer(text):
-        i = m.start()
-        for length in (1, 2, 3, 4):
-            if i + length <= n and text[i:i + length] in words:
-                found.add(i + length)
+    """Positions right after an occurrence of one of ``words`` of at most four characters."""
+    found: set[int] = set()
+    for length in (1, 2, 3, 4):
+        same_length = _BY_LENGTH_CACHE.get((words, length))
+        if same_length is None:
+            same_length = _BY_LENGTH_CACHE[(words, length)] = frozenset(w for w in words if len(w) == length)
+        if same_length:  # one pattern per length: an end is a start plus the length, no slicing
+            found.update(m.start() + length for m in _starts_re(same_length).finditer(text))
     return found
+
+
+_BY_LENGTH_CACHE: dict[tuple[frozenset[str], int], frozenset[str]] = {}
 
 
 def _starts_of(words: frozenset[str], text: str) -> set[int]:
@@ -116,73 +148,113 @@ def _classes(text: str) -> list[str]:
 _CLASS_CACHE: dict[str, str] = {}
 
 
+# --- the feature templates: one table drives the training strings and the vectorised keys -----------
+
+
+@dataclass(frozen=True)
+class WindowTemplate:
+    """An attribute whose value is the text (or its character classes) at an offset: ``c-1=张``, ``t=H``."""
+
+    name: str
+    offset: int  # of the window's first character, from the tagged character
+    width: int  # characters: 1 or 2
+    char_class: bool = False  # the characters' classes (``_char_class``) rather than the characters
+
+
+@dataclass(frozen=True)
+class SetTemplate:
+    """A flag set when the text at an offset is in one of the lexicon's sets: ``sn`` (a surname here)."""
+
+    name: str
+    lexicon_field: str  # a frozenset field of ``Lexicon``
+    offset: int
+    width: int
+
+
+WINDOW_TEMPLATES = (
+    WindowTemplate("c", 0, 1), WindowTemplate("c-1", -1, 1), WindowTemplate("c+1", 1, 1),
+    WindowTemplate("c-2", -2, 1), WindowTemplate("c+2", 2, 1),
+    WindowTemplate("b-1", -1, 2), WindowTemplate("b+1", 0, 2), WindowTemplate("b-2", -2, 2),
+    WindowTemplate("b+2", 1, 2),
+    WindowTemplate("t", 0, 1, char_class=True), WindowTemplate("t-1", -1, 1, char_class=True),
+    WindowTemplate("t+1", 1, 1, char_class=True),
+)
+SET_TEMPLATES = (
+    SetTemplate("sn", "surnames", 0, 1), SetTemplate("sn2", "compound_surnames", 0, 2),
+    SetTemplate("sn-1", "surnames", -1, 1), SetTemplate("sn-2", "surnames", -2, 1),
+    SetTemplate("gn", "given_chars", 0, 1), SetTemplate("gn+1", "given_chars", 1, 1),
+    SetTemplate("gn-1", "given_chars", -1, 1),
+)
+# Context words: "role" on the character right after a role word, "role-1" on the next one;
+# "title+d" on the character d places before a title word.
+ROLE_TEMPLATES = {"role": 0, "role-1": 1}
+TITLE_TEMPLATES = {f"title+{d}": -d for d in (1, 2, 3, 4)}
+# Dictionary words: "ws3n" = a word of 3 characters starts here and jieba tags it a name; "we2" ends
+# here; "wm" is inside; the tag is "n" or the frequency bucket of ``_freq_bucket``.
+WORD_TAGS = ("0", "1", "2", "3", "n")
+PAD_BEFORE, PAD_AFTER = "\x02\x02", "\x03\x03"  # what the windows see beyond the text's ends
+
+
+def word_tag(word: str, lex: Lexicon) -> str | None:
+    """The tag of a dictionary word's features, ``None`` when ``word`` is not in the dictionary."""
+    word_freq = lex.word_freq.get(word, 0)
+    if not word_freq:
+        return None
+    return "n" if word in lex.name_words else _freq_bucket(word_freq)
+
+
+def word_attribute_names() -> list[str]:
+    """Every dictionary-word attribute the features can produce."""
+    names = [f"{kind}{length}{tag}" for kind in ("ws", "we") for length in _WORD_LENGTHS for tag in WORD_TAGS]
+    return names + [f"wm{tag}" for tag in WORD_TAGS]
+
+
+def flag_attribute_names() -> list[str]:
+    """Every attribute without a value (a flag): set, role, title and dictionary-word templates."""
+    return [*(t.name for t in SET_TEMPLATES), *ROLE_TEMPLATES, *TITLE_TEMPLATES, *word_attribute_names()]
+
+
 def features(simplified: str, lex: Lexicon) -> list[list[str]]:
     """The feature strings of every character of ``simplified`` (already folded and converted).
 
-    Built column by column (one comprehension per feature kind, then zipped into rows): the same
-    features as a loop per character, a few times faster, which is what tagging costs most.
+    Training reads these strings; tagging computes the same attributes as integer keys
+    (``recognizers/crf_inference.py``), from the same template tables.  Built column by column (one
+    comprehension per template, then zipped into rows), a few times faster than a loop per character.
     """
     n = len(simplified)
     if n == 0:
         return []
-    padded = "\x02\x02" + simplified + "\x03\x03"
-    pairs = [padded[p:p + 2] for p in range(n + 3)]
-    classes = _classes(padded)
-    rows = [list(row) for row in zip(
-        ["c=" + c for c in padded[2:n + 2]],
-        ["c-1=" + c for c in padded[1:n + 1]],
-        ["c+1=" + c for c in padded[3:n + 3]],
-        ["c-2=" + c for c in padded[0:n]],
-        ["c+2=" + c for c in padded[4:n + 4]],
-        ["b-1=" + b for b in pairs[1:n + 1]],
-        ["b+1=" + b for b in pairs[2:n + 2]],
-        ["b-2=" + b for b in pairs[0:n]],
-        ["b+2=" + b for b in pairs[3:n + 3]],
-        ["t=" + t for t in classes[2:n + 2]],
-        ["t-1=" + t for t in classes[1:n + 1]],
-        ["t+1=" + t for t in classes[3:n + 3]],
-        strict=True,
-    )]
-    surnames, given = lex.surnames, lex.given_chars
+    padded = PAD_BEFORE + simplified + PAD_AFTER
+    classes = "".join(_classes(padded))
+    columns = []
+    for template in WINDOW_TEMPLATES:
+        source = classes if template.char_class else padded
+        lo, width, prefix = 2 + template.offset, template.width, template.name + "="
+        columns.append([prefix + source[p:p + width] for p in range(lo, lo + n)])
+    rows = [list(row) for row in zip(*columns, strict=True)]
+    sets = [(t, getattr(lex, t.lexicon_field)) for t in SET_TEMPLATES]
     for i in range(n):
-        p = i + 2
-        c = padded[p]
         row = rows[i]
-        if c in surnames:
-            row.append("sn")
-        if pairs[p] in lex.compound_surnames:
-            row.append("sn2")
-        if padded[p - 1] in surnames:
-            row.append("sn-1")
-        if padded[p - 2] in surnames:
-            row.append("sn-2")
-        if c in given:
-            row.append("gn")
-        if padded[p + 1] in given:
-            row.append("gn+1")
-        if padded[p - 1] in given:
-            row.append("gn-1")
-    for i in _ends_of(lex.roles, simplified):
-        if i < n:
-            rows[i].append("role")
-        if i + 1 < n:
-            rows[i + 1].append("role-1")
-    for j in _starts_of(lex.titles, simplified):
-        for d in (1, 2, 3, 4):
-            if 0 <= j - d < n:
-                rows[j - d].append(f"title+{d}")
-    # Dictionary words by where they start and end: "ws3" = a word of 3 characters starts here.
-    freq_get = lex.word_freq.get
-    name_words = lex.name_words
+        p = i + 2
+        for set_template, members in sets:
+            q = p + set_template.offset
+            if padded[q:q + set_template.width] in members:
+                row.append(set_template.name)
+    for end in _ends_of(lex.roles, simplified):
+        for name, offset in ROLE_TEMPLATES.items():
+            if end + offset < n:
+                rows[end + offset].append(name)
+    for start in _starts_of(lex.titles, simplified):
+        for name, offset in TITLE_TEMPLATES.items():
+            if 0 <= start + offset < n:
+                rows[start + offset].append(name)
     for i in range(n):
         for length in _WORD_LENGTHS:
             j = i + length
             if j > n:
                 break
-            word = simplified[i:j]
-            word_freq = freq_get(word, 0)
-            if word_freq:
-                tag = "n" if word in name_words else _freq_bucket(word_freq)
+            tag = word_tag(simplified[i:j], lex)
+            if tag is not None:
                 rows[i].append(f"ws{length}{tag}")
                 rows[j - 1].append(f"we{length}{tag}")
                 for k in range(i + 1, j - 1):
@@ -221,19 +293,22 @@ def unwrap(text: str) -> tuple[str, list[int]]:
     """
     if "\n" not in text:
         return text, list(range(len(text)))
-    kept: list[int] = []
+    # Only the line breaks are visited: the text between them is copied by slices.
+    removed: list[int] = []
     line_start = 0
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            wrapped = (
-                i - line_start >= _WRAPPED_LINE and i + 1 < len(text)
-                and _HAN_RE.match(text, i - 1) is not None and _HAN_RE.match(text, i + 1) is not None
-            )
-            line_start = i + 1
-            if wrapped:
-                continue
-        kept.append(i)
-    return "".join(text[i] for i in kept), kept
+    n = len(text)
+    i = text.find("\n")
+    while i >= 0:
+        if (i - line_start >= _WRAPPED_LINE and i + 1 < n
+                and _HAN_RE.match(text, i - 1) is not None and _HAN_RE.match(text, i + 1) is not None):
+            removed.append(i)
+        line_start = i + 1
+        i = text.find("\n", line_start)
+    if not removed:
+        return text, list(range(n))
+    bounds = [-1, *removed, n]
+    kept = list(itertools.chain.from_iterable(range(a + 1, b) for a, b in itertools.pairwise(bounds)))
+    return "".join(text[a + 1:b] for a, b in itertools.pairwise(bounds)), kept
 
 
 def pieces(text: str, max_piece: int = _MAX_PIECE) -> Iterator[tuple[int, int]]:
@@ -250,19 +325,313 @@ def pieces(text: str, max_piece: int = _MAX_PIECE) -> Iterator[tuple[int, int]]:
         start = end
 
 
+# --- the shipped weights, keyed for numpy ---------------------------------------------------------
+
+# A window attribute's key: the template's index above bit 48, below it the codepoint (one character)
+# or two codepoints of 21 bits each (two characters), or the class letter's codepoint.
+_TEMPLATE_SHIFT = 48
+_CHAR_BITS = 21
+_TEMPLATE_INDEX = {t.name: i for i, t in enumerate(WINDOW_TEMPLATES)}
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so that exporting the same model writes the same bytes
+
+
+def window_key(attribute: str) -> int | None:
+    """The integer key of a window attribute (``c-1=张`` …), ``None`` for an attribute of another kind."""
+    name, sep, value = attribute.partition("=")
+    if not sep:
+        return None
+    index = _TEMPLATE_INDEX.get(name)
+    if index is None:
+        return None
+    template = WINDOW_TEMPLATES[index]
+    if len(value) != template.width:
+        raise ValueError(f"attribute {attribute!r}: template {name} takes {template.width} character(s)")
+    packed = 0
+    for ch in value:
+        packed = (packed << _CHAR_BITS) | ord(ch)
+    return (index << _TEMPLATE_SHIFT) | packed
+
+
+@dataclass(frozen=True)
+class TaggerWeights:
+    """The CRF's weights by template: window attributes as sorted integer keys, flags by name."""
+
+    labels: tuple[str, ...]
+    transitions: npt.NDArray[np.float64]  # (labels, labels): from, to
+    window_keys: npt.NDArray[np.uint64]  # sorted
+    window_weights: npt.NDArray[np.float64]  # (keys + 1, labels); the last row is zeros (no such key)
+    flag_names: tuple[str, ...]
+    flag_weights: npt.NDArray[np.float64]  # (flags, labels)
+
+    @classmethod
+    def from_crfsuite(cls, path: Path) -> TaggerWeights:
+        """Key a crfsuite model's weights; an attribute that no template computes is an error."""
+        model = read_crfsuite_model(path)
+        if set(model.labels) != {BEGIN, INSIDE, OUTSIDE}:
+            raise ValueError(f"{path}: labels {model.labels}, expected B/I/O")
+        flags = flag_attribute_names()
+        flag_index = {name: i for i, name in enumerate(flags)}
+        keys: dict[int, int] = {}  # attribute index -> window key
+        for index, attribute in enumerate(model.attributes):
+            key = window_key(attribute)
+            if key is not None:
+                keys[index] = key
+            elif attribute not in flag_index:
+                raise ValueError(f"{path}: attribute {attribute!r} matches no feature template")
+        n_labels = len(model.labels)
+        ordered = sorted(set(keys.values()))
+        row_of_key = {key: row for row, key in enumerate(ordered)}
+        window_weights = np.zeros((len(ordered) + 1, n_labels))
+        flag_weights = np.zeros((len(flags), n_labels))
+        state = zip(model.state_attribute.tolist(), model.state_label.tolist(), model.state_weight.tolist(),
+                    strict=True)
+        for attribute, label, weight in state:
+            if attribute in keys:
+                window_weights[row_of_key[keys[attribute]], label] += weight
+            else:
+                flag_weights[flag_index[model.attributes[attribute]], label] += weight
+        return cls(
+            labels=model.labels, transitions=model.transitions,
+            window_keys=np.array(ordered, dtype=np.uint64), window_weights=window_weights,
+            flag_names=tuple(flags), flag_weights=flag_weights,
+        )
+
+    def by_attribute(self) -> dict[str, tuple[float, ...]]:
+        """Attribute string -> its weight per label, as crfsuite looks them up (for very short texts)."""
+        found: dict[str, tuple[float, ...]] = {}
+        values = (self.window_keys & np.uint64(_VALUE_MASK)).astype(np.int64).tolist()
+        templates = (self.window_keys >> np.uint64(_TEMPLATE_SHIFT)).astype(np.int64).tolist()
+        for index, value, weights in zip(templates, values, self.window_weights.tolist(), strict=False):
+            template = WINDOW_TEMPLATES[index]
+            chars = chr(value) if template.width == 1 else chr(value >> _CHAR_BITS) + chr(value & _CHAR_MASK)
+            found[f"{template.name}={chars}"] = tuple(weights)
+        for name, weights in zip(self.flag_names, self.flag_weights.tolist(), strict=True):
+            found[name] = tuple(weights)
+        return found
+
+    def save(self, path: Path) -> None:
+        """Write an ``.npz`` (a zip of ``.npy`` arrays) with fixed dates: the same model, the same bytes."""
+        arrays = {
+            "labels": np.array(self.labels), "transitions": self.transitions,
+            "window_keys": self.window_keys, "window_weights": self.window_weights,
+            "flag_names": np.array(self.flag_names), "flag_weights": self.flag_weights,
+        }
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), buffer.getvalue(),
+                                 compress_type=zipfile.ZIP_DEFLATED)
+
+    @classmethod
+    def load(cls, path: Path) -> TaggerWeights:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                labels=tuple(str(x) for x in data["labels"]), transitions=data["transitions"],
+                window_keys=data["window_keys"], window_weights=data["window_weights"],
+                flag_names=tuple(str(x) for x in data["flag_names"]), flag_weights=data["flag_weights"],
+            )
+
+
+_CODEPOINTS = 0x110000
+_VALUE_MASK = (1 << _TEMPLATE_SHIFT) - 1
+_CHAR_MASK = (1 << _CHAR_BITS) - 1
+
+
+def _codes(text: str) -> npt.NDArray[np.int64]:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+
+
+def _index_table(alphabet: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
+    """Codepoint -> 1 + its index in ``alphabet``; 0 for a character not in it (a direct table, 4 MB)."""
+    table = np.zeros(_CODEPOINTS, dtype=np.int32)
+    table[alphabet] = np.arange(1, len(alphabet) + 1, dtype=np.int32)
+    return table
+
+
+def _pair_keys(values: Iterator[str] | frozenset[str]) -> npt.NDArray[np.int64]:
+    """Two-character strings as sorted integer keys (21 bits per codepoint)."""
+    return np.array(sorted({(ord(v[0]) << _CHAR_BITS) | ord(v[1]) for v in values if len(v) == 2}),
+                    dtype=np.int64)
+
+
+def _lookup(sorted_keys: npt.NDArray[Any], keys: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Index of each key in ``sorted_keys``, or ``len(sorted_keys)`` when it is not there."""
+    size = len(sorted_keys)
+    if size == 0:
+        return np.zeros(len(keys), dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), size - 1)
+    found: npt.NDArray[np.int64] = np.where(sorted_keys[at] == keys, at, size)
+    return found
+
+
+@dataclass(frozen=True)
+class _WindowGroup:
+    """Window templates of one kind: ``columns[k][value at offset k]`` summed over the templates k."""
+
+    offsets: npt.NDArray[np.int64]  # (templates,)
+    columns: tuple[npt.NDArray[np.float64], ...]  # per template: (values + 1, labels); last row: no such key
+    pair_keys: npt.NDArray[np.int64] | None  # two-character groups: sorted pair keys (None: value = char id)
+
+
+class _WindowTables:
+    """Window weights in three groups: characters, character classes (direct tables) and pairs.
+
+    Characters are numbered by their index in the model's alphabet (``char_id``, 0: not in it), so a
+    one-character value is a row number and a pair is one small integer; the four pair templates are
+    the same pair at four offsets, so a text's pairs are looked up once.
+    """
+
+    def __init__(self, weights: TaggerWeights) -> None:
+        keys = weights.window_keys
+        template = (keys >> np.uint64(_TEMPLATE_SHIFT)).astype(np.int64)
+        values = (keys & np.uint64(_VALUE_MASK)).astype(np.int64)
+        first, second = values >> _CHAR_BITS, values & _CHAR_MASK
+        widths = np.array([t.width for t in WINDOW_TEMPLATES])[template]
+        self.char_id = _index_table(np.unique(np.concatenate((second, first[widths == 2]))))
+        self.size = int(self.char_id.max()) + 1
+        n_labels = weights.window_weights.shape[1]
+        pair_value = self.char_id[first].astype(np.int64) * self.size + self.char_id[second]
+        self.groups: dict[str, _WindowGroup] = {}
+        for kind, members in (
+            ("chars", [i for i, t in enumerate(WINDOW_TEMPLATES) if t.width == 1 and not t.char_class]),
+            ("classes", [i for i, t in enumerate(WINDOW_TEMPLATES) if t.char_class]),
+            ("pairs", [i for i, t in enumerate(WINDOW_TEMPLATES) if t.width == 2]),
+        ):
+            in_group = np.isin(template, members)
+            if kind == "pairs":
+                pair_keys = np.unique(pair_value[in_group])
+                row = np.searchsorted(pair_keys, pair_value)
+                table = np.zeros((len(pair_keys) + 1, len(members), n_labels))
+            else:
+                pair_keys = None
+                row = self.char_id[second]
+                table = np.zeros((self.size + 1, len(members), n_labels))
+            for column, index in enumerate(members):
+                mine = template == index
+                table[row[mine], column] = weights.window_weights[np.flatnonzero(mine)]
+            offsets = np.array([WINDOW_TEMPLATES[i].offset for i in members], dtype=np.int64)
+            columns = tuple(np.ascontiguousarray(table[:, column]) for column in range(len(members)))
+            self.groups[kind] = _WindowGroup(offsets, columns, pair_keys)
+
+    def scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The window templates' part of the state scores of ``rows``."""
+        ids = self.char_id[codes].astype(np.int64)
+        total = self._gather(self.groups["chars"], ids, rows)
+        class_ids = self.char_id[_class_codes(codes)].astype(np.int64)
+        total += self._gather(self.groups["classes"], class_ids, rows)
+        pairs = self.groups["pairs"]
+        assert pairs.pair_keys is not None
+        pair_rows = _lookup(pairs.pair_keys, ids[:-1] * self.size + ids[1:])  # pair starting at each row
+        return total + self._gather(pairs, pair_rows, rows)
+
+    @staticmethod
+    def _gather(group: _WindowGroup, values: npt.NDArray[np.int64],
+                rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        # One contiguous table per template, gathered and added in turn: twice as fast as one gather
+        # of (rows, templates, labels) summed over its middle axis.
+        total: npt.NDArray[np.float64] = group.columns[0][values[rows + group.offsets[0]]]
+        for column, offset in zip(group.columns[1:], group.offsets[1:].tolist(), strict=True):
+            total += column[values[rows + offset]]
+        return total
+
+
+@dataclass(frozen=True)
+class _WordTable:
+    """Dictionary words of one length as sorted keys (16 bits per character: its index in the alphabet)."""
+
+    length: int
+    keys: npt.NDArray[np.uint64]
+    tags: npt.NDArray[np.int64]  # index into WORD_TAGS
+
+
+def _pack(dense: npt.NDArray[np.uint64], length: int) -> npt.NDArray[np.uint64]:
+    """Rows of ``length`` alphabet indices as one 64-bit key each."""
+    keys = np.zeros(dense.shape[0], dtype=np.uint64)
+    for k in range(length):
+        keys = (keys << np.uint64(16)) | dense[:, k]
+    return keys
+
+
+class _Vocabulary:
+    """The lexicon as arrays: set templates' members, dictionary words by length and their alphabet."""
+
+    def __init__(self, lex: Lexicon) -> None:
+        self.char_sets: dict[str, npt.NDArray[np.bool_]] = {}
+        self.pair_sets: dict[str, npt.NDArray[np.int64]] = {}
+        for t in SET_TEMPLATES:
+            members: frozenset[str] = getattr(lex, t.lexicon_field)
+            if t.width == 1:
+                table = np.zeros(_CODEPOINTS, dtype=bool)
+                table[[ord(m) for m in members if len(m) == 1]] = True
+                self.char_sets[t.lexicon_field] = table
+            else:
+                self.pair_sets[t.lexicon_field] = _pair_keys(members)
+        # The same tags as ``word_tag``, computed for the whole dictionary at once (start-up time).
+        entries = [(w, f) for w, f in lex.word_freq.items() if f and len(w) in _WORD_LENGTHS]
+        words = [w for w, _ in entries]
+        tags = np.searchsorted(_FREQ_BUCKET_BOUNDS, np.array([f for _, f in entries], dtype=np.int64),
+                               side="right")
+        name_words = lex.name_words
+        tags[np.array([w in name_words for w in words], dtype=bool)] = WORD_TAGS.index("n")
+        lengths = np.array([len(w) for w in words], dtype=np.int64)
+        alphabet = np.unique(_codes("".join(words)))
+        if len(alphabet) >= 1 << 16:
+            raise ValueError(f"the dictionary uses {len(alphabet)} characters; word keys hold 65,535")
+        self.word_char_id = _index_table(alphabet).astype(np.uint16)
+        self.words = []
+        for length in _WORD_LENGTHS:
+            chosen = np.flatnonzero(lengths == length)
+            text = "".join([words[i] for i in chosen.tolist()])
+            dense = self.word_char_id[_codes(text)].astype(np.uint64).reshape(len(chosen), length)
+            keys = _pack(dense, length)
+            order = np.argsort(keys, kind="stable")
+            self.words.append(_WordTable(length, keys[order], tags[chosen][order]))
+
+
+_BMP = 0x10000
+# Character classes of the Basic Multilingual Plane as codepoints of their letters (built on first use).
+_BMP_CLASSES: list[npt.NDArray[np.int64]] = []
+
+
+def _class_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``ord(_char_class(ch))`` for every codepoint: a table for the BMP, one call per other character."""
+    if not _BMP_CLASSES:
+        _BMP_CLASSES.append(np.array([ord(_char_class(chr(c))) for c in range(_BMP)], dtype=np.int64))
+    table = _BMP_CLASSES[0]
+    beyond = codes >= _BMP
+    if not beyond.any():
+        out: npt.NDArray[np.int64] = table[codes]
+        return out
+    out = table[np.where(beyond, 0, codes)]
+    for i in np.flatnonzero(beyond).tolist():
+        out[i] = ord(_char_class(chr(int(codes[i]))))
+    return out
+
+
 class NameTagger:
-    """The shipped CRF: loaded once, thread-safe per call (a tagger object per thread)."""
+    """The shipped CRF, run by numpy (``recognizers/crf_inference.py``): loaded once, thread-safe."""
 
-    def __init__(self, lex: Lexicon, model_path: Path = MODEL_PATH) -> None:
-        import pycrfsuite
-
-        if not model_path.is_file():
-            raise FileNotFoundError(f"name tagger model missing: {model_path} (see tools/train_names.py)")
+    def __init__(self, lex: Lexicon, weights_path: Path = WEIGHTS_PATH) -> None:
+        if not weights_path.is_file():
+            raise FileNotFoundError(
+                f"name tagger weights missing: {weights_path} (see tools/export_name_model.py)")
         self.lex = lex
-        self.model_path = model_path
-        self._tagger: Any = pycrfsuite.Tagger()
-        self._lock = threading.Lock()
-        self._tagger.open(str(model_path))
+        self.weights_path = weights_path
+        self.weights = TaggerWeights.load(weights_path)
+        labels = self.weights.labels
+        if sorted(labels) != sorted((BEGIN, INSIDE, OUTSIDE)) or self.weights.transitions.shape != (3, 3):
+            raise ValueError(f"{weights_path}: labels {labels}, expected B/I/O (re-export the model)")
+        self._windows = _WindowTables(self.weights)
+        _class_codes(np.zeros(1, dtype=np.int64))  # builds the class table now, not on the first prompt
+        self._vocabulary = _Vocabulary(lex)
+        self._outside, self._begin, self._inside = (labels.index(x) for x in (OUTSIDE, BEGIN, INSIDE))
+        flags = {name: self.weights.flag_weights[i] for i, name in enumerate(self.weights.flag_names)}
+        self._flags = flags
+        self._word_starts = {n: np.stack([flags[f"ws{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
+        self._word_ends = {n: np.stack([flags[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
+        self._word_middles = np.stack([flags[f"wm{tag}"] for tag in WORD_TAGS])
+        self._by_attribute = self.weights.by_attribute()
 
     @staticmethod
     def metadata(path: Path = METADATA_PATH) -> dict[str, Any]:
@@ -270,25 +639,137 @@ class NameTagger:
             data: dict[str, Any] = json.load(f)
         return data
 
+    def emissions(self, buffer: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """State scores of ``rows`` of ``buffer`` (pieces each padded with ``PAD_BEFORE``/``PAD_AFTER``).
+
+        The same attributes as ``features`` on each piece: the padding gives windows what they see
+        beyond a piece's ends, and no dictionary, role or title word contains a padding character.
+        """
+        windows, vocabulary, flags = self._windows, self._vocabulary, self._flags
+        codes = _codes(buffer)
+        scores = np.zeros((len(codes), len(self.weights.labels)))
+        scores[rows] = windows.scores(codes, rows)
+        for set_template in SET_TEMPLATES:
+            where = rows + set_template.offset
+            if set_template.width == 1:
+                hit = vocabulary.char_sets[set_template.lexicon_field][codes[where]]
+            else:
+                keys = vocabulary.pair_sets[set_template.lexicon_field]
+                hit = _lookup(keys, (codes[where] << _CHAR_BITS) | codes[where + 1]) < len(keys)
+            scores[rows[hit]] += flags[set_template.name]
+        # Context words: each template's positions are distinct, so one fancy-indexed add each.
+        ends = np.array(sorted(_ends_of(self.lex.roles, buffer)), dtype=np.int64)
+        for name, offset in ROLE_TEMPLATES.items():
+            at_role = ends + offset
+            scores[at_role[at_role < len(codes)]] += flags[name]
+        starts = np.array(sorted(_starts_of(self.lex.titles, buffer)), dtype=np.int64)
+        for name, offset in TITLE_TEMPLATES.items():
+            at_title = starts + offset
+            scores[at_title[at_title >= 0]] += flags[name]
+        dense = vocabulary.word_char_id[codes].astype(np.uint64)
+        dense = np.concatenate((dense, np.zeros(max(_WORD_LENGTHS), dtype=np.uint64)))
+        for words in vocabulary.words:
+            n = words.length
+            word_keys = _pack(np.stack([dense[rows + k] for k in range(n)], axis=1), n)
+            found = _lookup(words.keys, word_keys)
+            hit = found < len(words.keys)
+            starts, tags = rows[hit], words.tags[found[hit]]
+            scores[starts] += self._word_starts[n][tags]
+            scores[starts + n - 1] += self._word_ends[n][tags]
+            for k in range(1, n - 1):
+                scores[starts + k] += self._word_middles[tags]
+        return scores
+
     def tag(self, simplified: str) -> list[TaggedName]:
         """Names in ``simplified`` (folded, then ``t2s``) with the model's mean marginal probability."""
         joined, positions = unwrap(simplified)
-        found: list[TaggedName] = []
-        with self._lock:  # a crfsuite tagger holds the last sequence: one caller at a time
-            tagger = self._tagger
-            for lo, hi in pieces(joined):
-                piece = joined[lo:hi]
-                if not _HAN_RE.search(piece):
-                    continue  # no Han characters: nothing this model was trained on
-                labels = tagger.tag(features(piece, self.lex))
-                for start, end in spans_from_labels(labels):
-                    while start < end and piece[start].isspace():
-                        start += 1
-                    while end > start and piece[end - 1].isspace():
-                        end -= 1
-                    if start == end:
-                        continue
-                    probability = (tagger.marginal(labels[start], start) + sum(
-                        tagger.marginal(labels[i], i) for i in range(start + 1, end))) / (end - start)
-                    found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
+        spans = [(lo, hi) for lo, hi in pieces(joined) if _HAN_RE.search(joined, lo, hi)]
+        if not spans:
+            return []  # no Han characters: nothing this model was trained on
+        if len(joined) <= _TINY_TEXT:
+            return self._decode_in_python(
+                joined, spans, positions, (self._feature_scores(joined[lo:hi]) for lo, hi in spans))
+        # All pieces in one buffer, each padded as ``features`` pads it: one numpy pass for the text.
+        parts: list[str] = []
+        firsts: list[int] = []
+        offset = 0
+        for lo, hi in spans:
+            parts += (PAD_BEFORE, joined[lo:hi], PAD_AFTER)
+            firsts.append(offset + len(PAD_BEFORE))
+            offset += len(PAD_BEFORE) + hi - lo + len(PAD_AFTER)
+        buffer = "".join(parts)
+        first = np.array(firsts, dtype=np.int64)
+        length = np.array([hi - lo for lo, hi in spans], dtype=np.int64)
+        rows = np.concatenate([np.arange(f, f + n) for f, n in zip(firsts, length.tolist(), strict=True)])
+        scores = self.emissions(buffer, rows)
+        if len(rows) <= _SHORT_TEXT:
+            return self._decode_in_python(joined, spans, positions, (
+                scores[f:f + hi - lo].tolist() for f, (lo, hi) in zip(firsts, spans, strict=True)))
+        transitions = self.weights.transitions
+        labels = np.full(len(buffer), self._outside, dtype=np.int8)
+        viterbi(scores, transitions, first, length, labels)
+        names = self._spans(buffer, labels)
+        if not names:
+            return []
+        starts = np.array([start for start, _ in names], dtype=np.int64)
+        ends = np.array([end for _, end in names], dtype=np.int64)
+        piece_of = np.searchsorted(first, starts, side="right") - 1
+        with_names = np.unique(piece_of)
+        name_rows = np.concatenate([np.arange(start, end) for start, end in names])
+        probabilities = marginals(scores, transitions, first[with_names], length[with_names], name_rows)
+        chosen = probabilities[np.arange(len(name_rows)), labels[name_rows]]
+        offsets = np.concatenate(([0], np.cumsum(ends - starts)[:-1]))
+        means = (np.add.reduceat(chosen, offsets) / (ends - starts)).tolist()
+        shift = (np.array([lo for lo, _ in spans]) - first)[piece_of]  # buffer row -> offset in ``joined``
+        found = zip(starts.tolist(), ends.tolist(), shift.tolist(), means, strict=True)
+        return [TaggedName(positions[start + at], positions[end - 1 + at] + 1, mean)
+                for start, end, at, mean in found]
+
+    def _feature_scores(self, piece: str) -> list[list[float]]:
+        """State scores summed from the feature strings, as crfsuite sums them (cheapest for a sentence)."""
+        get = self._by_attribute.get
+        zero = (0.0, 0.0, 0.0)  # an attribute the model never saw weighs nothing, as in crfsuite
+        return [list(map(sum, zip(*[get(a, zero) for a in attributes], strict=True)))
+                for attributes in features(piece, self.lex)]
+
+    def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
+                          piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:
+        """Names of each piece from its state scores, decoded in plain Python (short texts)."""
+        transitions = self.weights.transitions.tolist()
+        found = []
+        for (lo, hi), scores in zip(spans, piece_scores, strict=True):
+            labels = viterbi_sequence(scores, transitions)
+            names = self._spans(joined[lo:hi], np.array(labels, dtype=np.int8))
+            if not names:
+                continue
+            probabilities = marginals_sequence(scores, transitions)
+            for start, end in names:
+                mean = sum(probabilities[i][labels[i]] for i in range(start, end)) / (end - start)
+                found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
         return found
+
+    def _spans(self, buffer: str, labels: npt.NDArray[np.int8]) -> list[tuple[int, int]]:
+        """B/I runs of ``labels`` (one per character of ``buffer``) without leading and trailing spaces.
+
+        In the padded buffer of all pieces, padding rows are "outside": no run crosses into the next piece.
+        """
+        runs = []
+        start = previous = -2
+        for row in np.flatnonzero(labels != self._outside).tolist():
+            if start >= 0 and (row != previous + 1 or labels[row] != self._inside):
+                runs.append((start, previous + 1))
+                start = -2
+            if labels[row] == self._begin:
+                start = row
+            previous = row
+        if start >= 0:
+            runs.append((start, previous + 1))
+        names = []
+        for start, end in runs:
+            while start < end and buffer[start].isspace():
+                start += 1
+            while end > start and buffer[end - 1].isspace():
+                end -= 1
+            if start < end:
+                names.append((start, end))
+        return names

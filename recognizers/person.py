@@ -471,8 +471,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     def _model_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
         """Names the CRF tags, scored by its probability and the evidence around them."""
-        if self._tagger is None:
-            return []
+        if self._tagger is None or not _HAN_RE.search(text):
+            return []  # every tagged name needs a Chinese character (below): none, no tagging
         found = []
         for tagged in self._tagger.tag(simplified):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
@@ -817,10 +817,12 @@ class ChinesePersonRecognizer(EntityRecognizer):
             if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2:
                 strong.setdefault(text[c.start:c.end], c)
         for length in sorted({len(name) for name in strong}):
-            for pos in range(len(text) - length + 1):
-                found = strong.get(text[pos:pos + length])
-                if found is None:
-                    continue
+            # Every start of a name of this length, overlaps included, found by the regex engine
+            # rather than a slice and a lookup per character of the text.
+            names = sorted((re.escape(name) for name in strong if len(name) == length), reverse=True)
+            for match in re.finditer(f"(?=({'|'.join(names)}))", text):
+                pos = match.start()
+                found = strong[match.group(1)]
                 span = (pos, pos + length)
                 if span not in best_at or best_at[span].score < STRONG_CONTEXT_SCORE:
                     best_at[span] = _Candidate(

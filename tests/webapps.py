@@ -371,3 +371,131 @@ def read_meta_ai(body: bytes) -> str:
             last = message
     assert last is not None, "no OVERALL_DONE line: meta-ai-api would retry"
     return "".join(c["text"] + "\n" for c in last["composed_text"]["content"]).removesuffix("\n")
+
+
+# ------------------------------------------------------------------ Gemini batchexecute
+
+def read_batchexecute(body: bytes, rpc_id: str) -> dict[str, Any]:
+    """gemini_webapi's reading of one RPC: its ``wrb.fr`` envelope's payload (``[2]``) and, when the RPC
+    failed, its ``google.rpc.Status`` (``[5]``: code and message)."""
+    for part in google_frames_strict(body.decode("utf-8")):
+        if isinstance(part, list) and part[:2] == ["wrb.fr", rpc_id]:
+            status = part[5] if len(part) > 5 else None
+            return {"payload": part[2], "code": status[0] if status else None,
+                    "message": status[1] if status and len(status) > 1 else None}
+    raise AssertionError(f"no envelope for {rpc_id}: gemini_webapi would fail to parse the reply")
+
+
+# ------------------------------------------------------------------ Mistral Le Chat
+
+def _le_chat_line(payload: Any, number: str = "15") -> bytes:
+    return f"{number}:{json.dumps(payload, ensure_ascii=False)}\n".encode()
+
+
+def le_chat_reply(text: str, user_text: str) -> list[bytes]:
+    """``/api/chat``: bootstrap (echoing the user's message), the assistant message built by JSON
+    patches (first text by ``replace /contentChunks``, the rest appended), its status, the title,
+    ``8:null``."""
+    cut = pieces(text)
+    head = {"type": "message", "messageId": "a1", "messageVersion": 0}
+    lines = [_le_chat_line({"json": {"type": "bootstrap", "chat": {"id": "c1"},
+                                     "messages": [{"role": "user", "content": user_text}]}}),
+             _le_chat_line({"json": {**head, "patches": [{"op": "replace", "path": "/", "value": {
+                 "role": "assistant", "id": "a1", "version": 0, "content": "", "contentChunks": None,
+                 "generationStatus": "in-progress"}}]}}),
+             _le_chat_line({"json": {**head, "patches": [{"op": "replace", "path": "/contentChunks",
+                                                          "value": [{"type": "text", "text": cut[0],
+                                                                     "_context": None}]}]},
+                            "meta": {"values": {"patches.0.value.0._context": ["undefined"]}}})]
+    lines += [_le_chat_line({"json": {**head, "patches": [
+        {"op": "append", "path": "/contentChunks/0/text", "value": piece}]}}) for piece in cut[1:]]
+    lines += [_le_chat_line({"json": {**head, "patches": [
+                  {"op": "replace", "path": "/generationStatus", "value": "success"}]}}),
+              _le_chat_line({"json": {"type": "chat", "patches": [
+                  {"op": "replace", "path": "/generatedTitle", "value": "新對話"}]}}),
+              b"8:null\n"]
+    return lines
+
+
+def read_le_chat(body: bytes) -> str:
+    """The app's reading: each ``N:{json}`` line's patches applied to the message's ``contentChunks``
+    (``replace /contentChunks``, ``add``/``append`` ``/contentChunks/N[/text]``), text chunks joined."""
+    chunks: list[dict[str, Any]] = []
+    for line in body.decode("utf-8").split("\n"):
+        number, _, data = line.partition(":")
+        if not number.isdigit() or not data:
+            continue
+        record = (json.loads(data) or {}).get("json") or {}
+        if record.get("type") != "message":
+            continue
+        for patch in record["patches"]:
+            path, op, value = patch["path"], patch["op"], patch.get("value")
+            if path == "/contentChunks" and op == "replace":
+                chunks = [dict(c) for c in value or []]
+            elif path.startswith("/contentChunks/") and path.endswith("/text") and op == "append":
+                chunks[int(path.split("/")[2])]["text"] += value
+            elif path.startswith("/contentChunks/") and op == "add":
+                chunks.append(dict(value))
+    return "".join(c["text"] for c in chunks if c.get("type") == "text")
+
+
+def read_trpc_error(body: bytes) -> str:
+    """The app's tRPC client: a batch reply's first error message (what it raises and shows)."""
+    (first, *_) = json.loads(body)
+    return str(first["error"]["json"]["message"])
+
+
+# ------------------------------------------------------------------ Poe
+
+def poe_ack(prompt: str) -> bytes:
+    """SendMessageMutation's reply: the human message and the chat (the answer: on the channel)."""
+    human = {"node": {"id": "TWVzc2FnZTox", "messageId": 1, "text": prompt, "author": "human",
+                      "state": "complete"}}
+    chat = {"chatId": 7, "chatCode": "2abc", "id": "Q2hhdDo3", "title": "新對話",
+            "messagesConnection": {"edges": [human]}}
+    return json.dumps({"data": {"messageEdgeCreate": {"status": "success", "statusMessage": None,
+                                                      "chat": chat, "message": human}}},
+                      ensure_ascii=False).encode()
+
+
+def poe_updates(text: str, message_id: int = 2) -> list[str]:
+    """tchannel messages: ``messageAdded`` updates with the text so far, the last ``complete``."""
+    cut = pieces(text)
+    out = []
+    for i in range(1, len(cut) + 1):
+        added = {"id": f"TWVzc2FnZTo{message_id}", "messageId": message_id, "text": "".join(cut[:i]),
+                 "author": "capybara", "state": "complete" if i == len(cut) else "incomplete",
+                 "linkifiedText": "".join(cut[:i]), "suggestedReplies": []}
+        update = {"message_type": "subscriptionUpdate", "payload": {
+            "subscription_name": "messageAdded", "unique_id": "messageAdded:7",
+            "data": {"messageAdded": added}}}
+        out.append(json.dumps({"messages": [json.dumps(update)], "min_seq": 1000 + i}))
+    return out
+
+
+def read_poe(messages: list[str]) -> dict[str, Any]:
+    """poe-api-wrapper: each ``messageAdded`` is the text so far; what it prints is ``text[len(last):]``."""
+    streamed, last, final = "", "", None
+    for message in messages:
+        for update in json.loads(message).get("messages", []):
+            doc = json.loads(update)
+            if doc.get("message_type") != "subscriptionUpdate" \
+                    or doc["payload"]["subscription_name"] != "messageAdded":
+                continue
+            added = doc["payload"]["data"]["messageAdded"]
+            streamed += added["text"][len(last):]
+            last = added["text"]
+            if added["state"] == "complete":
+                final = added["text"]
+    return {"streamed": streamed, "final": final}
+
+
+def poe_done(messages: list[str]) -> bool:
+    return read_poe(messages)["final"] is not None
+
+
+def read_poe_error(body: bytes) -> str:
+    """A GraphQL error reply, as the app's client (and the wrapper's ``RuntimeError``) shows it."""
+    doc = json.loads(body)
+    assert doc.get("data") is None and doc["errors"], doc
+    return str(doc["errors"][0]["message"])

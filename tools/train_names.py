@@ -142,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"trained on {len(gold)} gold (x{args.gold_repeat}) + {len(silver)} silver records"
           f" ({n_items} characters) in {seconds:.0f} s")
 
-    from recognizers.name_tagger import NameTagger
+    from recognizers.name_tagger import NameTagger, TaggerWeights
 
-    tagger = NameTagger(lex, args.out)
+    # Tagging reads the weights keyed by template (numpy), written next to the model.
+    weights_path = args.out.with_suffix(".npz")
+    TaggerWeights.from_crfsuite(args.out).save(weights_path)
+    tagger = NameTagger(lex, weights_path)
     scores = {}
     scored = {f"{name}:{prefix}": read_records(args.names_dir / name, (prefix,)) for name, prefix in DEV_SETS}
     for key, records in {**scored, **held_out}.items():
@@ -171,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "sources": "README.md, section Names; ../shared/corpus/names/README.md",
     }
     args.metadata.write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB) and {args.metadata}")
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB), {weights_path} and {args.metadata}")
     return 0
 
 

@@ -8,6 +8,7 @@ map, no prompt text.
 from __future__ import annotations
 
 import enum
+import functools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,7 +69,12 @@ class InspectionEvent:
     snippets: tuple[Mapping[str, Any], ...] = ()
 
     def fields(self) -> dict[str, Any]:
-        # Built by hand: dataclasses.asdict deep-copies every snippet, once per request, for nothing.
+        """The event as a record (a new dict each call; the log and the store each take one)."""
+        return dict(self._record)
+
+    @functools.cached_property
+    def _record(self) -> dict[str, Any]:
+        # Built once per event, by hand: dataclasses.asdict deep-copies every snippet, for nothing.
         data = {name: getattr(self, name) for name in _EVENT_FIELDS}
         data["kind"] = self.kind.value
         data["path"] = mask_path(self.path)  # a path can carry an ID or a name: never kept raw

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 
 from guard.audit import chain, checkpoints
 from guard.audit.evidence import EvidenceError, SealedEvidence, unseal
-from guard.audit.schema import dispositions, event_entities, events, evidence, users
+from guard.audit.schema import dispositions, event_entities, event_thumbnails, events, evidence, users
 
 if TYPE_CHECKING:
     from guard.audit.store import AuditStore
@@ -60,6 +60,7 @@ class _Seen:
 
     entities: dict[int, dict[str, int]] = field(default_factory=dict)
     evidence: dict[str, tuple[str, str]] = field(default_factory=dict)        # event → key id, expiry
+    thumbnails: dict[str, list[str]] = field(default_factory=dict)            # event → image digests
     dispositions: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # event → status, note, by
     accounts: dict[str, tuple[str, bool, str]] = field(default_factory=dict)  # name → role, disabled, pw
     suggestions: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -82,6 +83,8 @@ class _Seen:
         if record.get("evidence_key"):
             self.evidence[str(record["event_id"])] = (str(record["evidence_key"]),
                                                       str(record.get("evidence_expires", "")))
+        if record.get("thumbnails"):
+            self.thumbnails[str(record["event_id"])] = [str(d) for d in record["thumbnails"]]
         kind, subject = record.get("kind"), str(record.get("subject", ""))
         if kind == DISPOSITION_SET:
             self.dispositions[subject] = (str(record.get("status", "")), str(record.get("note", "")),
@@ -129,6 +132,7 @@ def verify_store(store: AuditStore, read: Sequence[checkpoints.ReadCheckpoint] =
                             for p in chain_problems]
         report.problems += _entity_problems(conn, seen)
         report.problems += _evidence_problems(conn, seen, store)
+        report.problems += _thumbnail_problems(conn, seen)
         report.problems += _disposition_problems(conn, seen)
         report.problems += _account_problems(conn, seen, keys.current.digest_key if keys else None)
         report.problems += _suggestion_problems(conn, seen, keys.current.digest_key if keys else None)
@@ -177,6 +181,23 @@ def _evidence_problems(conn: Connection, seen: _Seen, store: AuditStore) -> list
     for event_id, (_, expires) in seen.evidence.items():
         if event_id not in held and expires and datetime.fromisoformat(expires) > now:
             problems.append(Problem(f"evidence of event {event_id}", "deleted before its retention ended"))
+    return problems
+
+
+def _thumbnail_problems(conn: Connection, seen: _Seen) -> list[Problem]:
+    """A thumbnail row no chained event lists, or whose bytes are not the ones its event lists
+    (a purged one is simply absent: thumbnails go with the evidence's retention)."""
+    from guard.audit.store import thumbnail_digest  # the store imports this module
+
+    problems = []
+    for row in conn.execute(select(event_thumbnails.c.event_id, event_thumbnails.c.position,
+                                   event_thumbnails.c.data)):
+        listed = seen.thumbnails.get(row.event_id, [])
+        where = f"image thumbnail {row.position + 1} of event {row.event_id}"
+        if not 0 <= row.position < len(listed):
+            problems.append(Problem(where, "no chained event says this thumbnail was kept (inserted)"))
+        elif thumbnail_digest(bytes(row.data)) != listed[row.position]:
+            problems.append(Problem(where, "its image differs from the one its event recorded (altered)"))
     return problems
 
 

@@ -29,17 +29,23 @@ def _to_line(item: StoredEvent) -> str:
             "ciphertext": base64.b64encode(sealed.ciphertext).decode(),
             "expires": item.evidence_expires.isoformat() if item.evidence_expires else None,
         }
+    if item.thumbnails:
+        data["thumbnails"] = [base64.b64encode(t).decode() for t in item.thumbnails]
+        data["expires"] = item.evidence_expires.isoformat() if item.evidence_expires else None
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def _from_line(line: str) -> StoredEvent:
     data = json.loads(line)
     sealed = data.get("evidence")
+    thumbnails = tuple(base64.b64decode(t) for t in data.get("thumbnails") or ())
+    when = (sealed or {}).get("expires") or data.get("expires")
+    expires = datetime.fromisoformat(when) if when else None
     if not sealed:
-        return StoredEvent(data["record"])
-    expires = datetime.fromisoformat(sealed["expires"]) if sealed.get("expires") else None
+        return StoredEvent(data["record"], None, expires, thumbnails)
     return StoredEvent(data["record"], SealedEvidence(sealed["key_id"], base64.b64decode(sealed["nonce"]),
-                                                      base64.b64decode(sealed["ciphertext"])), expires)
+                                                      base64.b64decode(sealed["ciphertext"])), expires,
+                       thumbnails)
 
 
 class Journal:

@@ -80,6 +80,18 @@ evidence = Table(
     Index("ix_evidence_expires", "expires_at"),
 )
 
+# The masked thumbnails of an event's images (guard.images.thumbnail: small JPEGs with every value
+# found blacked out), for the console; the event's record lists their SHA-256 digests, so the chain
+# vouches for them, and they are purged with the evidence (expires_at), like the event's other copies.
+event_thumbnails = Table(
+    "event_thumbnails", metadata,
+    Column("event_id", String(40), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_event_thumbnails_expires", "expires_at"),
+)
+
 dispositions = Table(
     "dispositions", metadata,
     Column("event_id", String(40), primary_key=True),

@@ -8,6 +8,7 @@ is only used to compute links.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from guard.audit import chain
 from guard.audit.events import new_event_id
 from guard.audit.evidence import SealedEvidence, unseal
 from guard.audit.keys import AuditKeys
-from guard.audit.schema import chain_head, event_entities, events, evidence, sessions
+from guard.audit.schema import chain_head, event_entities, event_thumbnails, events, evidence, sessions
 
 DEFAULT_URL = "sqlite:///guard-audit.db"
 # Visible characters in a reason for opening evidence: "案件複查", not "x" or a zero-width space.
@@ -48,7 +49,14 @@ class StoredEvent:
 
     record: Mapping[str, Any]
     evidence: SealedEvidence | None = None
-    evidence_expires: datetime | None = None
+    evidence_expires: datetime | None = None  # also when the thumbnails go
+    # Masked thumbnails of the request's images (JPEG, guard.images.thumbnail), in request order.
+    thumbnails: tuple[bytes, ...] = ()
+
+
+def thumbnail_digest(data: bytes) -> str:
+    """What an event's record keeps of each thumbnail: the chain vouches for the stored bytes."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def safe_url(url: str) -> str:
@@ -110,9 +118,12 @@ def _utc(value: datetime) -> datetime:
 # with parameters (building them per call cost more than the SQLite commit itself).
 _LOCK_HEAD = select(chain_head).where(chain_head.c.id == 1).with_for_update()
 _PRESENT = select(events.c.event_id).where(events.c.event_id.in_(bindparam("ids", expanding=True)))
-_INSERT_EVENT = insert(events).returning(events.c.seq)
+# One multi-row INSERT for a batch of events (SQLAlchemy's "insertmanyvalues"), its seqs returned in
+# the order of the rows: the entity counts refer to them.
+_INSERT_EVENTS = insert(events).returning(events.c.seq, sort_by_parameter_order=True)
 _INSERT_COUNTS = insert(event_entities)
 _INSERT_EVIDENCE = insert(evidence)
+_INSERT_THUMBNAILS = insert(event_thumbnails)
 _MOVE_HEAD = (update(chain_head).where(chain_head.c.id == 1)
               .values(last_seq=bindparam("last_seq"), last_hash=bindparam("last_hash"),
                       length=bindparam("length")))
@@ -161,6 +172,17 @@ def review_record(kind: str, actor: str, subject: str, client: str = "", **detai
             "host": "", "subject": subject, "entities": {}, **details}
 
 
+@dataclass(frozen=True)
+class _Link:
+    """One event ready to insert: its ``events`` row (link computed), entity counts, evidence and
+    thumbnail rows."""
+
+    row: dict[str, Any]
+    counts: dict[str, int]
+    evidence: dict[str, Any] | None
+    thumbnails: list[dict[str, Any]]
+
+
 class ChainWriter:
     """Appends to the chain inside a transaction that has locked its head (``AuditStore.transaction``)."""
 
@@ -180,24 +202,27 @@ class ChainWriter:
         return self.key.digest_key if self.key else None
 
     def append(self, items: Sequence[StoredEvent]) -> int:
+        """Chain the events not yet stored, in bulk: links are computed first, then one statement per
+        table writes them all (a multi-row INSERT ... RETURNING for the events, in order)."""
         ids = [str(item.record["event_id"]) for item in items]
         present = set(self.conn.scalars(_PRESENT, {"ids": ids}))
-        added = 0
+        links: list[_Link] = []
         for item in items:
             if item.record["event_id"] in present:
                 continue
             present.add(str(item.record["event_id"]))
-            self._link(item)
-            added += 1
-        return added
+            links.append(self._next_link(item))
+        self._write(links)
+        return len(links)
 
     def review(self, kind: str, actor: str, subject: str, client: str = "", **details: Any) -> str:
         record = review_record(kind, actor, subject, client, **details)
-        self._link(StoredEvent(record))
+        self._write([self._next_link(StoredEvent(record))])
         return str(record["event_id"])
 
-    def _link(self, item: StoredEvent) -> None:
-        conn, key = self.conn, self.key
+    def _next_link(self, item: StoredEvent) -> _Link:
+        """The event's row, entity counts and evidence row, linked to the chain's current end."""
+        key = self.key
         record = dict(item.record)
         record.setdefault("node", self.node)
         record["chain_key"] = key.key_id if key else ""
@@ -206,26 +231,46 @@ class ChainWriter:
         if item.evidence is not None:  # the chain vouches for the evidence row: its key and its end
             record["evidence_key"] = item.evidence.key_id
             record["evidence_expires"] = chain.canonical_time(expires)
+        if item.thumbnails:
+            record["thumbnails"] = [thumbnail_digest(t) for t in item.thumbnails]
         record_json = chain.canonical(record)
         link = chain.link(self.prev, record_json, key.chain_key if key else None)
-        seq = conn.execute(_INSERT_EVENT, {
+        row = {
             "event_id": record["event_id"], "time": datetime.fromisoformat(record["time"]),
             "kind": record["kind"], "decision": record["decision"],
             "user_name": record.get("user", ""), "client": record.get("client", ""),
             "service": record.get("service", ""), "host": record.get("host", ""),
             "node": record.get("node", ""), "record": record_json, "prev_hash": self.prev, "hash": link,
-        }).scalar_one()
-        counts = record.get("entities") or {}
-        if counts:
-            conn.execute(_INSERT_COUNTS, [
-                {"event_seq": seq, "entity_type": t, "count": int(n)} for t, n in counts.items()])
+        }
+        evidence_row = None
         if item.evidence is not None:
-            conn.execute(_INSERT_EVIDENCE, {
+            evidence_row = {
                 "event_id": record["event_id"], "key_id": item.evidence.key_id,
                 "nonce": item.evidence.nonce, "ciphertext": item.evidence.ciphertext,
-                "created_at": created, "expires_at": expires})
-        self.prev, self.length, self.last_seq = link, self.length + 1, seq
-        self.added += 1
+                "created_at": created, "expires_at": expires}
+        thumbnail_rows = [{"event_id": record["event_id"], "position": i, "data": data, "expires_at": expires}
+                          for i, data in enumerate(item.thumbnails or ())]
+        self.prev, self.length = link, self.length + 1
+        return _Link(row, dict(record.get("entities") or {}), evidence_row, thumbnail_rows)
+
+    def _write(self, links: Sequence[_Link]) -> None:
+        if not links:
+            return
+        seqs = list(self.conn.scalars(_INSERT_EVENTS, [link.row for link in links]))
+        if len(seqs) != len(links):
+            raise RuntimeError(f"{len(links)} events inserted, {len(seqs)} sequence numbers returned")
+        counts = [{"event_seq": seq, "entity_type": t, "count": int(n)}
+                  for seq, link in zip(seqs, links, strict=True) for t, n in link.counts.items()]
+        if counts:
+            self.conn.execute(_INSERT_COUNTS, counts)
+        sealed = [link.evidence for link in links if link.evidence is not None]
+        if sealed:
+            self.conn.execute(_INSERT_EVIDENCE, sealed)
+        thumbnails = [row for link in links for row in link.thumbnails]
+        if thumbnails:
+            self.conn.execute(_INSERT_THUMBNAILS, thumbnails)
+        self.last_seq = seqs[-1]
+        self.added += len(links)
 
     def finish(self) -> None:
         if self.added:
@@ -244,6 +289,7 @@ class AuditStore:
         self.keys = keys
         self.node = node
         self.engine = engine_for(url)
+        self._append_conn: Connection | None = None
 
     @classmethod
     def open(cls, url: str = DEFAULT_URL, keys: AuditKeys | None = None, node: str = "") -> AuditStore:
@@ -253,6 +299,10 @@ class AuditStore:
         return store
 
     def close(self) -> None:
+        if self._append_conn is not None:
+            with contextlib.suppress(Exception):
+                self._append_conn.close()
+            self._append_conn = None
         self.engine.dispose()
 
     @contextlib.contextmanager
@@ -288,8 +338,31 @@ class AuditStore:
         """
         if not items:
             return 0
-        with self.transaction() as chainer:
-            return chainer.append(items)
+        conn = self._appending()
+        try:
+            with conn.begin():
+                chainer = ChainWriter(conn, self.keys, self.node)
+                added = chainer.append(items)
+                chainer.finish()
+        except BaseException:
+            self._stop_appending()  # a broken connection is not reused; the next append opens another
+            raise
+        return added
+
+    def _appending(self) -> Connection:
+        """The connection appends use, kept open between transactions: a pool check-out, its reset and
+        (PostgreSQL) its pre-ping cost more than a one-event transaction itself."""
+        if self._append_conn is None or self._append_conn.closed:
+            self._append_conn = self.engine.connect().execution_options(guard_write=True)
+        return self._append_conn
+
+    def _stop_appending(self) -> None:
+        conn, self._append_conn = self._append_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def record_review(self, kind: str, reviewer: str, subject: str, client: str = "",
                       **details: Any) -> str:
@@ -375,11 +448,37 @@ class AuditStore:
         self.record_review("evidence_opened", reviewer, event_id, client, reason=reason.strip())
         return unseal(SealedEvidence(row.key_id, row.nonce, row.ciphertext), event_id, self.keys)
 
+    def thumbnail(self, event_id: str, position: int) -> bytes | None:
+        """An event's masked image thumbnail, if kept and still as the chain recorded it.
+
+        A row whose digest differs from the one in the event's record (altered, or moved from
+        another event) is not returned: the console shows nothing rather than a forged image.
+        """
+        record = self.event(event_id)
+        digests = (record or {}).get("thumbnails") or []
+        if not 0 <= position < len(digests):
+            return None
+        with self.engine.connect() as conn:
+            data = conn.execute(select(event_thumbnails.c.data).where(
+                event_thumbnails.c.event_id == event_id, event_thumbnails.c.position == position)).scalar()
+        if data is None or thumbnail_digest(bytes(data)) != digests[position]:
+            return None
+        return bytes(data)
+
+    def thumbnails_kept(self, event_id: str) -> list[int]:
+        """Positions of the thumbnails still kept for an event (not yet purged)."""
+        with self.engine.connect() as conn:
+            return list(conn.scalars(select(event_thumbnails.c.position)
+                                     .where(event_thumbnails.c.event_id == event_id)
+                                     .order_by(event_thumbnails.c.position)))
+
     def purge(self, now: datetime | None = None) -> int:
-        """Delete evidence past its retention and expired console sessions; returns evidence purged."""
+        """Delete evidence and thumbnails past their retention and expired console sessions; returns
+        evidence purged."""
         now = now or datetime.now(UTC)
         with self.writing() as conn:
             purged = conn.execute(delete(evidence).where(evidence.c.expires_at < now)).rowcount
+            conn.execute(delete(event_thumbnails).where(event_thumbnails.c.expires_at < now))
             conn.execute(delete(sessions).where(sessions.c.expires_at < now))
         return int(purged or 0)
 

@@ -41,6 +41,7 @@ class PendingEvent:
 
     record: dict[str, Any]
     evidence_texts: Sequence[str] | None = None
+    thumbnails: tuple[bytes, ...] = ()  # the request's images, masked and small (guard.images.thumbnail)
 
 
 class AuditUnavailable(Exception):
@@ -169,10 +170,12 @@ class AuditWriter:
                 future.set_exception(error)
 
     def _stored(self, event: PendingEvent) -> StoredEvent:
+        # Thumbnails are masked: kept without a key, for as long as evidence would be.
+        expires = datetime.now(UTC) + self.evidence_retention
         if not event.evidence_texts or self.keys is None:
-            return StoredEvent(event.record)
+            return StoredEvent(event.record, None, expires if event.thumbnails else None, event.thumbnails)
         sealed = seal(event.evidence_texts, str(event.record["event_id"]), self.keys)
-        return StoredEvent(event.record, sealed, datetime.now(UTC) + self.evidence_retention)
+        return StoredEvent(event.record, sealed, expires, event.thumbnails)
 
     def _store_ready(self) -> bool:
         if self.store is not None and not self.store_error:

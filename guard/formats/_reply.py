@@ -37,7 +37,7 @@ _SCRIPT_HEADERS = ("x-same-domain", "x-requested-with")
 #: The web apps' own API endpoints: a browser never navigates to them, whatever a client's headers say.
 _APP_ENDPOINTS = re.compile(
     r"/_/[A-Za-z]+/data/|/batchexecute|/backend-(?:api|anon)/|/api/organizations/|/rest/|/api/v\d+/|"
-    r"/c/api/|/sydney/|/turing/|/edgesvc/|/chathub|/api/gql_POST|/graphql|/api/chat|/api/append_",
+    r"/c/api/|/sydney/|/turing/|/edgesvc/|/chathub|/gql_POST|/graphql|/api/chat|/api/append_|/api/trpc/",
     re.IGNORECASE)
 #: Endpoints whose reply is always a stream, however the client asked (accept */*, no "stream" flag).
 _STREAMING_ENDPOINTS = re.compile(

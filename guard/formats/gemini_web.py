@@ -6,17 +6,26 @@ at ``inner[0][0]`` (``[prompt, 0, null, files, ...]``), as built by HanaokaYuzu/
 prompt replaced, and re-encoded. Unknown ``f.req`` shapes (e.g. ``batchexecute`` RPCs) get the generic
 walk of every decoded string. The reply is ``)]}'`` followed by length-prefixed ``wrb.fr`` frames
 (``guard.formats._framing``); the block, warn and failure notices are such a reply, shown as Gemini's answer.
+
+A ``batchexecute`` call (``?rpcids=oMH3Zd,...``: gems with their instructions, chat titles, ...) is
+answered in its own framing: for each RPC the client asked for, a ``wrb.fr`` envelope with no payload
+and the status ``[7, notice]`` (``google.rpc.Status``: PERMISSION_DENIED and its message) where
+Google puts an RPC's error, then the ``di``/``af.httprm`` frames. The HTTP status stays 200:
+``gemini_webapi`` retries any other status (``_batch_execute`` raises ``APIError``), the status tells
+it this RPC failed, and the message is the notice.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from guard.formats import generic
 from guard.formats._framing import XSSI_PREFIX, google_frame
-from guard.formats._tree import Form, Path, dumps, form_request, generic_paths, text_at
-from guard.formats.base import NativeResponse, ParsedRequest, rewrite_parsed
+from guard.formats._tree import Form, Path, dumps, form_request, generic_paths, parse_form, text_at
+from guard.formats.base import FormatError, NativeResponse, ParsedRequest, rewrite_parsed
 from guard.notice import BlockNotice, short_message
 
 _SKIP_FIELDS = frozenset({"at", "bl", "_reqid", "rt", "f.sid"})
@@ -59,6 +68,35 @@ def reply_body(text: str) -> bytes:
     return (XSSI_PREFIX + "\n\n" + google_frame(answer) + google_frame(closing)).encode("utf-8")
 
 
+#: ``google.rpc.Code.PERMISSION_DENIED``, the status of an RPC refused for its content.
+PERMISSION_DENIED = 7
+
+
+def batchexecute_rpc_ids(path: str, body: bytes) -> list[str]:
+    """The RPC ids a ``batchexecute`` call asks for: ``?rpcids=`` or, failing that, ``f.req``'s envelopes."""
+    query = parse_qs(urlsplit(path).query)
+    ids = [i for v in query.get("rpcids", []) for i in v.split(",") if i]
+    if ids:
+        return ids
+    try:
+        fields = {f.key: f.value for f in parse_form(body).fields}
+        envelopes = json.loads(fields.get("f.req", ""))[0]
+        return [str(e[0]) for e in envelopes if isinstance(e, list) and e and isinstance(e[0], str)]
+    except (FormatError, ValueError, TypeError, IndexError, KeyError, RecursionError):
+        return []
+
+
+def batchexecute_reply(text: str, rpc_ids: Sequence[str]) -> bytes:
+    """A ``batchexecute`` reply refusing each RPC with the notice as its status message."""
+    envelopes: list[Any] = [["wrb.fr", rpc_id, None, None, None, [PERMISSION_DENIED, text], "generic"]
+                            for rpc_id in rpc_ids or ["generic"]]
+    closing = [["di", 1], ["af.httprm", 1, "0", 0]]
+    return (XSSI_PREFIX + "\n\n" + google_frame([*envelopes, *closing])).encode("utf-8")
+
+
+_GOOGLE_JSON = (("content-type", "application/json; charset=utf-8"), ("cache-control", "no-store"))
+
+
 class GeminiWebFormat:
     name = "gemini_web"
 
@@ -71,5 +109,12 @@ class GeminiWebFormat:
         return rewrite_parsed(parsed, new_texts)
 
     def block_response(self, notice: BlockNotice, streaming: bool) -> NativeResponse:
-        return NativeResponse(200, (("content-type", "application/json; charset=utf-8"),
-                                    ("cache-control", "no-store")), reply_body(short_message(notice)))
+        return NativeResponse(200, _GOOGLE_JSON, reply_body(short_message(notice)))
+
+    def block_response_to(self, notice: BlockNotice, streaming: bool, path: str,
+                          body: bytes) -> NativeResponse:
+        """The notice in the shape of the call it answers: a ``batchexecute`` RPC, or a streamed answer."""
+        if "/batchexecute" not in urlsplit(path).path:
+            return self.block_response(notice, streaming)
+        ids = batchexecute_rpc_ids(path, body)
+        return NativeResponse(200, _GOOGLE_JSON, batchexecute_reply(short_message(notice), ids))

@@ -12,9 +12,11 @@ from guard.formats.gemini import GeminiFormat
 from guard.formats.gemini_web import GeminiWebFormat
 from guard.formats.generic import GenericFormat
 from guard.formats.grok import GrokWebFormat
+from guard.formats.le_chat import LeChatFormat
 from guard.formats.meta_ai import MetaAIFormat
 from guard.formats.openai import OpenAIFormat
 from guard.formats.perplexity import PerplexityFormat
+from guard.formats.poe import PoeFormat
 from guard.formats.uploads import UploadsFormat
 
 _openai = OpenAIFormat()
@@ -33,6 +35,8 @@ FORMATS: dict[str, RequestFormat] = {
     "deepseek": DeepSeekWebFormat(),
     "grok_web": GrokWebFormat(),
     "meta_ai": MetaAIFormat(),
+    "le_chat": LeChatFormat(),
+    "poe_web": PoeFormat(),
     "generic": GenericFormat(),
     # Known AI hosts the guard does not support: every request is answered with a block page.
     "unsupported": GenericFormat(),

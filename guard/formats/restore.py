@@ -8,10 +8,12 @@ split across deltas (``"<PER"`` then ``"SON_1>"``) is held back and sent with th
 channel, so every event stays well-formed. Understood deltas: OpenAI chat / completions, Responses
 ``output_text`` deltas, Anthropic ``text_delta`` (also claude.ai), Gemini candidates (SSE and JSON-array
 streaming), ChatGPT/DeepSeek web ``{"p","o","v"}`` patches, Perplexity's markdown ``diff_block`` patches,
-claude.ai legacy ``completion`` events and Copilot ``appendText`` messages. Length-prefixed Google frames
-(Gemini web, ``batchexecute``) are rewritten with their lengths recomputed; SignalR records one by one.
-Every other string is restored whole. The placeholder map is sensitive: it is kept in memory only and
-never logged.
+Le Chat's ``contentChunks`` patches (numbered JSON lines, ``15:{...}``), claude.ai legacy ``completion``
+events and Copilot ``appendText`` messages. Length-prefixed Google frames (Gemini web, ``batchexecute``)
+are rewritten with their lengths recomputed; SignalR records one by one; Poe's channel updates with
+their cumulative text never ending in half a placeholder. Every other string is restored whole. The
+placeholder map is sensitive: it is kept in memory only and never logged (``RecentPlaceholders`` keeps
+a user's recent maps a while for answers that come back on another request or connection).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import codecs
 import html
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -78,27 +81,10 @@ def restore_text(text: str, placeholders: Mapping[str, str]) -> str:
     return _ANY_PLACEHOLDER.sub(put_back, text)
 
 
-def _restore_tree(node: Any, placeholders: Mapping[str, str], skip: frozenset[tuple[int, str]]) -> bool:
+def _restore_tree(node: Any, placeholders: Mapping[str, str],
+                  skip: frozenset[tuple[int, Any]] = frozenset()) -> bool:
     """Restore every string value in place; ``skip`` holds (id(container), key) of delta fields."""
-    changed = False
-    items: Iterator[tuple[Any, Any]]
-    if isinstance(node, dict):
-        items = iter(list(node.items()))
-    elif isinstance(node, list):
-        items = iter(list(enumerate(node)))
-    else:
-        return False
-    for key, value in items:
-        if isinstance(value, str):
-            if (id(node), key) in skip:
-                continue
-            new = restore_tree_deep(value, placeholders)[0]  # JSON inside the string: decoded first
-            if new != value:
-                node[key] = new
-                changed = True
-        elif isinstance(value, dict | list):
-            changed |= _restore_tree(value, placeholders, skip)
-    return changed
+    return not isinstance(node, str) and restore_tree_deep(node, placeholders, skip)[1]
 
 
 def restore_json_body(body: bytes, placeholders: Mapping[str, str]) -> bytes:
@@ -136,6 +122,9 @@ def restore_body(body: bytes, content_type: str, placeholders: Mapping[str, str]
     mt = content_type.split(";", 1)[0].strip().lower()
     if not placeholders or not body or mt.startswith(_BINARY_TYPES):
         return body
+    if _NUMBERED_LINES.match(body):
+        n = JsonLinesRestorer(placeholders)
+        return n.feed(body) + n.flush()
     if mt == "text/event-stream":
         r = SseRestorer(placeholders)
         return r.feed(body) + r.flush()
@@ -151,6 +140,8 @@ def restore_body(body: bytes, content_type: str, placeholders: Mapping[str, str]
 
 
 _GOOGLE_FRAMED = re.compile(rb"\s*\d+\n\s*\[")
+#: Numbered JSON lines (``15:{...}``, ``0:"..."``); SSE field names are never digits.
+_NUMBERED_LINES = re.compile(rb"\d+:[\[{\"n]")
 
 
 def restore_json_lines(body: bytes, placeholders: Mapping[str, str]) -> bytes:
@@ -165,8 +156,12 @@ def restore_json_lines(body: bytes, placeholders: Mapping[str, str]) -> bytes:
     return r.feed(body) + r.flush()
 
 
-def restore_tree_deep(node: Any, placeholders: Mapping[str, str]) -> tuple[Any, bool]:
-    """Restore every string of a JSON value; strings that hold JSON are decoded, restored, re-encoded."""
+def restore_tree_deep(node: Any, placeholders: Mapping[str, str],
+                      skip: frozenset[tuple[int, Any]] = frozenset()) -> tuple[Any, bool]:
+    """Restore every string of a JSON value; strings that hold JSON are decoded, restored, re-encoded.
+
+    Containers are changed in place; ``skip`` names (id(container), key) pairs to leave alone.
+    """
     if isinstance(node, str):
         if node[:1] in ("[", "{"):
             try:
@@ -182,7 +177,9 @@ def restore_tree_deep(node: Any, placeholders: Mapping[str, str]) -> tuple[Any, 
         changed = False
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, value in list(items):
-            new, c = restore_tree_deep(value, placeholders)
+            if (id(node), key) in skip:
+                continue
+            new, c = restore_tree_deep(value, placeholders, skip)
             if c:
                 node[key] = new
                 changed = True
@@ -220,7 +217,7 @@ class _Deltas:
         if event in ("done", "finish", "close", "end_of_stream"):
             return deltas, None
         if not isinstance(payload, dict):
-            return deltas, (None if payload == "[DONE]" else ends)
+            return deltas, (None if payload in ("[DONE]", None) else ends)
         kind = payload.get("type")
         # Anthropic Messages (API and claude.ai)
         if kind == "content_block_delta":
@@ -273,6 +270,11 @@ class _Deltas:
         if isinstance(blocks, list):
             self._perplexity(blocks, deltas)
             done = payload.get("final_sse_message") is True or payload.get("status") == "COMPLETED"
+            return deltas, (None if done else ends)
+        # Le Chat: numbered lines of {"json": {"type": "message", "patches": [...]}}
+        record = payload.get("json")
+        if isinstance(record, dict) and isinstance(record.get("patches"), list):
+            done = self._le_chat(record, deltas)
             return deltas, (None if done else ends)
         # OpenAI chat / legacy completions chunks
         choices = payload.get("choices")
@@ -347,6 +349,29 @@ class _Deltas:
                     make = partial(_perplexity_chunk, usage, field)
                     deltas.append(_Delta(("perplexity", usage, field), patch, "value", make))
 
+    @staticmethod
+    def _le_chat(record: dict[str, Any], deltas: list[_Delta]) -> bool:
+        """Text patches of one message (``append /contentChunks/N/text``, or the first text given by
+        ``replace /contentChunks``); True when the message's ``generationStatus`` leaves in-progress."""
+        head = {"type": "message", "messageId": record.get("messageId"),
+                "messageVersion": record.get("messageVersion", 0)}
+        done = False
+        for patch in record["patches"]:
+            if not isinstance(patch, dict):
+                continue
+            path, op, value = patch.get("path"), patch.get("op"), patch.get("value")
+            if op == "append" and isinstance(value, str) and _LE_CHAT_TEXT.fullmatch(str(path)):
+                container, field, text_path = patch, "value", str(path)
+            elif (op == "replace" and path == "/contentChunks" and isinstance(value, list) and value
+                  and isinstance(value[-1], dict) and isinstance(value[-1].get("text"), str)):
+                container, field, text_path = value[-1], "text", f"/contentChunks/{len(value) - 1}/text"
+            else:
+                done |= op == "replace" and path == "/generationStatus" and value != "in-progress"
+                continue
+            make = partial(_le_chat_record, head, text_path)
+            deltas.append(_Delta(("le_chat", head["messageId"], text_path), container, field, make))
+        return done
+
     def _patches(self, payload: dict[str, Any], deltas: list[_Delta]) -> None:
         ops = [payload]
         if str(payload.get("o", "")).lower() in ("patch", "batch") and isinstance(payload.get("v"), list):
@@ -373,6 +398,13 @@ def _with_text(template: dict[str, Any], where: tuple[str, ...], text: str) -> d
         node = node[key]
     node[where[-1]] = text
     return event  # type: ignore[no-any-return]
+
+
+_LE_CHAT_TEXT = re.compile(r"/contentChunks/\d+/text")
+
+
+def _le_chat_record(head: dict[str, Any], path: str, text: str) -> dict[str, Any]:
+    return {"json": {**head, "patches": [{"op": "append", "path": path, "value": text}]}}
 
 
 def _openai_chunk(top: dict[str, Any], index: int, field: str, text: str, *, legacy: bool) -> dict[str, Any]:
@@ -653,7 +685,11 @@ class JsonArrayStreamRestorer:
 
 
 class JsonLinesRestorer:
-    """Restores a stream of JSON lines (NDJSON) line by line; filler lines carry held-back text."""
+    """Restores a stream of JSON lines (NDJSON) line by line; filler lines carry held-back text.
+
+    A line may be numbered, ``15:{...}`` (Le Chat; the AI SDK's ``0:"text"``): the number is kept, and
+    filler lines carry the number of the line whose text they continue.
+    """
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self._core = _Restorer(placeholders) if placeholders else None
@@ -671,7 +707,7 @@ class JsonLinesRestorer:
         if self._core is None:
             return b""
         self._buf += self._decoder.decode(b"", final=True)
-        fillers = [dumps(p) for p, _ in self._core.fillers(None)]
+        fillers = [(number or "") + dumps(p) for p, number in self._core.fillers(None)]
         if self._buf:  # a last line without its newline: fillers follow it on lines of their own
             out = self._line(self._buf, "") + "".join("\n" + f for f in fillers)
         else:
@@ -684,13 +720,29 @@ class JsonLinesRestorer:
         text = line.rstrip("\r")
         if not text.strip():
             return line + end
-        try:
-            payload = json.loads(text)
-        except (ValueError, RecursionError):
+        parsed = numbered_json(text)
+        if parsed is None:
             return restore_text(line, self._core.map) + end
-        before, changed = self._core.process(payload, None)
-        fillers = "".join(dumps(p) + "\n" for p, _ in before)
-        return fillers + (dumps(payload) + line[len(text):] if changed else line) + end
+        number, payload = parsed
+        if isinstance(payload, str):  # a text line: restored whole
+            new = restore_text(payload, self._core.map)
+            return (number + dumps(new) + line[len(text):] if new != payload else line) + end
+        before, changed = self._core.process(payload, number or None)
+        fillers = "".join((n or "") + dumps(p) + "\n" for p, n in before)
+        return fillers + (number + dumps(payload) + line[len(text):] if changed else line) + end
+
+
+_NUMBERED = re.compile(r"\d+:")
+
+
+def numbered_json(line: str) -> tuple[str, Any] | None:
+    """(number with its colon, or "", JSON value) of a JSON line, numbered or not; ``None`` if neither."""
+    for number in ("", *(m.group() for m in [_NUMBERED.match(line)] if m)):
+        try:
+            return number, json.loads(line[len(number):])
+        except (ValueError, RecursionError):
+            continue
+    return None
 
 
 class WsMessageRestorer:
@@ -709,8 +761,33 @@ class WsMessageRestorer:
             payload = json.loads(message)
         except ValueError:
             return [restore_text(message, self._core.map)]
+        if isinstance(payload, dict) and isinstance(payload.get("messages"), list):  # Poe's tchannel
+            return [dumps(payload) if self._channel_updates(payload["messages"]) else message]
         before, changed = self._core.process(payload, None)
         return [dumps(p) for p, _ in before] + [dumps(payload) if changed else message]
+
+    def _channel_updates(self, updates: list[Any]) -> bool:
+        """Poe: each update is JSON in a string; a bot message still being written (``messageAdded``
+        with the text so far, ``state`` not ``complete``) leaves out a placeholder cut at its end."""
+        assert self._core is not None
+        changed = False
+        for i, update in enumerate(updates):
+            if not isinstance(update, str):
+                continue
+            try:
+                doc = json.loads(update)
+            except (ValueError, RecursionError):
+                continue
+            touched = _restore_tree(doc, self._core.map)
+            payload = doc.get("payload") if isinstance(doc, dict) else None
+            data = payload.get("data") if isinstance(payload, dict) else None
+            added = data.get("messageAdded") if isinstance(data, dict) else None
+            if isinstance(added, dict) and added.get("state") != "complete":
+                touched |= _cut_open_tails(added, "text", self._core.split)
+            if touched:
+                updates[i] = dumps(doc)
+                changed = True
+        return changed
 
     def _record(self, record: str) -> str:
         assert self._core is not None
@@ -837,6 +914,44 @@ def _lead(raw: str) -> str:
     return raw[:len(raw) - len(raw.lstrip())]
 
 
+class RecentPlaceholders:
+    """Placeholder maps of recent redacted prompts, per (user, service), for answers that come back on
+    another connection (Poe's tchannel WebSocket). Memory only; entries expire after ``ttl`` seconds.
+
+    Each prompt numbers its placeholders from 1, so a newer prompt's entries replace an older one's:
+    the channel restores the answer to the user's latest prompt to that service.
+    """
+
+    def __init__(self, ttl: float = 900.0, max_keys: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._max_keys, self._clock = ttl, max_keys, clock
+        self._maps: dict[tuple[str, str], tuple[float, int, dict[str, str]]] = {}
+        self._version = 0
+
+    def remember(self, key: tuple[str, str], placeholders: Mapping[str, str]) -> None:
+        self._expire()
+        now = self._clock()
+        _, _, known = self._maps.pop(key, (now, 0, {}))
+        self._version += 1
+        self._maps[key] = (now, self._version, {**known, **placeholders})
+        while len(self._maps) > self._max_keys:
+            del self._maps[next(iter(self._maps))]  # the least recently used
+
+    def get(self, key: tuple[str, str]) -> tuple[int, dict[str, str]] | None:
+        """(version, map) of ``key``; the version changes whenever the map does."""
+        self._expire()
+        entry = self._maps.get(key)
+        return (entry[1], entry[2]) if entry else None
+
+    def _expire(self) -> None:
+        limit = self._clock() - self._ttl
+        while self._maps:
+            key = next(iter(self._maps))
+            if self._maps[key][0] >= limit:
+                break
+            del self._maps[key]
+
+
 class StreamRestorer(Protocol):
     """Restores a reply piece by piece: ``feed`` each chunk, ``flush`` once at the end."""
 
@@ -847,8 +962,6 @@ class StreamRestorer(Protocol):
 
 def stream_restorer(content_type: str, placeholders: Mapping[str, str]) -> StreamRestorer:
     """A restorer for a reply that arrives in pieces: by its media type, or by its first bytes."""
-    if content_type.split(";", 1)[0].strip().lower() == "text/event-stream":
-        return SseRestorer(placeholders)
     return _SniffingRestorer(content_type, placeholders)
 
 
@@ -882,6 +995,13 @@ class _SniffingRestorer:
 
     def _choose(self) -> StreamRestorer | None:
         head = self._head.lstrip()
+        number = re.match(rb"\d+:?", head)
+        if number and number.end() == len(head):
+            return None  # a number so far: of a numbered line, or a Google frame's length
+        if _NUMBERED_LINES.match(head):
+            return JsonLinesRestorer(self._map)  # Le Chat, whatever its media type says
+        if self._type.split(";", 1)[0].strip().lower() == "text/event-stream":
+            return SseRestorer(self._map)
         prefix = XSSI_PREFIX.encode()
         if not head or (len(head) < len(prefix) and prefix.startswith(head)):
             return None  # too early to tell

@@ -215,6 +215,22 @@ def _part_segments(body: bytes, index: int, part: Part,
     yield found
 
 
+RAW_FILE = "file"  # where a raw body's file is, for events and for guard.image_parts
+
+
+def _raw_file(body: bytes, content_type: str, images: list[str]) -> list[tuple[Segment, _Place]]:
+    """A raw body's file (a web app PUTting the bytes): its text, or, for an image or a PDF of scanned
+    pages, named in ``images`` for OCR (with the scanned PDF's other text)."""
+    if image_type(body) is not None:
+        images.append(RAW_FILE)
+        return []
+    try:
+        return [_file(body, Span(0, len(body)), RAW_FILE, content_type)]
+    except NoTextLayer as e:
+        images.append(RAW_FILE)
+        return [(Segment(e.text, RAW_FILE), _Place(None))]
+
+
 def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
     """Segments of an upload: for multipart, the preamble, every part's headers, names and data, and
     the epilogue; for a raw body, the file's text.
@@ -226,7 +242,7 @@ def extract_upload(fmt: str, body: bytes, content_type: str) -> ParsedRequest:
     found: list[tuple[Segment, _Place]] = []
     images: list[str] = []  # image files and scanned PDFs: read by OCR in the proxy, not here
     if not media_type(content_type).startswith("multipart/"):
-        found.append(_file(body, Span(0, len(body)), "file", content_type))
+        found += _raw_file(body, content_type, images)
     else:
         form = multipart.parse(body, content_type)
         # The boundary travels on every delimiter line; it cannot be rewritten without the header.

@@ -17,11 +17,10 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from guard.formats import copilot, generic
-from guard.formats._framing import json_lines, signalr_message, signalr_records
+from guard.formats._framing import signalr_message, signalr_records
 from guard.formats.base import FormatError, ParsedRequest, rewrite_parsed
 from guard.formats.restore import WsMessageRestorer
 from guard.notice import BlockNotice, short_message
@@ -49,17 +48,15 @@ def rewrite_ws_message(parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes
 
 
 def _text_message(api: str, text: str) -> ParsedRequest:
-    records = signalr_records(text)
-    if records is not None:
-        return _joined(api, text, [_one(api, r) for r in records], "\x1e", "record")
-    lines = json_lines(text)
-    if lines is not None:  # several JSON documents, one a line
-        return _joined(api, text, [_one(api, line.rstrip("\r\n")) for line in lines], "", "line",
-                       trailers=[line[len(line.rstrip("\r\n")):] for line in lines])
+    # SignalR records, or several JSON documents one a line: each read like a message of its own
+    framed = generic.framed_request(api, text.encode("utf-8"), lambda record: _one(api, record))
+    if framed is not None:
+        return framed
     socket_io = _SOCKET_IO.match(text)
     if socket_io and _is_json(text[socket_io.end():]):
         head = socket_io.group(1)
-        return _joined(api, text, [generic.extract_ws_message(text[len(head):], api)], "", "packet", head)
+        packet = generic.extract_ws_message(text[len(head):], api)
+        return generic.joined_request(api, text, [packet], "", "packet", head)
     return _one(api, text)
 
 
@@ -75,33 +72,6 @@ def _is_json(text: str) -> bool:
     except (ValueError, RecursionError):
         return False
     return True
-
-
-def _joined(fmt: str, text: str, parts: list[ParsedRequest], separator: str, label: str,
-            head: str = "", trailers: list[str] | None = None) -> ParsedRequest:
-    """One request made of several framed parts; each part's segments are rewritten in its own part.
-
-    Each part is followed by ``separator`` (or by its own entry of ``trailers``); ``head`` comes first.
-    """
-    segments = tuple(replace(seg, where=f"{label}[{i}].{seg.where}")
-                     for i, part in enumerate(parts) for seg in part.segments)
-    extra = tuple(replace(seg, where=f"{label}[{i}].{seg.where}")
-                  for i, part in enumerate(parts) for seg in part.extra)
-    uninspected = tuple(u for part in parts for u in part.uninspected)
-    ends = trailers if trailers is not None else [separator] * len(parts)
-
-    def write(new_texts: Sequence[str]) -> bytes:
-        # The writer gets every text: the parts' selected segments first, then the parts' extras.
-        selected, rest = new_texts[:len(segments)], new_texts[len(segments):]
-        out, at, at_extra = [], 0, 0
-        for part, end in zip(parts, ends, strict=True):
-            count, count_extra = len(part.segments), len(part.extra)
-            texts = [*selected[at:at + count], *rest[at_extra:at_extra + count_extra]]
-            out.append(rewrite_parsed(part, texts).decode("utf-8") + end)
-            at, at_extra = at + count, at_extra + count_extra
-        return (head + "".join(out)).encode("utf-8")
-
-    return ParsedRequest(fmt, text.encode("utf-8"), segments, uninspected, write, extra)
 
 
 # ------------------------------------------------------------------ notices

@@ -27,6 +27,7 @@ from flask.typing import ResponseReturnValue
 from guard.audit.accounts import ROLES, AccountError, add_user, authenticate, set_disabled
 from guard.audit.evidence import EvidenceError
 from guard.audit.store import MIN_REASON, visible_length
+from guard.images import THUMBNAIL_TYPE
 from guard.review import auth, dashboard, exports, forms, queries, render
 from guard.review.app import console
 from guard.review.schema import SUGGESTION_STATUSES
@@ -210,14 +211,38 @@ def _event_page(event_id: str, problem: str = "", status: int = 200, reason: str
         "event.html", record=record, snippets=_snippets(record),
         history=queries.review_history(engine, event_id), disposition=queries.disposition(engine, event_id),
         has_evidence=state.store.has_evidence(event_id), key_loaded=state.store.keys is not None,
-        dispositions=queries.DISPOSITIONS, problem=problem, notice=_notice(), reason=reason)
+        thumbnails=_thumbnails(record), dispositions=queries.DISPOSITIONS, problem=problem,
+        notice=_notice(), reason=reason)
     return page, status
+
+
+def _thumbnails(record: dict[str, Any]) -> list[tuple[int, bool]]:
+    """(position, still kept) of each image thumbnail the event's record lists."""
+    listed = record.get("thumbnails") or []
+    kept = set(console().store.thumbnails_kept(str(record["event_id"]))) if listed else set()
+    return [(i, i in kept) for i in range(len(listed))]
 
 
 @views.get("/events/<event_id>")
 @requires("events")
 def event(event_id: str) -> ResponseReturnValue:
     return _event_page(event_id)
+
+
+@views.get("/events/<event_id>/images/<int:position>.jpg")
+@requires("events")
+def event_thumbnail(event_id: str, position: int) -> ResponseReturnValue:
+    """A masked thumbnail of one of the event's images (never the image as it was sent).
+
+    Served like the pages: signed in, with the events permission, ``Cache-Control: no-store`` and
+    ``nosniff`` (app.SECURE_HEADERS); a thumbnail whose bytes differ from the chain's digest is 404.
+    """
+    data = console().store.thumbnail(event_id, position) if len(event_id) <= 40 else None
+    if data is None:
+        abort(404)
+    response = Response(data, mimetype=THUMBNAIL_TYPE)
+    response.headers["Content-Disposition"] = f'inline; filename="{event_id}-{position + 1}.jpg"'
+    return response
 
 
 def _proposal_key() -> bytes | None:

@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from guard.audit import chain
 from guard.audit.events import EventKind
@@ -70,6 +71,40 @@ def test_appending_the_same_event_twice_keeps_one(store: AuditStore) -> None:
     assert store.append([StoredEvent(r)]) == 1
     assert store.append([StoredEvent(r), StoredEvent(r)]) == 0
     assert store.count() == 1 and store.verify().intact
+
+
+def test_a_batch_is_chained_in_order_with_each_events_counts_and_evidence(store: AuditStore,
+                                                                           keys: AuditKeys) -> None:
+    """One append of several events (one INSERT per table): every count and evidence row belongs to
+    its own event, a duplicate in the batch is kept once, and the chain verifies."""
+    batch = [record(EventKind.BLOCKED, entities={"TW_NATIONAL_ID": 2}),
+             record(entities={"PHONE_NUMBER": 1, "EMAIL_ADDRESS": 3}),
+             record(EventKind.ALLOWED, entities={}),
+             record(entities={"PERSON": 5})]
+    items = [StoredEvent(r, seal([PROMPT], r["event_id"], keys) if i % 2 == 0 else None)
+             for i, r in enumerate(batch)]
+    assert store.append([*items, items[1]]) == 4
+    with store.engine.connect() as conn:
+        by_event = {row.event_id: row.seq for row in conn.execute(select(events.c.event_id, events.c.seq))}
+        counts = conn.execute(select(event_entities)).all()
+        sealed = {row.event_id for row in conn.execute(select(evidence.c.event_id))}
+    for r in batch:
+        mine = {c.entity_type: c.count for c in counts if c.event_seq == by_event[r["event_id"]]}
+        assert mine == r["entities"]
+    assert sealed == {batch[0]["event_id"], batch[2]["event_id"]}
+    assert [e["event_id"] for e in store.events()] == [r["event_id"] for r in batch]
+    report = store.verify()
+    assert report.intact and report.checked == 4
+
+
+def test_an_append_after_its_connection_broke_opens_another(store: AuditStore) -> None:
+    store.append([StoredEvent(record())])
+    assert store._append_conn is not None
+    store._append_conn.connection.dbapi_connection.close()  # the database went away under it
+    with pytest.raises(DBAPIError):
+        store.append([StoredEvent(record())])
+    assert store.append([StoredEvent(record())]) == 1
+    assert store.count() == 2 and store.verify().intact
 
 
 def _problems(store: AuditStore) -> str:

@@ -15,6 +15,7 @@ import string
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ def event_for(proxy: GuardProxy, marker: str, timeout: float = 5.0) -> dict[str,
         time.sleep(0.1)
 
 
-def write_policy(path: Path, services: dict[str, tuple[str, UpstreamServer]],
+def write_policy(path: Path, services: Mapping[str, tuple[str, Any]],
                  actions: dict[str, str] | None = None) -> Path:
     """A policy that extends the default and catalogues the stand-in services by ``127.0.0.1:PORT``.
 
@@ -159,7 +160,9 @@ def write_policy(path: Path, services: dict[str, tuple[str, UpstreamServer]],
         lines += ["entities:", *(f"  {entity}: {{action: {action}}}" for entity, action in actions.items())]
     lines.append("services:")
     for name, (api, server) in services.items():
-        lines.append(f'  - {{name: {name}, hosts: ["{server.host_port}"], api: {api}, tier: external}}')
+        servers = server if isinstance(server, tuple | list) else (server,)  # a service on several hosts
+        hosts = ", ".join(f'"{s.host_port}"' for s in servers)
+        lines.append(f"  - {{name: {name}, hosts: [{hosts}], api: {api}, tier: external}}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

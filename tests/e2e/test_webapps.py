@@ -25,6 +25,7 @@ from tests import webapps
 from tests.e2e.helpers import (
     MOBILE,
     NATIONAL_ID,
+    OTHER_NATIONAL_ID,
     GuardProxy,
     assert_block_message,
     classified_prompt,
@@ -38,7 +39,10 @@ from tests.e2e.webapp_server import WebAppServer, WsClient
 
 APIS = {"chatgpt": "chatgpt_web", "claude": "claude_web", "gemini": "gemini_web",
         "perplexity": "perplexity", "deepseek": "deepseek", "grok": "grok_web", "meta": "meta_ai",
-        "copilot": "copilot", "bing": "copilot"}
+        "copilot": "copilot", "bing": "copilot", "lechat": "le_chat", "poe": "poe_web",
+        "poe-channel": "poe_web"}
+#: Stand-ins that are another host of an app's service: Poe answers on its tchannel host.
+SAME_SERVICE = {"poe-channel": "poe"}
 
 #: What curl_cffi and similar libraries send on every request when they imitate Chrome.
 CHROME_LIKE = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none",
@@ -50,6 +54,7 @@ CHROME_LIKE = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-
 @pytest.fixture(scope="module")
 def apps(upstream_cert: tuple[Path, Path]) -> Iterator[dict[str, WebAppServer]]:
     servers = {app: WebAppServer(app, *upstream_cert).start() for app in APIS}
+    servers["poe"].relay = servers["poe-channel"]
     yield servers
     for server in servers.values():
         server.stop()
@@ -57,8 +62,9 @@ def apps(upstream_cert: tuple[Path, Path]) -> Iterator[dict[str, WebAppServer]]:
 
 def _guard(directory: Path, apps: dict[str, WebAppServer],
            actions: dict[str, str] | None = None) -> Iterator[GuardProxy]:
-    services = {f"e2e-{app}": (APIS[app], server) for app, server in apps.items()}
-    policy = write_policy(directory / "policy.yaml", services, actions)  # type: ignore[arg-type]
+    services = {f"e2e-{app}": (APIS[app], (server, *(apps[o] for o, of in SAME_SERVICE.items() if of == app)))
+                for app, server in apps.items() if app not in SAME_SERVICE}
+    policy = write_policy(directory / "policy.yaml", services, actions)
     guard = GuardProxy(confdir=directory, policy=policy, log_path=directory / "proxy.log")
     guard.start()
     yield guard
@@ -180,6 +186,51 @@ def meta_ai_request(prompt: str) -> tuple[str, bytes, dict[str, str]]:
              "x-fb-friendly-name": "useAbraSendMessageMutation"})
 
 
+def le_chat_request(prompt: str) -> tuple[str, bytes, dict[str, str]]:
+    """A follow-up in a chat (public Le Chat clients, 2025-2026): the prompt in ``messageInput`` parts."""
+    body = {"chatId": "chat-0", "stableAnonymousIdentifier": "79zqlm", "platform": "web",
+            "clientPromptData": {"currentDate": "2026-11-28", "userTimezone": "T+08:00 (Asia/Taipei)"},
+            "shouldAwaitStreamBackgroundTasks": True, "shouldUseMessagePatch": True,
+            "shouldUsePersistentStream": True, "features": ["beta-websearch"], "integrations": [],
+            "libraries": [], "mode": "append", "messageId": "6a2c14de-f38f-4175-97f4-d73610fc6593",
+            "messageInput": [{"type": "text", "text": prompt}], "messageFiles": []}
+    return "/api/chat", _json(body), {**CHROME_LIKE, "content-type": "application/json",
+                                      "accept": "text/event-stream", "origin": "https://chat.mistral.ai"}
+
+
+def le_chat_new_chat(prompt: str) -> tuple[str, bytes, dict[str, str]]:
+    """``message.newChat``: a tRPC batch whose superjson envelope carries the first prompt."""
+    call = {"json": {"content": [{"type": "text", "text": prompt}], "transcriptionsMetadata": None,
+                     "incognito": None, "files": [], "agentId": None, "agentsApiAgentId": None,
+                     "features": ["beta-websearch"], "integrations": [], "libraries": [], "projectId": None,
+                     "productType": "chat", "chatId": None, "parentId": None, "parentVersion": None},
+            "meta": {"values": {"agentId": ["undefined"], "chatId": ["undefined"]}, "v": 1}}
+    return ("/api/trpc/message.newChat?batch=1", _json({"0": call}),
+            {**CHROME_LIKE, "content-type": "application/json", "x-trpc-source": "nextjs-react"})
+
+
+def le_chat_start(chat_id: str) -> tuple[str, bytes, dict[str, str]]:
+    body = {"chatId": chat_id, "mode": "start", "disabledFeatures": ["memory-inference"],
+            "clientPromptData": {"currentDate": "2026-11-28", "userTimezone": "T+08:00 (Asia/Taipei)"},
+            "stableAnonymousIdentifier": "79zqlm", "shouldAwaitStreamBackgroundTasks": True,
+            "shouldUseMessagePatch": True}
+    return "/api/chat", _json(body), {**CHROME_LIKE, "content-type": "application/json",
+                                      "accept": "text/event-stream"}
+
+
+def poe_request(prompt: str) -> tuple[str, bytes, dict[str, str]]:
+    """poe-api-wrapper's SendMessageMutation: JSON, though labelled as a form."""
+    variables = {"chatId": None, "bot": "capybara", "query": prompt, "shouldFetchChat": True,
+                 "source": {"sourceType": "chat_input", "chatInputMetadata": {"useVoiceRecord": False}},
+                 "clientNonce": "Xk3v9QpL2mN8rT1a", "sdid": "", "attachments": [],
+                 "existingMessageAttachmentsIds": [], "messagePointsDisplayPrice": 20}
+    body = {"queryName": "SendMessageMutation", "variables": variables,
+            "extensions": {"hash": "5fd489242adf25bf399a95c6b16de9665e521b76618a97621167ae5e11e4bce4"}}
+    return "/api/gql_POST", json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), {
+        **CHROME_LIKE, "content-type": "application/x-www-form-urlencoded", "poe-formkey": "4b2f7c1d",
+        "poe-tchannel": "poe-chan105-8888-abcdefgh"}
+
+
 def _perplexity_text(body: bytes) -> str:
     seen = webapps.read_perplexity(body)
     assert seen["final"] and seen["streamed"] == seen["answer"]
@@ -202,6 +253,7 @@ HTTP_APPS: dict[str, tuple[str, Request, Callable[[bytes], str]]] = {
     "deepseek": ("deepseek", deepseek_request, webapps.read_deepseek),
     "grok": ("grok", grok_request, webapps.read_grok),
     "meta-ai": ("meta", meta_ai_request, webapps.read_meta_ai),
+    "le-chat": ("lechat", le_chat_request, webapps.read_le_chat),
 }
 
 
@@ -374,3 +426,142 @@ def test_bing_chat_hub_signalr(proxy: GuardProxy, apps: dict[str, WebAppServer])
         assert server.received(tag) == []
     finally:
         client.close()
+
+
+# ------------------------------------------------------------------ answers on another request or connection
+
+def test_le_chat_new_chat_answered_on_the_next_request(proxy: GuardProxy,
+                                                       apps: dict[str, WebAppServer]) -> None:
+    """The first prompt goes with ``message.newChat``; its answer streams from the next ``/api/chat``,
+    restored with the placeholders of the user's last prompt. A classified first prompt: tRPC's error."""
+    server = apps["lechat"]
+    tag = nonce()
+    prompt = pii_prompt(tag)
+    created = post(proxy, server, *le_chat_new_chat(prompt))
+    assert created.status == 200, created.body[:300]
+    _assert_nothing_personal(server, tag)
+    chat_id = json.loads(created.body)[0]["result"]["data"]["json"]["chatId"]
+    answer = post(proxy, server, *le_chat_start(chat_id))
+    assert webapps.read_le_chat(answer.body) == echoed(prompt)
+    tag = nonce()
+    refused = post(proxy, server, *le_chat_new_chat(classified_prompt(tag)))
+    assert refused.status == 403 and "html" not in refused.headers["content-type"]
+    shown = webapps.read_trpc_error(refused.body)
+    assert_block_message(shown)
+    assert refused.headers["x-guard-event-id"] in shown
+    assert server.received(tag) == []
+
+
+def _poe_channel(proxy: GuardProxy, apps: dict[str, WebAppServer]) -> WsClient:
+    return WsClient(proxy.port, apps["poe-channel"], proxy.ca,
+                    "/up/chan105-8888/updates?min_seq=1000&channel=poe-chan105-8888-abcdefgh&hash=3141")
+
+
+def test_poe_answer_on_its_channel_is_restored(proxy: GuardProxy, apps: dict[str, WebAppServer]) -> None:
+    """The prompt goes with gql_POST on poe.com; the answer streams on the tchannel WebSocket (another
+    host of the service), restored with the map the user's redacted prompt left."""
+    channel = _poe_channel(proxy, apps)
+    try:
+        tag = nonce()
+        prompt = f"請幫我寫信給陳志明先生，{pii_prompt(tag)}"
+        ack = post(proxy, apps["poe"], *poe_request(prompt))
+        assert ack.status == 200, ack.body[:300]
+        assert json.loads(ack.body)["data"], ack.body.decode()
+        human = json.loads(ack.body)["data"]["messageEdgeCreate"]["message"]["node"]["text"]
+        assert human == prompt  # the acknowledgement echoes the prompt: restored too
+        text = _assert_nothing_personal(apps["poe"], tag)
+        assert "陳志明" not in text and "<PERSON_1>" in text
+        seen = webapps.read_poe(channel.receive_until(webapps.poe_done))
+        assert seen == {"streamed": echoed(prompt), "final": echoed(prompt)}
+    finally:
+        channel.close()
+    channel = _poe_channel(proxy, apps)  # a channel opened later follows the user's next prompt
+    try:
+        prompt = pii_prompt(nonce()).replace(NATIONAL_ID, OTHER_NATIONAL_ID)  # new values, same numbering
+        post(proxy, apps["poe"], *poe_request(prompt))
+        seen = webapps.read_poe(channel.receive_until(webapps.poe_done))
+        assert seen == {"streamed": echoed(prompt), "final": echoed(prompt)}
+    finally:
+        channel.close()
+
+
+@pytest.mark.parametrize("kind", ["block", "failure"])
+def test_poe_notice_is_a_graphql_error(kind: str, proxy: GuardProxy, apps: dict[str, WebAppServer]) -> None:
+    tag = nonce()
+    path, body, headers = poe_request(classified_prompt(tag) if kind == "block" else clean_prompt(tag))
+    reply = post(proxy, apps["poe"], path, body if kind == "block" else body[:-1], headers)
+    assert reply.status == 200 and "html" not in reply.headers["content-type"]
+    shown = webapps.read_poe_error(reply.body)
+    if kind == "block":
+        assert_block_message(shown)
+    else:
+        assert shown.startswith("【未送出】")
+    assert reply.headers["x-guard-event-id"] in shown
+    assert apps["poe"].received(tag) == []
+
+
+BATCHEXECUTE_PATH = "/_/BardChatUi/data/batchexecute"
+CREATE_GEM = "oMH3Zd"
+
+
+def gemini_create_gem(instructions: str) -> tuple[str, bytes, dict[str, str]]:
+    """gemini_webapi ``create_gem``: one RPC in f.req = [[[rpcid, "<payload JSON>", null, "generic"]]]."""
+    payload = json.dumps([["公文助手", "", instructions, None, None, None, None, None, 0, None, 1,
+                           None, None, None, []]])
+    rpcs = [[[CREATE_GEM, payload, None, "generic"]]]
+    form = {"at": "AJvLN6MXXXX:1717660800000", "f.req": json.dumps(rpcs)}
+    query = f"rpcids={CREATE_GEM}&source-path=%2Fapp&bl=boq_assistant&hl=zh-TW&_reqid=100001&rt=c"
+    return (f"{BATCHEXECUTE_PATH}?{query}", urlencode(form).encode(),
+            {**CHROME_LIKE, "content-type": "application/x-www-form-urlencoded;charset=utf-8",
+             "origin": "https://gemini.google.com", "x-same-domain": "1"})
+
+
+def test_gemini_batchexecute_restored_and_refused_natively(proxy: GuardProxy,
+                                                           apps: dict[str, WebAppServer]) -> None:
+    """A gem's instructions travel by batchexecute: values restored in the RPC's reply; a classified one
+    refused in the reply gemini_webapi parses (status 200, the RPC's status = PERMISSION_DENIED + notice)."""
+    tag = nonce()
+    instructions = pii_prompt(tag)
+    reply = post(proxy, apps["gemini"], *gemini_create_gem(instructions))
+    assert reply.status == 200
+    seen = webapps.read_batchexecute(reply.body, CREATE_GEM)
+    assert json.loads(seen["payload"])[0][2] == instructions and seen["code"] is None
+    _assert_nothing_personal(apps["gemini"], tag)
+    tag = nonce()
+    reply = post(proxy, apps["gemini"], *gemini_create_gem(classified_prompt(tag)))
+    assert reply.status == 200 and "html" not in reply.headers["content-type"]
+    seen = webapps.read_batchexecute(reply.body, CREATE_GEM)
+    assert seen["payload"] is None and seen["code"] == 7
+    assert_block_message(seen["message"])
+    assert apps["gemini"].received(tag) == []
+
+
+# ------------------------------------------------------------------ HTTP bodies made of records
+
+def _records_body(framing: str, docs: list[Any]) -> bytes:
+    if framing == "signalr":  # the hubs' long-polling / SSE transports post records like the WebSocket's
+        return webapps.signalr(*docs).encode()
+    return "".join(json.dumps(d) + "\n" for d in docs).encode()  # ASCII JSON lines: the Chinese \u-escaped
+
+
+@pytest.mark.parametrize("framing", ["signalr", "json-lines"])
+def test_http_body_of_records_is_read_record_by_record(framing: str, proxy: GuardProxy,
+                                                       apps: dict[str, WebAppServer]) -> None:
+    """Every record is decoded before detection (the values travel \\u-escaped); one that is not JSON
+    stops the whole body (fail closed)."""
+    server = apps["bing"]
+    tag = nonce()
+    prompt = f"請幫我寫信給陳志明先生，{pii_prompt(tag)}"
+    invocation = json.loads(webapps.bing_chat_invocation(prompt).rstrip(webapps.RS))
+    body = _records_body(framing, [{"protocol": "json", "version": 1}, invocation])
+    headers = {"content-type": "text/plain;charset=UTF-8", "x-requested-with": "XMLHttpRequest"}
+    reply = post(proxy, server, "/sydney/ChatHub?id=Yb3XQm1m8z2Xp", body, headers)
+    assert reply.status == 200, reply.body[:300]
+    text = _assert_nothing_personal(server, tag)
+    assert "陳志明" not in text and "<PERSON_1>" in text
+    tag = nonce()
+    separator = webapps.RS if framing == "signalr" else "\n"
+    broken = body.replace(separator.encode(), f"{separator}not JSON {tag}{separator}".encode(), 1)
+    reply = post(proxy, server, "/sydney/ChatHub?id=Yb3XQm1m8z2Xp", broken, headers)
+    assert reply.status != 200 and reply.headers["x-guard-event-id"]
+    assert server.received(tag) == []

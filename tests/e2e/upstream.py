@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
@@ -227,6 +227,56 @@ def file_object(body: bytes) -> dict[str, Any]:
             "filename": "upload", "purpose": "assistants", "status": "processed"}
 
 
+def send_chunked(handler: BaseHTTPRequestHandler, content_type: str, chunks: list[bytes],
+                 *headers: tuple[str, str]) -> None:
+    """A 200 reply with a chunked body, one chunk per piece, flushed: the proxy sees them one by one."""
+    handler.send_response(200)
+    handler.send_header("content-type", content_type)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("transfer-encoding", "chunked")
+    handler.end_headers()
+    for chunk in chunks:
+        handler.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        handler.wfile.flush()
+    handler.wfile.write(b"0\r\n\r\n")
+
+
+class TlsServer(ThreadingHTTPServer):
+    """A threaded HTTPS server on 127.0.0.1 (the stand-ins' common part), served from its own thread."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], cert: Path, key: Path, port: int = 0,
+                 name: str = "stand-in") -> None:
+        super().__init__(("127.0.0.1", port), handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        # The handshake happens in the request thread, so one slow client never holds up the others.
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, name=f"{name}-{self.port}", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def host_port(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up (mid-handshake, mid-stream) is not a test failure
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stalls
@@ -258,15 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload, ensure_ascii=False).encode(), "application/json")
 
     def _send_stream(self, events: list[bytes]) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        for event in events:  # one chunk per event, flushed: the proxy sees them one by one
-            self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        send_chunked(self, "text/event-stream; charset=utf-8", events, ("cache-control", "no-cache"))
 
     def do_GET(self) -> None:
         self.server.record(Recorded("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, b""))
@@ -316,29 +358,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json({"echo": recorded.text})
 
 
-class UpstreamServer(ThreadingHTTPServer):
+class UpstreamServer(TlsServer):
     """A threaded HTTPS server on 127.0.0.1 that records what it receives."""
 
-    daemon_threads = True
     request_queue_size = 128
 
     def __init__(self, cert: Path, key: Path, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        # The handshake happens in the request thread, so one slow client never holds up the others.
-        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        super().__init__(_Handler, cert, key, port, name="upstream")
         self.requests: list[Recorded] = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, name=f"upstream-{self.port}", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -353,13 +380,4 @@ class UpstreamServer(ThreadingHTTPServer):
         with self._lock:
             return [r for r in self.requests if marker in r.text or marker in r.path]
 
-    def start(self) -> UpstreamServer:
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hangs up mid-handshake (a refused TLS probe) is not a test failure

@@ -9,6 +9,7 @@ WebSocket (RFC 6455) is spoken by hand, stdlib only: fragmented and binary messa
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -18,13 +19,13 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 from tests import webapps
-from tests.e2e.upstream import ECHO_PREFIX
+from tests.e2e.upstream import ECHO_PREFIX, TlsServer, send_chunked
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
@@ -127,12 +128,19 @@ def _gemini_prompt(form: dict[str, list[str]]) -> str:
     return str(inner[0][0])
 
 
-def http_answer(app: str, path: str, content_type: str, body: bytes) -> tuple[str, list[bytes]]:
+def _parts_text(content: Any) -> str:
+    """A string, or the text of ``[{"type": "text", "text": ...}]`` parts (Le Chat)."""
+    return content if isinstance(content, str) else "".join(p["text"] for p in content if p["type"] == "text")
+
+
+def http_answer(server: WebAppServer, path: str, content_type: str, body: bytes) -> tuple[str, list[bytes]]:
     """(content type, body chunks) of an app's answer to one request."""
+    app = server.app
     form = parse_qs(body.decode("utf-8", "replace")) if "form-urlencoded" in content_type else {}
     doc: Any = None
     if "json" in content_type or body[:1] in (b"{", b"["):
-        doc = json.loads(body)
+        with contextlib.suppress(ValueError):  # records (SignalR, JSON lines) are no one document
+            doc = json.loads(body)
     if app == "chatgpt":
         if form:  # the guest page's form: an HTML page answers
             return "text/html; charset=utf-8", [webapps.html_reply(ECHO_PREFIX + form["q"][0])]
@@ -140,6 +148,9 @@ def http_answer(app: str, path: str, content_type: str, body: bytes) -> tuple[st
         return "text/event-stream; charset=utf-8", webapps.chatgpt_reply(ECHO_PREFIX + prompt)
     if app == "claude":
         return "text/event-stream; charset=utf-8", webapps.claude_reply(ECHO_PREFIX + doc["prompt"])
+    if app == "gemini" and "/batchexecute" in path:  # each RPC answered with its own payload echoed
+        (rpc_id, payload, *_), = json.loads(form["f.req"][0])[0]
+        return "application/json; charset=utf-8", [webapps.batchexecute_reply(rpc_id, json.loads(payload))]
     if app == "gemini":
         return "application/json; charset=utf-8", webapps.gemini_web_reply(ECHO_PREFIX + _gemini_prompt(form))
     if app == "perplexity":
@@ -151,6 +162,19 @@ def http_answer(app: str, path: str, content_type: str, body: bytes) -> tuple[st
     if app == "meta":
         prompt = json.loads(form["variables"][0])["message"]["sensitive_string_value"]
         return "application/json", webapps.meta_ai_reply(ECHO_PREFIX + prompt)
+    if app == "lechat" and path.startswith("/api/trpc/message.newChat"):
+        chat_id = f"chat-{len(server.chats)}"  # the prompt is kept: the next /api/chat "start" answers it
+        server.chats[chat_id] = _parts_text(doc["0"]["json"]["content"])
+        created = [{"result": {"data": {"json": {"chatId": chat_id}}}}]
+        return "application/json", [json.dumps(created).encode()]
+    if app == "lechat":
+        start = doc["mode"] == "start"
+        prompt = server.chats[doc["chatId"]] if start else _parts_text(doc["messageInput"])
+        return "text/event-stream; charset=utf-8", webapps.le_chat_reply(ECHO_PREFIX + prompt, prompt)
+    if app == "poe":  # the acknowledgement here, the answer on the channel's WebSocket
+        prompt = doc["variables"]["query"]
+        (server.relay or server).push(webapps.poe_updates(ECHO_PREFIX + prompt))
+        return "application/json", [webapps.poe_ack(prompt)]
     return "application/json", [json.dumps({"ok": True}).encode()]
 
 
@@ -186,15 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.record(Received(self.path, body, _decoded(body)))
         content_type = self.headers.get("content-type", "")
-        content_type, chunks = http_answer(self.server.app, self.path, content_type, body)
-        self.send_response(200)
-        self.send_header("content-type", content_type)
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        for chunk in chunks:
-            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        send_chunked(self, *http_answer(self.server, self.path, content_type, body))
 
     def do_GET(self) -> None:
         if self.headers.get("upgrade", "").lower() != "websocket":
@@ -208,59 +224,51 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("sec-websocket-accept", ws_accept(self.headers["sec-websocket-key"]))
         self.end_headers()
         self.wfile.flush()
-        while True:
-            opcode, payload = read_ws_message(self.rfile)
-            if opcode == CLOSE:
-                self.wfile.write(ws_frame(CLOSE, payload[:2]))
-                self.close_connection = True
-                return
-            self.server.record(Received(self.path, payload, _decoded(payload)))
-            for answer in ws_answer(self.server.app, payload):
-                self.wfile.write(ws_frame(TEXT, answer.encode()))
-                self.wfile.flush()
+        self.write_lock = threading.Lock()
+        self.server.channels.append(self)
+        try:
+            while True:
+                opcode, payload = read_ws_message(self.rfile)
+                if opcode == CLOSE:
+                    self.send_ws(ws_frame(CLOSE, payload[:2]))
+                    self.close_connection = True
+                    return
+                self.server.record(Received(self.path, payload, _decoded(payload)))
+                for answer in ws_answer(self.server.app, payload):
+                    self.send_ws(ws_frame(TEXT, answer.encode()))
+        finally:
+            self.server.channels.remove(self)
+
+    def send_ws(self, frame: bytes) -> None:
+        with self.write_lock:  # answers and pushed updates come from different threads
+            self.wfile.write(frame)
+            self.wfile.flush()
 
 
-class WebAppServer(ThreadingHTTPServer):
+class WebAppServer(TlsServer):
     """One app's stand-in on 127.0.0.1 over TLS; records what it receives."""
 
-    daemon_threads = True
-
     def __init__(self, app: str, cert: Path, key: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        super().__init__(_Handler, cert, key, name=f"webapp-{app}")
         self.app = app
         self.requests: list[Received] = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, name=f"webapp-{app}", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    @property
-    def host_port(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        self.chats: dict[str, str] = {}  # Le Chat: chat id -> its first prompt
+        self.channels: list[_Handler] = []  # open WebSockets (Poe's tchannel)
+        self.relay: WebAppServer | None = None  # Poe: where the answers to this host's requests go
 
     def record(self, received: Received) -> None:
         with self._lock:
             self.requests.append(received)
 
+    def push(self, messages: list[str]) -> None:
+        """Send server messages on every open WebSocket (Poe's channel)."""
+        for channel in list(self.channels):
+            for message in messages:
+                channel.send_ws(ws_frame(TEXT, message.encode()))
+
     def received(self, marker: str) -> list[Received]:
         with self._lock:
             return [r for r in self.requests if marker in r.text]
-
-    def start(self) -> WebAppServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hangs up mid-stream is not a test failure
 
 
 # ------------------------------------------------------------------ clients through the proxy

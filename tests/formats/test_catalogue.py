@@ -16,7 +16,7 @@ POLICY = load_policy(None)
     ("gemini.google.com", "gemini_web"), ("www.perplexity.ai", "perplexity"),
     ("chat.deepseek.com", "deepseek"),
     ("grok.com", "grok_web"), ("www.meta.ai", "meta_ai"), ("graph.meta.ai", "meta_ai"),
-    ("chat.mistral.ai", "generic"), ("poe.com", "generic"), ("tch123456.tch.poe.com", "generic"),
+    ("chat.mistral.ai", "le_chat"), ("poe.com", "poe_web"), ("tch123456.tch.poe.com", "poe_web"),
     ("aistudio.google.com", "generic"),
     # Copilot: the consumer app and the SignalR chat hubs
     ("copilot.microsoft.com", "copilot"), ("sydney.bing.com", "copilot"),

@@ -268,3 +268,80 @@ def test_meta_ai_graphql_form() -> None:
     message = json.loads(out["variables"])["message"]
     assert message["sensitive_string_value"] == "<PERSON_1>的身分證<TW_NATIONAL_ID_1>"
     assert out["doc_id"] == "7783822248314888"
+
+
+# Le Chat: a follow-up (public clients, 2025-2026: messageInput parts; older ones a string) and the
+# tRPC message.newChat batch whose superjson envelope carries a new chat's first prompt.
+LE_CHAT_APPEND = {"chatId": "af165b5e-f169-42d1-b844-1790549e06fb", "mode": "append",
+                  "messageInput": [{"type": "text", "text": "陳志明的電話是0912345678"}], "messageFiles": [],
+                  "messageId": "c17507a0-f91c-42c8-8909-088b97ef015c", "features": ["beta-websearch"],
+                  "libraries": [], "integrations": [], "stableAnonymousIdentifier": "12aim1e",
+                  "clientPromptData": {"currentDate": "2025-07-15", "userTimezone": "T+08:00 (Asia/Taipei)"}}
+LE_CHAT_NEW = {"0": {"json": {"content": [{"type": "text", "text": "幫我寫給王小明的回函"}], "files": [],
+                              "chatId": None, "agentId": None, "features": ["beta-websearch"],
+                              "productType": "chat", "incognito": None},
+                     "meta": {"values": {"chatId": ["undefined"], "agentId": ["undefined"]}, "v": 1}}}
+
+
+@pytest.mark.parametrize(("body", "path", "expected", "where"), [
+    (LE_CHAT_APPEND, "/api/chat", ["陳志明的電話是0912345678"], ["messageInput[0].text"]),
+    ({**LE_CHAT_APPEND, "messageInput": "舊版字串提示"}, "/api/chat", ["舊版字串提示"], ["messageInput"]),
+    (LE_CHAT_NEW, "/api/trpc/message.newChat?batch=1", ["幫我寫給王小明的回函"], ["0.json.content[0].text"]),
+    ({"0": {"json": {"chatId": None, "content": "舊版", "rag": False}}}, "/api/trpc/message.newChat?batch=1",
+     ["舊版"], ["0.json.content"]),
+], ids=["append-parts", "append-string", "new-chat-parts", "new-chat-string"])
+def test_le_chat(body: dict, path: str, expected: list[str], where: list[str]) -> None:
+    fmt = format_for("le_chat")
+    parsed = extract(fmt, body, path=path)
+    assert texts(parsed) == expected and wheres(parsed) == where
+    assert_rewrites_only_segments(fmt, parsed)
+
+
+POE_SEND = {"queryName": "SendMessageMutation", "variables": {
+    "chatId": 7, "bot": "capybara", "query": "請查林美華，身分證F225837467", "shouldFetchChat": False,
+    "source": {"sourceType": "chat_input", "chatInputMetadata": {"useVoiceRecord": False}},
+    "clientNonce": "Xk3v9QpL2mN8rT1a", "sdid": "", "attachments": [], "existingMessageAttachmentsIds": [],
+    "messagePointsDisplayPrice": 20}, "extensions": {"hash": "5fd489242adf25bf399a95c6b16de9665e521b76"}}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_poe_send_message_read_as_json_whatever_its_label(content_type: str) -> None:
+    """poe-api-wrapper labels its JSON as a form: read (and rewritten) as the JSON it is."""
+    fmt = format_for("poe_web")
+    parsed = extract(fmt, POE_SEND, content_type=content_type, path="/poe_api/gql_POST")
+    assert texts(parsed) == ["請查林美華，身分證F225837467"] and wheres(parsed) == ["variables.query"]
+    assert_rewrites_only_segments(fmt, parsed)
+
+
+# HTTP bodies made of records: the Bing hub's SignalR transports (ASCII JSON: values \u-escaped), JSON lines.
+_INVOCATION = {"type": 4, "target": "chat", "invocationId": "0", "arguments": [
+    {"message": {"author": "user", "text": "請查林美華，身分證F225837467"}, "tone": "Balanced"}]}
+_HANDSHAKE = {"protocol": "json", "version": 1}
+
+
+@pytest.mark.parametrize(("body", "separator"), [
+    ((json.dumps(_HANDSHAKE) + "\x1e" + json.dumps(_INVOCATION) + "\x1e").encode(), "\x1e"),
+    ((json.dumps(_HANDSHAKE) + "\n" + json.dumps(_INVOCATION) + "\r\n").encode(), "\n"),
+], ids=["signalr", "json-lines"])
+def test_generic_reads_record_bodies_record_by_record(body: bytes, separator: str) -> None:
+    parsed = GENERIC.extract(body, "text/plain;charset=UTF-8", "/sydney/ChatHub?id=1")
+    assert "請查林美華，身分證F225837467" in texts(parsed) + [s.text for s in parsed.extra]
+    assert GENERIC.rewrite(parsed, list(parsed.texts)) is parsed.body
+    new = [t.replace("林美華", "<PERSON_1>") for t in parsed.texts]
+    extra = [s.text.replace("林美華", "<PERSON_1>") for s in parsed.extra]
+    out = GENERIC.rewrite(parsed, [*new, *extra]).decode()
+    records = [json.loads(r) for r in out.split(separator) if r.strip()]
+    assert records[0] == _HANDSHAKE
+    assert records[1]["arguments"][0]["message"]["text"] == "請查<PERSON_1>，身分證F225837467"
+    assert out.endswith(body.decode()[-2:]) and out.count(separator) == body.decode().count(separator)
+
+
+@pytest.mark.parametrize("body", [
+    (json.dumps(_HANDSHAKE) + "\x1enot JSON 林美華\x1e").encode(),
+    ("not JSON 林美華\x1e" + json.dumps(_HANDSHAKE) + "\x1e").encode(),
+    (json.dumps(_HANDSHAKE) + "\x1e\x1e").encode(),
+    (json.dumps(_HANDSHAKE) + "\nnot JSON 林美華\n" + json.dumps(_INVOCATION) + "\n").encode(),
+], ids=["signalr-bad-record", "signalr-bad-first", "signalr-empty-record", "json-lines-bad-line"])
+def test_generic_record_body_with_an_unreadable_record_fails_closed(body: bytes) -> None:
+    with pytest.raises(FormatError):
+        GENERIC.extract(body, "text/plain;charset=UTF-8", "/sydney/ChatHub?id=1")

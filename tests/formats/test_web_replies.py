@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
@@ -14,6 +15,7 @@ from guard.formats._reply import is_page_load, streams_by_endpoint
 from guard.formats.restore import (
     GoogleFrameRestorer,
     JsonLinesRestorer,
+    RecentPlaceholders,
     SseRestorer,
     WsMessageRestorer,
     restore_body,
@@ -140,6 +142,43 @@ def test_gemini_web_frames_restored_with_lengths_recomputed(
     assert all(RESTORED.startswith(t) for t in texts) and len(texts) == len(reply) - 2
 
 
+@pytest.mark.parametrize("content_type", ["text/event-stream", "application/json", ""])
+def test_le_chat_numbered_lines_restored(content_type: str) -> None:
+    """Le Chat's ``15:{...}`` records, whatever the media type: text patches restored across records,
+    the bootstrap's echo of the user's message too; streamed, no record shows part of a placeholder."""
+    lines = webapps.le_chat_reply(ANSWER, "我是<PERSON_1>")
+    assert webapps.read_le_chat(b"".join(lines)) == ANSWER
+    whole = restore_body(b"".join(lines), content_type, MAP)
+    assert webapps.read_le_chat(whole) == RESTORED and "我是王小明" in whole.decode()
+    restorer = stream_restorer(content_type, MAP)
+    out = _feed(restorer, _bytewise(lines))
+    assert webapps.read_le_chat(out) == RESTORED and out.decode().endswith("8:null\n")
+    assert "<PER" not in out.decode()
+
+
+def test_poe_channel_updates_restored_and_never_show_a_cut_placeholder() -> None:
+    restorer = WsMessageRestorer(MAP)
+    out = [m for message in webapps.poe_updates(ANSWER) for m in restorer.feed(message)]
+    assert webapps.read_poe(out) == {"streamed": RESTORED, "final": RESTORED}
+
+
+def test_recent_placeholders_latest_prompt_wins_and_expires() -> None:
+    now = [0.0]
+    recent = RecentPlaceholders(ttl=60, max_keys=2, clock=lambda: now[0])
+    recent.remember(("u1", "poe"), {"<PERSON_1>": "王小明", "<PERSON_2>": "陳志明"})
+    first = recent.get(("u1", "poe"))
+    recent.remember(("u1", "poe"), {"<PERSON_1>": "林美華"})
+    second = recent.get(("u1", "poe"))
+    assert first and second and first[0] != second[0]
+    assert second[1] == {"<PERSON_1>": "林美華", "<PERSON_2>": "陳志明"}
+    assert recent.get(("u2", "poe")) is None and recent.get(("u1", "le-chat")) is None
+    recent.remember(("u2", "poe"), {"<PERSON_1>": "x"})
+    recent.remember(("u3", "poe"), {"<PERSON_1>": "y"})  # over max_keys: the least recent goes
+    assert recent.get(("u1", "poe")) is None and recent.get(("u3", "poe")) is not None
+    now[0] = 61.0
+    assert recent.get(("u3", "poe")) is None
+
+
 def test_batchexecute_reply_restored() -> None:
     body = webapps.batchexecute_reply("MaZiqc", [[["c_1", "我是<PERSON_1>", None, [1717, 0]]]])
     out = restore_body(body, "application/json; charset=utf-8", MAP)
@@ -256,6 +295,8 @@ def _read_notice(api: str, notice: BlockNotice) -> str:
         return webapps.read_grok(body)
     if api == "meta_ai":
         return webapps.read_meta_ai(body)
+    if api == "poe_web":
+        return webapps.read_poe_error(body)
     assert dict(reply.headers)["content-type"].startswith("text/event-stream")
     if api == "chatgpt_web":
         return webapps.read_chatgpt(body)
@@ -263,17 +304,49 @@ def _read_notice(api: str, notice: BlockNotice) -> str:
         return webapps.read_claude(body)
     if api == "deepseek":
         return webapps.read_deepseek(body)
+    if api == "le_chat":
+        return webapps.read_le_chat(body)
     seen = webapps.read_perplexity(body)
     assert seen["final"]
     return str(seen["answer"])
 
 
 @pytest.mark.parametrize("api", ["chatgpt_web", "claude_web", "gemini_web", "perplexity", "deepseek",
-                                 "grok_web", "meta_ai"])
+                                 "grok_web", "meta_ai", "le_chat", "poe_web"])
 @pytest.mark.parametrize("kind", NOTICES)
 def test_notice_shown_as_the_apps_answer(api: str, kind: str) -> None:
     text = _read_notice(api, NOTICES[kind])
     assert NOTICES[kind].event_id in text and text.startswith(OPENING[kind])
+
+
+@pytest.mark.parametrize(("path", "body", "reply", "ids"), [
+    ("/_/BardChatUi/data/batchexecute?rpcids=oMH3Zd,CNgdBe&rt=c", b"", "batchexecute", ["oMH3Zd", "CNgdBe"]),
+    ("/_/BardChatUi/data/batchexecute?rt=c", b"at=x&f.req=" + quote(json.dumps(
+        [[["kHv0Vd", "[]", None, "generic"]]])).encode(), "batchexecute", ["kHv0Vd"]),
+    ("/_/BardChatUi/data/batchexecute?rt=c", b"\xff\xfe", "batchexecute", ["generic"]),
+    ("/_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate?rt=c", b"", "answer", []),
+], ids=["rpcids", "f.req", "unreadable-body", "stream-generate"])
+def test_gemini_notice_answers_the_call(path: str, body: bytes, reply: str, ids: list[str]) -> None:
+    """batchexecute: each RPC refused with the notice (PERMISSION_DENIED); StreamGenerate: an answer."""
+    answer = format_for("gemini_web").block_response_to(BLOCK, False, path, body)  # type: ignore[attr-defined]
+    assert answer.status == 200
+    if reply == "answer":
+        assert webapps.read_gemini_web(answer.body)["text"].startswith(OPENING["block"])
+        return
+    for rpc_id in ids:
+        seen = webapps.read_batchexecute(answer.body, rpc_id)
+        assert seen["payload"] is None and seen["code"] == 7 and seen["message"].startswith(OPENING["block"])
+
+
+@pytest.mark.parametrize(("path", "procedure"), [
+    ("/api/trpc/message.newChat?batch=1", "message.newChat"),
+    ("/api/trpc/message.newChat,event.sendEventToDatalake?batch=1", "event.sendEventToDatalake"),
+])
+def test_le_chat_trpc_calls_get_trpc_errors(path: str, procedure: str) -> None:
+    answer = format_for("le_chat").block_response_to(BLOCK, False, path, b"")  # type: ignore[attr-defined]
+    errors = json.loads(answer.body)
+    assert answer.status == 403 and errors[-1]["error"]["json"]["data"]["path"] == procedure
+    assert webapps.read_trpc_error(answer.body).startswith(OPENING["block"])
 
 
 def test_gemini_block_reply_frames_are_exact() -> None:

@@ -80,3 +80,16 @@ def png_bytes(image: Image.Image, fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
     image.save(out, format=fmt)
     return out.getvalue()
+
+
+def darkest_run(image: Image.Image) -> int:
+    """The longest horizontal run of near-black pixels in a greyscale image (a mask's black bar)."""
+    pixels = image.convert("L").load()
+    assert pixels is not None
+    best = 0
+    for y in range(image.height):
+        run = 0
+        for x in range(image.width):
+            run = run + 1 if pixels[x, y] < 40 else 0  # type: ignore[operator]
+            best = max(best, run)
+    return best

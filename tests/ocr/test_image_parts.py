@@ -20,6 +20,7 @@ from tests.ocr.render import cjk_font_path, png_bytes, render_lines
 
 PNG = b"\x89PNG\r\n\x1a\n fake bytes: only the shape matters here"
 B64 = base64.b64encode(PNG).decode()
+SVG = base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'><text>A123456789</text></svg>").decode()
 
 
 def _openai(url: str) -> dict[str, Any]:
@@ -57,12 +58,31 @@ def test_inline_images_are_found_and_cover_what_the_format_left_uninspected(
 
 @pytest.mark.parametrize("doc", [
     _openai("https://example.org/cat.png"),           # a remote image: not read here, stays uninspected
-    _anthropic(B64, media_type="application/pdf"),    # a document, not an image
-    _openai("data:image/svg+xml;base64," + B64),      # a type the OCR does not read
+    _anthropic(base64.b64encode(b"%PDF-1.7 a document").decode(), media_type="application/pdf"),
+    _openai("data:image/svg+xml;base64," + SVG),       # a type the OCR does not read
     {"note": "data:text/plain;base64,aGVsbG8="},
+    {"token": "iVBORw0KGgo is how a PNG's base64 begins"},   # not base64 as a whole
+    {"short": "iVBORw0KGgo="},                                # too short to be an image file
 ])
 def test_what_is_not_an_inline_image_of_a_readable_type_is_not_taken(doc: dict[str, Any]) -> None:
     assert images_in_body(json.dumps(doc).encode()) == []
+
+
+@pytest.mark.parametrize(("doc", "where", "media_type"), [
+    # A web app's own JSON: a bare base64 field, found by the image's magic number.
+    ({"attachment": {"name": "screen.png", "content": B64}}, "attachment.content", "image/png"),
+    ({"files": [{"bytes": base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 60).decode()}]},
+     "files[0].bytes", "image/jpeg"),
+    # A declared type can lie: PNG bytes under a PDF's media type are read as the image they are.
+    (_anthropic(B64, media_type="application/pdf"), "messages[0].content[0].source.data", "image/png"),
+    ({"file": f"data:application/octet-stream;base64,{B64}"}, "file", "image/png"),
+    ({"file": f"data:application/octet-stream;name=x.png;base64,{B64}"}, "file", "image/png"),
+])
+def test_base64_images_in_any_json_field_are_found(doc: dict[str, Any], where: str,
+                                                   media_type: str) -> None:
+    images = images_in_body(json.dumps(doc).encode())
+    assert [(i.where, i.media_type, i.data) for i in images] == [(where, media_type, images[0].data)]
+    assert images[0].data.startswith((b"\x89PNG", b"\xff\xd8\xff"))
 
 
 @pytest.mark.skipif(cjk_font_path() is None, reason="no CJK font (apt-get install fonts-noto-cjk)")

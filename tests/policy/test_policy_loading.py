@@ -71,6 +71,14 @@ def test_extends_adds_services_and_overrides_rules(tmp_path: Path) -> None:
     assert policy.service_for_host("api.openai.com", 443) is not None            # default services kept
 
 
+def test_images_rule_defaults_to_mask_and_a_child_may_block(tmp_path: Path) -> None:
+    assert load_policy(None).images.personal_data == "mask"
+    child = write(tmp_path, "extends: default\nimages: {personal_data: block}\n", "child.yaml")
+    assert load_policy(child).images.personal_data == "block"
+    grandchild = write(tmp_path, "extends: child.yaml\nname: g\n", "g.yaml")
+    assert load_policy(grandchild).images.personal_data == "block"  # inherited through extends
+
+
 def test_policy_version_changes_with_content(tmp_path: Path) -> None:
     first = load_policy(write(tmp_path, "extends: default\nversion: '1'\n"))
     second = load_policy(write(tmp_path, "extends: default\nversion: '1'\ndefault_action: allow\n"))
@@ -119,6 +127,11 @@ BAD_POLICIES = [
     ("extends: nowhere\n", 1, ["extends", "no such policy", "bundled policies by name: default"]),
     ("nmae: typo\n", 1, ["unknown key", "nmae", "did you mean 'name'"]),
     ("servces: []\n", 1, ["unknown key", "did you mean 'services'"]),
+    ("name: x\nimages:\n  personal_data: blur\n", 3,
+     ["images.personal_data", "'mask' or 'block'", "blur"]),
+    ("images:\n  personal_date: block\n", 2, ["images", "unknown key 'personal_date'",
+                                                "did you mean 'personal_data'"]),
+    ("images: block\n", 1, ["images", "valid dictionary"]),
 ]
 
 

@@ -7,11 +7,13 @@ from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
 from guard.addon import (
+    may_hold_placeholders,
     parse_size,
     parse_user_map,
     user_for_address,
     wants_stream,
 )
+from guard.formats.restore import restore_body
 
 
 def _flow(path: str = "/v1/chat/completions", headers: dict[str, str] | None = None) -> http.HTTPFlow:
@@ -128,3 +130,32 @@ def test_chunked_reader_drops_trailer_fields(wire: bytes, body: bytes) -> None:
     drop_http1_trailers()
     from mitmproxy.proxy.layers.http import _http1
     assert _http1.make_body_reader(None).__class__ is _TrailerDroppingReader  # what mitmproxy now builds
+
+
+# ---------------------------------------------------------------- may_hold_placeholders
+
+_MAP = {"<TW_NATIONAL_ID_1>": "A123456789", "<PERSON_1>": "陳志明"}
+_JSON = "application/json"
+
+
+@pytest.mark.parametrize(("body", "content_type", "restored"), [
+    ('{"choices":[{"message":{"content":"<TW_NATIONAL_ID_1> 的資料"}}]}'.encode(), _JSON, True),
+    (b'{"text":"\\u003cPERSON_1\\u003e \\u60a8\\u597d"}', _JSON, True),             # JSON-escaped
+    (b'{"inner":"{\\"t\\":\\"\\\\u003cPERSON_1\\\\u003e\\"}"}', _JSON, True),           # escaped twice
+    (b"<p>&lt;PERSON_1&gt; &#60;TW_NATIONAL_ID_1&#62;</p>", "text/html", True),       # HTML entities
+    (b"see https://x.example/?q=%3CPERSON_1%3E", "text/plain", True),               # percent-encoded
+    (b'{"t":"\\u003c\\u0050ERSON_1\\u003e"}', _JSON, True),                          # a letter escaped
+    (b'data: {"choices":[{"delta":{"content":"<PERSON_1>"}}]}\n\n', "text/event-stream", True),
+    ('{"choices":[{"message":{"content":"好的，已整理成公文草稿。"}}]}'.encode(), _JSON, False),
+    (b'{"text":"\\u60a8\\u597d PERSON_2 <PERSON_3>"}', _JSON, False),                  # not ours
+    (b"plain text, no placeholder", "text/plain", False),
+    (b"", _JSON, False),
+])
+def test_a_reply_skipped_as_placeholder_free_is_one_restoring_leaves_alone(
+        body: bytes, content_type: str, restored: bool) -> None:
+    changed = restore_body(body, content_type, _MAP) != body
+    assert changed == restored
+    if changed:  # the fast check never skips a reply restoring would change
+        assert may_hold_placeholders(body, _MAP)
+    if not restored and b"\\u00" not in body:
+        assert not may_hold_placeholders(body, _MAP)

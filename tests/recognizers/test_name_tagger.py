@@ -1,0 +1,234 @@
+"""The numpy name tagger gives crfsuite's labels and marginals, from the same feature templates.
+
+crfsuite (python-crfsuite, the test extra) runs the shipped ``.crfsuite`` model on ``features()``
+strings; the product runs ``person_crf.npz`` with numpy.  Texts: the repository's own corpus
+(``guard/data/sample_corpus.jsonl``), one sentence at a time and joined into long prompts (which
+take the block-wise decoding), plus text shapes that are not prose.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from guard.sample_corpus import SAMPLE_CORPUS
+from recognizers import crf_inference
+from recognizers.name_tagger import (
+    MODEL_PATH,
+    PAD_AFTER,
+    PAD_BEFORE,
+    WEIGHTS_PATH,
+    NameTagger,
+    TaggedName,
+    TaggerWeights,
+    features,
+    flag_attribute_names,
+    pieces,
+    spans_from_labels,
+    unwrap,
+    window_key,
+)
+from recognizers.person import ChinesePersonRecognizer
+
+pycrfsuite = pytest.importorskip("pycrfsuite", reason="python-crfsuite (the test extra) compares the tagger")
+
+RECOGNIZER = ChinesePersonRecognizer(use_model=False)
+TEXTS = [json.loads(line)["text"] for line in SAMPLE_CORPUS.read_text(encoding="utf-8").splitlines() if line]
+# Not prose: what prompts also hold (tables, code, spaced-out and wrapped text, mixed scripts).
+ODD_TEXTS = [
+    "姓名,電話,地址\n王小明,0912-345-678,臺北市中正區\n陳美華,02-2345-6789,高雄市",
+    "def f(x):\n    return x  # 林志玲說這段程式要改\n",
+    "陳 志 明 與 林.美.華 昨 天 來 過",
+    "Hi 志明，寄件者：張家豪 <chang@example.com>",
+    "瓦歷斯·諾幹與約翰·史密斯、阮氏梅一起出席。",
+    "本案經調查結果，某警察局員警甲於值勤期間，利用職務上機會查詢車籍資料，並將\n車主姓名、住址等資料提供予友人乙。",
+    "１２３４５６７８９０ＡＢＣ全形字與半形字混用，歐陽娜娜、張簡、范姜先生",
+    "\U00020000\U0002a6d6 罕用字後面接著李大仁",
+    "",
+    "   ",
+    "no han characters at all",
+]
+
+
+@pytest.fixture(scope="module")
+def tagger() -> NameTagger:
+    return NameTagger(RECOGNIZER.feature_lexicon())
+
+
+@pytest.fixture(scope="module")
+def reference() -> Any:
+    crf = pycrfsuite.Tagger()
+    crf.open(str(MODEL_PATH))
+    return crf
+
+
+def _reference_tag(crf: Any, simplified: str) -> list[TaggedName]:
+    """What the tagger returned when crfsuite ran it: piece by piece, mean marginal per name."""
+    lex = RECOGNIZER.feature_lexicon()
+    joined, positions = unwrap(simplified)
+    found = []
+    for lo, hi in pieces(joined):
+        piece = joined[lo:hi]
+        if not any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in piece):
+            continue
+        labels = crf.tag(features(piece, lex))
+        for start, end in spans_from_labels(labels):
+            while start < end and piece[start].isspace():
+                start += 1
+            while end > start and piece[end - 1].isspace():
+                end -= 1
+            if start < end:
+                probability = sum(crf.marginal(labels[i], i) for i in range(start, end)) / (end - start)
+                found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
+    return found
+
+
+def _assert_same(found: list[TaggedName], expected: list[TaggedName]) -> None:
+    assert [(n.start, n.end) for n in found] == [(n.start, n.end) for n in expected]
+    for name, want in zip(found, expected, strict=True):
+        assert name.probability == pytest.approx(want.probability, abs=1e-6)
+
+
+def test_every_model_attribute_is_computed_by_a_template() -> None:
+    weights = TaggerWeights.from_crfsuite(MODEL_PATH)  # raises naming an attribute no template computes
+    model = crf_inference.read_crfsuite_model(MODEL_PATH)
+    flags = set(flag_attribute_names())
+    assert all(window_key(a) is not None or a in flags for a in model.attributes)
+    assert len(weights.window_keys) + len(set(model.attributes) & flags) == len(model.attributes)
+
+
+def _train_tiny_model(path: Path, extra_attribute: str | None) -> None:
+    trainer = pycrfsuite.Trainer(verbose=False)
+    rows = [["c=王", "sn"], ["c=小", "gn"], ["c=明", "ws2n"], ["c=说", "title+1"]]
+    if extra_attribute is not None:
+        rows[1].append(extra_attribute)
+    trainer.append(rows, ["B", "I", "I", "O"])
+    trainer.append([["c=的"], ["c=了"]], ["O", "O"])
+    trainer.set_params({"max_iterations": 5, "feature.possible_transitions": True})
+    trainer.train(str(path))
+
+
+@pytest.mark.parametrize("attribute", ["zz=1", "sn3", "title+5", "c=张三", "b-1=张"])
+def test_an_attribute_no_template_computes_stops_the_export(attribute: str, tmp_path: Path) -> None:
+    model = tmp_path / "model.crfsuite"
+    _train_tiny_model(model, attribute)
+    with pytest.raises(ValueError, match="template"):
+        TaggerWeights.from_crfsuite(model)
+
+
+def test_a_model_of_known_templates_exports_and_tags_like_crfsuite(tmp_path: Path) -> None:
+    model, weights = tmp_path / "model.crfsuite", tmp_path / "model.npz"
+    _train_tiny_model(model, None)
+    TaggerWeights.from_crfsuite(model).save(weights)
+    tagger = NameTagger(RECOGNIZER.feature_lexicon(), weights)
+    crf = pycrfsuite.Tagger()
+    crf.open(str(model))
+    for text in ("王小明说的了", "今天王小明说，" * 60):
+        _assert_same(tagger.tag(text), _reference_tag(crf, text))
+
+
+def test_a_file_that_is_not_a_crfsuite_model_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "model.crfsuite"
+    bogus.write_bytes(b"PK\x03\x04" + bytes(60))
+    with pytest.raises(ValueError, match="not a crfsuite"):
+        crf_inference.read_crfsuite_model(bogus)
+
+
+def test_the_shipped_weights_are_the_export_of_the_shipped_model(tmp_path: Path) -> None:
+    out = tmp_path / "weights.npz"
+    TaggerWeights.from_crfsuite(MODEL_PATH).save(out)
+    assert out.read_bytes() == WEIGHTS_PATH.read_bytes(), "run tools/export_name_model.py after training"
+
+
+def test_weights_read_from_the_model_file_match_crfsuite(reference: Any) -> None:
+    info = reference.info()
+    model = crf_inference.read_crfsuite_model(MODEL_PATH)
+    assert set(model.labels) == set(info.labels)
+    state = {(model.attributes[a], model.labels[y]): w for a, y, w in
+             zip(model.state_attribute, model.state_label, model.state_weight, strict=True)}
+    assert state.keys() == info.state_features.keys()
+    for key, weight in info.state_features.items():  # crfsuite's dump prints six decimals
+        assert state[key] == pytest.approx(weight, abs=1e-6)
+    for (source, target), weight in info.transitions.items():
+        moved = model.transitions[model.labels.index(source), model.labels.index(target)]
+        assert moved == pytest.approx(weight, abs=1e-6)
+
+
+@pytest.mark.parametrize("text", TEXTS + ODD_TEXTS)
+def test_names_and_probabilities_match_crfsuite(text: str, tagger: NameTagger,
+                                                reference: Any) -> None:
+    simplified = RECOGNIZER.to_simplified(text)
+    _assert_same(tagger.tag(simplified), _reference_tag(reference, simplified))
+
+
+@pytest.mark.parametrize("size", [401, 2_000, 30_000])
+def test_long_prompts_match_crfsuite(size: int, tagger: NameTagger, reference: Any) -> None:
+    joined = "\n".join([*TEXTS, *ODD_TEXTS] * (size // 20_000 + 1))[:size]
+    simplified = RECOGNIZER.to_simplified(joined)
+    _assert_same(tagger.tag(simplified), _reference_tag(reference, simplified))
+
+
+def test_every_label_and_marginal_of_every_piece_matches_crfsuite(tagger: NameTagger,
+                                                                  reference: Any) -> None:
+    """Both decoders (block-wise numpy and per-sequence Python) on all pieces, every position."""
+    lex = RECOGNIZER.feature_lexicon()
+    simplified = RECOGNIZER.to_simplified("\n".join(TEXTS + ODD_TEXTS))
+    piece_texts = [simplified[lo:hi] for lo, hi in pieces(simplified)]
+    buffer = "".join(PAD_BEFORE + p + PAD_AFTER for p in piece_texts)
+    first = np.cumsum([0] + [len(p) + 4 for p in piece_texts[:-1]]) + len(PAD_BEFORE)
+    length = np.array([len(p) for p in piece_texts])
+    rows = np.concatenate([np.arange(f, f + n) for f, n in zip(first, length, strict=True)])
+    scores = tagger.emissions(buffer, rows)
+    transitions = tagger.weights.transitions
+    labels = np.zeros(len(buffer), dtype=np.int8)
+    crf_inference.viterbi(scores, transitions, first, length, labels)
+    probabilities = crf_inference.marginals(scores, transitions, first, length, rows)
+    names = tagger.weights.labels
+    at = 0
+    for piece, f, n in zip(piece_texts, first.tolist(), length.tolist(), strict=True):
+        expected = reference.tag(features(piece, lex))
+        assert [names[y] for y in labels[f:f + n]] == expected
+        short = crf_inference.viterbi_sequence(scores[f:f + n].tolist(), transitions.tolist())
+        assert [names[y] for y in short] == expected
+        short_marginals = crf_inference.marginals_sequence(scores[f:f + n].tolist(), transitions.tolist())
+        for i in range(n):
+            for y, label in enumerate(names):
+                want = reference.marginal(label, i)
+                assert probabilities[at + i, y] == pytest.approx(want, abs=1e-6)
+                assert short_marginals[i][y] == pytest.approx(want, abs=1e-6)
+        at += n
+
+
+def test_block_decoding_equals_sequence_decoding_on_random_scores() -> None:
+    """Sequences of every length around the block size, strong and weak scores: the two decoders agree."""
+    rng = np.random.default_rng(7)
+    transitions = rng.normal(0, 3, (3, 3))
+    lengths = np.array([1, 2, crf_inference.BLOCK - 1, crf_inference.BLOCK, crf_inference.BLOCK + 1,
+                        3 * crf_inference.BLOCK, 400, *rng.integers(1, 120, 40).tolist()])
+    first = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))  # one unused row between sequences
+    scores = rng.normal(0, 4, (int(first[-1] + lengths[-1] + 1), 3))
+    labels = np.full(len(scores), -1, dtype=np.int8)
+    crf_inference.viterbi(scores, transitions, first, length=lengths, labels=labels)
+    rows = np.concatenate([np.arange(f, f + n) for f, n in zip(first, lengths, strict=True)])
+    probabilities = crf_inference.marginals(scores, transitions, first, lengths, rows)
+    at = 0
+    for f, n in zip(first.tolist(), lengths.tolist(), strict=True):
+        assert labels[f:f + n].tolist() == crf_inference.viterbi_sequence(scores[f:f + n].tolist(),
+                                                                           transitions.tolist())
+        expected = np.array(crf_inference.marginals_sequence(scores[f:f + n].tolist(), transitions.tolist()))
+        np.testing.assert_allclose(probabilities[at:at + n], expected, atol=1e-9)
+        at += n
+    assert (labels[np.setdiff1d(np.arange(len(scores)), rows)] == -1).all()
+
+
+def test_random_han_text_matches_crfsuite(tagger: NameTagger, reference: Any) -> None:
+    rng = random.Random(5)
+    alphabet = "陳志明王小林美華機密身分證號碼報案人電話車牌臺北市中正區的了是在有說先生。，\n "
+    text = "".join(rng.choice(alphabet) for _ in range(5_000))
+    simplified = RECOGNIZER.to_simplified(text)
+    _assert_same(tagger.tag(simplified), _reference_tag(reference, simplified))

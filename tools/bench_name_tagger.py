@@ -1,0 +1,133 @@
+"""Benchmark the name tagger: crfsuite (feature strings) against numpy, and the engine, side by side.
+
+``python tools/bench_name_tagger.py [--jsonl FILE] [--repeat N]`` joins texts (default: the project's
+own ``guard/data/sample_corpus.jsonl``; any JSONL with a ``text`` field, e.g. unlabelled news prose)
+into prompts of about 40 characters, 1 KB, 20 KB and 200 KB of UTF-8, and prints for each: CPU
+milliseconds of the crfsuite tagger (as it ran before: ``features()`` strings, ``pycrfsuite``; skipped
+when python-crfsuite is not installed), of the numpy tagger, and of the whole engine
+(``Engine.inspect``, every recognizer) per byte.  Both taggers must return the same names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from guard.sample_corpus import SAMPLE_CORPUS
+from recognizers.name_tagger import (
+    _HAN_RE,
+    MODEL_PATH,
+    NameTagger,
+    TaggedName,
+    features,
+    pieces,
+    spans_from_labels,
+    unwrap,
+)
+
+SIZES = (40, 1_000, 20_000, 200_000)  # UTF-8 bytes (about a third as many Chinese characters)
+
+
+def _prompt(texts: list[str], size: int) -> str:
+    joined = ""
+    i = 0
+    while len(joined.encode("utf-8")) < size:
+        joined += texts[i % len(texts)] + "\n"
+        i += 1
+    while len(joined.encode("utf-8")) > size and len(joined) > 1:
+        joined = joined[:-1]
+    return joined
+
+
+def _crfsuite_tagger(tagger: NameTagger) -> Callable[[str], list[TaggedName]] | None:
+    try:
+        import pycrfsuite
+    except ImportError:
+        return None
+    crf = pycrfsuite.Tagger()
+    crf.open(str(MODEL_PATH))
+
+    def tag(simplified: str) -> list[TaggedName]:
+        joined, positions = unwrap(simplified)
+        found = []
+        for lo, hi in pieces(joined):
+            piece = joined[lo:hi]
+            if not _HAN_RE.search(piece):
+                continue
+            labels = crf.tag(features(piece, tagger.lex))
+            for start, end in spans_from_labels(labels):
+                while start < end and piece[start].isspace():
+                    start += 1
+                while end > start and piece[end - 1].isspace():
+                    end -= 1
+                if start < end:
+                    probability = sum(crf.marginal(labels[i], i) for i in range(start, end)) / (end - start)
+                    found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
+        return found
+
+    return tag
+
+
+def _cpu_ms(run: Callable[[], Any], repeat: int) -> float:
+    run()  # warm caches
+    started = time.process_time()
+    for _ in range(repeat):
+        run()
+    return (time.process_time() - started) * 1000 / repeat
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jsonl", type=Path, default=SAMPLE_CORPUS)
+    parser.add_argument("--repeat", type=int, default=20, help="runs of the 40-byte and 1 KB prompts")
+    args = parser.parse_args(argv)
+    for name in ("jieba", "presidio-analyzer"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    from guard.engine import Engine
+    from guard.policy import load_policy
+    from recognizers.person import ChinesePersonRecognizer
+
+    with args.jsonl.open(encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f if line.strip()]
+    recognizer = ChinesePersonRecognizer(use_model=False)
+    numpy_tagger = NameTagger(recognizer.feature_lexicon())
+    crfsuite_tag = _crfsuite_tagger(numpy_tagger)
+    engine = Engine(load_policy(None))
+    engine.warm_up()
+
+    print(f"texts: {args.jsonl}")
+    print(f"{'prompt':>22} {'crfsuite ms':>12} {'numpy ms':>10} {'speed-up':>9} {'engine ms':>10}"
+          f" {'engine us/byte':>15}")
+    for size in SIZES:
+        prompt = _prompt(texts, size)
+        n_bytes = len(prompt.encode("utf-8"))
+        simplified = recognizer.to_simplified(prompt)
+        repeat = args.repeat if size <= 1_000 else max(2, args.repeat // 10) if size <= 20_000 else 1
+        numpy_ms = _cpu_ms(lambda s=simplified: numpy_tagger.tag(s), repeat)  # type: ignore[misc]
+        if crfsuite_tag is not None:
+            mine = [(n.start, n.end) for n in numpy_tagger.tag(simplified)]
+            if mine != [(n.start, n.end) for n in crfsuite_tag(simplified)]:
+                print(f"  {size} bytes: the taggers disagree", file=sys.stderr)
+                return 1
+            crfsuite_ms = _cpu_ms(lambda s=simplified: crfsuite_tag(s), repeat)  # type: ignore[misc]
+            crfsuite_text, ratio = f"{crfsuite_ms:.2f}", f"{crfsuite_ms / numpy_ms:.1f}x"
+        else:
+            crfsuite_text, ratio = "-", "-"
+        engine_ms = _cpu_ms(lambda p=prompt: engine.inspect(p), repeat)  # type: ignore[misc]
+        label = f"{len(prompt):,} chars/{n_bytes:,} B"
+        print(f"{label:>22} {crfsuite_text:>12} {numpy_ms:>10.2f} {ratio:>9} {engine_ms:>10.2f}"
+              f" {engine_ms * 1000 / n_bytes:>15.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
