@@ -3,7 +3,7 @@
 
 Usage (from the repository root)::
 
-    python tools/names_errors.py ../shared/corpus/names/news_tw.jsonl --prefix PDT --fold 0 \\
+    python tools/names_errors.py NAMES_DIR/news_tw.jsonl --prefix PDT --fold 0 \\
         [--model held_out.crfsuite] [--threshold 0.5]
 
 Meant for the gold records a model did NOT train on (``tools/train_names.py --holdout-fold K`` leaves
