@@ -6,7 +6,10 @@ same length as the original, so its offsets are offsets into the original text.
 
 from __future__ import annotations
 
-from presidio_analyzer import EntityRecognizer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing Presidio costs a second; `guard proxy` imports this package before it
+    from presidio_analyzer import EntityRecognizer  # starts the fork server that needs Presidio
 
 LANGUAGE = "zh"
 

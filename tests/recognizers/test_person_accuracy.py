@@ -21,11 +21,12 @@ _REPO = Path(__file__).resolve().parents[2]
 CORPUS_DIR = Path(os.environ.get("GUARD_NAMES_CORPUS") or _REPO.parent / "shared" / "corpus" / "names")
 THRESHOLD = 0.5  # the default policy's PERSON min_score
 
-# (file, id prefix of the dev split, minimum precision, minimum recall): the shipped model's measured
-# scores less a small margin, so a change that loses names or adds false ones fails here.
+# (file, id prefix of the dev split, minimum precision, minimum recall): issue 12's bar where the
+# shipped model meets it, else its measured score less a small margin (about two names), so a change
+# that loses names or adds false ones fails here.
 DEV_SPLITS = [
-    ("news_tw.jsonl", "PDD", 0.92, 0.82),  # measured 0.944 / 0.846 (issue 12's bar: 0.93 / 0.93)
-    ("social_tw.jsonl", "WBD", 0.75, 0.71),  # measured 0.787 / 0.761 (issue 12's bar: 0.80 / 0.80)
+    ("news_tw.jsonl", "PDD", 0.93, 0.835),  # measured 0.944 / 0.845 (issue 12's bar: 0.93 / 0.93)
+    ("social_tw.jsonl", "WBD", 0.80, 0.70),  # measured 0.836 / 0.727 (issue 12's bar: 0.80 / 0.80)
 ]
 
 
