@@ -50,7 +50,8 @@ def select(doc: Any) -> list[Path]:
 def opaque(doc: Any) -> list[Path]:
     out: list[Path] = []
     for i, msg in enumerate(doc.get("messages") or [] if isinstance(doc, dict) else []):
-        parts = ((msg.get("content") or {}).get("parts") or []) if isinstance(msg, dict) else []
+        content = msg.get("content") if isinstance(msg, dict) else None
+        parts = (content.get("parts") or []) if isinstance(content, dict) else []  # or a plain string
         out += [("messages", i, "content", "parts", j) for j, p in enumerate(parts) if isinstance(p, dict)]
     return out
 

@@ -55,6 +55,9 @@ CHATGPT_PREPARE = {"action": "next", "fork_from_shared_post": False,
     (CHATGPT_2023, ["請幫我查 A123456789 的戶籍"], ["messages[0].content.parts[0]"]),
     (CHATGPT_2025, ["這張公文是機密嗎？"], ["messages[0].content.parts[1]"]),
     (CHATGPT_PREPARE, ["王小明"], ["partial_query.parts[0]"]),
+    # A client that writes the content as a plain string (the API's shape) is read, not refused.
+    ({"messages": [{"content": "請幫我查 A123456789 的戶籍"}]}, ["請幫我查 A123456789 的戶籍"],
+     ["messages[0].content"]),
 ])
 def test_chatgpt_web(body: dict, expected: list[str], where: list[str]) -> None:
     fmt = format_for("chatgpt_web")
