@@ -858,7 +858,12 @@ class Guard:
         try:
             if self.pool is None:
                 raise RuntimeError("inspection workers are not running")
-            parsed = websocket.extract_ws_message(service.api, message.content, message.is_text)
+            if websocket.may_hold_files(message.content):  # files are read in a worker, off the loop
+                parsed = await self.pool.extract(websocket.MessageReader(service.api, message.is_text),
+                                                 message.content, "", "", self.timeout,
+                                                 user=event.user or event.client)
+            else:
+                parsed = websocket.extract_ws_message(service.api, message.content, message.is_text)
             if parsed.uninspected and service.unreadable_upload == "block":
                 raise UnreadableContent("a WebSocket message could not be read as text")
             texts = tuple(s.text for s in parsed.all_segments)  # every string and key, not only the prompt

@@ -42,7 +42,7 @@ from multiprocessing.process import BaseProcess
 
 from guard.engine import Engine
 from guard.fork_server import worker_context
-from guard.formats.base import GuardFormatError, ParsedRequest, RequestFormat, UnreadableContent
+from guard.formats.base import Extracts, GuardFormatError, ParsedRequest, UnreadableContent
 from guard.images import ImageUnreadable, OcrText, ReadImage, read_text
 from guard.policy import load_policy
 from guard.verdict import Verdict
@@ -98,7 +98,7 @@ class ReadUpload:
     """A request body to extract in a worker: reading documents (PDF, Office) is CPU work like
     detection, bounded by the same time limit, and must never stall the proxy's event loop."""
 
-    fmt: RequestFormat
+    fmt: Extracts  # a request format, or websocket.MessageReader for one WebSocket message
     body: bytes
     content_type: str
     path: str
@@ -250,7 +250,7 @@ class InspectionPool:
             raise InspectionError(f"a worker answered a {type(result).__name__} for an inspection")
         return result
 
-    async def extract(self, fmt: RequestFormat, body: bytes, content_type: str, path: str,
+    async def extract(self, fmt: Extracts, body: bytes, content_type: str, path: str,
                       timeout: float = 10.0, *, user: str | None = None,
                       queue_timeout: float = QUEUE_SECONDS) -> ParsedRequest:
         """``fmt.extract`` in a worker, under the same limits and the same fair share as an inspection.

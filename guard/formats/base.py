@@ -89,6 +89,15 @@ class NativeResponse:
     body: bytes
 
 
+class Extracts(Protocol):
+    """What reads a body into segments: a request format, or a reader of one WebSocket message."""
+
+    @property
+    def name(self) -> str: ...
+
+    def extract(self, body: bytes, content_type: str, path: str) -> ParsedRequest: ...
+
+
 class RequestFormat(Protocol):
     """One service's request format: pure functions over bytes."""
 

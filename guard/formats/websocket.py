@@ -17,9 +17,10 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from guard.formats import copilot, generic
+from guard.formats import copilot, embedded, generic
 from guard.formats._framing import signalr_message, signalr_records
 from guard.formats.base import FormatError, ParsedRequest, rewrite_parsed
 from guard.formats.restore import WsMessageRestorer
@@ -41,6 +42,24 @@ def extract_ws_message(api: str, content: bytes, is_text: bool = True) -> Parsed
             raise FormatError("text WebSocket message is not UTF-8") from None
         return ParsedRequest(api, content, (), ("binary WebSocket message",))
     return _text_message(api, text)
+
+
+def may_hold_files(content: bytes) -> bool:
+    """Whether reading this message may mean reading a file (base64 of a PDF, a zip, compressed data):
+    such a message is read in an inspection worker, like an upload, never on the event loop."""
+    return embedded.may_hold_files(content)
+
+
+@dataclass(frozen=True)
+class MessageReader:
+    """One client message of a service's WebSocket, read the way ``InspectionPool.extract`` reads a
+    body (``name`` is the service's api)."""
+
+    name: str
+    is_text: bool = True
+
+    def extract(self, body: bytes, content_type: str = "", path: str = "") -> ParsedRequest:
+        return extract_ws_message(self.name, body, self.is_text)
 
 
 def rewrite_ws_message(parsed: ParsedRequest, new_texts: Sequence[str]) -> bytes:

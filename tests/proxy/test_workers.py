@@ -309,6 +309,29 @@ def test_an_upload_is_extracted_in_a_worker_and_can_be_rewritten(workers: int) -
     assert rewritten == body.replace(b"A123456789", b"<ID>")
 
 
+@pytest.mark.parametrize("workers", [1, 0])
+def test_a_websocket_message_holding_a_file_is_read_in_a_worker(workers: int) -> None:
+    import base64
+    import json
+
+    from guard.formats import websocket
+    from tests.formats.files import docx
+
+    attached = base64.b64encode(docx(["陳情人王小明，身分證 A123456789"])).decode()
+    message = json.dumps({"event": "send", "content": [{"type": "text", "text": "請摘要附件"},
+                                                        {"type": "file", "data": attached}]}).encode()
+    plain = json.dumps({"event": "send", "content": [{"type": "text", "text": "請摘要附件"}]}).encode()
+    assert websocket.may_hold_files(message) and not websocket.may_hold_files(plain)
+    pool = fresh_pool(workers=workers)
+    try:
+        parsed = run(pool.extract(websocket.MessageReader("copilot"), message, "", "", 30.0))
+    finally:
+        pool.close()
+    texts = [segment.text for segment in parsed.all_segments]
+    assert "請摘要附件" in texts
+    assert any("A123456789" in t for t in texts)  # the document's text, read in the worker
+
+
 def test_an_unreadable_upload_comes_back_as_itself_without_its_content() -> None:
     from guard.formats import UnreadableContent, format_for
 
