@@ -609,6 +609,28 @@ def _class_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return out
 
 
+def crfsuite_names(crf: Any, simplified: str, lex: Lexicon) -> list[TaggedName]:
+    """The names python-crfsuite finds with the model (``crf``: an open ``pycrfsuite.Tagger``), piece by
+    piece with the mean marginal per name: what ``NameTagger.tag`` must equal (its tests, and
+    ``tools/bench_name_tagger.py``; python-crfsuite is in the test and train extras only)."""
+    joined, positions = unwrap(simplified)
+    found = []
+    for lo, hi in pieces(joined):
+        piece = joined[lo:hi]
+        if not _HAN_RE.search(piece):
+            continue
+        labels = crf.tag(features(piece, lex))
+        for start, end in spans_from_labels(labels):
+            while start < end and piece[start].isspace():
+                start += 1
+            while end > start and piece[end - 1].isspace():
+                end -= 1
+            if start < end:
+                probability = sum(crf.marginal(labels[i], i) for i in range(start, end)) / (end - start)
+                found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
+    return found
+
+
 class NameTagger:
     """The shipped CRF, run by numpy (``recognizers/crf_inference.py``): loaded once, thread-safe."""
 

@@ -22,16 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from guard.sample_corpus import SAMPLE_CORPUS
-from recognizers.name_tagger import (
-    _HAN_RE,
-    MODEL_PATH,
-    NameTagger,
-    TaggedName,
-    features,
-    pieces,
-    spans_from_labels,
-    unwrap,
-)
+from recognizers.name_tagger import MODEL_PATH, NameTagger, TaggedName, crfsuite_names
 
 SIZES = (40, 1_000, 20_000, 200_000)  # UTF-8 bytes (about a third as many Chinese characters)
 
@@ -56,22 +47,7 @@ def _crfsuite_tagger(tagger: NameTagger) -> Callable[[str], list[TaggedName]] | 
     crf.open(str(MODEL_PATH))
 
     def tag(simplified: str) -> list[TaggedName]:
-        joined, positions = unwrap(simplified)
-        found = []
-        for lo, hi in pieces(joined):
-            piece = joined[lo:hi]
-            if not _HAN_RE.search(piece):
-                continue
-            labels = crf.tag(features(piece, tagger.lex))
-            for start, end in spans_from_labels(labels):
-                while start < end and piece[start].isspace():
-                    start += 1
-                while end > start and piece[end - 1].isspace():
-                    end -= 1
-                if start < end:
-                    probability = sum(crf.marginal(labels[i], i) for i in range(start, end)) / (end - start)
-                    found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
-        return found
+        return crfsuite_names(crf, simplified, tagger.lex)
 
     return tag
 

@@ -529,8 +529,9 @@ def restore_pieces(pieces: list[str], placeholders: Mapping[str, str],
 _EOL = re.compile(r"\r\n|\r|\n")
 
 
-class SseRestorer:
-    """Restores a ``text/event-stream`` reply chunk by chunk; ``flush()`` at the end of the stream."""
+class _BufferedRestorer:
+    """A text stream restored as it arrives: bytes decoded incrementally into a buffer, which
+    ``_drain`` turns into restored text (``final`` at the end of the stream, for what is left)."""
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
         self._core = _Restorer(placeholders) if placeholders else None
@@ -541,6 +542,23 @@ class SseRestorer:
         if self._core is None:
             return chunk
         self._buf += self._decoder.decode(chunk)
+        return self._drain(final=False).encode("utf-8")
+
+    def flush(self) -> bytes:
+        if self._core is None:
+            return b""
+        self._buf += self._decoder.decode(b"", final=True)
+        return self._drain(final=True).encode("utf-8")
+
+    def _drain(self, final: bool) -> str:
+        raise NotImplementedError
+
+
+class SseRestorer(_BufferedRestorer):
+    """Restores a ``text/event-stream`` reply chunk by chunk; ``flush()`` at the end of the stream."""
+
+    def _drain(self, final: bool) -> str:
+        assert self._core is not None
         out: list[str] = []
         while True:
             event, rest = self._take_event(self._buf)
@@ -548,16 +566,12 @@ class SseRestorer:
                 break
             self._buf = rest
             out.append(self._event(event))
-        return "".join(out).encode("utf-8")
-
-    def flush(self) -> bytes:
-        if self._core is None:
-            return b""
-        self._buf += self._decoder.decode(b"", final=True)
-        out = [self._event(self._buf)] if self._buf else []
-        self._buf = ""
-        out += [_sse(payload, event, "\n") for payload, event in self._core.fillers(None)]
-        return "".join(out).encode("utf-8")
+        if final:
+            if self._buf:
+                out.append(self._event(self._buf))
+            self._buf = ""
+            out += [_sse(payload, event, "\n") for payload, event in self._core.fillers(None)]
+        return "".join(out)
 
     @staticmethod
     def _take_event(buf: str) -> tuple[str | None, str]:
@@ -600,31 +614,17 @@ def _sse(payload: Any, event: str | None, eol: str) -> str:
     return f"{head}data: {dumps(payload)}{eol}{eol}"
 
 
-class JsonArrayStreamRestorer:
+class JsonArrayStreamRestorer(_BufferedRestorer):
     """Restores Gemini's stream without ``alt=sse``: one JSON array whose elements arrive over time."""
 
     def __init__(self, placeholders: Mapping[str, str]) -> None:
-        self._core = _Restorer(placeholders) if placeholders else None
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buf = ""
+        super().__init__(placeholders)
         self._scan = 0       # how far _buf has been scanned
         self._depth = 0
         self._in_str = False
         self._esc = False
         self._elem_start: int | None = None
         self._emitted_any = False
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._core is None:
-            return chunk
-        self._buf += self._decoder.decode(chunk)
-        return self._drain(final=False).encode("utf-8")
-
-    def flush(self) -> bytes:
-        if self._core is None:
-            return b""
-        self._buf += self._decoder.decode(b"", final=True)
-        return self._drain(final=True).encode("utf-8")
 
     def _drain(self, final: bool) -> str:
         assert self._core is not None
@@ -684,36 +684,25 @@ class JsonArrayStreamRestorer:
         return fillers + (dumps(payload) if changed else raw)
 
 
-class JsonLinesRestorer:
+class JsonLinesRestorer(_BufferedRestorer):
     """Restores a stream of JSON lines (NDJSON) line by line; filler lines carry held-back text.
 
     A line may be numbered, ``15:{...}`` (Le Chat; the AI SDK's ``0:"text"``): the number is kept, and
     filler lines carry the number of the line whose text they continue.
     """
 
-    def __init__(self, placeholders: Mapping[str, str]) -> None:
-        self._core = _Restorer(placeholders) if placeholders else None
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buf = ""
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._core is None:
-            return chunk
-        self._buf += self._decoder.decode(chunk)
-        *lines, self._buf = self._buf.split("\n")
-        return "".join(self._line(line, "\n") for line in lines).encode("utf-8")
-
-    def flush(self) -> bytes:
-        if self._core is None:
-            return b""
-        self._buf += self._decoder.decode(b"", final=True)
+    def _drain(self, final: bool) -> str:
+        assert self._core is not None
+        if not final:
+            *lines, self._buf = self._buf.split("\n")
+            return "".join(self._line(line, "\n") for line in lines)
         fillers = [(number or "") + dumps(p) for p, number in self._core.fillers(None)]
         if self._buf:  # a last line without its newline: fillers follow it on lines of their own
             out = self._line(self._buf, "") + "".join("\n" + f for f in fillers)
         else:
             out = "".join(f + "\n" for f in fillers)
         self._buf = ""
-        return out.encode("utf-8")
+        return out
 
     def _line(self, line: str, end: str) -> str:
         assert self._core is not None

@@ -26,11 +26,10 @@ from recognizers.name_tagger import (
     NameTagger,
     TaggedName,
     TaggerWeights,
+    crfsuite_names,
     features,
     flag_attribute_names,
     pieces,
-    spans_from_labels,
-    unwrap,
     window_key,
 )
 from recognizers.person import ChinesePersonRecognizer
@@ -69,23 +68,7 @@ def reference() -> Any:
 
 def _reference_tag(crf: Any, simplified: str) -> list[TaggedName]:
     """What the tagger returned when crfsuite ran it: piece by piece, mean marginal per name."""
-    lex = RECOGNIZER.feature_lexicon()
-    joined, positions = unwrap(simplified)
-    found = []
-    for lo, hi in pieces(joined):
-        piece = joined[lo:hi]
-        if not any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in piece):
-            continue
-        labels = crf.tag(features(piece, lex))
-        for start, end in spans_from_labels(labels):
-            while start < end and piece[start].isspace():
-                start += 1
-            while end > start and piece[end - 1].isspace():
-                end -= 1
-            if start < end:
-                probability = sum(crf.marginal(labels[i], i) for i in range(start, end)) / (end - start)
-                found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, probability))
-    return found
+    return crfsuite_names(crf, simplified, RECOGNIZER.feature_lexicon())
 
 
 def _assert_same(found: list[TaggedName], expected: list[TaggedName]) -> None:
