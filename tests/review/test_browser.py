@@ -155,7 +155,9 @@ def test_a_hostile_prompt_renders_inert(seen: dict[str, Any]) -> None:
 
 
 def test_dashboard_drills_down_to_the_events_behind_each_figure(seen: dict[str, Any]) -> None:
-    assert seen["bar_redacted"] == 10 and seen["bar_total"] == seen["bar_redacted"]
+    # The latest day's bar: all ten redactions, or (run just after midnight on the console's clock,
+    # UTC+8) the part of them seeded after it; its drill-down lists exactly what the bar counts.
+    assert 1 <= seen["bar_redacted"] <= 10 and seen["bar_total"] == seen["bar_redacted"]
     assert "decision=redact" in seen["bar_url"] and "from=" in seen["bar_url"] and "to=" in seen["bar_url"]
     assert seen["total_blocked"] == 1 and seen["total_blocked_listed"] == 1
 

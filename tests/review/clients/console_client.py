@@ -120,8 +120,10 @@ def main() -> None:
         seen["unusual"] = rows(page, "#unusual tr[data-user]", "data-user")
         seen["entities"] = rows(page, "#by-entity [data-entity]", "data-entity")
 
-        # Drill-down: today's redaction bar, then the blocked total, each to the events behind it.
-        today = page.locator("#daily g[data-day]").last
+        # Drill-down: the latest day's redaction bar, then the blocked total, each to the events behind it.
+        bars = page.locator("#daily g[data-day]")
+        today = next(bars.nth(i) for i in reversed(range(bars.count()))
+                     if int(bars.nth(i).get_attribute("data-redact") or 0))
         seen["bar_redacted"] = int(today.get_attribute("data-redact") or 0)
         today.locator("a.drill:has(rect.redact)").click()
         page.wait_for_url("**/events?**decision=redact**", timeout=15_000)
