@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
@@ -21,7 +21,7 @@ from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 from guard.policy import EntityRule, Policy, RecognizerSpec, ServiceSpec, allow_key, split_host_port
 from guard.verdict import ClassificationLevel, Decision, Finding, Verdict
 from recognizers import builtin_recognizers
-from recognizers.analyzer import analyze, build_analyzer
+from recognizers.analyzer import DirectAnalyzer, analyze, build_analyzer
 from recognizers.context import CONTEXT_KEY
 from recognizers.declared import DeclaredRecognizer
 from recognizers.text import fold
@@ -108,7 +108,7 @@ class Engine:
         base = list(recognizers) if recognizers is not None else builtin_recognizers()
         self._declared = [declared_recognizer(spec) for spec in policy.recognizers]
         every: list[EntityRecognizer] = [*base, *self._declared]
-        self._analyzer: AnalyzerEngine = build_analyzer(every)
+        self._analyzer = DirectAnalyzer(build_analyzer(every))
         self._by_name: dict[str, EntityRecognizer] = {str(getattr(r, "name", "")): r for r in every}
         self._anonymizer = _ResolvedAnonymizer()  # type: ignore[no-untyped-call]
 

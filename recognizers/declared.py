@@ -11,9 +11,11 @@ import re
 from collections.abc import Callable, Sequence
 
 import regex
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers import LANGUAGE
+from recognizers.base import analyze_patterns
 from recognizers.text import NOT_AFTER_ALNUM, NOT_BEFORE_ALNUM, compact
 
 
@@ -44,6 +46,15 @@ class DeclaredRecognizer(PatternRecognizer):
         )
         self._validator = validator
         self._patterns: list[Pattern] = pattern_objects
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        return analyze_patterns(self, text, regex_flags)
 
     def validate_result(self, pattern_text: str) -> bool | None:
         if self._validator is None:
