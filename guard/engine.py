@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import enum
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -24,7 +25,8 @@ from recognizers import builtin_recognizers
 from recognizers.analyzer import DirectAnalyzer, analyze, build_analyzer
 from recognizers.context import CONTEXT_KEY
 from recognizers.declared import DeclaredRecognizer
-from recognizers.text import fold
+from recognizers.normalise import normalise
+from recognizers.text import ZERO_WIDTH, fold
 
 MARKER = "CLASSIFICATION_MARKER"
 LEVEL_KEY = "classification_level"
@@ -179,9 +181,10 @@ class Engine:
         joined = "".join(texts)
         starts = list(itertools.accumulate((len(t) for t in texts), initial=0))
         boundaries = sorted({b for b in starts[1:-1] if 0 < b < len(joined)})
+        crossable = [b for b in boundaries if self._may_cross(joined, b)]
         taken = {(f.segment, f.start, f.end) for f in findings}
         pieces: list[Finding] = []
-        for low, high in _windows_around(boundaries, len(joined), SPLIT_WINDOW):
+        for low, high in _windows_around(crossable, len(joined), SPLIT_WINDOW):
             for c in self.candidates(joined[low:high], tier=tier, service=service):
                 start, end = low + c.finding.start, low + c.finding.end
                 if c.outcome != Outcome.ACTED or not _crosses(boundaries, start, end):
@@ -201,6 +204,29 @@ class Engine:
         kept = [p for p in pieces if not any(
             f.segment == p.segment and f.start < p.end and p.start < f.end for f in findings)]
         return sorted([*findings, *kept], key=lambda f: (f.segment, f.start, f.end))
+
+    def _may_cross(self, joined: str, boundary: int) -> bool:
+        """Whether a value can run across ``boundary``: only then is it inspected joined.
+
+        A value crossing it holds the characters on both sides of it. So: a value character on each
+        side (after the gap characters an identifier may hold), or a change of the normalised view
+        at the boundary (a run decoded or a spaced-out value closed up across it), or a possible
+        classification marking before it (a marking's bracketed or free-text tail may hold anything).
+        A declared recognizer's regex may match anything: with one, every boundary is inspected.
+        """
+        if self._declared:
+            return True
+        low, high = max(0, boundary - SPLIT_WINDOW), min(len(joined), boundary + SPLIT_WINDOW)
+        window = fold(joined[low:high])
+        at = boundary - low
+        before = window[:at].rstrip(_GAP_CHARS)
+        after = window[at:].lstrip(_GAP_CHARS)
+        if _MARKING_RE.search(before):
+            return True
+        if before and after and _is_value_char(before[-1]) and _is_value_char(after[0]):
+            return True
+        view = normalise(window)
+        return view is not None and view.changed_at(at)
 
     # ------------------------------------------------------------------ policy decisions
 
@@ -319,6 +345,19 @@ def _placeholder_for(entity_type: str, numbering: dict[tuple[str, str], str]):  
         # presidio-anonymizer validates a custom operator by calling it on the word "PII" first.
         return numbering.get((entity_type, allow_key(value)), f"<{entity_type}>")
     return lookup
+
+
+# Characters an identifier's pattern allows between its characters (``recognizers.text.GAP``).
+_GAP_CHARS = " \t-" + ZERO_WIDTH
+# Punctuation inside values: e-mail (@ . _ + ' % & = #), phone ( ) + #, dates / . :, English
+# addresses , . ', markings' brackets and 密等: field, name middle dots (瓦歷斯·諾幹), encoded runs.
+_VALUE_PUNCTUATION = frozenset("@._+'’%&=#;()[]/:,〔〕【】「」『』〈〉《》·‧•・\\")
+# The level of a marking (all contain 密) or an English one: its tail may cross the boundary.
+_MARKING_RE = re.compile(r"[密]|SECRET|CONFIDENTIAL")
+
+
+def _is_value_char(char: str) -> bool:
+    return char.isalnum() or char in _VALUE_PUNCTUATION
 
 
 def _crosses(boundaries: Sequence[int], start: int, end: int) -> bool:

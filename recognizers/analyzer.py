@@ -92,7 +92,8 @@ class DirectAnalyzer:
                     result.recognition_metadata = {}
                 metadata = result.recognition_metadata
                 metadata.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, recognizer.id)
-                metadata.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, recognizer.name)
+                name = str(getattr(recognizer, "name", ""))
+                metadata.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, name)
                 owner = metadata[RecognizerResult.RECOGNIZER_IDENTIFIER_KEY]
                 by_recognizer.setdefault(owner, []).append(result)
         if not by_recognizer:
@@ -105,7 +106,7 @@ class DirectAnalyzer:
         results = [r for r in results if r.score >= self._threshold(r)]
         results = EntityRecognizer.remove_duplicates(results)
         for result in results:
-            result.analysis_explanation = None
+            result.analysis_explanation = None  # type: ignore[assignment]
         return results
 
     def _threshold(self, result: RecognizerResult) -> float:

@@ -12,7 +12,7 @@ result), and skips a text that lacks a character every pattern needs (``recogniz
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
@@ -29,33 +29,36 @@ _NOT_BUILT = object()  # the prefilter is derived on first use (a subclass may r
 def analyze_patterns(recognizer: PatternRecognizer, text: str,
                      regex_flags: int | None = None) -> list[RecognizerResult]:
     """``PatternRecognizer.analyze``'s results for ``text``, computed with less overhead."""
-    flags = regex_flags if regex_flags else recognizer.global_regex_flags
+    flags: int = regex_flags or recognizer.global_regex_flags or 0
+    patterns: list[Pattern] = getattr(recognizer, "patterns", [])
+    name = str(getattr(recognizer, "name", ""))
     if flags == recognizer.global_regex_flags:
-        needed = getattr(recognizer, "_guard_prefilter", _NOT_BUILT)
+        needed: Any = getattr(recognizer, "_guard_prefilter", _NOT_BUILT)
         if needed is _NOT_BUILT:
-            needed = prefilter([p.regex for p in recognizer.patterns], flags) if recognizer.patterns else None
+            needed = prefilter([p.regex for p in patterns], flags) if patterns else None
             recognizer._guard_prefilter = needed  # type: ignore[attr-defined]
         if needed is not None and needed.search(text) is None:
             return []
     results: list[RecognizerResult] = []
     entity = recognizer.supported_entities[0]
-    for pattern in recognizer.patterns:
+    for pattern in patterns:
         if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
-            pattern.compiled_with_flags = flags
+            pattern.compiled_with_flags = flags  # type: ignore[assignment]
             pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
         try:
-            for match in pattern.compiled_regex.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+            compiled: Any = pattern.compiled_regex
+            for match in compiled.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
                 start, end = match.span()
                 if start == end:
                     continue
                 current = text[start:end]
                 validation = recognizer.validate_result(current)
                 explanation = PatternRecognizer.build_regex_explanation(
-                    recognizer.name, pattern.name, pattern.regex, pattern.score, validation, flags)
+                    name, pattern.name, pattern.regex, pattern.score, validation, flags)  # type: ignore[arg-type]
                 result = RecognizerResult(
                     entity_type=entity, start=start, end=end, score=pattern.score,
                     analysis_explanation=explanation,
-                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
+                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: name,
                                           RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id},
                 )
                 if validation is not None:
@@ -99,4 +102,4 @@ class TaiwanPatternRecognizer(PatternRecognizer):
         nlp_artifacts: NlpArtifacts | None = None,
         regex_flags: int | None = None,
     ) -> list[RecognizerResult]:
-        return analyze_patterns(self, text, regex_flags) if self.patterns else []
+        return analyze_patterns(self, text, regex_flags)

@@ -257,6 +257,17 @@ class Normalised:
             start, end = stage.back(start, end=False), stage.back(end, end=True)
         return start, end
 
+    def changed_at(self, position: int) -> bool:
+        """Whether a change (a decoded run, a dropped character, a closed-up gap) covers or touches
+        ``position`` of the original text."""
+        for index, stage in enumerate(self.stages):
+            for start, end in zip(stage.in_starts, stage.in_ends, strict=True):
+                for earlier in reversed(self.stages[:index]):
+                    start, end = earlier.back(start, end=False), earlier.back(end, end=True)
+                if start <= position <= end:
+                    return True
+        return False
+
     def windows(self) -> Iterator[tuple[int, int]]:
         """Stretches of the view around every change, merged where they meet."""
         changes: list[tuple[int, int]] = []

@@ -1,9 +1,10 @@
 """What the engine costs in CPU: per prompt on the sample corpus, per byte at 1 KB, 20 KB and 200 KB.
 
 ``python tools/engine_cost.py [--against PYTHON] [--profile N]`` measures CPU time (``process_time``,
-not wall time: the machine is shared; the fastest of several runs) of ``Engine.inspect`` on the sample corpus's prompts one by one,
+not wall time: the machine is shared; the fastest of several runs) of ``Engine.inspect`` on the
+sample corpus's prompts one by one,
 on prompts of 1 KB, 20 KB and 200 KB of UTF-8 made of corpus texts, and on a 1 KB request in four
-segments (what the proxy inspects: a system prompt, two messages, a tool argument). With
+messages (cut at line breaks: what the proxy inspects is several messages and request pieces). With
 ``--against`` the same measurement runs in a child process under another interpreter (say main's
 venv, which imports main's tree) and the two are printed side by side, one run. ``--profile N``
 prints the top N functions of a cProfile of the corpus pass (cumulative time) for each side.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import itertools
 import json
 import logging
 import pstats
@@ -39,6 +41,16 @@ def _prompt(texts: list[str], size: int) -> str:
         i += 1
     joined = "\n".join(parts)
     return joined.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
+def _messages(prompt: str, count: int) -> list[str]:
+    """``prompt`` cut into ``count`` messages at the line breaks nearest to equal parts."""
+    cuts = [0]
+    for i in range(1, count):
+        at = prompt.find("\n", i * len(prompt) // count)
+        cuts.append(at + 1 if at > cuts[-1] else cuts[-1])
+    cuts.append(len(prompt))
+    return [prompt[a:b] for a, b in itertools.pairwise(cuts) if a < b]
 
 
 def _cpu_ms(run: Callable[[], Any], repeat: int) -> float:
@@ -75,12 +87,11 @@ def measure(corpus: Path, repeat: int, profile: int) -> dict[str, Any]:
         ms = _cpu_ms(lambda p=prompt: engine.inspect(p), runs)  # type: ignore[misc]
         numbers[f"{size}"] = {"ms": ms, "us_per_byte": ms * 1000 / len(prompt.encode("utf-8"))}
     prompt = _prompt(texts, 1_000)
-    cut = len(prompt) // SEGMENTS
-    segments = [prompt[i * cut:(i + 1) * cut if i < SEGMENTS - 1 else len(prompt)] for i in range(SEGMENTS)]
+    segments = _messages(prompt, SEGMENTS)
     ms = _cpu_ms(lambda: engine.inspect_segments(segments), repeat * 20)
     numbers["1000x4"] = {"ms": ms, "us_per_byte": ms * 1000 / len(prompt.encode("utf-8"))}
     if profile:
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)  # CPU, not wall: the machine is shared
         profiler.enable()
         corpus_pass()
         profiler.disable()
@@ -93,7 +104,8 @@ def measure(corpus: Path, repeat: int, profile: int) -> dict[str, Any]:
 def _table(sides: dict[str, dict[str, Any]]) -> str:
     names = list(sides)
     rows = [("corpus prompt (ms CPU)", [f"{s['corpus_ms_per_prompt']:.3f}" for s in sides.values()])]
-    for key, label in [*((str(s), f"{s // 1000} KB") for s in SIZES), ("1000x4", f"1 KB in {SEGMENTS} segments")]:
+    labels = [*((str(s), f"{s // 1000} KB") for s in SIZES), ("1000x4", f"1 KB in {SEGMENTS} messages")]
+    for key, label in labels:
         rows.append((f"{label} (ms CPU, us/byte)",
                      [f"{s[key]['ms']:.2f}, {s[key]['us_per_byte']:.3f}" for s in sides.values()]))
     width = max(len(r[0]) for r in rows)

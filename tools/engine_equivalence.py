@@ -13,6 +13,7 @@ has installed, so each venv measures its own tree.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -30,12 +31,18 @@ def _texts(paths: list[Path]) -> Iterator[tuple[str, str]]:
                     yield f"{path.name}:{record.get('id', number)}", record["text"]
 
 
-def _cuts(text: str) -> list[list[str]]:
-    """The text cut in two (in the middle) and in three pieces: values split over content parts."""
+def _cuts(text: str, findings: list[tuple[int, int]]) -> list[list[str]]:
+    """The text cut in two (in the middle) and in three pieces, and cut inside every value the text
+    has (at its middle and after its first character): values split over content parts."""
     n = len(text)
     if n < 2:
         return []
-    return [[text[:n // 2], text[n // 2:]], [text[:n // 3], text[n // 3:2 * n // 3], text[2 * n // 3:]]]
+    cuts = [[text[:n // 2], text[n // 2:]], [text[:n // 3], text[n // 3:2 * n // 3], text[2 * n // 3:]]]
+    for start, end in findings:
+        for at in sorted({start + 1, (start + end) // 2}):
+            if start < at < end:
+                cuts.append([text[:at], text[at:]])
+    return cuts
 
 
 def _candidate(c: Any) -> dict[str, Any]:
@@ -72,16 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     engine.warm_up()
     texts = list(_texts(args.jsonl or [SAMPLE_CORPUS]))
     out = sys.stdout
+    values: dict[str, list[tuple[int, int]]] = {}
     for key, text in texts:
+        verdict = engine.inspect(text)
+        values[key] = [(f.start, f.end) for f in verdict.findings]
         row: dict[str, Any] = {"id": key, "candidates": [_candidate(c) for c in engine.candidates(text)],
-                               "verdict": _verdict(engine.inspect(text))}
+                               "verdict": _verdict(verdict)}
         if args.explain:
             row["explain"] = [_candidate(c) for c in engine.candidates(text, explain=True)]
         out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     if args.no_segments:
         return 0
-    for (key, text), (_, following) in zip(texts, texts[1:], strict=False):
-        requests = [[text, following], *_cuts(text)]
+    for (key, text), (_, following) in itertools.pairwise(texts):
+        requests = [[text, following], *_cuts(text, values[key])]
         for index, segments in enumerate(requests):
             row = {"id": f"{key}/segments{index}", "verdict": _verdict(engine.inspect_segments(segments))}
             out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
