@@ -17,7 +17,7 @@ import regex
 from presidio_analyzer import PatternRecognizer, RecognizerResult
 
 from guard.engine import Engine
-from guard.policy import load_policy
+from guard.policy import allow_key, load_policy
 from guard.sample_corpus import SAMPLE_CORPUS
 from recognizers import builtin_recognizers
 from recognizers.analyzer import DirectAnalyzer, analyze
@@ -147,3 +147,28 @@ def test_split_values_of_the_corpus_are_found_without_inspecting_every_boundary(
     fast = [engine.inspect_segments(r) for r in requests]
     monkeypatch.setattr(Engine, "_may_cross", lambda self, joined, boundary: True)
     assert fast == [engine.inspect_segments(r) for r in requests]
+
+
+def test_redaction_writes_what_presidio_anonymizer_writes(engine: Engine) -> None:
+    """The engine's own splice against presidio-anonymizer's custom operator, text by text."""
+    from presidio_anonymizer import AnonymizerEngine
+    from presidio_anonymizer.entities import OperatorConfig
+    from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
+
+    anonymizer = AnonymizerEngine()
+    texts = [*_corpus(), "王小明 陳志明 林美玲三人", "A123456789  B123456780", "0912-345-678 0912-345-679"]
+    for text in texts:
+        verdict = engine.inspect(text)
+        numbering = {(p[1:p.rindex("_")], allow_key(value)): p for p, value in verdict.placeholders.items()}
+        acted = [f for f in verdict.findings
+                 if engine.policy.rule_for(f.entity_type, verdict.tier).action in ("redact", "block")]
+        if not acted:
+            assert verdict.redacted[0] == text
+            continue
+        operators = {
+            f.entity_type: OperatorConfig("custom", {"lambda": lambda value, t=f.entity_type: numbering.get(
+                (t, allow_key(value)), f"<{t}>")})
+            for f in acted
+        }
+        results = [AnonymizerResult(f.entity_type, f.start, f.end, f.score) for f in acted]
+        assert verdict.redacted[0] == anonymizer.anonymize(text, results, operators).text, text
