@@ -166,7 +166,7 @@ def test_redaction_writes_what_presidio_anonymizer_writes(engine: Engine) -> Non
             assert verdict.redacted[0] == text
             continue
         operators = {
-            f.entity_type: OperatorConfig("custom", {"lambda": lambda value, t=f.entity_type: numbering.get(
+            f.entity_type: OperatorConfig("custom", {"lambda": lambda value, t=f.entity_type, n=numbering: n.get(
                 (t, allow_key(value)), f"<{t}>")})
             for f in acted
         }
