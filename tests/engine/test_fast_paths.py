@@ -9,6 +9,7 @@ that skips boundaries no value can cross against inspecting every boundary joine
 from __future__ import annotations
 
 import json
+from functools import partial
 from collections.abc import Sequence
 from typing import Any
 
@@ -165,10 +166,10 @@ def test_redaction_writes_what_presidio_anonymizer_writes(engine: Engine) -> Non
         if not acted:
             assert verdict.redacted[0] == text
             continue
-        operators = {
-            f.entity_type: OperatorConfig("custom", {"lambda": lambda value, t=f.entity_type, n=numbering: n.get(
-                (t, allow_key(value)), f"<{t}>")})
-            for f in acted
-        }
+        def placeholder(value: str, t: str, n: dict[tuple[str, str], str] = numbering) -> str:
+            return n.get((t, allow_key(value)), f"<{t}>")
+
+        operators = {f.entity_type: OperatorConfig("custom", {"lambda": partial(placeholder, t=f.entity_type)})
+                     for f in acted}
         results = [AnonymizerResult(f.entity_type, f.start, f.end, f.score) for f in acted]
         assert verdict.redacted[0] == anonymizer.anonymize(text, results, operators).text, text
