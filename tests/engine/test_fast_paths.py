@@ -9,8 +9,8 @@ that skips boundaries no value can cross against inspecting every boundary joine
 from __future__ import annotations
 
 import json
-from functools import partial
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import pytest
