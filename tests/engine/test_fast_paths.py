@@ -169,7 +169,7 @@ def test_redaction_writes_what_presidio_anonymizer_writes(engine: Engine) -> Non
         def placeholder(value: str, t: str, n: dict[tuple[str, str], str] = numbering) -> str:
             return n.get((t, allow_key(value)), f"<{t}>")
 
-        operators = {f.entity_type: OperatorConfig("custom", {"lambda": partial(placeholder, t=f.entity_type)})
-                     for f in acted}
+        operators = {t: OperatorConfig("custom", {"lambda": partial(placeholder, t=t)})
+                     for t in {f.entity_type for f in acted}}
         results = [AnonymizerResult(f.entity_type, f.start, f.end, f.score) for f in acted]
         assert verdict.redacted[0] == anonymizer.anonymize(text, results, operators).text, text
