@@ -196,7 +196,8 @@ class Engine:
         A value crossing it holds the characters on both sides of it. So: a value character on each
         side (after the gap characters an identifier may hold), or a change of the normalised view
         at the boundary (a run decoded or a spaced-out value closed up across it), or a possible
-        classification marking before it (a marking's bracketed or free-text tail may hold anything).
+        classification marking before it on its line (a marking's bracketed or free-text tail may
+        hold anything but a line break).
         A declared recognizer's regex may match anything: with one, every boundary is inspected.
         """
         if self._declared:
@@ -206,7 +207,7 @@ class Engine:
         at = boundary - low
         before = window[:at].rstrip(_GAP_CHARS)
         after = window[at:].lstrip(_GAP_CHARS)
-        if _MARKING_RE.search(before):
+        if _MARKING_RE.search(before, before.rfind("\n") + 1):  # a marking's tail never spans lines
             return True
         if before and after and _is_value_char(before[-1]) and _is_value_char(after[0]):
             return True
