@@ -25,12 +25,28 @@ def _cells(line: str, separator: re.Pattern[str]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if not (s == e and (s == 0 or e == len(line)))]
 
 
+def _lines_before(text: str, line_start: int) -> list[str]:
+    """The (at most ``MAX_LINES_UP``) lines before the line starting at ``line_start``, in order.
+
+    Found backwards from the line, not by splitting everything before it: a long paste has many
+    values, and splitting the text up to each of them made the search quadratic.
+    """
+    lines: list[str] = []
+    end = line_start - 1  # the line break that ends the line above
+    while end >= 0 and len(lines) < MAX_LINES_UP:
+        start = text.rfind("\n", 0, end) + 1
+        lines.append(text[start:end])
+        end = start - 1
+    lines.reverse()
+    return lines
+
+
 def column_header(text: str, pos: int, words: tuple[str, ...]) -> str | None:
     """The header cell of the column holding ``text[pos]`` when it contains one of ``words``."""
     line_start = text.rfind("\n", 0, pos) + 1
     line_end = text.find("\n", pos)
     line = text[line_start:line_end if line_end >= 0 else len(text)]
-    lines_above = text[:line_start].split("\n")[:-1][-MAX_LINES_UP:]
+    lines_above = _lines_before(text, line_start)
     if not lines_above:
         return None
     for separator in _SEPARATORS:

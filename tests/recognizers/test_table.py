@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recognizers.table import column_header
+from recognizers.table import MAX_LINES_UP, _lines_before, column_header
 
 WORDS = ("生日", "出生")
 
@@ -21,3 +21,16 @@ WORDS = ("生日", "出生")
 ])
 def test_column_header(text: str, value: str, expected: str | None) -> None:
     assert column_header(text, text.index(value), WORDS) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "姓名\t生日\n王小明\t74.05.03",
+    "\n\n姓名\t生日\n\n王小明\t74.05.03\n",
+    "一行\n" * 300 + "王小明\t74.05.03",
+    "| 姓名 | 生日 |\n|---|---|\n| 王 | 1985-05-03 |",
+])
+def test_lines_above_are_the_lines_splitting_would_give(text: str) -> None:
+    """The lines above each line, found backwards, are those of splitting the text before it."""
+    for line_start in [0, *(i + 1 for i, ch in enumerate(text) if ch == "\n")]:
+        split = text[:line_start].split("\n")[:-1][-MAX_LINES_UP:]
+        assert _lines_before(text, line_start) == split
