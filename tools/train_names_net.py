@@ -30,6 +30,7 @@ from recognizers.name_net import CLASS_LETTERS, NET_PATH, NameNet, pair_buckets
 from recognizers.name_tagger import (
     BEGIN,
     INSIDE,
+    WEIGHTS_PATH,
     NameTagger,
     flag_attribute_names,
     labels_from_spans,
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-chars", type=int, default=2000)
     parser.add_argument("--stack", action="store_true", help="read the CRF's state scores, learn corrections")
+    parser.add_argument("--crf-weights", type=Path, default=WEIGHTS_PATH,
+                        help="the CRF whose scores --stack reads (with --holdout-fold: one trained without the fold)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--holdout-fold", type=int, default=-1, metavar="K")
     args = parser.parse_args(argv)
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     recognizer = ChinesePersonRecognizer(use_model=False)
     lex = recognizer.feature_lexicon()
     to_simplified = recognizer.to_simplified
-    crf = NameTagger(lex)
+    crf = NameTagger(lex, args.crf_weights)
     labels = crf.weights.labels
     label_index = {x: i for i, x in enumerate(labels)}
 
@@ -259,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         save_npz(path, arrays)
 
     def evaluate(sets: dict[str, list[dict[str, object]]], path: Path) -> dict[str, dict[str, float]]:
-        tagger = NameTagger(lex, net_path=path)
+        tagger = NameTagger(lex, args.crf_weights, path)
         found = {}
         for key, records in sets.items():
             precision, recall, n_names = score(
