@@ -130,8 +130,8 @@ class NameNet:
             update = np.zeros_like(hidden)
             update[where] = np.maximum(out[where] + bias, 0)
             hidden = hidden + update
-        scores = hidden[where] @ self.output_weight + self.output_bias
+        scores: FloatArray = (hidden[where] @ self.output_weight + self.output_bias).astype(np.float64)
         if self.stacks_on_crf:
             assert inputs.crf_scores is not None
-            return scores.astype(np.float64) + inputs.crf_scores
-        return scores.astype(np.float64)
+            scores += inputs.crf_scores
+        return scores

@@ -615,7 +615,10 @@ def _class_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return out
 
 
-def padded(texts: list[str]) -> tuple[str, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+IntArray = npt.NDArray[np.int64]
+
+
+def padded(texts: list[str]) -> tuple[str, IntArray, IntArray, IntArray]:
     """Pieces in one buffer, each padded as ``features`` pads it (one numpy pass for a whole text):
     the buffer, each piece's first row and length, and the rows of all their characters."""
     buffer = "".join(PAD_BEFORE + text + PAD_AFTER for text in texts)
@@ -669,7 +672,8 @@ class NameTagger:
         column = self._flag_column = {name: i for i, name in enumerate(self.weights.flag_names)}
         self._word_start_columns = {
             n: np.array([column[f"ws{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
-        self._word_end_columns = {n: np.array([column[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
+        self._word_end_columns = {
+            n: np.array([column[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
         self._word_middle_columns = np.array([column[f"wm{tag}"] for tag in WORD_TAGS])
         self._by_attribute = self.weights.by_attribute()
         # With a network (``name_net.py``), its state scores and transitions replace the CRF's.
@@ -740,7 +744,7 @@ class NameTagger:
 
     def net_inputs(self, buffer: str, rows: npt.NDArray[np.int64], length: npt.NDArray[np.int64],
                    with_crf_scores: bool) -> NetInputs:
-        """What the network reads for ``rows`` of a padded ``buffer`` (``_padded``) of pieces of ``length``."""
+        """What the network reads for ``rows`` of a ``padded`` buffer of pieces of ``length``."""
         codes = _codes(buffer)
         row_codes = codes[rows]
         next_codes = codes[rows + 1]

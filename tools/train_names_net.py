@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recognizers.name_net import CLASS_LETTERS, NET_PATH, NameNet, pair_buckets
+from recognizers.name_net import CLASS_LETTERS, NET_PATH, pair_buckets
 from recognizers.name_tagger import (
     BEGIN,
     INSIDE,
@@ -42,7 +42,7 @@ from recognizers.person import ChinesePersonRecognizer
 from recognizers.text import fold
 from tools.train_names import DEV_SETS, FOLDS, TRAIN_SETS, in_fold, person_spans, read_records, score
 
-FIXTURE_PATH = Path(__file__).resolve().parent.parent / "tests" / "recognizers" / "data" / "person_net_fixture.npz"
+FIXTURE_PATH = Path(__file__).resolve().parents[1] / "tests/recognizers/data/person_net_fixture.npz"
 # Sentences of our own (no corpus text) whose torch outputs the tests compare numpy's with.
 FIXTURE_TEXTS = (
     "行政院長卓榮泰今天上午會見了美國在台協會處長谷立言，雙方談到能源合作。",
@@ -56,7 +56,7 @@ _CHUNK = 400  # pieces per call of the numpy feature code
 class Piece:
     """One training piece's inputs as arrays, and its labels."""
 
-    __slots__ = ("chars", "pairs", "classes", "flags", "crf", "labels", "weight")
+    __slots__ = ("chars", "classes", "crf", "flags", "labels", "pairs", "weight")
 
     def __init__(self, chars, pairs, classes, flags, crf, labels, weight):  # type: ignore[no-untyped-def]
         self.chars, self.pairs, self.classes, self.flags = chars, pairs, classes, flags
@@ -89,8 +89,9 @@ def inputs_of(tagger: NameTagger, texts: list[str]):  # type: ignore[no-untyped-
         inputs = tagger.net_inputs(buffer, rows, length, with_crf_scores=True)
         bounds = np.cumsum(length)[:-1]
         for codes, next_codes, classes, flags, crf in zip(
-            np.split(inputs.codes, bounds), np.split(inputs.next_codes, bounds), np.split(inputs.classes, bounds),
-            np.split(inputs.flags.astype(np.float32), bounds), np.split(inputs.crf_scores, bounds), strict=True,
+            np.split(inputs.codes, bounds), np.split(inputs.next_codes, bounds),
+            np.split(inputs.classes, bounds), np.split(inputs.flags.astype(np.float32), bounds),
+            np.split(inputs.crf_scores, bounds), strict=True,
         ):
             found.append((codes, next_codes, classes, flags, crf.astype(np.float32)))
     return found
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--names-dir", type=Path, required=True)
     parser.add_argument("--silver", type=Path, action="append", default=[])
-    parser.add_argument("--gold-weight", type=float, default=3.0, help="loss weight of a gold piece (silver: 1)")
+    parser.add_argument("--gold-weight", type=float, default=3.0,
+                        help="loss weight of a gold piece (silver: 1)")
     parser.add_argument("--out", type=Path, default=NET_PATH)
     parser.add_argument("--fixture", type=Path, default=FIXTURE_PATH)
     parser.add_argument("--epochs", type=int, default=6)
@@ -115,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-chars", type=int, default=2000)
     parser.add_argument("--stack", action="store_true", help="read the CRF's state scores, learn corrections")
     parser.add_argument("--crf-weights", type=Path, default=WEIGHTS_PATH,
-                        help="the CRF whose scores --stack reads (with --holdout-fold: one trained without the fold)")
+                        help="the CRF whose scores --stack reads"
+                             " (with --holdout-fold: one trained without the fold)")
+    parser.add_argument("--crf-folds", default="",
+                        help="with --stack: CRF weights per gold fold, a path with {fold};"
+                             " a gold record of fold K"
+                             " reads the scores of a CRF not trained on it (out-of-fold, as at run time)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--holdout-fold", type=int, default=-1, metavar="K")
     args = parser.parse_args(argv)
@@ -137,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     label_index = {x: i for i, x in enumerate(labels)}
 
     gold: list[dict[str, object]] = []
+    gold_folds: list[int] = []
     held_out: dict[str, list[dict[str, object]]] = {}
     for name, prefix in TRAIN_SETS:
         records = read_records(args.names_dir / name, (prefix,))
         if args.holdout_fold >= 0:
             held_out[f"{name}:{prefix} fold {args.holdout_fold}"] = in_fold(records, args.holdout_fold)
-            records = [r for i, r in enumerate(records) if i % FOLDS != args.holdout_fold]
-        gold += records
+        kept = [i for i in range(len(records)) if i % FOLDS != args.holdout_fold]
+        gold += [records[i] for i in kept]
+        gold_folds += [i % FOLDS for i in kept]
     silver: list[dict[str, object]] = []
     for path in args.silver:
         silver += read_records(path)
@@ -151,6 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     texts = [(t, y, args.gold_weight) for t, y in piece_texts(gold, to_simplified, label_index)]
     texts += [(t, y, 1.0) for t, y in piece_texts(silver, to_simplified, label_index)]
     features = inputs_of(crf, [t for t, _, _ in texts])
+    if args.crf_folds:  # gold pieces: the CRF scores of the CRF that did not train on their fold
+        fold_of_piece = [k for record, k in zip(gold, gold_folds, strict=True)
+                         for _ in piece_texts([record], to_simplified, label_index)]
+        for k in sorted(set(fold_of_piece)):
+            at = [i for i, f in enumerate(fold_of_piece) if f == k]
+            fold_crf = NameTagger(lex, Path(args.crf_folds.format(fold=k)))
+            for i, found in zip(at, inputs_of(fold_crf, [texts[i][0] for i in at]), strict=True):
+                features[i] = (*features[i][:4], found[4])
     counts: dict[int, int] = {}
     for codes, *_ in features:
         for c in codes.tolist():
@@ -162,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return np.where(char_codes[at] == codes, at + 1, 0)
 
     data = [
-        Piece(char_rows(codes), pair_buckets(codes, next_codes, args.pair_buckets), classes, flags, crf_scores, y, w)
+        Piece(char_rows(codes), pair_buckets(codes, next_codes, args.pair_buckets), classes, flags,
+              crf_scores, y, w)
         for (codes, next_codes, classes, flags, crf_scores), (_, y, w) in zip(features, texts, strict=True)
     ]
     n_chars = sum(len(p.labels) for p in data)
@@ -186,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             self.drop = nn.Dropout(args.dropout)
 
         def forward(self, chars, pairs, classes, flags, crf_scores, mask):  # type: ignore[no-untyped-def]
-            parts = [self.char(chars), self.pair(pairs), nn.functional.one_hot(classes, len(CLASS_LETTERS)).float(),
-                     flags]
+            one_hot = nn.functional.one_hot(classes, len(CLASS_LETTERS)).float()
+            parts = [self.char(chars), self.pair(pairs), one_hot, flags]
             if args.stack:
                 parts.append(crf_scores)
             m = mask.unsqueeze(2).float()
@@ -249,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
         arrays: dict[str, np.ndarray] = {
             "labels": np.array(labels), "transitions": state["transitions"].astype(np.float64),
-            "char_codes": char_codes, "char_embedding": state["char.weight"], "pair_embedding": state["pair.weight"],
+            "char_codes": char_codes, "char_embedding": state["char.weight"],
+            "pair_embedding": state["pair.weight"],
             "input_weight": state["inp.weight"].T, "input_bias": state["inp.bias"],
             "dilations": np.array(dilations, dtype=np.int64),
             "output_weight": state["out.weight"].T, "output_bias": state["out.bias"],
@@ -288,13 +307,15 @@ def main(argv: list[str] | None = None) -> int:
             scheduler.step()
             total += float(loss.detach()) * float(mask.sum())
         net.eval()
-        print(f"epoch {epoch + 1}: loss {total / n_chars:.4f}, {time.process_time() - started:.0f} s CPU", flush=True)
+        print(f"epoch {epoch + 1}: loss {total / n_chars:.4f}, {time.process_time() - started:.0f} s CPU",
+              flush=True)
         if held_out:
             export(args.out)
             scores = evaluate(held_out, args.out)
     export(args.out)
     if not held_out:
-        dev = {f"{name}:{prefix}": read_records(args.names_dir / name, (prefix,)) for name, prefix in DEV_SETS}
+        dev = {f"{name}:{prefix}": read_records(args.names_dir / name, (prefix,))
+               for name, prefix in DEV_SETS}
         scores = evaluate(dev, args.out)
     write_fixture(net, args, crf, labels, char_rows, to_simplified)
     metadata = {
@@ -304,14 +325,15 @@ def main(argv: list[str] | None = None) -> int:
         "labels": "B/I/O for PERSON",
         "trained_on": {"gold_records": len(gold), "silver": [p.name for p in args.silver],
                        "silver_records": len(silver), "pieces": len(data), "characters": n_chars},
-        "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                   if k not in ("names_dir", "out", "fixture", "silver")},
+        "params": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(args).items()
+                   if k not in ("names_dir", "out", "fixture", "silver", "crf_folds")},
         "scores_model_alone": scores,
         "cpu_seconds": round(time.process_time() - started),
     }
     args.out.with_suffix(".json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n",
                                               encoding="utf-8")
-    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB) in {time.process_time() - started:.0f} s CPU")
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)"
+          f" in {time.process_time() - started:.0f} s CPU")
     return 0
 
 
@@ -322,9 +344,10 @@ def write_fixture(net, args, crf: NameTagger, labels, char_rows, to_simplified) 
     texts = [to_simplified(t) for t in FIXTURE_TEXTS]
     emissions, best = [], []
     with torch.no_grad():
-        for (codes, next_codes, classes, flags, crf_scores), _ in zip(inputs_of(crf, texts), texts, strict=True):
+        for codes, next_codes, classes, flags, crf_scores in inputs_of(crf, texts):
             batch = [torch.from_numpy(a)[None] for a in (
-                char_rows(codes), pair_buckets(codes, next_codes, args.pair_buckets), classes, flags, crf_scores)]
+                char_rows(codes), pair_buckets(codes, next_codes, args.pair_buckets), classes, flags,
+                crf_scores)]
             e = net(*batch, torch.ones((1, len(codes)), dtype=torch.bool))[0].double()
             emissions.append(e.numpy())
             best.append(torch_viterbi(e, net.transitions.detach().double()))

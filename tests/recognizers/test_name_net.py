@@ -40,7 +40,8 @@ def test_numpy_scores_and_labels_equal_torch(net_path: Path, fixture_path: Path)
     np.testing.assert_allclose(scores, fixture["emissions"], atol=2e-4)
     transitions = tagger.net.transitions.tolist()
     bounds = np.cumsum(fixture["lengths"])[:-1]
-    for piece_scores, expected in zip(np.split(scores, bounds), np.split(fixture["best"], bounds), strict=True):
+    expected_labels = np.split(fixture["best"], bounds)
+    for piece_scores, expected in zip(np.split(scores, bounds), expected_labels, strict=True):
         assert viterbi_sequence(piece_scores.tolist(), transitions) == expected.tolist()
 
 
