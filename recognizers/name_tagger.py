@@ -695,9 +695,12 @@ class NameTagger:
         beyond a piece's ends, and no dictionary, role or title word contains a padding character.
         """
         codes = _codes(buffer)
+        return self._crf_scores(codes, rows, self.flag_counts(buffer, rows, codes))
+
+    def _crf_scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
+                    flags: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         scores = np.zeros((len(codes), len(self.weights.labels)))
-        scores[rows] = self._windows.scores(codes, rows)
-        scores[rows] += self.flag_counts(buffer, rows, codes)[rows] @ self.weights.flag_weights
+        scores[rows] = self._windows.scores(codes, rows) + flags[rows] @ self.weights.flag_weights
         return scores
 
     def flag_counts(self, buffer: str, rows: npt.NDArray[np.int64],
@@ -749,10 +752,11 @@ class NameTagger:
         row_codes = codes[rows]
         next_codes = codes[rows + 1]
         next_codes[np.cumsum(length) - 1] = 0  # nothing follows a piece's last character
+        flags = self.flag_counts(buffer, rows, codes)
         return NetInputs(
             codes=row_codes, next_codes=next_codes, classes=class_index(_class_codes(row_codes)),
-            flags=self.flag_counts(buffer, rows, codes)[rows],
-            crf_scores=self.emissions(buffer, rows)[rows] if with_crf_scores else None, lengths=length,
+            flags=flags[rows], lengths=length,
+            crf_scores=self._crf_scores(codes, rows, flags)[rows] if with_crf_scores else None,
         )
 
     def state_scores(self, buffer: str, rows: npt.NDArray[np.int64],
