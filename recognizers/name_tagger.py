@@ -675,6 +675,7 @@ class NameTagger:
         self._word_end_columns = {
             n: np.array([column[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
         self._word_middle_columns = np.array([column[f"wm{tag}"] for tag in WORD_TAGS])
+        self._identity = np.eye(len(column))
         self._by_attribute = self.weights.by_attribute()
         # With a network (``name_net.py``), its state scores and transitions replace the CRF's.
         self.net = NameNet.load(net_path) if net_path is not None else None
@@ -695,25 +696,22 @@ class NameTagger:
         beyond a piece's ends, and no dictionary, role or title word contains a padding character.
         """
         codes = _codes(buffer)
-        return self._crf_scores(codes, rows, self.flag_counts(buffer, rows, codes))
-
-    def _crf_scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
-                    flags: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        scores = np.zeros((len(codes), len(self.weights.labels)))
-        scores[rows] = self._windows.scores(codes, rows) + flags[rows] @ self.weights.flag_weights
+        scores = self.flag_scores(buffer, rows, self.weights.flag_weights, codes)
+        scores[rows] += self._windows.scores(codes, rows)
         return scores
 
-    def flag_counts(self, buffer: str, rows: npt.NDArray[np.int64],
+    def flag_scores(self, buffer: str, rows: npt.NDArray[np.int64], table: npt.NDArray[np.float64],
                     codes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
-        """How often each flag attribute (``flag_attribute_names()``) fires on each character of ``buffer``.
+        """Per character of ``buffer``, the sum of ``table``'s rows of the flag attributes firing there.
 
-        Set on ``rows`` (and the characters a role, title or word reaches from them), as ``features``
-        lists them: the CRF weighs these counts, the network tagger (``name_net.py``) reads them.
+        Flags (``flag_attribute_names()`` order) fire on ``rows`` (and the characters a role, title or
+        word reaches from them) as ``features`` lists them.  With the CRF's flag weights as ``table``
+        these are its flag scores; with the identity, the counts the network reads (``flag_counts``).
         """
         vocabulary, column = self._vocabulary, self._flag_column
         if codes is None:
             codes = _codes(buffer)
-        counts = np.zeros((len(codes), len(column)))
+        counts = np.zeros((len(codes), table.shape[1]))
         for set_template in SET_TEMPLATES:
             where = rows + set_template.offset
             if set_template.width == 1:
@@ -721,16 +719,16 @@ class NameTagger:
             else:
                 keys = vocabulary.pair_sets[set_template.lexicon_field]
                 hit = _lookup(keys, (codes[where] << _CHAR_BITS) | codes[where + 1]) < len(keys)
-            counts[rows[hit], column[set_template.name]] += 1
+            counts[rows[hit]] += table[column[set_template.name]]
         # Context words: each template's positions are distinct, so one fancy-indexed add each.
         ends = np.array(sorted(_ends_of(self.lex.roles, buffer)), dtype=np.int64)
         for name, offset in ROLE_TEMPLATES.items():
             at_role = ends + offset
-            counts[at_role[at_role < len(codes)], column[name]] += 1
+            counts[at_role[at_role < len(codes)]] += table[column[name]]
         starts = np.array(sorted(_starts_of(self.lex.titles, buffer)), dtype=np.int64)
         for name, offset in TITLE_TEMPLATES.items():
             at_title = starts + offset
-            counts[at_title[at_title >= 0], column[name]] += 1
+            counts[at_title[at_title >= 0]] += table[column[name]]
         dense = vocabulary.word_char_id[codes].astype(np.uint64)
         dense = np.concatenate((dense, np.zeros(max(_WORD_LENGTHS), dtype=np.uint64)))
         for words in vocabulary.words:
@@ -739,11 +737,16 @@ class NameTagger:
             found = _lookup(words.keys, word_keys)
             hit = found < len(words.keys)
             starts, tags = rows[hit], words.tags[found[hit]]
-            counts[starts, self._word_start_columns[n][tags]] += 1
-            counts[starts + n - 1, self._word_end_columns[n][tags]] += 1
+            counts[starts] += table[self._word_start_columns[n][tags]]
+            counts[starts + n - 1] += table[self._word_end_columns[n][tags]]
             for k in range(1, n - 1):
-                counts[starts + k, self._word_middle_columns[tags]] += 1
+                counts[starts + k] += table[self._word_middle_columns[tags]]
         return counts
+
+    def flag_counts(self, buffer: str, rows: npt.NDArray[np.int64],
+                    codes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+        """How often each flag attribute fires on each character of ``buffer`` (what the network reads)."""
+        return self.flag_scores(buffer, rows, self._identity, codes)
 
     def net_inputs(self, buffer: str, rows: npt.NDArray[np.int64], length: npt.NDArray[np.int64],
                    with_crf_scores: bool) -> NetInputs:
@@ -752,11 +755,13 @@ class NameTagger:
         row_codes = codes[rows]
         next_codes = codes[rows + 1]
         next_codes[np.cumsum(length) - 1] = 0  # nothing follows a piece's last character
-        flags = self.flag_counts(buffer, rows, codes)
+        flags = self.flag_counts(buffer, rows, codes)[rows]
+        crf_scores = None
+        if with_crf_scores:  # the CRF's flag scores from the counts: flags are looked up once
+            crf_scores = self._windows.scores(codes, rows) + flags @ self.weights.flag_weights
         return NetInputs(
             codes=row_codes, next_codes=next_codes, classes=class_index(_class_codes(row_codes)),
-            flags=flags[rows], lengths=length,
-            crf_scores=self._crf_scores(codes, rows, flags)[rows] if with_crf_scores else None,
+            flags=flags, crf_scores=crf_scores, lengths=length,
         )
 
     def state_scores(self, buffer: str, rows: npt.NDArray[np.int64],
