@@ -651,7 +651,8 @@ def crfsuite_names(crf: Any, simplified: str, lex: Lexicon) -> list[TaggedName]:
 
 
 class NameTagger:
-    """The shipped CRF, run by numpy (``recognizers/crf_inference.py``): loaded once, thread-safe."""
+    """The shipped CRF (or, given ``net_path``, a network of ``name_net.py``), run by numpy: loaded once,
+    thread-safe."""
 
     def __init__(self, lex: Lexicon, weights_path: Path = WEIGHTS_PATH, net_path: Path | None = None) -> None:
         if not weights_path.is_file():

@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +54,17 @@ FIXTURE_TEXTS = (
 _CHUNK = 400  # pieces per call of the numpy feature code
 
 
+@dataclass(frozen=True, slots=True)
 class Piece:
-    """One training piece's inputs as arrays, and its labels."""
+    """One training piece's inputs as arrays (as ``NetInputs`` holds them), its labels and loss weight."""
 
-    __slots__ = ("chars", "classes", "crf", "flags", "labels", "pairs", "weight")
-
-    def __init__(self, chars, pairs, classes, flags, crf, labels, weight):  # type: ignore[no-untyped-def]
-        self.chars, self.pairs, self.classes, self.flags = chars, pairs, classes, flags
-        self.crf, self.labels, self.weight = crf, labels, weight
+    chars: np.ndarray  # embedding rows
+    pairs: np.ndarray  # pair buckets
+    classes: np.ndarray
+    flags: np.ndarray
+    crf: np.ndarray  # the CRF's state scores
+    labels: np.ndarray
+    weight: float
 
 
 def piece_texts(records, to_simplified, label_index):  # type: ignore[no-untyped-def]
@@ -361,8 +365,6 @@ def write_fixture(net, args, crf: NameTagger, labels, char_rows, to_simplified) 
 
 def torch_viterbi(e, transitions) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The best label sequence of one sequence's state scores (torch, for the fixture)."""
-    import torch
-
     score = e[0]
     back = []
     for t in range(1, e.shape[0]):
@@ -374,7 +376,7 @@ def torch_viterbi(e, transitions) -> np.ndarray:  # type: ignore[no-untyped-def]
     for pointers in reversed(back):
         label = int(pointers[label])
         path.append(label)
-    return np.array(path[::-1], dtype=np.int8) if torch.is_tensor(e) else np.array([])
+    return np.array(path[::-1], dtype=np.int8)
 
 
 if __name__ == "__main__":
