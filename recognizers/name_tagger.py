@@ -31,6 +31,7 @@ from recognizers.crf_inference import (
     viterbi,
     viterbi_sequence,
 )
+from recognizers.name_net import NameNet, NetInputs, class_index
 
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_PATH = DATA_DIR / "person_crf.crfsuite"
@@ -416,12 +417,7 @@ class TaggerWeights:
             "window_keys": self.window_keys, "window_weights": self.window_weights,
             "flag_names": np.array(self.flag_names), "flag_weights": self.flag_weights,
         }
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, array in arrays.items():
-                buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), buffer.getvalue(),
-                                 compress_type=zipfile.ZIP_DEFLATED)
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: Path) -> TaggerWeights:
@@ -431,6 +427,16 @@ class TaggerWeights:
                 window_keys=data["window_keys"], window_weights=data["window_weights"],
                 flag_names=tuple(str(x) for x in data["flag_names"]), flag_weights=data["flag_weights"],
             )
+
+
+def save_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Write an ``.npz`` (a zip of ``.npy`` arrays) with fixed dates: the same arrays, the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE), buffer.getvalue(),
+                             compress_type=zipfile.ZIP_DEFLATED)
 
 
 _CODEPOINTS = 0x110000
@@ -609,6 +615,19 @@ def _class_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return out
 
 
+IntArray = npt.NDArray[np.int64]
+
+
+def padded(texts: list[str]) -> tuple[str, IntArray, IntArray, IntArray]:
+    """Pieces in one buffer, each padded as ``features`` pads it (one numpy pass for a whole text):
+    the buffer, each piece's first row and length, and the rows of all their characters."""
+    buffer = "".join(PAD_BEFORE + text + PAD_AFTER for text in texts)
+    length = np.array([len(text) for text in texts], dtype=np.int64)
+    first = np.cumsum(length + len(PAD_BEFORE) + len(PAD_AFTER)) - length - len(PAD_AFTER)
+    rows = np.concatenate([np.arange(f, f + n) for f, n in zip(first.tolist(), length.tolist(), strict=True)])
+    return buffer, first, length, rows
+
+
 def crfsuite_names(crf: Any, simplified: str, lex: Lexicon) -> list[TaggedName]:
     """The names python-crfsuite finds with the model (``crf``: an open ``pycrfsuite.Tagger``), piece by
     piece with the mean marginal per name: what ``NameTagger.tag`` must equal (its tests, and
@@ -632,9 +651,10 @@ def crfsuite_names(crf: Any, simplified: str, lex: Lexicon) -> list[TaggedName]:
 
 
 class NameTagger:
-    """The shipped CRF, run by numpy (``recognizers/crf_inference.py``): loaded once, thread-safe."""
+    """The shipped CRF (or, given ``net_path``, a network of ``name_net.py``), run by numpy: loaded once,
+    thread-safe."""
 
-    def __init__(self, lex: Lexicon, weights_path: Path = WEIGHTS_PATH) -> None:
+    def __init__(self, lex: Lexicon, weights_path: Path = WEIGHTS_PATH, net_path: Path | None = None) -> None:
         if not weights_path.is_file():
             raise FileNotFoundError(
                 f"name tagger weights missing: {weights_path} (see tools/export_name_model.py)")
@@ -648,12 +668,21 @@ class NameTagger:
         _class_codes(np.zeros(1, dtype=np.int64))  # builds the class table now, not on the first prompt
         self._vocabulary = _Vocabulary(lex)
         self._outside, self._begin, self._inside = (labels.index(x) for x in (OUTSIDE, BEGIN, INSIDE))
-        flags = {name: self.weights.flag_weights[i] for i, name in enumerate(self.weights.flag_names)}
-        self._flags = flags
-        self._word_starts = {n: np.stack([flags[f"ws{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
-        self._word_ends = {n: np.stack([flags[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
-        self._word_middles = np.stack([flags[f"wm{tag}"] for tag in WORD_TAGS])
+        if self.weights.flag_names != tuple(flag_attribute_names()):
+            raise ValueError(f"{weights_path}: flags differ from the feature templates (re-export the model)")
+        column = self._flag_column = {name: i for i, name in enumerate(self.weights.flag_names)}
+        self._word_start_columns = {
+            n: np.array([column[f"ws{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
+        self._word_end_columns = {
+            n: np.array([column[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
+        self._word_middle_columns = np.array([column[f"wm{tag}"] for tag in WORD_TAGS])
+        self._identity = np.eye(len(column))
         self._by_attribute = self.weights.by_attribute()
+        # With a network (``name_net.py``), its state scores and transitions replace the CRF's.
+        self.net = NameNet.load(net_path) if net_path is not None else None
+        if self.net is not None and self.net.labels != labels:
+            raise ValueError(f"{net_path}: labels {self.net.labels}, the CRF's are {labels}")
+        self._transitions = self.net.transitions if self.net is not None else self.weights.transitions
 
     @staticmethod
     def metadata(path: Path = METADATA_PATH) -> dict[str, Any]:
@@ -667,10 +696,23 @@ class NameTagger:
         The same attributes as ``features`` on each piece: the padding gives windows what they see
         beyond a piece's ends, and no dictionary, role or title word contains a padding character.
         """
-        windows, vocabulary, flags = self._windows, self._vocabulary, self._flags
         codes = _codes(buffer)
-        scores = np.zeros((len(codes), len(self.weights.labels)))
-        scores[rows] = windows.scores(codes, rows)
+        scores = self.flag_scores(buffer, rows, self.weights.flag_weights, codes)
+        scores[rows] += self._windows.scores(codes, rows)
+        return scores
+
+    def flag_scores(self, buffer: str, rows: npt.NDArray[np.int64], table: npt.NDArray[np.float64],
+                    codes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+        """Per character of ``buffer``, the sum of ``table``'s rows of the flag attributes firing there.
+
+        Flags (``flag_attribute_names()`` order) fire on ``rows`` (and the characters a role, title or
+        word reaches from them) as ``features`` lists them.  With the CRF's flag weights as ``table``
+        these are its flag scores; with the identity, the counts the network reads (``flag_counts``).
+        """
+        vocabulary, column = self._vocabulary, self._flag_column
+        if codes is None:
+            codes = _codes(buffer)
+        counts = np.zeros((len(codes), table.shape[1]))
         for set_template in SET_TEMPLATES:
             where = rows + set_template.offset
             if set_template.width == 1:
@@ -678,16 +720,16 @@ class NameTagger:
             else:
                 keys = vocabulary.pair_sets[set_template.lexicon_field]
                 hit = _lookup(keys, (codes[where] << _CHAR_BITS) | codes[where + 1]) < len(keys)
-            scores[rows[hit]] += flags[set_template.name]
+            counts[rows[hit]] += table[column[set_template.name]]
         # Context words: each template's positions are distinct, so one fancy-indexed add each.
         ends = np.array(sorted(_ends_of(self.lex.roles, buffer)), dtype=np.int64)
         for name, offset in ROLE_TEMPLATES.items():
             at_role = ends + offset
-            scores[at_role[at_role < len(codes)]] += flags[name]
+            counts[at_role[at_role < len(codes)]] += table[column[name]]
         starts = np.array(sorted(_starts_of(self.lex.titles, buffer)), dtype=np.int64)
         for name, offset in TITLE_TEMPLATES.items():
             at_title = starts + offset
-            scores[at_title[at_title >= 0]] += flags[name]
+            counts[at_title[at_title >= 0]] += table[column[name]]
         dense = vocabulary.word_char_id[codes].astype(np.uint64)
         dense = np.concatenate((dense, np.zeros(max(_WORD_LENGTHS), dtype=np.uint64)))
         for words in vocabulary.words:
@@ -696,10 +738,40 @@ class NameTagger:
             found = _lookup(words.keys, word_keys)
             hit = found < len(words.keys)
             starts, tags = rows[hit], words.tags[found[hit]]
-            scores[starts] += self._word_starts[n][tags]
-            scores[starts + n - 1] += self._word_ends[n][tags]
+            counts[starts] += table[self._word_start_columns[n][tags]]
+            counts[starts + n - 1] += table[self._word_end_columns[n][tags]]
             for k in range(1, n - 1):
-                scores[starts + k] += self._word_middles[tags]
+                counts[starts + k] += table[self._word_middle_columns[tags]]
+        return counts
+
+    def flag_counts(self, buffer: str, rows: npt.NDArray[np.int64],
+                    codes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+        """How often each flag attribute fires on each character of ``buffer`` (what the network reads)."""
+        return self.flag_scores(buffer, rows, self._identity, codes)
+
+    def net_inputs(self, buffer: str, rows: npt.NDArray[np.int64], length: npt.NDArray[np.int64],
+                   with_crf_scores: bool) -> NetInputs:
+        """What the network reads for ``rows`` of a ``padded`` buffer of pieces of ``length``."""
+        codes = _codes(buffer)
+        row_codes = codes[rows]
+        next_codes = codes[rows + 1]
+        next_codes[np.cumsum(length) - 1] = 0  # nothing follows a piece's last character
+        flags = self.flag_counts(buffer, rows, codes)[rows]
+        crf_scores = None
+        if with_crf_scores:  # the CRF's flag scores from the counts: flags are looked up once
+            crf_scores = self._windows.scores(codes, rows) + flags @ self.weights.flag_weights
+        return NetInputs(
+            codes=row_codes, next_codes=next_codes, classes=class_index(_class_codes(row_codes)),
+            flags=flags, crf_scores=crf_scores, lengths=length,
+        )
+
+    def state_scores(self, buffer: str, rows: npt.NDArray[np.int64],
+                     length: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The model's state scores of ``rows`` (the network's when there is one, else the CRF's)."""
+        if self.net is None:
+            return self.emissions(buffer, rows)
+        scores = np.zeros((len(buffer), len(self.weights.labels)))
+        scores[rows] = self.net.emissions(self.net_inputs(buffer, rows, length, self.net.stacks_on_crf))
         return scores
 
     def tag(self, simplified: str) -> list[TaggedName]:
@@ -708,26 +780,16 @@ class NameTagger:
         spans = [(lo, hi) for lo, hi in pieces(joined) if _HAN_RE.search(joined, lo, hi)]
         if not spans:
             return []  # no Han characters: nothing this model was trained on
-        if len(joined) <= _TINY_TEXT:
+        if len(joined) <= _TINY_TEXT and self.net is None:
             return self._decode_in_python(
                 joined, spans, positions, (self._feature_scores(joined[lo:hi]) for lo, hi in spans))
-        # All pieces in one buffer, each padded as ``features`` pads it: one numpy pass for the text.
-        parts: list[str] = []
-        firsts: list[int] = []
-        offset = 0
-        for lo, hi in spans:
-            parts += (PAD_BEFORE, joined[lo:hi], PAD_AFTER)
-            firsts.append(offset + len(PAD_BEFORE))
-            offset += len(PAD_BEFORE) + hi - lo + len(PAD_AFTER)
-        buffer = "".join(parts)
-        first = np.array(firsts, dtype=np.int64)
-        length = np.array([hi - lo for lo, hi in spans], dtype=np.int64)
-        rows = np.concatenate([np.arange(f, f + n) for f, n in zip(firsts, length.tolist(), strict=True)])
-        scores = self.emissions(buffer, rows)
+        buffer, first, length, rows = padded([joined[lo:hi] for lo, hi in spans])
+        firsts = first.tolist()
+        scores = self.state_scores(buffer, rows, length)
         if len(rows) <= _SHORT_TEXT:
             return self._decode_in_python(joined, spans, positions, (
                 scores[f:f + hi - lo].tolist() for f, (lo, hi) in zip(firsts, spans, strict=True)))
-        transitions = self.weights.transitions
+        transitions = self._transitions
         labels = np.full(len(buffer), self._outside, dtype=np.int8)
         viterbi(scores, transitions, first, length, labels)
         names = self._spans(buffer, labels)
@@ -757,7 +819,7 @@ class NameTagger:
     def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
                           piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:
         """Names of each piece from its state scores, decoded in plain Python (short texts)."""
-        transitions = self.weights.transitions.tolist()
+        transitions = self._transitions.tolist()
         found = []
         for (lo, hi), scores in zip(spans, piece_scores, strict=True):
             labels = viterbi_sequence(scores, transitions)

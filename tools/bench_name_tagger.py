@@ -1,6 +1,7 @@
 """Benchmark the name tagger: crfsuite (feature strings) against numpy, and the engine, side by side.
 
-``python tools/bench_name_tagger.py [--jsonl FILE] [--repeat N]`` joins texts (default: the project's
+``python tools/bench_name_tagger.py [--jsonl FILE] [--repeat N] [--net NET.npz]`` joins texts (default: the
+project's
 own ``guard/data/sample_corpus.jsonl``; any JSONL with a ``text`` field, e.g. unlabelled news prose)
 into prompts of about 40 characters, 1 KB, 20 KB and 200 KB of UTF-8, and prints for each: CPU
 milliseconds of the crfsuite tagger (as it ran before: ``features()`` strings, ``pycrfsuite``; skipped
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jsonl", type=Path, default=SAMPLE_CORPUS)
     parser.add_argument("--repeat", type=int, default=20, help="runs of the 40-byte and 1 KB prompts")
+    parser.add_argument("--net", type=Path, default=None,
+                        help="also time the tagger with this network (tools/train_names_net.py's .npz)")
     args = parser.parse_args(argv)
     for name in ("jieba", "presidio-analyzer"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -77,12 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     recognizer = ChinesePersonRecognizer(use_model=False)
     numpy_tagger = NameTagger(recognizer.feature_lexicon())
     crfsuite_tag = _crfsuite_tagger(numpy_tagger)
+    net_tagger = NameTagger(recognizer.feature_lexicon(), net_path=args.net) if args.net else None
     engine = Engine(load_policy(None))
     engine.warm_up()
 
     print(f"texts: {args.jsonl}")
     print(f"{'prompt':>22} {'crfsuite ms':>12} {'numpy ms':>10} {'speed-up':>9} {'engine ms':>10}"
-          f" {'engine us/byte':>15}")
+          f" {'engine us/byte':>15}" + (f" {'with network ms':>16}" if net_tagger else ""))
     for size in SIZES:
         prompt = _prompt(texts, size)
         n_bytes = len(prompt.encode("utf-8"))
@@ -100,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             crfsuite_text, ratio = "-", "-"
         engine_ms = _cpu_ms(lambda p=prompt: engine.inspect(p), repeat)  # type: ignore[misc]
         label = f"{len(prompt):,} chars/{n_bytes:,} B"
+        net_text = ""
+        if net_tagger is not None:
+            net_text = f" {_cpu_ms(lambda s=simplified: net_tagger.tag(s), repeat):>16.2f}"  # type: ignore[misc]
         print(f"{label:>22} {crfsuite_text:>12} {numpy_ms:>10.2f} {ratio:>9} {engine_ms:>10.2f}"
-              f" {engine_ms * 1000 / n_bytes:>15.2f}")
+              f" {engine_ms * 1000 / n_bytes:>15.2f}{net_text}")
     return 0
 
 

@@ -4,7 +4,7 @@
 Usage (from the repository root)::
 
     python tools/names_errors.py NAMES_DIR/news_tw.jsonl --prefix PDT --fold 0 \\
-        [--model held_out.crfsuite] [--threshold 0.5]
+        [--model held_out.crfsuite] [--net held_out_net.npz] [--threshold 0.5]
 
 Meant for the gold records a model did NOT train on (``tools/train_names.py --holdout-fold K`` leaves
 fold K out): it prints counts per kind, never the sentences, so analysis needs no reading of dev text.
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recognizers.analyzer import analyze, build_analyzer
-from recognizers.name_tagger import NameTagger, TaggerWeights
+from recognizers.name_tagger import WEIGHTS_PATH, NameTagger, TaggerWeights
 from recognizers.person import ChinesePersonRecognizer
 from tools.train_names import in_fold, person_spans, read_records
 
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="", help="only records whose id starts with this")
     parser.add_argument("--fold", type=int, default=-1, help="only this fold of them (train_names.py's)")
     parser.add_argument("--model", type=Path, default=None, help="another .crfsuite model")
+    parser.add_argument("--net", type=Path, default=None, help="a network (train_names_net.py's .npz)")
     parser.add_argument("--threshold", type=float, default=0.5, help="the policy's PERSON min_score")
     args = parser.parse_args(argv)
 
@@ -66,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         records = in_fold(records, args.fold)
     recognizer = ChinesePersonRecognizer()
     recognizer.ensure_loaded()
+    weights = WEIGHTS_PATH
     if args.model is not None:  # tagging reads the weights file that train_names.py writes beside the model
         weights = args.model.with_suffix(".npz")
         if not weights.is_file():
             TaggerWeights.from_crfsuite(args.model).save(weights)
-        recognizer._tagger = NameTagger(recognizer.feature_lexicon(), weights)
+    if args.model is not None or args.net is not None:
+        recognizer._tagger = NameTagger(recognizer.feature_lexicon(), weights, args.net)
     lex = recognizer._lexicon
     analyzer = build_analyzer([recognizer])
     missed: Counter[str] = Counter()

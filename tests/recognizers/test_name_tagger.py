@@ -215,3 +215,26 @@ def test_random_han_text_matches_crfsuite(tagger: NameTagger, reference: Any) ->
     text = "".join(rng.choice(alphabet) for _ in range(5_000))
     simplified = RECOGNIZER.to_simplified(text)
     _assert_same(tagger.tag(simplified), _reference_tag(reference, simplified))
+
+
+@pytest.mark.parametrize("text", [*TEXTS[:40], *ODD_TEXTS])
+def test_flag_counts_are_the_flags_features_lists(text: str, tagger: NameTagger) -> None:
+    """``flag_counts`` (numpy, what the CRF weighs and the network reads) counts ``features``' flags."""
+    from recognizers.name_tagger import padded
+
+    simplified = RECOGNIZER.to_simplified(text)
+    texts = [simplified[lo:hi] for lo, hi in pieces(simplified)]
+    if not texts:
+        return
+    buffer, _first, _length, rows = padded(texts)
+    counts = tagger.flag_counts(buffer, rows)[rows]
+    names = flag_attribute_names()
+    expected = np.zeros_like(counts)
+    row = 0
+    for piece in texts:
+        for attributes in features(piece, RECOGNIZER.feature_lexicon()):
+            for attribute in attributes:
+                if attribute in names:
+                    expected[row, names.index(attribute)] += 1
+            row += 1
+    assert counts.tolist() == expected.tolist()
