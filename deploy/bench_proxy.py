@@ -9,6 +9,12 @@ client processes that each keep one tunnelled HTTPS connection and send OpenAI c
 loop is bounded and everything started here is stopped at the end.
 
     .venv/bin/python deploy/bench_proxy.py [--requests 300] [--concurrency 4] [--workers 2]
+        [--baseline CHECKOUT] [--profile DIR]
+
+``--baseline`` adds a third side: the ``guard`` package of another checkout (e.g. ``main``), run by this
+interpreter, so a change is measured before and after in one run on the same load. ``--profile`` records
+py-spy (``--gil``) samples of each guard side's proxy process and audit writer during the 1 KB prompt
+case and prints their top entries (py-spy must be installed).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import multiprocessing.connection
 import multiprocessing.pool
 import os
 import shutil
+import signal
 import socket
 import ssl
 import statistics
@@ -148,15 +155,17 @@ class Result:
 
 
 def measure(pool: multiprocessing.pool.Pool, proxy: ProxyProcess, target_port: int, body: bytes,
-            requests: int, concurrency: int) -> Result:
+            requests: int, concurrency: int, profile: Path | None = None) -> Result:
     per_client = max(1, requests // concurrency)
     warm = [(proxy.port, target_port, body, 10)] * concurrency
     pool.starmap(_client, warm)  # connections, certificates, worker caches
+    profilers = _start_profiles(proxy.pid, profile) if profile else []
     cpu_before = cpu_split(proxy.pid)
     started = time.perf_counter()
     runs = pool.starmap(_client, [(proxy.port, target_port, body, per_client)] * concurrency)
     seconds = time.perf_counter() - started
     cpu_after = cpu_split(proxy.pid)
+    _stop_profiles(profilers)
     latencies = tuple(x * 1000 for run in runs for x in run)
     return Result(len(latencies), seconds, latencies, *(after - before for before, after
                                                         in zip(cpu_before, cpu_after, strict=True)))
@@ -174,14 +183,16 @@ COMMON = ["--set", "flow_detail=0", "--set", "connection_strategy=lazy", "--set"
 
 
 class ProxyProcess:
-    def __init__(self, name: str, command: list[str], port: int, log: Path, ready_line: str = "") -> None:
+    def __init__(self, name: str, command: list[str], port: int, log: Path, ready_line: str = "",
+                 env: dict[str, str] | None = None) -> None:
         self.name, self.command, self.port, self.log, self.ready_line = name, command, port, log, ready_line
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ProxyProcess:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=self.log.parent)
+                                            cwd=self.log.parent, env=self.env)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -226,9 +237,10 @@ def mitmdump_proxy(work: Path) -> ProxyProcess:
     return ProxyProcess("mitmdump", command, port, confdir / "proxy.log")
 
 
-def guard_proxy(work: Path, ai_port: int, workers: int) -> ProxyProcess:
+def guard_proxy(work: Path, ai_port: int, workers: int, side: str = "guard",
+                checkout: Path | None = None) -> ProxyProcess:
     port = free_port()
-    confdir = work / "guard"
+    confdir = work / side
     confdir.mkdir()
     policy = confdir / "policy.yaml"
     service = f'{{name: bench-openai, hosts: ["127.0.0.1:{ai_port}"], api: openai, tier: external}}'
@@ -237,18 +249,78 @@ def guard_proxy(work: Path, ai_port: int, workers: int) -> ProxyProcess:
                "--policy", str(policy), "--confdir", str(confdir),
                "--audit-db", f"sqlite:///{confdir / 'audit.db'}",
                "--set", "ssl_insecure=true", "--set", f"guard_workers={workers}"]
-    return ProxyProcess("guard proxy", command, port, confdir / "proxy.log", ready_line="inspection workers")
+    env = None
+    if checkout is not None:  # that checkout's guard and recognizers, ahead of this one's install
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(checkout.resolve()), *filter(None, [os.environ.get("PYTHONPATH", "")])])}
+    return ProxyProcess(side, command, port, confdir / "proxy.log", ready_line="inspection workers", env=env)
+
+
+# ---------------------------------------------------------------- py-spy samples of a guard side
+
+def _start_profiles(pid: int, directory: Path) -> list[tuple[str, subprocess.Popen[bytes], Path]]:
+    """py-spy ``record --gil`` on the proxy process and its audit writer, until stopped."""
+    py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    if py_spy is None:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    directory.mkdir(parents=True, exist_ok=True)
+    _, audit = guard_processes(pid)
+    started = []
+    for role, target in (("proxy", pid), *(("audit writer", a) for a in audit)):
+        out = directory / f"{role.replace(' ', '-')}-{target}.txt"
+        command = [py_spy, "record", "--gil", "--nonblocking", "--rate", "200", "--format", "raw",
+                   "--pid", str(target), "--output", str(out)]
+        started.append((role, subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL), out))
+    time.sleep(1.0)  # py-spy attaches before the timed requests start
+    return started
+
+
+def _stop_profiles(profilers: list[tuple[str, subprocess.Popen[bytes], Path]]) -> None:
+    for role, process, out in profilers:
+        process.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if out.exists():
+            print(f"\n{role} ({out.name}):\n{profile_tops(out.read_text(errors='replace'))}")
+
+
+def profile_tops(collapsed: str, count: int = 15) -> str:
+    """The functions most samples were in (inclusive, each counted once per stack), from py-spy's raw
+    (collapsed-stack) output."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        total += int(samples)
+        for frame in {_frame_name(f) for f in stack.split(";")}:
+            inclusive[frame] = inclusive.get(frame, 0) + int(samples)
+    ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:count]
+    return "\n".join(f"  {n / total:6.1%}  {name}" for name, n in ranked) if total else "  (no samples)"
+
+
+def _frame_name(frame: str) -> str:
+    """``function (path/module.py:line)`` -> ``function (module.py)``."""
+    function, _, where = frame.partition(" (")
+    return f"{function} ({Path(where.rsplit(':', 1)[0]).name})" if where else function
 
 
 # ---------------------------------------------------------------- one run
 
-def run(requests: int, concurrency: int, workers: int) -> int:
+def run(requests: int, concurrency: int, workers: int, baseline: Path | None = None,
+        profile: Path | None = None) -> int:
     cases = [("1 KB prompt, AI host", "ai", chat_body(1024)),
              ("1 KB clean, AI host", "ai", chat_body(1024, identifiers=False)),
              ("20 KB prompt, AI host", "ai", chat_body(20 * 1024)),
              ("1 KB, non-AI host", "other", chat_body(1024))]
     mp = multiprocessing.get_context("fork")
-    results: dict[str, dict[str, Result]] = {"mitmdump": {}, "guard": {}}
+    sides = ["mitmdump", *(["baseline"] if baseline else []), "guard"]
+    results: dict[str, dict[str, Result]] = {side: {} for side in sides}
     with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
         work = Path(tmp)
         cert, key = make_self_signed_cert(work)
@@ -259,24 +331,34 @@ def run(requests: int, concurrency: int, workers: int) -> int:
             ai_port, other_port = parent.recv()
             ports = {"ai": ai_port, "other": other_port}
             with mp.Pool(concurrency) as pool:
-                for side, proxy in (("mitmdump", mitmdump_proxy(work)),
-                                    ("guard", guard_proxy(work, ai_port, workers))):
+                for side in sides:
+                    checkout = baseline if side == "baseline" else None
+                    proxy = (mitmdump_proxy(work) if side == "mitmdump" else
+                             guard_proxy(work, ai_port, workers, side, checkout))
                     with proxy:
                         for label, target, body in cases:
+                            profiling = profile / side if profile and side != "mitmdump" and \
+                                label == cases[0][0] else None
                             results[side][label] = measure(pool, proxy, ports[target], body,
-                                                           requests, concurrency)
+                                                           requests, concurrency, profiling)
                             rps = results[side][label].rps
                             print(f"  {side:8} {label:24} {rps:7.1f} req/s", file=sys.stderr)
-                        if side == "guard":
-                            print(_guard_processes(proxy.pid))
-                    if side == "guard":
+                        if side != "mitmdump":
+                            print(f"{side}: {_guard_processes(proxy.pid)}")
+                    if side != "mitmdump":
                         _check_guard_redacted(proxy.log)
         finally:
             parent.send("stop")
             upstream.join(timeout=10)
             if upstream.is_alive():
                 upstream.terminate()
+    if baseline:
+        print(f"\n=== baseline: {baseline} ===")
+        _print_table({"mitmdump": results["mitmdump"], "guard": results["baseline"]},
+                     [label for label, _, _ in cases], requests, concurrency, workers)
+        print("\n=== this checkout ===")
     _print_table(results, [label for label, _, _ in cases], requests, concurrency, workers)
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
@@ -344,8 +426,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="timed requests per case (default 300)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client processes (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="guard_workers for guard proxy (default 2)")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also run the guard of another checkout (before/after in one run)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy samples of each guard side during the 1 KB prompt case, kept in DIR")
     args = parser.parse_args()
-    return run(args.requests, args.concurrency, args.workers)
+    return run(args.requests, args.concurrency, args.workers, args.baseline, args.profile)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ MAX_SENDS = 2             # a batch goes to a writer process at most this often
 MAX_GROUP = 256           # batches kept in one transaction
 HOUSEKEEPING_SECONDS = 5.0
 _HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 4-byte length
+# A batch's own header, inside that frame: its id, and whether this is its first send (a batch sent
+# again may be in the store already; a first one is not, so the store need not look for it).
+_BATCH = struct.Struct("!I?")
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,14 @@ def _writer_main(conn: Connection, settings: AuditSettings, log_format: str = "j
             if not conn.poll(HOUSEKEEPING_SECONDS):
                 writer.housekeeping()
                 continue
-            arrived: list[tuple[int, list[PendingEvent]]] = []
+            arrived: list[tuple[int, bool, list[PendingEvent]]] = []
             while len(arrived) < MAX_GROUP and (not arrived or conn.poll(0)):
-                arrived.append(pickle.loads(conn.recv_bytes()))
-            error = writer.keep([events for _, events in arrived])
+                message = conn.recv_bytes()
+                batch_id, first = _BATCH.unpack_from(message)
+                arrived.append((batch_id, first, pickle.loads(memoryview(message)[_BATCH.size:])))
+            error = writer.keep([events for _, _, events in arrived], fresh=all(f for _, f, _ in arrived))
             reason = str(error) if error else None
-            for batch_id, _ in arrived:
+            for batch_id, _, _ in arrived:
                 conn.send_bytes(pickle.dumps((batch_id, reason, writer.store_error)))
             writer.housekeeping()  # time-gated: a checkpoint each interval even under steady load
     except (EOFError, OSError):
@@ -122,7 +127,7 @@ def _writer_main(conn: Connection, settings: AuditSettings, log_format: str = "j
 @dataclass(eq=False)
 class _Batch:
     batch_id: int
-    payload: bytes
+    events: bytes  # pickled once; each send adds the batch header
     future: asyncio.Future[None]
     sends: int = 0
 
@@ -206,7 +211,7 @@ class AuditProcess:
         elif self._loop is not loop:
             raise RuntimeError("an audit process serves the event loop that first used it")
         batch_id = next(self._ids)
-        payload = pickle.dumps((batch_id, list(events)), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(list(events), protocol=pickle.HIGHEST_PROTOCOL)
         batch = _Batch(batch_id, payload, loop.create_future())
         self._waiting[batch_id] = batch
         self._send(batch)
@@ -221,7 +226,8 @@ class AuditProcess:
             return  # sent when a writer process is ready (_flush)
         batch.sends += 1
         child.sent.append(batch)
-        child.writer.write(_HEADER.pack(len(batch.payload)) + batch.payload)
+        child.writer.write(_HEADER.pack(_BATCH.size + len(batch.events))
+                           + _BATCH.pack(batch.batch_id, batch.sends == 1) + batch.events)
 
     def _flush(self) -> None:
         for batch in list(self._waiting.values()):
