@@ -9,17 +9,20 @@ client processes that each keep one tunnelled HTTPS connection and send OpenAI c
 loop is bounded and everything started here is stopped at the end.
 
     .venv/bin/python deploy/bench_proxy.py [--requests 300] [--concurrency 4] [--workers 2]
-        [--baseline CHECKOUT] [--profile DIR]
+        [--baseline CHECKOUT] [--profile DIR] [--rounds N]
 
 ``--baseline`` adds a third side: the ``guard`` package of another checkout (e.g. ``main``), run by this
 interpreter, so a change is measured before and after in one run on the same load. ``--profile`` records
 py-spy (``--gil``) samples of each guard side's proxy process and audit writer during the 1 KB prompt
-case and prints their top entries (py-spy must be installed).
+case and prints their top entries (py-spy must be installed). ``--rounds N`` measures each case N times,
+the sides taking turns (all run at once), and reports medians: on a shared machine a passing load then
+falls on every side alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -288,32 +291,47 @@ def _stop_profiles(profilers: list[tuple[str, subprocess.Popen[bytes], Path]]) -
             print(f"\n{role} ({out.name}):\n{profile_tops(out.read_text(errors='replace'))}")
 
 
-def profile_tops(collapsed: str, count: int = 15) -> str:
-    """The functions most samples were in (inclusive, each counted once per stack), from py-spy's raw
-    (collapsed-stack) output."""
+def profile_tops(collapsed: str, count: int = 12) -> str:
+    """From py-spy's raw (collapsed-stack) output: guard's own functions by the share of samples they
+    were on the stack for (inclusive), then the functions most samples were in themselves (self)."""
     inclusive: dict[str, int] = {}
+    itself: dict[str, int] = {}
     total = 0
     for line in collapsed.splitlines():
         stack, _, samples = line.rpartition(" ")
         if not stack or not samples.isdigit():
             continue
-        total += int(samples)
-        for frame in {_frame_name(f) for f in stack.split(";")}:
-            inclusive[frame] = inclusive.get(frame, 0) + int(samples)
-    ranked = sorted(inclusive.items(), key=lambda item: -item[1])[:count]
-    return "\n".join(f"  {n / total:6.1%}  {name}" for name, n in ranked) if total else "  (no samples)"
+        n, frames = int(samples), stack.split(";")
+        total += n
+        for frame in {_frame_name(f) for f in frames if _in_guard(f)}:
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        last = _frame_name(frames[-1])
+        itself[last] = itself.get(last, 0) + n
+    if not total:
+        return "  (no samples)"
+    lines = [f"  {total} samples"]
+    for title, counts in (("guard's functions (inclusive)", inclusive), ("most samples in (self)", itself)):
+        lines.append(f"  {title}:")
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:count]
+        lines += [f"  {n / total:6.1%}  {name}" for name, n in ranked]
+    return "\n".join(lines)
+
+
+def _in_guard(frame: str) -> bool:
+    where = frame.partition(" (")[2]  # py-spy names files from their sys.path entry: guard/addon.py
+    return (where.startswith("guard/") or "/guard/" in where) and "cli.py" not in where  # the CLI: the root
 
 
 def _frame_name(frame: str) -> str:
-    """``function (path/module.py:line)`` -> ``function (module.py)``."""
+    """``function (path/package/module.py:line)`` -> ``function (package/module.py)``."""
     function, _, where = frame.partition(" (")
-    return f"{function} ({Path(where.rsplit(':', 1)[0]).name})" if where else function
+    return f"{function} ({'/'.join(Path(where.rsplit(':', 1)[0]).parts[-2:])})" if where else function
 
 
 # ---------------------------------------------------------------- one run
 
 def run(requests: int, concurrency: int, workers: int, baseline: Path | None = None,
-        profile: Path | None = None) -> int:
+        profile: Path | None = None, rounds: int = 1) -> int:
     cases = [("1 KB prompt, AI host", "ai", chat_body(1024)),
              ("1 KB clean, AI host", "ai", chat_body(1024, identifiers=False)),
              ("20 KB prompt, AI host", "ai", chat_body(20 * 1024)),
@@ -330,28 +348,36 @@ def run(requests: int, concurrency: int, workers: int, baseline: Path | None = N
         try:
             ai_port, other_port = parent.recv()
             ports = {"ai": ai_port, "other": other_port}
-            with mp.Pool(concurrency) as pool:
-                for side in sides:
-                    checkout = baseline if side == "baseline" else None
-                    proxy = (mitmdump_proxy(work) if side == "mitmdump" else
-                             guard_proxy(work, ai_port, workers, side, checkout))
-                    with proxy:
-                        for label, target, body in cases:
-                            profiling = profile / side if profile and side != "mitmdump" and \
-                                label == cases[0][0] else None
-                            results[side][label] = measure(pool, proxy, ports[target], body,
-                                                           requests, concurrency, profiling)
-                            rps = results[side][label].rps
-                            print(f"  {side:8} {label:24} {rps:7.1f} req/s", file=sys.stderr)
-                        if side != "mitmdump":
-                            print(f"{side}: {_guard_processes(proxy.pid)}")
-                    if side != "mitmdump":
-                        _check_guard_redacted(proxy.log)
+            with mp.Pool(concurrency) as pool, contextlib.ExitStack() as running:
+                # All sides run at once and take turns, round by round: a load that comes and goes
+                # on a shared machine falls on each of them alike.
+                proxies = {side: running.enter_context(
+                    mitmdump_proxy(work) if side == "mitmdump" else
+                    guard_proxy(work, ai_port, workers, side, baseline if side == "baseline" else None))
+                    for side in sides}
+                for label, target, body in cases:
+                    runs: dict[str, list[Result]] = {side: [] for side in sides}
+                    for turn in range(rounds):
+                        for side in sides:
+                            profiling = (profile / side if profile and side != "mitmdump" and turn == 0
+                                         and label == cases[0][0] else None)
+                            runs[side].append(measure(pool, proxies[side], ports[target], body,
+                                                      requests, concurrency, profiling))
+                            print(f"  {side:8} {label:24} {runs[side][-1].rps:7.1f} req/s", file=sys.stderr)
+                    for side in sides:
+                        results[side][label] = median_result(runs[side])
+                for side in sides[1:]:
+                    print(f"{side}: {_guard_processes(proxies[side].pid)}")
+            for side in sides[1:]:
+                _check_guard_redacted(proxies[side].log)
         finally:
             parent.send("stop")
             upstream.join(timeout=10)
             if upstream.is_alive():
                 upstream.terminate()
+    if rounds > 1:
+        print(f"\n{rounds} rounds per case, the sides taking turns; each figure is the median of the rounds "
+              f"(latency percentiles: of all rounds' requests)")
     if baseline:
         print(f"\n=== baseline: {baseline} ===")
         _print_table({"mitmdump": results["mitmdump"], "guard": results["baseline"]},
@@ -360,6 +386,18 @@ def run(requests: int, concurrency: int, workers: int, baseline: Path | None = N
     _print_table(results, [label for label, _, _ in cases], requests, concurrency, workers)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
+
+
+def median_result(runs: list[Result]) -> Result:
+    """One result of several rounds: the median of each rate and CPU figure, all latencies pooled."""
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    requests = runs[0].requests
+    return Result(requests, requests / median([r.rps for r in runs]),
+                  tuple(x for r in runs for x in r.latencies_ms),
+                  median([r.proxy_cpu_s for r in runs]), median([r.workers_cpu_s for r in runs]),
+                  median([r.audit_cpu_s for r in runs]))
 
 
 def _guard_processes(pid: int) -> str:
@@ -430,8 +468,10 @@ def main() -> int:
                         help="also run the guard of another checkout (before/after in one run)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="py-spy samples of each guard side during the 1 KB prompt case, kept in DIR")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each case this often, the sides taking turns; report medians")
     args = parser.parse_args()
-    return run(args.requests, args.concurrency, args.workers, args.baseline, args.profile)
+    return run(args.requests, args.concurrency, args.workers, args.baseline, args.profile, args.rounds)
 
 
 if __name__ == "__main__":
