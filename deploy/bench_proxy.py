@@ -182,6 +182,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+START_SECONDS = 120.0  # until a proxy listens (and, for guard, its workers are ready)
 COMMON = ["--set", "flow_detail=0", "--set", "connection_strategy=lazy", "--set", "ssl_insecure=true"]
 
 
@@ -196,14 +197,14 @@ class ProxyProcess:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.log.parent, env=self.env)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
             if self.ready_line in self.log.read_text(errors="replace") and _listening(self.port):
                 return self
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not start")
+        raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')[-1500:]}")
 
     @property
     def pid(self) -> int:
