@@ -9,14 +9,16 @@ client processes that each keep one tunnelled HTTPS connection and send OpenAI c
 loop is bounded and everything started here is stopped at the end.
 
     .venv/bin/python deploy/bench_proxy.py [--requests 300] [--concurrency 4] [--workers 2]
-        [--baseline CHECKOUT] [--profile DIR] [--rounds N]
+        [--baseline CHECKOUT] [--profile DIR] [--rounds N] [--instructions]
 
 ``--baseline`` adds a third side: the ``guard`` package of another checkout (e.g. ``main``), run by this
 interpreter, so a change is measured before and after in one run on the same load. ``--profile`` records
 py-spy (``--gil``) samples of each guard side's proxy process and audit writer during the 1 KB prompt
 case and prints their top entries (py-spy must be installed). ``--rounds N`` measures each case N times,
 the sides taking turns (all run at once), and reports medians: on a shared machine a passing load then
-falls on every side alike.
+falls on every side alike. ``--instructions`` counts instead, with valgrind's callgrind, the instructions
+each proxy process executes per 1 KB prompt (two runs per side, 40 and 240 requests, their difference):
+slow (minutes per run) but unmoved by other load on the machine.
 """
 
 from __future__ import annotations
@@ -459,6 +461,86 @@ def _print_cpu(results: dict[str, dict[str, Result]], labels: list[str]) -> None
               f"{ratios}")
 
 
+# ---------------------------------------------------------------- instructions, from callgrind
+
+INSTRUCTION_RUNS = (40, 240)  # requests; the difference of the two runs cancels start-up and shutdown
+
+
+def run_instructions(concurrency: int, workers: int, baseline: Path | None) -> int:
+    """Instructions the proxy process executes per 1 KB prompt (callgrind), for mitmdump and each guard
+    side: a count the load on the machine does not move, unlike CPU time."""
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
+    global START_SECONDS
+    START_SECONDS = 1800.0  # start-up under valgrind takes minutes
+    sides = ["mitmdump", *(["baseline"] if baseline else []), "guard"]
+    mp = multiprocessing.get_context("fork")
+    body = chat_body(1024)
+    counts: dict[str, dict[int, int]] = {side: {} for side in sides}
+    with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
+        work = Path(tmp)
+        cert, key = make_self_signed_cert(work)
+        ca = work / "ca"
+        from mitmproxy.certs import CertStore
+
+        CertStore.from_store(ca, "mitmproxy", 2048)  # one CA for every run: no key generation counted
+        parent, child = mp.Pipe()
+        upstream = mp.Process(target=_serve_upstreams, args=(child, cert, key), daemon=True)
+        upstream.start()
+        try:
+            ai_port, _ = parent.recv()
+            with mp.Pool(concurrency) as pool:
+                for side in sides:
+                    for requests in INSTRUCTION_RUNS:
+                        name = f"{side}-{requests}"
+                        if side == "mitmdump":
+                            (work / name).mkdir()
+                            proxy, confdir = mitmdump_proxy(work / name), work / name / "mitmdump"
+                        else:
+                            checkout = baseline if side == "baseline" else None
+                            proxy = guard_proxy(work, ai_port, workers, name, checkout)
+                            confdir = work / name
+                        for item in ca.iterdir():
+                            shutil.copy(item, confdir / item.name)
+                        out = work / f"{name}.callgrind"
+                        proxy.command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                         *proxy.command]
+                        counts[side][requests] = _count_instructions(pool, proxy, ai_port, body, requests,
+                                                                     concurrency, out)
+                        print(f"  {side:8} {requests:4} requests: {counts[side][requests] / 1e9:.3f} G "
+                              "instructions", file=sys.stderr)
+        finally:
+            parent.send("stop")
+            upstream.join(timeout=10)
+            if upstream.is_alive():
+                upstream.terminate()
+    few, many = INSTRUCTION_RUNS
+    print(f"\nInstructions the proxy process executes per 1 KB prompt (callgrind; ({many}-request run - "
+          f"{few}-request run) / {many - few}; {concurrency} clients)\n")
+    theirs = (counts["mitmdump"][many] - counts["mitmdump"][few]) / (many - few)
+    for side in sides:
+        per_request = (counts[side][many] - counts[side][few]) / (many - few)
+        print(f"{side:10} {per_request / 1e6:8.2f} M  ({per_request / theirs:.2f}x mitmdump's)")
+    return 0
+
+
+def _count_instructions(pool: multiprocessing.pool.Pool, proxy: ProxyProcess, port: int, body: bytes,
+                        requests: int, concurrency: int, out: Path) -> int:
+    proxy.__enter__()
+    try:
+        pool.starmap(_client, [(proxy.port, port, body, 5)] * concurrency)  # as measure() warms up
+        pool.starmap(_client, [(proxy.port, port, body, requests // concurrency)] * concurrency)
+    finally:
+        assert proxy.process is not None
+        proxy.process.terminate()
+        proxy.process.wait(timeout=1800)  # valgrind writes its counts on the way out
+    totals = [int(line.split()[1]) for line in out.read_text(errors="replace").splitlines()
+              if line.startswith(("totals:", "summary:"))]
+    if not totals:
+        raise RuntimeError(f"callgrind wrote no totals to {out}")
+    return max(totals)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -471,7 +553,11 @@ def main() -> int:
                         help="py-spy samples of each guard side during the 1 KB prompt case, kept in DIR")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure each case this often, the sides taking turns; report medians")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instead: instructions per 1 KB prompt in each proxy process (valgrind; slow)")
     args = parser.parse_args()
+    if args.instructions:
+        return run_instructions(args.concurrency, args.workers, args.baseline)
     return run(args.requests, args.concurrency, args.workers, args.baseline, args.profile, args.rounds)
 
 
