@@ -9,11 +9,22 @@ client processes that each keep one tunnelled HTTPS connection and send OpenAI c
 loop is bounded and everything started here is stopped at the end.
 
     .venv/bin/python deploy/bench_proxy.py [--requests 300] [--concurrency 4] [--workers 2]
+        [--baseline CHECKOUT] [--profile DIR] [--rounds N] [--instructions]
+
+``--baseline`` adds a third side: the ``guard`` package of another checkout (e.g. ``main``), run by this
+interpreter, so a change is measured before and after in one run on the same load. ``--profile`` records
+py-spy (``--gil``) samples of each guard side's proxy process and audit writer during the 1 KB prompt
+case and prints their top entries (py-spy must be installed). ``--rounds N`` measures each case N times,
+the sides taking turns (all run at once), and reports medians: on a shared machine a passing load then
+falls on every side alike. ``--instructions`` counts instead, with valgrind's callgrind, the instructions
+each proxy process executes per 1 KB prompt (two runs per side, 40 and 240 requests, their difference):
+slow (minutes per run) but unmoved by other load on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -21,6 +32,7 @@ import multiprocessing.connection
 import multiprocessing.pool
 import os
 import shutil
+import signal
 import socket
 import ssl
 import statistics
@@ -148,15 +160,17 @@ class Result:
 
 
 def measure(pool: multiprocessing.pool.Pool, proxy: ProxyProcess, target_port: int, body: bytes,
-            requests: int, concurrency: int) -> Result:
+            requests: int, concurrency: int, profile: Path | None = None) -> Result:
     per_client = max(1, requests // concurrency)
     warm = [(proxy.port, target_port, body, 10)] * concurrency
     pool.starmap(_client, warm)  # connections, certificates, worker caches
+    profilers = _start_profiles(proxy.pid, profile) if profile else []
     cpu_before = cpu_split(proxy.pid)
     started = time.perf_counter()
     runs = pool.starmap(_client, [(proxy.port, target_port, body, per_client)] * concurrency)
     seconds = time.perf_counter() - started
     cpu_after = cpu_split(proxy.pid)
+    _stop_profiles(profilers)
     latencies = tuple(x * 1000 for run in runs for x in run)
     return Result(len(latencies), seconds, latencies, *(after - before for before, after
                                                         in zip(cpu_before, cpu_after, strict=True)))
@@ -170,26 +184,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+START_SECONDS = 120.0  # until a proxy listens (and, for guard, its workers are ready)
 COMMON = ["--set", "flow_detail=0", "--set", "connection_strategy=lazy", "--set", "ssl_insecure=true"]
 
 
 class ProxyProcess:
-    def __init__(self, name: str, command: list[str], port: int, log: Path, ready_line: str = "") -> None:
+    def __init__(self, name: str, command: list[str], port: int, log: Path, ready_line: str = "",
+                 env: dict[str, str] | None = None) -> None:
         self.name, self.command, self.port, self.log, self.ready_line = name, command, port, log, ready_line
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ProxyProcess:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=self.log.parent)
-        deadline = time.monotonic() + 120
+                                            cwd=self.log.parent, env=self.env)
+        deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
             if self.ready_line in self.log.read_text(errors="replace") and _listening(self.port):
                 return self
             time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not start")
+        raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')[-1500:]}")
 
     @property
     def pid(self) -> int:
@@ -226,9 +243,10 @@ def mitmdump_proxy(work: Path) -> ProxyProcess:
     return ProxyProcess("mitmdump", command, port, confdir / "proxy.log")
 
 
-def guard_proxy(work: Path, ai_port: int, workers: int) -> ProxyProcess:
+def guard_proxy(work: Path, ai_port: int, workers: int, side: str = "guard",
+                checkout: Path | None = None) -> ProxyProcess:
     port = free_port()
-    confdir = work / "guard"
+    confdir = work / side
     confdir.mkdir()
     policy = confdir / "policy.yaml"
     service = f'{{name: bench-openai, hosts: ["127.0.0.1:{ai_port}"], api: openai, tier: external}}'
@@ -237,18 +255,93 @@ def guard_proxy(work: Path, ai_port: int, workers: int) -> ProxyProcess:
                "--policy", str(policy), "--confdir", str(confdir),
                "--audit-db", f"sqlite:///{confdir / 'audit.db'}",
                "--set", "ssl_insecure=true", "--set", f"guard_workers={workers}"]
-    return ProxyProcess("guard proxy", command, port, confdir / "proxy.log", ready_line="inspection workers")
+    env = None
+    if checkout is not None:  # that checkout's guard and recognizers, ahead of this one's install
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(checkout.resolve()), *filter(None, [os.environ.get("PYTHONPATH", "")])])}
+    return ProxyProcess(side, command, port, confdir / "proxy.log", ready_line="inspection workers", env=env)
+
+
+# ---------------------------------------------------------------- py-spy samples of a guard side
+
+def _start_profiles(pid: int, directory: Path) -> list[tuple[str, subprocess.Popen[bytes], Path]]:
+    """py-spy ``record --gil`` on the proxy process and its audit writer, until stopped."""
+    py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    if py_spy is None:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    directory.mkdir(parents=True, exist_ok=True)
+    _, audit = guard_processes(pid)
+    started = []
+    for role, target in (("proxy", pid), *(("audit writer", a) for a in audit)):
+        out = directory / f"{role.replace(' ', '-')}-{target}.txt"
+        command = [py_spy, "record", "--gil", "--nonblocking", "--rate", "200", "--format", "raw",
+                   "--pid", str(target), "--output", str(out)]
+        started.append((role, subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL), out))
+    time.sleep(1.0)  # py-spy attaches before the timed requests start
+    return started
+
+
+def _stop_profiles(profilers: list[tuple[str, subprocess.Popen[bytes], Path]]) -> None:
+    for role, process, out in profilers:
+        process.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if out.exists():
+            print(f"\n{role} ({out.name}):\n{profile_tops(out.read_text(errors='replace'))}")
+
+
+def profile_tops(collapsed: str, count: int = 12) -> str:
+    """From py-spy's raw (collapsed-stack) output: guard's own functions by the share of samples they
+    were on the stack for (inclusive), then the functions most samples were in themselves (self)."""
+    inclusive: dict[str, int] = {}
+    itself: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        n, frames = int(samples), stack.split(";")
+        total += n
+        for frame in {_frame_name(f) for f in frames if _in_guard(f)}:
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        last = _frame_name(frames[-1])
+        itself[last] = itself.get(last, 0) + n
+    if not total:
+        return "  (no samples)"
+    lines = [f"  {total} samples"]
+    for title, counts in (("guard's functions (inclusive)", inclusive), ("most samples in (self)", itself)):
+        lines.append(f"  {title}:")
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:count]
+        lines += [f"  {n / total:6.1%}  {name}" for name, n in ranked]
+    return "\n".join(lines)
+
+
+def _in_guard(frame: str) -> bool:
+    where = frame.partition(" (")[2]  # py-spy names files from their sys.path entry: guard/addon.py
+    return (where.startswith("guard/") or "/guard/" in where) and "cli.py" not in where  # the CLI: the root
+
+
+def _frame_name(frame: str) -> str:
+    """``function (path/package/module.py:line)`` -> ``function (package/module.py)``."""
+    function, _, where = frame.partition(" (")
+    return f"{function} ({'/'.join(Path(where.rsplit(':', 1)[0]).parts[-2:])})" if where else function
 
 
 # ---------------------------------------------------------------- one run
 
-def run(requests: int, concurrency: int, workers: int) -> int:
+def run(requests: int, concurrency: int, workers: int, baseline: Path | None = None,
+        profile: Path | None = None, rounds: int = 1) -> int:
     cases = [("1 KB prompt, AI host", "ai", chat_body(1024)),
              ("1 KB clean, AI host", "ai", chat_body(1024, identifiers=False)),
              ("20 KB prompt, AI host", "ai", chat_body(20 * 1024)),
              ("1 KB, non-AI host", "other", chat_body(1024))]
     mp = multiprocessing.get_context("fork")
-    results: dict[str, dict[str, Result]] = {"mitmdump": {}, "guard": {}}
+    sides = ["mitmdump", *(["baseline"] if baseline else []), "guard"]
+    results: dict[str, dict[str, Result]] = {side: {} for side in sides}
     with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
         work = Path(tmp)
         cert, key = make_self_signed_cert(work)
@@ -258,26 +351,56 @@ def run(requests: int, concurrency: int, workers: int) -> int:
         try:
             ai_port, other_port = parent.recv()
             ports = {"ai": ai_port, "other": other_port}
-            with mp.Pool(concurrency) as pool:
-                for side, proxy in (("mitmdump", mitmdump_proxy(work)),
-                                    ("guard", guard_proxy(work, ai_port, workers))):
-                    with proxy:
-                        for label, target, body in cases:
-                            results[side][label] = measure(pool, proxy, ports[target], body,
-                                                           requests, concurrency)
-                            rps = results[side][label].rps
-                            print(f"  {side:8} {label:24} {rps:7.1f} req/s", file=sys.stderr)
-                        if side == "guard":
-                            print(_guard_processes(proxy.pid))
-                    if side == "guard":
-                        _check_guard_redacted(proxy.log)
+            with mp.Pool(concurrency) as pool, contextlib.ExitStack() as running:
+                # All sides run at once and take turns, round by round: a load that comes and goes
+                # on a shared machine falls on each of them alike.
+                proxies = {side: running.enter_context(
+                    mitmdump_proxy(work) if side == "mitmdump" else
+                    guard_proxy(work, ai_port, workers, side, baseline if side == "baseline" else None))
+                    for side in sides}
+                for label, target, body in cases:
+                    runs: dict[str, list[Result]] = {side: [] for side in sides}
+                    for turn in range(rounds):
+                        for side in sides:
+                            profiling = (profile / side if profile and side != "mitmdump" and turn == 0
+                                         and label == cases[0][0] else None)
+                            runs[side].append(measure(pool, proxies[side], ports[target], body,
+                                                      requests, concurrency, profiling))
+                            print(f"  {side:8} {label:24} {runs[side][-1].rps:7.1f} req/s", file=sys.stderr)
+                    for side in sides:
+                        results[side][label] = median_result(runs[side])
+                for side in sides[1:]:
+                    print(f"{side}: {_guard_processes(proxies[side].pid)}")
+            for side in sides[1:]:
+                _check_guard_redacted(proxies[side].log)
         finally:
             parent.send("stop")
             upstream.join(timeout=10)
             if upstream.is_alive():
                 upstream.terminate()
+    if rounds > 1:
+        print(f"\n{rounds} rounds per case, the sides taking turns; each figure is the median of the rounds "
+              f"(latency percentiles: of all rounds' requests)")
+    if baseline:
+        print(f"\n=== baseline: {baseline} ===")
+        _print_table({"mitmdump": results["mitmdump"], "guard": results["baseline"]},
+                     [label for label, _, _ in cases], requests, concurrency, workers)
+        print("\n=== this checkout ===")
     _print_table(results, [label for label, _, _ in cases], requests, concurrency, workers)
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
+
+
+def median_result(runs: list[Result]) -> Result:
+    """One result of several rounds: the median of each rate and CPU figure, all latencies pooled."""
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    requests = runs[0].requests
+    return Result(requests, requests / median([r.rps for r in runs]),
+                  tuple(x for r in runs for x in r.latencies_ms),
+                  median([r.proxy_cpu_s for r in runs]), median([r.workers_cpu_s for r in runs]),
+                  median([r.audit_cpu_s for r in runs]))
 
 
 def _guard_processes(pid: int) -> str:
@@ -338,14 +461,104 @@ def _print_cpu(results: dict[str, dict[str, Result]], labels: list[str]) -> None
               f"{ratios}")
 
 
+# ---------------------------------------------------------------- instructions, from callgrind
+
+INSTRUCTION_RUNS = (40, 240)  # requests; the difference of the two runs cancels start-up and shutdown
+
+
+def run_instructions(concurrency: int, workers: int, baseline: Path | None) -> int:
+    """Instructions the proxy process executes per 1 KB prompt (callgrind), for mitmdump and each guard
+    side: a count the load on the machine does not move, unlike CPU time."""
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
+    global START_SECONDS
+    START_SECONDS = 1800.0  # start-up under valgrind takes minutes
+    sides = ["mitmdump", *(["baseline"] if baseline else []), "guard"]
+    mp = multiprocessing.get_context("fork")
+    body = chat_body(1024)
+    counts: dict[str, dict[int, int]] = {side: {} for side in sides}
+    with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
+        work = Path(tmp)
+        cert, key = make_self_signed_cert(work)
+        ca = work / "ca"
+        from mitmproxy.certs import CertStore
+
+        CertStore.from_store(ca, "mitmproxy", 2048)  # one CA for every run: no key generation counted
+        parent, child = mp.Pipe()
+        upstream = mp.Process(target=_serve_upstreams, args=(child, cert, key), daemon=True)
+        upstream.start()
+        try:
+            ai_port, _ = parent.recv()
+            with mp.Pool(concurrency) as pool:
+                for side in sides:
+                    for requests in INSTRUCTION_RUNS:
+                        name = f"{side}-{requests}"
+                        if side == "mitmdump":
+                            (work / name).mkdir()
+                            proxy, confdir = mitmdump_proxy(work / name), work / name / "mitmdump"
+                        else:
+                            checkout = baseline if side == "baseline" else None
+                            proxy = guard_proxy(work, ai_port, workers, name, checkout)
+                            confdir = work / name
+                        for item in ca.iterdir():
+                            shutil.copy(item, confdir / item.name)
+                        out = work / f"{name}.callgrind"
+                        proxy.command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                         *proxy.command]
+                        counts[side][requests] = _count_instructions(pool, proxy, ai_port, body, requests,
+                                                                     concurrency, out)
+                        print(f"  {side:8} {requests:4} requests: {counts[side][requests] / 1e9:.3f} G "
+                              "instructions", file=sys.stderr)
+        finally:
+            parent.send("stop")
+            upstream.join(timeout=10)
+            if upstream.is_alive():
+                upstream.terminate()
+    few, many = INSTRUCTION_RUNS
+    print(f"\nInstructions the proxy process executes per 1 KB prompt (callgrind; ({many}-request run - "
+          f"{few}-request run) / {many - few}; {concurrency} clients)\n")
+    theirs = (counts["mitmdump"][many] - counts["mitmdump"][few]) / (many - few)
+    for side in sides:
+        per_request = (counts[side][many] - counts[side][few]) / (many - few)
+        print(f"{side:10} {per_request / 1e6:8.2f} M  ({per_request / theirs:.2f}x mitmdump's)")
+    return 0
+
+
+def _count_instructions(pool: multiprocessing.pool.Pool, proxy: ProxyProcess, port: int, body: bytes,
+                        requests: int, concurrency: int, out: Path) -> int:
+    proxy.__enter__()
+    try:
+        pool.starmap(_client, [(proxy.port, port, body, 5)] * concurrency)  # as measure() warms up
+        pool.starmap(_client, [(proxy.port, port, body, requests // concurrency)] * concurrency)
+    finally:
+        assert proxy.process is not None
+        proxy.process.terminate()
+        proxy.process.wait(timeout=1800)  # valgrind writes its counts on the way out
+    totals = [int(line.split()[1]) for line in out.read_text(errors="replace").splitlines()
+              if line.startswith(("totals:", "summary:"))]
+    if not totals:
+        raise RuntimeError(f"callgrind wrote no totals to {out}")
+    return max(totals)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="timed requests per case (default 300)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client processes (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="guard_workers for guard proxy (default 2)")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also run the guard of another checkout (before/after in one run)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy samples of each guard side during the 1 KB prompt case, kept in DIR")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each case this often, the sides taking turns; report medians")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instead: instructions per 1 KB prompt in each proxy process (valgrind; slow)")
     args = parser.parse_args()
-    return run(args.requests, args.concurrency, args.workers)
+    if args.instructions:
+        return run_instructions(args.concurrency, args.workers, args.baseline)
+    return run(args.requests, args.concurrency, args.workers, args.baseline, args.profile, args.rounds)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,8 @@ def parse_user_map(text: str, source: str = "user map") -> UserNetworks:
 
 
 def user_for_address(users: UserNetworks, address: str) -> str:
+    if not users:  # no user map: nothing to parse the address for
+        return ""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

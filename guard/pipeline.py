@@ -8,6 +8,7 @@ only what was inspected (or its redaction) is forwarded.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -127,7 +128,10 @@ PIECE_SEPARATOR = "\n\u2063\n"
 
 @dataclass(frozen=True)
 class Inspection:
-    """Every segment of one request: body first, then path and query parts, then header values."""
+    """Every segment of one request: body first, then path and query parts, then header values.
+
+    Its derived views are computed once (cached): the addon reads them several times a request.
+    """
 
     body: bytes               # the decoded body the format read
     parsed: ParsedRequest     # the body's segments and writer
@@ -136,25 +140,25 @@ class Inspection:
     url_slots: tuple[tuple[str, int], ...]    # ("path", i) / ("query-key", i) / ("query-value", i)
     header_slots: tuple[int, ...]             # index into Request.headers
 
-    @property
+    @functools.cached_property
     def url_segments(self) -> tuple[Segment, ...]:
         return _joined(self.url_parts, "url")
 
-    @property
+    @functools.cached_property
     def header_segments(self) -> tuple[Segment, ...]:
         return _joined(self.header_parts, "headers")
 
-    @property
+    @functools.cached_property
     def pieces(self) -> tuple[Segment, ...]:
         """Everything but the prompt texts: the rest of the body, the URL, the header values."""
         return self.parsed.extra + self.url_segments + self.header_segments
 
-    @property
+    @functools.cached_property
     def _joined_pieces(self) -> bool:
         pieces = self.pieces
         return len(pieces) > 1 and not any(PIECE_SEPARATOR in p.text for p in pieces)
 
-    @property
+    @functools.cached_property
     def segments(self) -> tuple[Segment, ...]:
         """What the engine reads: the prompt texts one by one, then all other pieces as one segment.
 
@@ -194,7 +198,7 @@ class Inspection:
     def header_piece(self) -> int:
         return len(self.parsed.extra) + len(self.url_segments)
 
-    @property
+    @functools.cached_property
     def texts(self) -> tuple[str, ...]:
         return tuple(s.text for s in self.segments)
 

@@ -5,7 +5,8 @@ runs in worker processes (each with its own engine, built once at start) and the
 the result: a 50,000-character paste occupies one worker, not every user's connection.
 
 The loop talks to each worker over its own socket pair, read and written by the loop itself
-(asyncio streams), so a round trip costs two small writes and two wake-ups. A process-pool executor
+(``guard.ipc``: whole frames are cut in the loop's read callback), so a round trip costs one write
+and one read callback. A process-pool executor
 needs two helper threads and a cross-thread callback for the same, and those threads contend for
 the interpreter lock with the proxy; measured at 1 KB prompts, that overhead was as large as the
 inspection itself.
@@ -27,12 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import os
 import pickle
 import signal
 import socket
-import struct
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from guard import ipc
 from guard.engine import Engine
 from guard.fork_server import worker_context
 from guard.formats.base import Extracts, GuardFormatError, ParsedRequest, UnreadableContent
@@ -50,7 +52,6 @@ from guard.verdict import Verdict
 QUEUE_SECONDS = 60.0  # the longest a job may wait for a worker before it fails closed
 START_SECONDS = 120.0  # building an engine takes about 2 s; a worker silent this long is broken
 RESPAWN_PAUSE_SECONDS = 5.0
-_HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 4-byte length
 
 
 class WorkerLost(RuntimeError):
@@ -158,6 +159,7 @@ class _Job:
     timeout: float
     user: str = ""                                  # whose queue it waits in
     queued: asyncio.TimerHandle | None = None       # fails the job if no worker takes it in time
+    started: bool = False                           # a worker has it
 
 
 class _Worker:
@@ -166,8 +168,7 @@ class _Worker:
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
         self.conn = conn  # blocking, used only until the worker has said it is ready
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.channel: ipc.FrameChannel | None = None  # the loop's end, once attached
         self.job: _Job | None = None
         self.attached = False
         self.overran = False
@@ -288,9 +289,10 @@ class InspectionPool:
             payload = pickle.dumps((job_id, work, destination), protocol=pickle.HIGHEST_PROTOCOL)
             job = _Job(job_id, payload, asyncio.get_running_loop().create_future(), timeout,
                        user if user is not None else f"\0job-{job_id}")
-            job.queued = self._running_loop.call_later(queue_timeout, self._waited_too_long, job)
             self._queues.setdefault(job.user, collections.deque()).append(job)
             self._dispatch()
+            if not job.started:  # no worker free: it waits, within its own bound
+                job.queued = self._running_loop.call_later(queue_timeout, self._waited_too_long, job)
             try:
                 return await job.future
             except asyncio.CancelledError:
@@ -320,26 +322,30 @@ class InspectionPool:
         worker.attached = True
         sock = socket.socket(fileno=os.dup(worker.conn.fileno()))
         worker.conn.close()
-        self._running_loop.create_task(self._serve(worker, sock))
+        self._running_loop.create_task(self._connect(worker, sock))
 
-    async def _serve(self, worker: _Worker, sock: socket.socket) -> None:
-        """Read the worker's messages until its socket closes: its first word, then its replies."""
+    async def _connect(self, worker: _Worker, sock: socket.socket) -> None:
         try:
-            worker.reader, worker.writer = await asyncio.open_unix_connection(sock=sock, limit=2**31 - 1)
-            self._dispatch()
-            while True:
-                (size,) = _HEADER.unpack(await worker.reader.readexactly(_HEADER.size))
-                message = pickle.loads(await worker.reader.readexactly(size))
-                if not worker.ready:  # a replacement worker's first word
-                    status, detail = message
-                    if status != "ready":
-                        raise WorkerLost(str(detail))
-                    worker.ready = True
-                else:
-                    self._finish(worker, message)
-                self._dispatch()
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, WorkerLost, pickle.PickleError):
+            worker.channel = await ipc.open_channel(sock, functools.partial(self._message, worker),
+                                                    functools.partial(self._lost, worker))
+        except OSError:
+            sock.close()
             self._lost(worker)
+            return
+        self._dispatch()
+
+    def _message(self, worker: _Worker, frame: bytes) -> None:
+        """One message of a worker: its first word (a replacement's), then its replies. Raising here
+        closes the channel, and the worker is replaced (``_lost``)."""
+        message = pickle.loads(frame)
+        if not worker.ready:
+            status, detail = message
+            if status != "ready":
+                raise WorkerLost(str(detail))
+            worker.ready = True
+        else:
+            self._finish(worker, message)
+        self._dispatch()
 
     def _finish(self, worker: _Worker, message: tuple[int, bool, object]) -> None:
         job, worker.job = worker.job, None
@@ -375,7 +381,7 @@ class InspectionPool:
         for worker in self._pool:
             if not self._queues:
                 break
-            if worker.job is not None or not worker.ready or worker.writer is None or worker.gone:
+            if worker.job is not None or not worker.ready or worker.channel is None or worker.gone:
                 continue
             job = self._next_job()
             if job is None:
@@ -383,9 +389,8 @@ class InspectionPool:
             if job.queued is not None:
                 job.queued.cancel()
             self._running[job.user] += 1
-            worker.job = job
-            worker.writer.write(_HEADER.pack(len(job.payload)))
-            worker.writer.write(job.payload)
+            worker.job, job.started = job, True
+            worker.channel.send(job.payload)
             worker.deadline = self._running_loop.call_later(job.timeout, self._overran, worker, job)
         if self._closing and not self._queues:
             for worker in self._pool:
@@ -416,7 +421,7 @@ class InspectionPool:
     def _overran(self, worker: _Worker, job: _Job) -> None:
         if worker.job is job:
             worker.overran = True
-            self._kill(worker)  # its reader sees the socket close and replaces it
+            self._kill(worker)  # its channel closes, and _lost replaces it
 
     def _lost(self, worker: _Worker) -> None:
         """A worker's socket closed: fail its job, and replace it unless the pool is closing."""
@@ -456,18 +461,18 @@ class InspectionPool:
     def _kill(self, worker: _Worker) -> None:
         if worker.process.is_alive():
             worker.process.kill()
-        if worker.writer is not None and self._loop is not None and not self._loop.is_closed():
-            worker.writer.close()
+        if worker.channel is not None and self._loop is not None and not self._loop.is_closed():
+            worker.channel.close()
 
     def _stop(self, worker: _Worker) -> None:
         """Close an idle worker's socket: it exits at EOF."""
         if worker.gone:
             return
         worker.gone = True
-        if worker.writer is None:
+        if worker.channel is None:
             worker.conn.close()
         elif self._loop is not None and not self._loop.is_closed():
-            worker.writer.close()
+            worker.channel.close()
         else:  # the loop that owned the socket is gone: the socket cannot be closed from here
             worker.process.terminate()
         self._reap(worker)

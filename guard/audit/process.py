@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -32,6 +33,7 @@ from multiprocessing.process import BaseProcess
 
 import structlog
 
+from guard import ipc
 from guard.audit.checkpoints import CheckpointLog
 from guard.audit.journal import Journal
 from guard.audit.keys import AuditKeys
@@ -47,7 +49,9 @@ RESPAWN_PAUSE_SECONDS = 2.0
 MAX_SENDS = 2             # a batch goes to a writer process at most this often
 MAX_GROUP = 256           # batches kept in one transaction
 HOUSEKEEPING_SECONDS = 5.0
-_HEADER = struct.Struct("!i")  # multiprocessing.Connection's framing: a signed 4-byte length
+# A batch's own header, inside that frame: its id, and whether this is its first send (a batch sent
+# again may be in the store already; a first one is not, so the store need not look for it).
+_BATCH = struct.Struct("!I?")
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,14 @@ def _writer_main(conn: Connection, settings: AuditSettings, log_format: str = "j
             if not conn.poll(HOUSEKEEPING_SECONDS):
                 writer.housekeeping()
                 continue
-            arrived: list[tuple[int, list[PendingEvent]]] = []
+            arrived: list[tuple[int, bool, list[PendingEvent]]] = []
             while len(arrived) < MAX_GROUP and (not arrived or conn.poll(0)):
-                arrived.append(pickle.loads(conn.recv_bytes()))
-            error = writer.keep([events for _, events in arrived])
+                message = conn.recv_bytes()
+                batch_id, first = _BATCH.unpack_from(message)
+                arrived.append((batch_id, first, pickle.loads(memoryview(message)[_BATCH.size:])))
+            error = writer.keep([events for _, _, events in arrived], fresh=all(f for _, f, _ in arrived))
             reason = str(error) if error else None
-            for batch_id, _ in arrived:
+            for batch_id, _, _ in arrived:
                 conn.send_bytes(pickle.dumps((batch_id, reason, writer.store_error)))
             writer.housekeeping()  # time-gated: a checkpoint each interval even under steady load
     except (EOFError, OSError):
@@ -122,7 +128,7 @@ def _writer_main(conn: Connection, settings: AuditSettings, log_format: str = "j
 @dataclass(eq=False)
 class _Batch:
     batch_id: int
-    payload: bytes
+    events: bytes  # pickled once; each send adds the batch header
     future: asyncio.Future[None]
     sends: int = 0
 
@@ -132,7 +138,7 @@ class _Child:
     process: BaseProcess
     conn: Connection  # blocking, used until the loop attaches (then its dup is the loop's)
     control: socket.socket  # our own handle on the socket, to shut it down from any thread
-    writer: asyncio.StreamWriter | None = None
+    channel: ipc.FrameChannel | None = None  # the loop's end, once attached
     ready: bool = False
     gone: bool = False
     sent: list[_Batch] = field(default_factory=list)
@@ -206,7 +212,7 @@ class AuditProcess:
         elif self._loop is not loop:
             raise RuntimeError("an audit process serves the event loop that first used it")
         batch_id = next(self._ids)
-        payload = pickle.dumps((batch_id, list(events)), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(list(events), protocol=pickle.HIGHEST_PROTOCOL)
         batch = _Batch(batch_id, payload, loop.create_future())
         self._waiting[batch_id] = batch
         self._send(batch)
@@ -217,11 +223,11 @@ class AuditProcess:
 
     def _send(self, batch: _Batch) -> None:
         child = self._child
-        if child is None or not child.ready or child.writer is None or child.gone:
+        if child is None or not child.ready or child.channel is None or child.gone:
             return  # sent when a writer process is ready (_flush)
         batch.sends += 1
         child.sent.append(batch)
-        child.writer.write(_HEADER.pack(len(batch.payload)) + batch.payload)
+        child.channel.send(_BATCH.pack(batch.batch_id, batch.sends == 1) + batch.events)
 
     def _flush(self) -> None:
         for batch in list(self._waiting.values()):
@@ -232,35 +238,40 @@ class AuditProcess:
         sock = socket.socket(fileno=os.dup(child.conn.fileno()))
         child.conn.close()
         assert self._loop is not None
-        self._loop.create_task(self._serve(child, sock))
+        self._loop.create_task(self._connect(child, sock))
 
-    async def _serve(self, child: _Child, sock: socket.socket) -> None:
-        """Read the writer process's words: its first (for a replacement), then acknowledgements."""
+    async def _connect(self, child: _Child, sock: socket.socket) -> None:
         try:
-            reader, child.writer = await asyncio.open_unix_connection(sock=sock)
-            if child.ready:
-                self._flush()
-            while True:
-                (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-                message = pickle.loads(await reader.readexactly(size))
-                if not child.ready:
-                    status, detail = message
-                    if status != "ready":
-                        raise AuditUnavailable(str(detail))
-                    child.ready, self.store_error = True, str(detail)
-                    self._flush()
-                    continue
-                batch_id, error, self.store_error = message
-                batch = self._waiting.get(batch_id)
-                if batch is None or batch.future.done():
-                    continue
-                child.sent.remove(batch)
-                if error is None:
-                    batch.future.set_result(None)
-                else:
-                    batch.future.set_exception(AuditUnavailable(error))
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, AuditUnavailable, pickle.PickleError):
+            child.channel = await ipc.open_channel(sock, functools.partial(self._message, child),
+                                                   functools.partial(self._lost, child))
+        except OSError:
+            sock.close()
             self._lost(child)
+            return
+        if child.ready:
+            self._flush()
+
+    def _message(self, child: _Child, frame: bytes) -> None:
+        """One word of the writer process: its first (for a replacement), then acknowledgements.
+        Raising here closes the channel, and the process is replaced (``_lost``)."""
+        message = pickle.loads(frame)
+        if not child.ready:
+            status, detail = message
+            if status != "ready":
+                raise AuditUnavailable(str(detail))
+            child.ready, self.store_error = True, str(detail)
+            self._flush()
+            return
+        batch_id, error, self.store_error = message
+        batch = self._waiting.get(batch_id)
+        if batch is None or batch.future.done():
+            return
+        if batch in child.sent:
+            child.sent.remove(batch)
+        if error is None:
+            batch.future.set_result(None)
+        else:
+            batch.future.set_exception(AuditUnavailable(error))
 
     def _lost(self, child: _Child) -> None:
         """The writer process stopped: replace it and send it what was not acknowledged."""

@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, bindparam, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 
 from guard.audit import chain
 from guard.audit.events import new_event_id
@@ -116,7 +116,8 @@ def _utc(value: datetime) -> datetime:
 
 # The append path runs once per inspected request: its statements are built once, here, and executed
 # with parameters (building them per call cost more than the SQLite commit itself).
-_LOCK_HEAD = select(chain_head).where(chain_head.c.id == 1).with_for_update()
+_LOCK_HEAD = (select(chain_head.c.last_seq, chain_head.c.last_hash, chain_head.c.length, chain_head.c.mode)
+              .where(chain_head.c.id == 1).with_for_update())
 _PRESENT = select(events.c.event_id).where(events.c.event_id.in_(bindparam("ids", expanding=True)))
 # One multi-row INSERT for a batch of events (SQLAlchemy's "insertmanyvalues"), its seqs returned in
 # the order of the rows: the entity counts refer to them.
@@ -127,6 +128,42 @@ _INSERT_THUMBNAILS = insert(event_thumbnails)
 _MOVE_HEAD = (update(chain_head).where(chain_head.c.id == 1)
               .values(last_seq=bindparam("last_seq"), last_hash=bindparam("last_hash"),
                       length=bindparam("length")))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement compiled once for a dialect and run on the DB-API cursor of the transaction's own
+    connection. For the append path's plain statements (integers and strings in, no type conversion)
+    SQLAlchemy's per-execution work (parameter processing, result set-up, events) cost more than the
+    statements themselves."""
+
+    sql: str
+    names: tuple[str, ...] | None  # positional parameter order (qmark, format), None for named styles
+    fixed: dict[str, Any]          # literal values of the statement (``id = 1``)
+
+    @classmethod
+    def of(cls, statement: Any, dialect: Any) -> _Prepared:
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        return cls(str(compiled), names, dict(compiled.params))
+
+    def args(self, values: Mapping[str, Any]) -> Any:
+        merged = {**self.fixed, **values}
+        return tuple(merged[name] for name in self.names) if self.names is not None else merged
+
+
+_COUNT_ROW = {"event_seq": None, "entity_type": None, "count": None}
+_PREPARED: dict[str, tuple[_Prepared, _Prepared, _Prepared]] = {}
+
+
+def _prepared(conn: Connection) -> tuple[_Prepared, _Prepared, _Prepared]:
+    """The head lock, the head move and the entity-count insert, compiled for ``conn``'s dialect."""
+    dialect = conn.dialect
+    key = f"{dialect.name}+{dialect.driver}"
+    if key not in _PREPARED:
+        _PREPARED[key] = (_Prepared.of(_LOCK_HEAD, dialect), _Prepared.of(_MOVE_HEAD, dialect),
+                          _Prepared.of(_INSERT_COUNTS.values(**_COUNT_ROW), dialect))
+    return _PREPARED[key]
 
 
 @dataclass(frozen=True)
@@ -190,22 +227,33 @@ class ChainWriter:
         self.conn = conn
         self.node = node
         self.key = keys.current if keys else None
-        head = conn.execute(_LOCK_HEAD).one()
-        self.mode = head.mode or (chain.KEYED if self.key else chain.KEYLESS)
-        refuse_mismatch(head.mode, keys)
-        self._new_mode = not head.mode
-        self.prev, self.length, self.last_seq = head.last_hash, head.length, head.last_seq
+        self._lock_head, self._move_head, self._insert_counts = _prepared(conn)
+        self.cursor = conn.connection.cursor()  # the transaction's own connection
+        self.cursor.execute(self._lock_head.sql, self._lock_head.args({}))
+        rows = self.cursor.fetchall()
+        if len(rows) != 1:
+            raise RuntimeError(f"the chain head has {len(rows)} rows, not one")
+        last_seq, last_hash, length, mode = rows[0]  # the columns of _LOCK_HEAD, in order
+        self.mode = mode or (chain.KEYED if self.key else chain.KEYLESS)
+        refuse_mismatch(mode, keys)
+        self._new_mode = not mode
+        self.prev, self.length, self.last_seq = last_hash, int(length), int(last_seq)
         self.added = 0
 
     @property
     def digest_key(self) -> bytes | None:
         return self.key.digest_key if self.key else None
 
-    def append(self, items: Sequence[StoredEvent]) -> int:
+    def append(self, items: Sequence[StoredEvent], fresh: bool = False) -> int:
         """Chain the events not yet stored, in bulk: links are computed first, then one statement per
-        table writes them all (a multi-row INSERT ... RETURNING for the events, in order)."""
+        table writes them all (a multi-row INSERT ... RETURNING for the events, in order).
+
+        ``fresh``: the caller has never handed these events to a store before, so the lookup of those
+        already stored is skipped; should one be there after all, the unique event id refuses the
+        insert (IntegrityError) and nothing of the transaction is kept.
+        """
         ids = [str(item.record["event_id"]) for item in items]
-        present = set(self.conn.scalars(_PRESENT, {"ids": ids}))
+        present = set() if fresh else set(self.conn.scalars(_PRESENT, {"ids": ids}))
         links: list[_Link] = []
         for item in items:
             if item.record["event_id"] in present:
@@ -262,7 +310,7 @@ class ChainWriter:
         counts = [{"event_seq": seq, "entity_type": t, "count": int(n)}
                   for seq, link in zip(seqs, links, strict=True) for t, n in link.counts.items()]
         if counts:
-            self.conn.execute(_INSERT_COUNTS, counts)
+            self.cursor.executemany(self._insert_counts.sql, [self._insert_counts.args(c) for c in counts])
         sealed = [link.evidence for link in links if link.evidence is not None]
         if sealed:
             self.conn.execute(_INSERT_EVIDENCE, sealed)
@@ -280,7 +328,7 @@ class ChainWriter:
                 self.conn.execute(update(chain_head).where(chain_head.c.id == 1)
                                   .values(mode=self.mode, **values))
             else:
-                self.conn.execute(_MOVE_HEAD, values)
+                self.cursor.execute(self._move_head.sql, self._move_head.args(values))
 
 
 class AuditStore:
@@ -331,18 +379,29 @@ class AuditStore:
             yield chainer
             chainer.finish()
 
-    def append(self, items: Sequence[StoredEvent]) -> int:
+    def append(self, items: Sequence[StoredEvent], fresh: bool = False) -> int:
         """Append events to the chain in one transaction; events already stored are skipped.
 
         Returns how many were added. Replaying a journal after an unclear failure is therefore safe.
+        ``fresh`` (events handed to a store for the first time, the proxy's usual case) saves the
+        statement that looks for stored ones; if one was stored after all, the transaction is rolled
+        back and run again with that lookup.
         """
         if not items:
             return 0
+        try:
+            return self._append_once(items, fresh)
+        except IntegrityError:
+            if not fresh:
+                raise
+            return self._append_once(items, False)
+
+    def _append_once(self, items: Sequence[StoredEvent], fresh: bool) -> int:
         conn = self._appending()
         try:
             with conn.begin():
                 chainer = ChainWriter(conn, self.keys, self.node)
-                added = chainer.append(items)
+                added = chainer.append(items, fresh)
                 chainer.finish()
         except BaseException:
             self._stop_appending()  # a broken connection is not reused; the next append opens another

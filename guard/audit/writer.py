@@ -133,16 +133,18 @@ class AuditWriter:
                 except queue.Empty:
                     break
                 if item is None:
-                    self._settle(batch, self.keep([events for events, _ in batch]))
+                    self._settle(batch, self.keep([events for events, _ in batch], fresh=True))
                     return
                 batch.append(item)
-            self._settle(batch, self.keep([events for events, _ in batch]))
+            # Events reach this thread once (nothing is sent again): the store need not look them up.
+            self._settle(batch, self.keep([events for events, _ in batch], fresh=True))
             self.housekeeping()
 
-    def keep(self, batches: Sequence[Sequence[PendingEvent]]) -> AuditUnavailable | None:
+    def keep(self, batches: Sequence[Sequence[PendingEvent]], fresh: bool = False) -> AuditUnavailable | None:
         """Append the events of several requests in one transaction (or spool them to the journal).
 
         Returns None when all are kept, or the error every one of those requests must fail with.
+        ``fresh``: none of these events was handed to a store before (``AuditStore.append``).
         """
         try:
             items = [self._stored(event) for events in batches for event in events]
@@ -150,7 +152,7 @@ class AuditWriter:
             return AuditUnavailable(f"evidence could not be sealed ({e.__class__.__name__})")
         if self._store_ready():
             try:
-                self.store.append(items)  # type: ignore[union-attr]
+                self.store.append(items, fresh)  # type: ignore[union-attr]
                 return None
             except Exception as e:
                 self._store_failed(e)

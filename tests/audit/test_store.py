@@ -73,6 +73,20 @@ def test_appending_the_same_event_twice_keeps_one(store: AuditStore) -> None:
     assert store.count() == 1 and store.verify().intact
 
 
+def test_a_fresh_append_that_meets_a_stored_event_is_run_again_with_the_lookup(store: AuditStore) -> None:
+    """``fresh`` skips the look-up of stored events; one stored after all (a writer that died after
+    its commit and before its acknowledgement) is refused by the unique id, and the append is run
+    again with the look-up: kept once, nothing else lost, the chain intact."""
+    stored, new = record(entities={"PHONE_NUMBER": 2}), record(entities={"PERSON": 1})
+    assert store.append([StoredEvent(stored)], fresh=True) == 1
+    assert store.append([StoredEvent(stored), StoredEvent(new), StoredEvent(new)], fresh=True) == 1
+    assert [e["event_id"] for e in store.events()] == [stored["event_id"], new["event_id"]]
+    with store.engine.connect() as conn:
+        counts = sorted((row.entity_type, row.count) for row in conn.execute(select(event_entities)))
+    assert counts == [("PERSON", 1), ("PHONE_NUMBER", 2)]
+    assert store.count() == 2 and store.verify().intact
+
+
 def test_a_batch_is_chained_in_order_with_each_events_counts_and_evidence(store: AuditStore,
                                                                            keys: AuditKeys) -> None:
     """One append of several events (one INSERT per table): every count and evidence row belongs to

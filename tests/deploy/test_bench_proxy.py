@@ -31,3 +31,32 @@ def test_the_proxy_benchmark_runs_both_proxies_and_reports_every_case() -> None:
     cpu_row = [line for line in report.splitlines() if line.startswith(CASES[0])][1]
     proxy, workers, audit, total = (float(x) for x in cpu_row.split("|")[2].split())
     assert abs(proxy + workers + audit - total) < 0.02
+
+
+def test_a_baseline_checkout_runs_beside_this_one_taking_turns() -> None:
+    """``--baseline`` (here this checkout itself) adds a side; ``--rounds`` lets the sides take turns."""
+    done = subprocess.run([sys.executable, str(DEPLOY / "bench_proxy.py"), "--requests", "8",
+                           "--concurrency", "2", "--workers", "1", "--rounds", "2",
+                           "--baseline", str(DEPLOY.parent)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = done.stdout
+    assert "2 rounds per case" in report and f"=== baseline: {DEPLOY.parent}" in report
+    assert "baseline: guard proxy processes: 1 proxy, 1 inspection worker(s), 1 audit writer(s)" in report
+    for case in CASES:  # both guard sides' latency and CPU tables
+        assert len([line for line in report.splitlines() if line.startswith(case)]) == 4, report
+    # each side ran every case twice
+    assert done.stderr.count("baseline 1 KB prompt, AI host") == 2, done.stderr[-3000:]
+
+
+def test_profile_tops_read_py_spys_collapsed_stacks() -> None:
+    sys.path.insert(0, str(DEPLOY))
+    from bench_proxy import profile_tops
+
+    collapsed = ("main (guard/cli.py:1);run (asyncio/runners.py:2);request (guard/addon.py:10) 3\n"
+                 "main (guard/cli.py:1);run (asyncio/runners.py:2);select (selectors.py:5) 1\n")
+    tops = profile_tops(collapsed)
+    assert "4 samples" in tops
+    assert " 75.0%  request (guard/addon.py)" in tops  # inclusive, guard's own (the CLI root left out)
+    assert "main (guard/cli.py)" not in tops.split("most samples in")[0]
+    assert " 25.0%  select (selectors.py)" in tops.split("most samples in")[1]
