@@ -64,6 +64,18 @@ _JOINER = r"[ \t:：]{0,2}"
 _SEPARATORS = frozenset("、，,;；。：:\n\r\t |｜/（()）「」『』[]【】<>《》\"'")
 # Streets, schools and places are often named after people (林森北路, 中正國小, 逢甲大學): a
 # candidate followed by one of these is a place name.
+# Punctuation, symbols and spaces: a name never starts or ends with one ("孩子王。" is not "王。").
+_EDGE_NOT_NAME_RE = re.compile(r"[\W_]")
+
+
+def _without_edge_punctuation(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and _EDGE_NOT_NAME_RE.match(text, start):
+        start += 1
+    while end > start and _EDGE_NOT_NAME_RE.match(text, end - 1):
+        end -= 1
+    return start, end
+
+
 _PLACE_AFTER_RE = re.compile(
     "[東西南北中]?(?:路|街|巷|弄|大道|國小|國中|高中|高工|高商|大學|醫院|診所|公園|車站|捷運站|紀念館|紀念堂"
     "|新村|社區|里|村|鄉|鎮|市|縣|區|堂|館|廟|宮|寺|橋)"
@@ -476,6 +488,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
         found = []
         for tagged in self._tagger.tag(simplified):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
+            start, end = _without_edge_punctuation(text, start, end)
             if not _HAN_RE.search(text, start, end):
                 continue  # trained on Chinese prose: Latin-script names (Chen Chih-ming) are the rules'
             if end - start < 1 or (end - start == 1 and lex.honorific_after.match(text, end)):

@@ -214,3 +214,13 @@ def test_long_run_without_dots_or_breaks() -> None:
     filler = "國家發展委員會辦理年度計畫審查會議紀錄彙整" * 500
     text = filler[:10_000] + "，報案人宋哲安到所，" + filler[:10_000]
     assert "宋哲安" in found(REC, text)
+
+
+@pytest.mark.parametrize("text", [
+    "他從小就愛搶當孩子王。他出道多年，作品不少。",  # the tagger once ended a name on the full stop
+    "會後王、李兩人，與陳。林。張三位代表合影。",
+    "「林志明」、『陳美玲』和（王大同）都到了。",
+])
+def test_no_name_starts_or_ends_with_punctuation(text: str) -> None:
+    for name in found(REC, text, min_score=0.0):
+        assert name[0].isalnum() and name[-1].isalnum(), name
