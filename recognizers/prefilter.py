@@ -96,7 +96,9 @@ def required_class(pattern: str) -> _Class | None:
         parsed = sre_parse.parse(pattern)
     except (re.error, OverflowError, RecursionError):  # syntax only the regex module reads
         return None
-    if parsed.state.flags & (re.VERBOSE | re.ASCII | re.LOCALE):
+    # Inline flags the prefilter would not be compiled with ((?i) under a case-sensitive recognizer):
+    # no prefilter rather than one that could miss a match.
+    if parsed.state.flags & (re.VERBOSE | re.ASCII | re.LOCALE | re.IGNORECASE):
         return None
     return _required(parsed)
 

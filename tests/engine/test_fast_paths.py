@@ -102,9 +102,11 @@ def test_prefilter_needs_what_every_match_needs(pattern: str, accepted: str, rej
     assert check.search(rejected) is None
 
 
-@pytest.mark.parametrize("pattern", [r"(?:x)?y*", r".+", r"a|\w", r"\p{Han}{2,4}", r"(?=\d)", "a{0,3}"])
+@pytest.mark.parametrize("pattern", [r"(?:x)?y*", r".+", r"a|\w", r"\p{Han}{2,4}", r"(?=\d)", "a{0,3}",
+                                     r"(?i)secret"])  # an inline flag the prefilter is not compiled with
 def test_no_prefilter_where_a_match_needs_nothing_nameable(pattern: str) -> None:
     assert required_class(pattern) is None or prefilter([pattern], 0) is None
+    assert prefilter([pattern], 0) is None or prefilter([pattern], 0).search("SECRET") is not None
 
 
 # (segments of one request): values split over content parts, messages, spaced out or encoded,
