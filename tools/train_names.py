@@ -100,10 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--c2", type=float, default=0.01)
     parser.add_argument("--iterations", type=int, default=100)  # the shipped model's
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--holdout-fold", type=int, default=-1, metavar="K",
-                        help=f"for error analysis: leave gold records i with i %% {FOLDS} == K out of"
-                             " training and score them too (tools/names_errors.py groups misses by kind)")
+    parser.add_argument("--holdout-fold", type=int, action="append", default=[], metavar="K",
+                        help=f"leave gold records i with i %% {FOLDS} == K out of training and score them"
+                             " too (error analysis: tools/names_errors.py groups misses by kind); repeat it"
+                             " for out-of-fold CRFs (tools/train_names_net.py --crf-folds)")
     args = parser.parse_args(argv)
+    if any(not 0 <= k < FOLDS for k in args.holdout_fold):
+        parser.error(f"--holdout-fold: a fold is 0 to {FOLDS - 1}")
+    holdout = sorted(set(args.holdout_fold))
 
     import pycrfsuite
 
@@ -115,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     held_out: dict[str, list[dict[str, object]]] = {}
     for name, prefix in TRAIN_SETS:
         records = read_records(args.names_dir / name, (prefix,))
-        if args.holdout_fold >= 0:
-            held_out[f"{name}:{prefix} fold {args.holdout_fold}"] = in_fold(records, args.holdout_fold)
-            records = [r for i, r in enumerate(records) if i % FOLDS != args.holdout_fold]
+        for k in holdout:
+            held_out[f"{name}:{prefix} fold {k}"] = in_fold(records, k)
+        records = [r for i, r in enumerate(records) if i % FOLDS not in holdout]
         gold += records
     silver: list[dict[str, object]] = []
     for path in args.silver:
@@ -169,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             "silver_records": len(silver),
         },
         "params": {"gold_repeat": args.gold_repeat, "c1": args.c1, "c2": args.c2,
-                   "iterations": args.iterations, "seed": args.seed, "holdout_fold": args.holdout_fold},
+                   "iterations": args.iterations, "seed": args.seed,
+                   # one fold: the integer (as before); several: their list
+                   "holdout_fold": (holdout[0] if len(holdout) == 1 else holdout) if holdout else -1},
         "dev_scores_model_alone": scores,
         "sources": "README.md, section Names; ../shared/corpus/names/README.md",
     }

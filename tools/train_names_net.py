@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=NET_PATH)
     parser.add_argument("--fixture", type=Path, default=FIXTURE_PATH)
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--char-dim", type=int, default=32)
     parser.add_argument("--pair-dim", type=int, default=16)
     parser.add_argument("--pair-buckets", type=int, default=50_000)
@@ -124,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the CRF whose scores --stack reads"
                              " (with --holdout-fold: one trained without the fold)")
     parser.add_argument("--crf-folds", default="",
-                        help="with --stack: CRF weights per gold fold, a path with {fold};"
-                             " a gold record of fold K"
-                             " reads the scores of a CRF not trained on it (out-of-fold, as at run time)")
+                        help="with --stack: CRF weights per gold fold, a path with {fold}: a gold record of"
+                             " fold K reads the scores of a CRF trained without fold K (and without the"
+                             " held-out fold), by the --crf-weights CRF's recipe (out-of-fold, as at run"
+                             " time); each one's train_names.py metadata (.json beside it) is checked")
+    parser.add_argument("--crf-transitions", action="store_true",
+                        help="with --stack: start from the CRF's transitions (else zeros)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--holdout-fold", type=int, default=-1, metavar="K")
     args = parser.parse_args(argv)
@@ -144,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     lex = recognizer.feature_lexicon()
     to_simplified = recognizer.to_simplified
     crf = NameTagger(lex, args.crf_weights)
+    if args.stack and not args.crf_folds:
+        parser.error("--stack needs --crf-folds: on gold records the CRF's own scores are in-sample (near"
+                     " perfect), and the network would learn its corrections from the silver labels alone")
     labels = crf.weights.labels
     label_index = {x: i for i, x in enumerate(labels)}
 
@@ -169,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                          for _ in piece_texts([record], to_simplified, label_index)]
         for k in sorted(set(fold_of_piece)):
             at = [i for i, f in enumerate(fold_of_piece) if f == k]
-            fold_crf = NameTagger(lex, Path(args.crf_folds.format(fold=k)))
+            fold_path = Path(args.crf_folds.format(fold=k))
+            check_out_of_fold(fold_path, args.crf_weights, {k} | ({args.holdout_fold} - {-1}))
+            fold_crf = NameTagger(lex, fold_path)
             for i, found in zip(at, inputs_of(fold_crf, [texts[i][0] for i in at]), strict=True):
                 features[i] = (*features[i][:4], found[4])
     counts: dict[int, int] = {}
@@ -204,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             self.convs = nn.ModuleList(
                 nn.Conv1d(args.hidden, args.hidden, 3, dilation=d, padding=d) for d in dilations)
             self.out = nn.Linear(args.hidden, 3)
-            self.transitions = nn.Parameter(torch.zeros(3, 3))
+            start = crf.weights.transitions if args.stack and args.crf_transitions else np.zeros((3, 3))
+            self.transitions = nn.Parameter(torch.tensor(start, dtype=torch.float32))
             self.drop = nn.Dropout(args.dropout)
 
         def forward(self, chars, pairs, classes, flags, crf_scores, mask):  # type: ignore[no-untyped-def]
@@ -339,6 +348,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB)"
           f" in {time.process_time() - started:.0f} s CPU")
     return 0
+
+
+def check_out_of_fold(fold_path: Path, base_path: Path, folds: set[int]) -> None:
+    """Refuse a fold CRF that saw one of ``folds`` or was not trained as the base CRF was.
+
+    Both were written by ``train_names.py``, whose metadata (``.json`` beside the weights) records the
+    held-out folds and the training settings; only the held-out folds may differ.
+    """
+    def metadata(path: Path) -> dict[str, object]:
+        json_path = path.with_suffix(".json")
+        if not json_path.is_file():
+            raise SystemExit(f"{json_path}: missing (train_names.py writes it with --metadata)")
+        data: dict[str, object] = json.loads(json_path.read_text(encoding="utf-8"))
+        return data
+
+    fold_meta, base_meta = metadata(fold_path), metadata(base_path)
+    held = fold_meta["params"]["holdout_fold"]  # type: ignore[index]
+    held_out = set(held) if isinstance(held, list) else {held} - {-1}
+    if not folds <= held_out:
+        raise SystemExit(f"{fold_path}: trained on gold fold(s) {sorted(folds - held_out)}"
+                         f" (held out {sorted(held_out)}, needs {sorted(folds)})")
+
+    def recipe(data: dict[str, object]) -> tuple[object, ...]:
+        params = {k: v for k, v in data["params"].items() if k != "holdout_fold"}  # type: ignore[attr-defined]
+        trained = data["trained_on"]
+        silver = [str(name).split(":")[0] for name in trained["silver"]]  # type: ignore[index]
+        return (params, silver, trained["silver_records"])  # type: ignore[index]
+
+    if recipe(fold_meta) != recipe(base_meta):
+        raise SystemExit(f"{fold_path}: not the recipe of {base_path}:"
+                         f" {recipe(fold_meta)} != {recipe(base_meta)}")
 
 
 def write_fixture(net, args, crf: NameTagger, labels, char_rows, to_simplified) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,10 @@ fixture was written with (``FIXTURES``); torch is not needed here.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +91,37 @@ def test_a_file_that_is_not_an_npz_is_refused(tmp_path: Path) -> None:
     bad.write_text("not a zip", encoding="utf-8")
     with pytest.raises(ValueError):
         NameNet.load(bad)
+
+
+_BLAS_THREADS = """
+import json, os, sys
+import threadpoolctl
+from recognizers.name_net import NameNet
+
+def blas_threads():
+    return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+before = blas_threads()
+NameNet.load(__import__("pathlib").Path(sys.argv[1]))
+loaded = blas_threads()
+read, write = os.pipe()
+if os.fork() == 0:  # an inspection worker is forked from the process that built the engine
+    os.write(write, json.dumps(blas_threads()).encode())
+    os._exit(0)
+os.close(write)
+forked = json.loads(os.read(read, 1000))
+print(json.dumps({"before": before, "loaded": loaded, "forked": forked}))
+"""
+
+
+def test_a_loaded_network_runs_blas_on_one_thread_in_forked_workers() -> None:
+    """BLAS threads spinning on a shared machine cost a 1 KB prompt 40 ms instead of 5: one thread."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["OPENBLAS_NUM_THREADS"] = "2"  # what numpy starts with on a 2-core machine, whatever this one is
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", _BLAS_THREADS, str(FIXTURES[0][0])], env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    threads = json.loads(done.stdout)
+    assert threads["before"] and all(n == 2 for n in threads["before"])
+    assert threads["loaded"] == [1] * len(threads["before"])
+    assert threads["forked"] == [1] * len(threads["before"])
