@@ -94,8 +94,22 @@ class NameNet:
                     + self.n_flags + (3 if self.stacks_on_crf else 0))
         if self.input_weight.shape[0] != expected or self.transitions.shape != (3, 3):
             raise ValueError(f"{path}: inconsistent shapes (re-run tools/train_names_net.py)")
-        # Codepoint -> embedding row: a sorted search (the alphabet is a few thousand characters).
         self._gap = max(self.dilations)
+        # The input projection folded into per-row tables (a character's, its pair's and its class's
+        # rows already multiplied by their part of ``input_weight``; the bias in the class rows, as each
+        # character has one class): gathers and two narrow products instead of one product of a wide
+        # concatenation per character.
+        parts = np.cumsum([0, self.char_embedding.shape[1], self.pair_embedding.shape[1],
+                           len(CLASS_LETTERS), self.n_flags])
+        weight = self.input_weight
+        self._char_input = self.char_embedding @ weight[parts[0]:parts[1]]
+        self._pair_input = self.pair_embedding @ weight[parts[1]:parts[2]]
+        self._class_input = weight[parts[2]:parts[3]] + self.input_bias
+        self._flag_input = weight[parts[3]:parts[4]]
+        self._crf_input = weight[parts[4]:]
+        # Each convolution as one product giving its three taps side by side: (in, kernel * out).
+        self._taps = [w.reshape(_KERNEL, w.shape[1], -1).transpose(1, 0, 2).reshape(w.shape[1], -1)
+                      for w in self.conv_weights]
 
     @classmethod
     def load(cls, path: Path = NET_PATH) -> NameNet:
@@ -115,33 +129,30 @@ class NameNet:
     def emissions(self, inputs: NetInputs) -> FloatArray:
         """State scores (n, 3) in ``self.labels`` order for the characters of ``inputs``."""
         n = len(inputs.codes)
-        features = [
-            self.char_embedding[self.char_rows(inputs.codes)],
-            self.pair_embedding[pair_buckets(inputs.codes, inputs.next_codes, len(self.pair_embedding))],
-            np.eye(len(CLASS_LETTERS), dtype=np.float32)[inputs.classes],
-            inputs.flags.astype(np.float32),
-        ]
+        x = (self._char_input[self.char_rows(inputs.codes)]
+             + self._pair_input[pair_buckets(inputs.codes, inputs.next_codes, len(self._pair_input))]
+             + self._class_input[inputs.classes]
+             + inputs.flags.astype(np.float32) @ self._flag_input)
         if self.stacks_on_crf:
             assert inputs.crf_scores is not None
-            features.append(inputs.crf_scores.astype(np.float32))
-        x = np.concatenate(features, axis=1)
+            x += inputs.crf_scores.astype(np.float32) @ self._crf_input
         # Pieces laid out with zero gaps of the largest dilation between and around them.
         gap = self._gap
         piece = np.repeat(np.arange(len(inputs.lengths)), inputs.lengths)
         where = np.arange(n) + gap * (piece + 1)
         size = n + gap * (len(inputs.lengths) + 1)
-        hidden = np.zeros((size, self.input_weight.shape[1]), dtype=np.float32)
-        hidden[where] = np.maximum(x @ self.input_weight + self.input_bias, 0)
-        width = hidden.shape[1]
-        for weight, bias, dilation in zip(self.conv_weights, self.conv_biases, self.dilations, strict=True):
-            taps = hidden @ weight.reshape(_KERNEL, width, -1).transpose(1, 0, 2).reshape(width, -1)
-            taps = taps.reshape(size, _KERNEL, -1)
-            out = taps[:, 1].copy()
+        hidden = np.zeros((size, x.shape[1]), dtype=np.float32)
+        hidden[where] = np.maximum(x, 0)
+        in_piece = np.zeros((size, 1), dtype=np.float32)
+        in_piece[where] = 1
+        for taps_weight, bias, dilation in zip(self._taps, self.conv_biases, self.dilations, strict=True):
+            taps = (hidden @ taps_weight).reshape(size, _KERNEL, -1)
+            out = taps[:, 1] + bias
             out[dilation:] += taps[:-dilation, 0]
             out[:-dilation] += taps[dilation:, 2]
-            update = np.zeros_like(hidden)
-            update[where] = np.maximum(out[where] + bias, 0)
-            hidden = hidden + update
+            np.maximum(out, 0, out=out)
+            out *= in_piece  # the gaps stay zero
+            hidden += out
         scores: FloatArray = (hidden[where] @ self.output_weight + self.output_bias).astype(np.float64)
         if self.stacks_on_crf:
             assert inputs.crf_scores is not None
