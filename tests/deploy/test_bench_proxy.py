@@ -10,7 +10,8 @@ import sys
 
 from tests.deploy.conftest import DEPLOY
 
-CASES = ("1 KB prompt, AI host", "1 KB clean, AI host", "20 KB prompt, AI host", "1 KB, non-AI host")
+CASES = ("1 KB prompt, AI host", "1 KB clean, AI host", "20 KB prompt, AI host", "1 KB, non-AI host",
+         "1 KB x 4-turn chats, AI")
 
 
 def test_the_proxy_benchmark_runs_both_proxies_and_reports_every_case() -> None:
