@@ -478,9 +478,9 @@ def _print_table(results: dict[str, dict[str, Result]], labels: list[str], reque
               f"{b.rps / a.rps:5.2f} {b.percentile(0.99) - a.percentile(0.99):8.1f}")
     one_kb = labels[0]
     a, b = results["mitmdump"][one_kb], results["guard"][one_kb]
-    ratio, added = b.rps / a.rps, b.percentile(0.99) - a.percentile(0.99)
-    print(f"\ngoal at 1 KB: throughput >= 0.80x -> {ratio:.2f}x {'met' if ratio >= 0.8 else 'NOT met'}; "
-          f"added p99 <= 10 ms -> {added:.1f} ms {'met' if added <= 10 else 'NOT met'}")
+    added = b.percentile(0.99) - a.percentile(0.99)
+    print(f"\nadded p99 at 1 KB: {added:.1f} ms (issue 17's goal, <= 10 ms, is judged with one client: "
+          f"--concurrency 1)")
     print(f"mean latency at 1 KB: mitmdump {statistics.fmean(a.latencies_ms):.1f} ms, "
           f"guard {statistics.fmean(b.latencies_ms):.1f} ms")
     _print_cpu(results, labels)
@@ -504,6 +504,12 @@ def _print_cpu(results: dict[str, dict[str, Result]], labels: list[str]) -> None
         ratios = (f"{theirs / proxy:11.2f} {theirs / total:11.2f}" if proxy else f"{'-':>11} {'-':>11}")
         print(f"{label:24} | {theirs:8.2f} | {proxy:11.2f} {workers:8.2f} {audit:6.2f} {total:6.2f} | "
               f"{ratios}")
+    for label, goal in ((labels[0], 1.5), (labels[2], 3.0)):
+        a, b = results["mitmdump"][label], results["guard"][label]
+        total = b.cpu_ms_per_request(b.proxy_cpu_s + b.workers_cpu_s + b.audit_cpu_s)
+        times = total / a.cpu_ms_per_request(a.proxy_cpu_s)
+        print(f"goal, {label}: guard's total CPU per request <= {goal}x mitmdump's -> {times:.2f}x "
+              f"{'met' if times <= goal else 'NOT met'}")
 
 
 # ---------------------------------------------------------------- instructions, from callgrind
