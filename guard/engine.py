@@ -12,6 +12,7 @@ import enum
 import hashlib
 import itertools
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -102,12 +103,14 @@ class _AnalysisCache:
     Keyed by a digest of the text, not the text: a worker keeps no prompt longer than its request.
     The results depend only on the text and the engine's recognizers (fixed for an engine's life;
     a new policy builds a new engine), never on the tier or the destination, which are judged
-    afterwards on every request. Results are shared, so nothing downstream may change them.
+    afterwards on every request. Results are shared, so nothing downstream may change them. A lock
+    keeps the order book whole when threads share the engine.
     """
 
     def __init__(self, entries: int) -> None:
         self._entries = entries
         self._results: OrderedDict[bytes, tuple[RecognizerResult, ...]] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = self.misses = 0
 
     @staticmethod
@@ -115,19 +118,21 @@ class _AnalysisCache:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def get(self, key: bytes) -> tuple[RecognizerResult, ...] | None:
-        found = self._results.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._results.move_to_end(key)
-        return found
+        with self._lock:
+            found = self._results.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._results.move_to_end(key)
+            return found
 
     def put(self, key: bytes, results: Sequence[RecognizerResult]) -> None:
-        self._results[key] = tuple(results)
-        self._results.move_to_end(key)
-        while len(self._results) > self._entries:
-            self._results.popitem(last=False)
+        with self._lock:
+            self._results[key] = tuple(results)
+            self._results.move_to_end(key)
+            while len(self._results) > self._entries:
+                self._results.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._results)
