@@ -95,3 +95,15 @@ def test_only_the_proxy_workers_engine_remembers() -> None:
     assert Engine(load_policy()).cache is None  # scan, explain and the benchmarks compute every time
     worker_engine = build_engine(None)
     assert worker_engine.cache is not None
+
+
+def test_threads_sharing_a_small_memory_get_the_computed_verdicts(engine: Engine) -> None:
+    """Entries come and go while four threads read and write them: every verdict is still right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = Engine(load_policy(), cache_entries=4)
+    texts = _texts()[:24] * 3
+    want = [engine.inspect(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(shared.inspect, texts))
+    assert got == want
