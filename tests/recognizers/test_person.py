@@ -91,6 +91,7 @@ WRAPPED_LAW = "\n".join(
     ("約翰·史密斯先生明天來所說明。", ["約翰·史密斯"]),
     ("我朋友瓦歷斯·諾幹說他寫了一本新書。", ["瓦歷斯·諾幹"]),
     ("小琪今天請假，請幫我調班。", ["小琪"]),
+    ("怡君您好，附件是本週報告。", ["怡君"]),  # 君: a title and a given-name character, kept with the name
     ('{"name": "江宜樺", "phone": "0912-345-678"}', ["江宜樺"]),
     ("姓名,電話\n林秀香,0912-345-678\n王金月,0922-333-444", ["林秀香", "王金月"]),
     ("- 張春英\n- 蔡明哲\n- 許雅芳", ["張春英", "蔡明哲", "許雅芳"]),
@@ -100,6 +101,13 @@ WRAPPED_LAW = "\n".join(
     ("Mei-hua Lin will attend the hearing.", ["Mei-hua Lin"]),
     ("Passport name: CHEN, CHIH-MING", ["CHEN, CHIH-MING"]),
     ("We use a check-in system in Long-term care.", []),
+    ("承辦人Chen Chih-ming與Lin Mei-hua聯繫", ["Chen Chih-ming", "Lin Mei-hua"]),  # no space by Chinese
+    # names in Latin letters after a person's label or role, or before an honorific
+    ("原住民族委員會Walis Nokan先生來電", ["Walis Nokan"]),
+    ("聯絡人：WALIS NOKAN，電話另告", ["WALIS NOKAN"]),
+    ("申請人 Nguyen Thi Mai 的居留證已過期", ["Nguyen Thi Mai"]),
+    ("承辦人Amy說明天回覆", ["Amy"]),
+    ("請經理Review一下，聯絡人：IT，用Microsoft Teams開會", []),
     # a surname standing for someone unnamed, places named after people
     ("陳姓男子今天被捕，林女受傷，王姓里長到場。", []),
     ("中正路上的逢甲大學附近有停車場。", []),
