@@ -826,9 +826,10 @@ class NameTagger:
             names = self._spans(joined[lo:hi], np.array(labels, dtype=np.int8))
             if not names:
                 continue
-            probabilities = marginals_sequence(scores, transitions)
+            first = names[0][0]  # the marginals of the names' positions only (the same numbers)
+            probabilities = marginals_sequence(scores, transitions, first, names[-1][1])
             for start, end in names:
-                mean = sum(probabilities[i][labels[i]] for i in range(start, end)) / (end - start)
+                mean = sum(probabilities[i - first][labels[i]] for i in range(start, end)) / (end - start)
                 found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
         return found
 

@@ -829,20 +829,24 @@ class ChinesePersonRecognizer(EntityRecognizer):
         for c in candidates:
             if c.score >= STRONG_CONTEXT_SCORE and c.end - c.start >= 2:
                 strong.setdefault(text[c.start:c.end], c)
-        for length in sorted({len(name) for name in strong}):
-            # Every start of a name of this length, overlaps included, found by the regex engine
-            # rather than a slice and a lookup per character of the text.
-            names = sorted((re.escape(name) for name in strong if len(name) == length), reverse=True)
-            for match in re.finditer(f"(?=({'|'.join(names)}))", text):
-                pos = match.start()
-                found = strong[match.group(1)]
-                span = (pos, pos + length)
-                if span not in best_at or best_at[span].score < STRONG_CONTEXT_SCORE:
-                    best_at[span] = _Candidate(
-                        pos, pos + length, STRONG_CONTEXT_SCORE,
-                        "same name found with context elsewhere in the text", found.context_word,
-                        found.evidence,
-                    )
+        # Every start of each name, overlaps included, by ``str.find`` (C speed, linear in the text,
+        # and no regex compiled per prompt: each prompt's names are new), in order of position.
+        starts: list[tuple[int, str]] = []
+        for name in strong:
+            pos = text.find(name)
+            while pos >= 0:
+                starts.append((pos, name))
+                pos = text.find(name, pos + 1)
+        for pos, name in sorted(starts, key=lambda s: (len(s[1]), s[0])):
+            length = len(name)
+            found = strong[name]
+            span = (pos, pos + length)
+            if span not in best_at or best_at[span].score < STRONG_CONTEXT_SCORE:
+                best_at[span] = _Candidate(
+                    pos, pos + length, STRONG_CONTEXT_SCORE,
+                    "same name found with context elsewhere in the text", found.context_word,
+                    found.evidence,
+                )
         return list(best_at.values())
 
     @staticmethod
