@@ -142,10 +142,16 @@ def marginals_sequence(
         [math.exp(w) for w in row] for row in transitions)
     exp = math.exp
     # Emissions shifted by their maximum per position: the scale cancels in the normalised marginals.
+    # The maximum's own weight is exp(0.0), exactly 1.0: two exp calls per position, not three.
     states = []
+    append = states.append
     for e0, e1, e2 in emissions:
-        top = e0 if e0 >= e1 and e0 >= e2 else e1 if e1 >= e2 else e2  # max(e0, e1, e2), inlined
-        states.append((exp(e0 - top), exp(e1 - top), exp(e2 - top)))
+        if e0 >= e1 and e0 >= e2:
+            append((1.0, exp(e1 - e0), exp(e2 - e0)))
+        elif e1 >= e2:
+            append((exp(e0 - e1), 1.0, exp(e2 - e1)))
+        else:
+            append((exp(e0 - e2), exp(e1 - e2), 1.0))
     a0, a1, a2 = states[0]
     total = a0 + a1 + a2
     a0, a1, a2 = a0 / total, a1 / total, a2 / total

@@ -59,7 +59,9 @@ _ROMAN_NAME_RE = re.compile(
 )
 ROMANISED_NAME_SCORE = 0.75
 # What may stand between a context word and the name: "姓名：王小明", "Dear 王小明".
-_JOINER = r"[ \t:：]{0,2}"
+_JOINER_CHARS = " \t:："
+_JOINER_LONGEST = 2
+_JOINER = f"[{_JOINER_CHARS}]{{0,{_JOINER_LONGEST}}}"
 # Where a list element or a line ends: a name standing alone between these is a list entry.
 _SEPARATORS = frozenset("、，,;；。：:\n\r\t |｜/（()）「」『』[]【】<>《》\"'")
 # Streets, schools and places are often named after people (林森北路, 中正國小, 逢甲大學): a
@@ -235,6 +237,35 @@ def _is_cjk(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
 
 
+class _WordBefore:
+    """Whether one of ``words`` (and a joiner) ends right where a name starts: ``search(text, lo, at)``
+    is ``(?:words)JOINER\\Z`` searched in ``text[lo:at]``, the same match or None.
+
+    The regex tries every start in the window; a word can only end one to three characters before
+    ``at`` (the joiner has at most two), so when none of those characters ends a word (Han characters
+    are caseless: no case-insensitive match either), there is no match and the regex is not run.
+    """
+
+    def __init__(self, words: Iterable[str], flags: int = 0) -> None:
+        words = list(words)
+        self.regex = re.compile(f"(?:{_alternation(words)}){_JOINER}\\Z", flags)
+        self._last = frozenset(
+            "".join(f"{w[-1]}{w[-1].lower()}{w[-1].upper()}{w[-1].casefold()}" for w in words if w))
+
+    def search(self, text: str, lo: int, at: int) -> re.Match[str] | None:
+        end = at
+        for _ in range(_JOINER_LONGEST + 1):
+            if end <= lo:
+                return None
+            ch = text[end - 1]
+            if ch in self._last or ch.lower() != ch or ch.upper() != ch:  # a word may end here
+                return self.regex.search(text, lo, at)
+            if ch not in _JOINER_CHARS:
+                return None
+            end -= 1
+        return None
+
+
 def _alternation(words: Iterable[str]) -> str:
     # Longest first, so "偵查佐" wins over "查佐" and "總經理" over "經理"; English words must be
     # whole words ("to" is not the end of "into", "name" not the start of "names").
@@ -274,18 +305,14 @@ class _Lexicon:
         # alternation of 300 surnames is several times slower); compound surnames are then
         # looked up by their two characters.
         self.surname_start_re = re.compile("[" + "".join(sorted({s[0] for s in self.surnames})) + "]")
-        self.role_before = re.compile(f"(?:{_alternation(recognizer.role_words)}){_JOINER}\\Z", re.IGNORECASE)
-        self.intro_before = re.compile(
-            f"(?:{_alternation(recognizer.intro_words)}){_JOINER}\\Z", re.IGNORECASE
-        )
+        self.role_before = _WordBefore(recognizer.role_words, re.IGNORECASE)
+        self.intro_before = _WordBefore(recognizer.intro_words, re.IGNORECASE)
         self.title_after = re.compile(_alternation(recognizer.title_words))
         self.header_before = re.compile(_alternation(recognizer.header_words), re.IGNORECASE)
         self.honorific_after = re.compile(_alternation(recognizer.honorifics))
         self.role_at = re.compile(_alternation(recognizer.role_words))
         # The tagger's names also take the news and social-media roles and titles as evidence.
-        self.model_role_before = re.compile(
-            f"(?:{_alternation((*recognizer.role_words, *MODEL_ROLE_WORDS))}){_JOINER}\\Z", re.IGNORECASE
-        )
+        self.model_role_before = _WordBefore((*recognizer.role_words, *MODEL_ROLE_WORDS), re.IGNORECASE)
         self.model_title_after = re.compile(_alternation((*recognizer.title_words, *MODEL_TITLE_WORDS)))
         self.context_inside = re.compile(_alternation(recognizer.role_words + recognizer.title_words))
         given_chars = frozenset(self.to_simplified(c) for c in recognizer.name_chars)
