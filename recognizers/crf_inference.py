@@ -143,7 +143,7 @@ def marginals_sequence(
     exp = math.exp
     # Emissions shifted by their maximum per position: the scale cancels in the normalised marginals.
     # The maximum's own weight is exp(0.0), exactly 1.0: two exp calls per position, not three.
-    states = []
+    states: list[tuple[float, float, float]] = []
     append = states.append
     for e0, e1, e2 in emissions:
         if e0 >= e1 and e0 >= e2:
