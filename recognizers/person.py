@@ -237,6 +237,21 @@ def _is_cjk(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\uf900" <= ch <= "\ufaff"
 
 
+class _Crossings:
+    """``crosses_word`` for the positions of one text, each position cut by jieba once (a surname's
+    start is asked about for each given-name length)."""
+
+    def __init__(self, lex: _Lexicon, simplified: str) -> None:
+        self._lex, self._simplified = lex, simplified
+        self._known: dict[int, bool] = {}
+
+    def __call__(self, pos: int) -> bool:
+        crosses = self._known.get(pos)
+        if crosses is None:
+            crosses = self._known[pos] = self._lex.crosses_word(self._simplified, pos)
+        return crosses
+
+
 class _WordBefore:
     """Whether one of ``words`` (and a joiner) ends right where a name starts: ``search(text, lo, at)``
     is ``(?:words)JOINER\\Z`` searched in ``text[lo:at]``, the same match or None.
@@ -595,6 +610,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
     def _han_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
         found: list[_Candidate] = []
         skip_until = -1
+        crossings = _Crossings(lex, simplified)
         for match in lex.surname_start_re.finditer(text):
             start = match.start()
             if start < skip_until:
@@ -604,7 +620,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
             best: _Candidate | None = None
             best_surname = ""
             for surname in options:
-                candidate = self._evaluate(text, simplified, lex, start, lex.surnames[surname])
+                candidate = self._evaluate(text, simplified, lex, start, lex.surnames[surname], crossings)
                 if candidate is not None and (best is None or candidate.score > best.score):
                     best, best_surname = candidate, surname
             if best is not None:
@@ -613,7 +629,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
         return found
 
     def _evaluate(
-        self, text: str, simplified: str, lex: _Lexicon, start: int, surname: Surname
+        self, text: str, simplified: str, lex: _Lexicon, start: int, surname: Surname, crossings: _Crossings,
     ) -> _Candidate | None:
         given_start = start + len(surname.text)
         givens = [
@@ -633,11 +649,11 @@ class ChinesePersonRecognizer(EntityRecognizer):
         left_settled = left_edge or role is not None or intro is not None
 
         if honorific is not None:
-            return self._surname_only(simplified, lex, start, surname, honorific, left_settled, role, intro)
+            return self._surname_only(start, surname, honorific, left_settled, role, intro, crossings)
         best: _Candidate | None = None
         for given in givens:
             candidate = self._score_han(
-                text, simplified, lex, start, surname, given, role, intro, left_edge, left_settled
+                text, simplified, lex, start, surname, given, role, intro, left_edge, left_settled, crossings
             )
             if candidate is not None and (best is None or candidate.score > best.score + 1e-9):
                 best = candidate
@@ -646,6 +662,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
     def _score_han(
         self, text: str, simplified: str, lex: _Lexicon, start: int, surname: Surname, given: str,
         role: re.Match[str] | None, intro: re.Match[str] | None, left_edge: bool, left_settled: bool,
+        crossings: _Crossings,
     ) -> _Candidate | None:
         given_start = start + len(surname.text)
         end = given_start + len(given)
@@ -709,20 +726,20 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
         # Last, as it is the costly check: the name must not cut through a common word on either
         # side ("由於時間", "陳志駕駛": 驾驶 starts inside 陳志駕).
-        if not left_settled and lex.crosses_word(simplified, start):
+        if not left_settled and crossings(start):
             return None
-        if not right_hard and lex.crosses_word(simplified, end):
+        if not right_hard and crossings(end):
             return None
         return _Candidate(start, end, round(score, 2), why, context_word, evidence)
 
     def _surname_only(
-        self, simplified: str, lex: _Lexicon, start: int, surname: Surname, honorific: re.Match[str],
-        left_settled: bool, role: re.Match[str] | None, intro: re.Match[str] | None,
+        self, start: int, surname: Surname, honorific: re.Match[str],
+        left_settled: bool, role: re.Match[str] | None, intro: re.Match[str] | None, crossings: _Crossings,
     ) -> _Candidate | None:
         """A bare surname before 先生/小姐: "陳小姐" is a person reference (modest score)."""
         if surname.tier == "rare" and not (role or intro):
             return None
-        if not left_settled and lex.crosses_word(simplified, start):
+        if not left_settled and crossings(start):
             return None
         return _Candidate(
             start, start + len(surname.text), SURNAME_ONLY_SCORE,

@@ -46,9 +46,7 @@ def column_header(text: str, pos: int, words: tuple[str, ...]) -> str | None:
     line_start = text.rfind("\n", 0, pos) + 1
     line_end = text.find("\n", pos)
     line = text[line_start:line_end if line_end >= 0 else len(text)]
-    lines_above = _lines_before(text, line_start)
-    if not lines_above:
-        return None
+    lines_above: list[str] | None = None  # read only for a line that splits into cells (most do not)
     for separator in _SEPARATORS:
         cells = _cells(line, separator)
         if len(cells) < 2:
@@ -56,6 +54,10 @@ def column_header(text: str, pos: int, words: tuple[str, ...]) -> str | None:
         index = next((i for i, (s, e) in enumerate(cells) if s <= pos - line_start < max(e, s + 1)), None)
         if index is None:
             continue
+        if lines_above is None:
+            lines_above = _lines_before(text, line_start)
+        if not lines_above:
+            return None
         header = None
         for above in reversed(lines_above):
             if not above.strip():
