@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import bisect
 import enum
+import hashlib
 import itertools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -32,6 +35,10 @@ MARKER = "CLASSIFICATION_MARKER"
 LEVEL_KEY = "classification_level"
 SPLIT_WINDOW = 64  # characters each side of a segment boundary inspected joined (values and their context)
 WARM_UP_TEXT = "報案人王小明（A123456789）車號ABC-1235，電話0912-345-678，【密】"
+# Texts whose analysis a proxy worker's engine remembers. API clients send the whole conversation
+# with every turn, so most of a request's messages were inspected a turn ago; a remembered one
+# costs a hash. Other engines (scan, explain, benchmarks) remember nothing unless asked.
+ANALYSIS_CACHE_ENTRIES = 2048
 
 
 class Outcome(enum.StrEnum):
@@ -90,6 +97,47 @@ class _ResolvedAnonymizer(AnonymizerEngine):
         return analyzer_results
 
 
+class _AnalysisCache:
+    """The recognizers' results for recently analysed texts, least recently used out first.
+
+    Keyed by a digest of the text, not the text: a worker keeps no prompt longer than its request.
+    The results depend only on the text and the engine's recognizers (fixed for an engine's life;
+    a new policy builds a new engine), never on the tier or the destination, which are judged
+    afterwards on every request. Results are shared, so nothing downstream may change them. A lock
+    keeps the order book whole when threads share the engine.
+    """
+
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        self._results: OrderedDict[bytes, tuple[RecognizerResult, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, key: bytes) -> tuple[RecognizerResult, ...] | None:
+        with self._lock:
+            found = self._results.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._results.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, results: Sequence[RecognizerResult]) -> None:
+        with self._lock:
+            self._results[key] = tuple(results)
+            self._results.move_to_end(key)
+            while len(self._results) > self._entries:
+                self._results.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
 def declared_recognizer(spec: RecognizerSpec) -> DeclaredRecognizer:
     """Build a policy's YAML recognizer (validators come from the built-in checksums)."""
     from recognizers.checksums import VALIDATORS
@@ -113,8 +161,10 @@ class Engine:
     between threads so that loading happens once, up front.
     """
 
-    def __init__(self, policy: Policy, recognizers: Sequence[EntityRecognizer] | None = None) -> None:
+    def __init__(self, policy: Policy, recognizers: Sequence[EntityRecognizer] | None = None, *,
+                 cache_entries: int = 0) -> None:
         self.policy = policy
+        self.cache = _AnalysisCache(cache_entries) if cache_entries > 0 else None
         base = list(recognizers) if recognizers is not None else builtin_recognizers()
         self._declared = [declared_recognizer(spec) for spec in policy.recognizers]
         every: list[EntityRecognizer] = [*base, *self._declared]
@@ -173,13 +223,25 @@ class Engine:
         """
         if not text:
             return []
-        results = analyze(self._analyzer, text, explain=explain)
+        if explain or self.cache is None:
+            results: Sequence[RecognizerResult] = analyze(self._analyzer, text, explain=explain)
+        else:
+            results = self._remembered_analysis(text, self.cache)
         judged = [self._judge(text, r, tier, segment, explain, service) for r in results]
         resolved = _resolve_overlaps(judged)
         if not explain:
             return resolved
         rejected = [self._rejected(text, r, tier, segment) for r in self._declared]
         return _in_text_order(resolved + [c for group in rejected for c in group])
+
+    def _remembered_analysis(self, text: str, cache: _AnalysisCache) -> Sequence[RecognizerResult]:
+        """The recognizers' results for ``text``, remembered for the next request that carries it."""
+        key = cache.key(text)
+        results = cache.get(key)
+        if results is None:
+            results = tuple(analyze(self._analyzer, text))
+            cache.put(key, results)
+        return results
 
     def _with_split_values(self, texts: Sequence[str], findings: list[Finding], tier: str,
                            service: ServiceSpec | None) -> list[Finding]:

@@ -42,7 +42,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from guard import ipc
-from guard.engine import Engine
+from guard.engine import ANALYSIS_CACHE_ENTRIES, Engine
 from guard.fork_server import worker_context
 from guard.formats.base import Extracts, GuardFormatError, ParsedRequest, UnreadableContent
 from guard.images import ImageUnreadable, OcrText, ReadImage, read_text
@@ -77,7 +77,7 @@ def _quiet_libraries() -> None:
 
 def build_engine(policy_path: str | None) -> Engine:
     _quiet_libraries()
-    engine = Engine(load_policy(policy_path))
+    engine = Engine(load_policy(policy_path), cache_entries=ANALYSIS_CACHE_ENTRIES)
     engine.warm_up()
     return engine
 

@@ -150,9 +150,12 @@ def analyze(analyzer: Analyzer, text: str, explain: bool = False) -> list[Recogn
             seen = [r for r in near
                     if r.entity_type == result.entity_type and r.start < end and start < r.end]
             if seen:  # the folded text found it already (perhaps a little shorter)
+                # A piece of a spaced-out value (陳 志 of 陳 志 明, 王 of 王<ZWSP>小<ZWSP>明): either piece
+                # holds a gap the normalised view closed up; take the value whole.
+                pieced = _GAP_RE.search(folded, start, end) is not None
                 for r in seen:
-                    if _GAP_RE.search(folded, r.start, r.end):  # a piece of a spaced-out value (陳 志 of
-                        r.start, r.end = min(r.start, start), max(r.end, end)  # 陳 志 明): take it whole
+                    if pieced or _GAP_RE.search(folded, r.start, r.end):
+                        r.start, r.end = min(r.start, start), max(r.end, end)
                 continue
             result.start, result.end = start, end
             results.append(result)

@@ -53,9 +53,31 @@ _ROMAN_SURNAMES = (
     "|Yao|Kuan|Guan|Chin|Qin|Chi|Ji|Hsiung|Xiong|Pai|Bai|Mao|Fu|Sun|Tung|Dong|Lung|Long|Chao|Zhao"
 )
 _ROMAN_GIVEN = r"[A-Z][a-z]{1,5}-[a-z]{1,5}"
+# Bounded by anything but a Latin letter or digit (not ``\b``: a Chinese character is a word
+# character too, and "承辦人Chen Chih-ming與…" has no space on either side).
+_NOT_LATIN_BEFORE, _NOT_LATIN_AFTER = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
 _ROMAN_NAME_RE = re.compile(
-    rf"\b(?:(?:{_ROMAN_SURNAMES}),?[ \t]+{_ROMAN_GIVEN}|{_ROMAN_GIVEN}[ \t]+(?:{_ROMAN_SURNAMES}))\b"
-    rf"|\b(?:{_ROMAN_SURNAMES.upper()}),?[ \t]+[A-Z]{{1,6}}-[A-Z]{{1,6}}\b"
+    rf"{_NOT_LATIN_BEFORE}(?:(?:{_ROMAN_SURNAMES}),?[ \t]+{_ROMAN_GIVEN}|{_ROMAN_GIVEN}[ \t]+"
+    rf"(?:{_ROMAN_SURNAMES})){_NOT_LATIN_AFTER}"
+    rf"|{_NOT_LATIN_BEFORE}(?:{_ROMAN_SURNAMES.upper()}),?[ \t]+[A-Z]{{1,6}}-[A-Z]{{1,6}}{_NOT_LATIN_AFTER}"
+)
+# Names in Latin letters in Chinese text: indigenous (Walis Nokan), Southeast-Asian (Nguyen Thi Mai),
+# Western (Kevin). Capitalised words say nothing alone (product names, English words), so only a
+# form label or role that names a person right before them, or an honorific right after, makes them
+# one: "聯絡人：Walis Nokan", "Nguyen Thi Mai女士". Titles of office (經理, 主任) are left out: staff
+# write "請經理Review" and "主任Check".  All-capital words count only two or more together (passport
+# style "WALIS NOKAN"), never one alone (IT, HR, PDF).
+_LATIN_WORD = r"[A-Z][a-z]+(?:['-][A-Za-z][a-z]*)?"
+_LATIN_NAME_RE = re.compile(
+    rf"{_NOT_LATIN_BEFORE}(?:{_LATIN_WORD}(?:[ \t]+{_LATIN_WORD}){{0,3}}"
+    rf"|[A-Z]{{2,}}(?:[ \t]+[A-Z]{{2,}}){{1,3}}){_NOT_LATIN_AFTER}"
+)
+LATIN_NAME_ROLES: tuple[str, ...] = (
+    "姓名", "名字", "全名", "報案人", "陳情人", "當事人", "嫌疑人", "被告", "原告", "證人", "告訴人",
+    "被害人", "受害人", "行為人", "關係人", "代理人", "監護人", "負責人", "車主", "駕駛人", "申請人",
+    "申報人", "聯絡人", "聯繫人", "連絡人", "收件人", "寄件人", "寄件者", "收件者", "檢舉人", "承辦人",
+    "經辦人", "填表人", "立書人", "保證人", "委託人", "受託人", "移工", "外籍配偶", "配偶", "學生", "病患",
+    "患者", "住戶", "房客", "屋主",
 )
 ROMANISED_NAME_SCORE = 0.75
 # What may stand between a context word and the name: "姓名：王小明", "Dear 王小明".
@@ -325,6 +347,7 @@ class _Lexicon:
         self.title_after = re.compile(_alternation(recognizer.title_words))
         self.header_before = re.compile(_alternation(recognizer.header_words), re.IGNORECASE)
         self.honorific_after = re.compile(_alternation(recognizer.honorifics))
+        self.latin_role_before = re.compile(f"(?:{_alternation(LATIN_NAME_ROLES)}){_JOINER}\\Z")
         self.role_at = re.compile(_alternation(recognizer.role_words))
         # The tagger's names also take the news and social-media roles and titles as evidence.
         self.model_role_before = _WordBefore((*recognizer.role_words, *MODEL_ROLE_WORDS), re.IGNORECASE)
@@ -516,6 +539,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
             *self._han_names(text, simplified, lex),
             *self._salutation_names(text),
             *self._romanised_names(text),
+            *self._latin_names(text, lex),
         ]
         candidates = self._merge(self._model_names(text, simplified, lex), rule_candidates)
         candidates = self._propagate(text, candidates)
@@ -829,6 +853,23 @@ class ChinesePersonRecognizer(EntityRecognizer):
                        "romanised surname + hyphenated given name (Chen Chih-ming)", None, 0.6)
             for m in _ROMAN_NAME_RE.finditer(text)
         ]
+
+    @staticmethod
+    def _latin_names(text: str, lex: _Lexicon) -> list[_Candidate]:
+        """Latin-letter names after a person's form label or role, or before an honorific."""
+        found = []
+        for match in _LATIN_NAME_RE.finditer(text):
+            start, end = match.span()
+            role = lex.latin_role_before.search(text, max(0, start - 8), start)
+            after = end
+            while after < len(text) and after - end < 2 and text[after] in " \t":
+                after += 1
+            honorific = lex.honorific_after.match(text, after)
+            word = role.group(0).strip(" \t:：") if role else honorific.group(0) if honorific else None
+            if word is not None:
+                found.append(_Candidate(start, end, STRONG_CONTEXT_SCORE,
+                                        f"name in Latin letters next to {word!r}", word))
+        return found
 
     def _salutation_names(self, text: str) -> list[_Candidate]:
         found = []

@@ -10,7 +10,8 @@ import sys
 
 from tests.deploy.conftest import DEPLOY
 
-CASES = ("1 KB prompt, AI host", "1 KB clean, AI host", "20 KB prompt, AI host", "1 KB, non-AI host")
+CASES = ("1 KB prompt, AI host", "1 KB clean, AI host", "20 KB prompt, AI host", "1 KB, non-AI host",
+         "1 KB x 4-turn chats, AI")
 
 
 def test_the_proxy_benchmark_runs_both_proxies_and_reports_every_case() -> None:
@@ -24,7 +25,8 @@ def test_the_proxy_benchmark_runs_both_proxies_and_reports_every_case() -> None:
         rows = [line for line in report.splitlines() if line.startswith(case)]
         assert len(rows) == 2, report
         assert all(line.count("|") >= 3 for line in rows), report
-    assert "goal at 1 KB: throughput >= 0.80x" in report
+    assert "goal, 1 KB prompt, AI host: guard's total CPU per request <= 1.5x mitmdump's" in report
+    assert "goal, 20 KB prompt, AI host" in report
     assert "CPU per request" in report
     # the CPU columns cover every guard process: the worker (--workers 1) and the audit writer were found
     assert "guard proxy processes: 1 proxy, 1 inspection worker(s), 1 audit writer(s)" in report

@@ -72,6 +72,10 @@ EVASIONS = [
     ("報案人陳\u200b志明說他看見了", "PERSON", "陳\u200b志明"),
     ("報案人陈志明说他看见了", "PERSON", "陈志明"),
     ("報案人陳.志.明說他看見了", "PERSON", "陳.志.明"),
+    # without a role: the surname alone is a name to the tagger, the closed-up view finds it whole
+    ("王\u200b小\u200b明昨天來電", "PERSON", "王\u200b小\u200b明"),
+    ("林 雅 婷昨天來電", "PERSON", "林 雅 婷"),
+    ("請聯絡張\u200c美\u200d玲", "PERSON", "張\u200c美\u200d玲"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),

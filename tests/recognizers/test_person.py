@@ -100,6 +100,13 @@ WRAPPED_LAW = "\n".join(
     ("Mei-hua Lin will attend the hearing.", ["Mei-hua Lin"]),
     ("Passport name: CHEN, CHIH-MING", ["CHEN, CHIH-MING"]),
     ("We use a check-in system in Long-term care.", []),
+    ("承辦人Chen Chih-ming與Lin Mei-hua聯繫", ["Chen Chih-ming", "Lin Mei-hua"]),  # no space by Chinese
+    # names in Latin letters after a person's label or role, or before an honorific
+    ("原住民族委員會Walis Nokan先生來電", ["Walis Nokan"]),
+    ("聯絡人：WALIS NOKAN，電話另告", ["WALIS NOKAN"]),
+    ("申請人 Nguyen Thi Mai 的居留證已過期", ["Nguyen Thi Mai"]),
+    ("承辦人Amy說明天回覆", ["Amy"]),
+    ("請經理Review一下，聯絡人：IT，用Microsoft Teams開會", []),
     # a surname standing for someone unnamed, places named after people
     ("陳姓男子今天被捕，林女受傷，王姓里長到場。", []),
     ("中正路上的逢甲大學附近有停車場。", []),
