@@ -56,10 +56,12 @@ _ROMAN_GIVEN = r"[A-Z][a-z]{1,5}-[a-z]{1,5}"
 # Bounded by anything but a Latin letter or digit (not ``\b``: a Chinese character is a word
 # character too, and "承辦人Chen Chih-ming與…" has no space on either side).
 _NOT_LATIN_BEFORE, _NOT_LATIN_AFTER = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
+# Every form starts with a capital: the lookahead in front skips other positions without trying the
+# look-behind and the 150 surnames there (a 2,000-character prompt: 0.50 -> 0.03 ms).
 _ROMAN_NAME_RE = re.compile(
-    rf"{_NOT_LATIN_BEFORE}(?:(?:{_ROMAN_SURNAMES}),?[ \t]+{_ROMAN_GIVEN}|{_ROMAN_GIVEN}[ \t]+"
+    rf"(?=[A-Z])(?:{_NOT_LATIN_BEFORE}(?:(?:{_ROMAN_SURNAMES}),?[ \t]+{_ROMAN_GIVEN}|{_ROMAN_GIVEN}[ \t]+"
     rf"(?:{_ROMAN_SURNAMES})){_NOT_LATIN_AFTER}"
-    rf"|{_NOT_LATIN_BEFORE}(?:{_ROMAN_SURNAMES.upper()}),?[ \t]+[A-Z]{{1,6}}-[A-Z]{{1,6}}{_NOT_LATIN_AFTER}"
+    rf"|{_NOT_LATIN_BEFORE}(?:{_ROMAN_SURNAMES.upper()}),?[ \t]+[A-Z]{{1,6}}-[A-Z]{{1,6}}{_NOT_LATIN_AFTER})"
 )
 # Names in Latin letters in Chinese text: indigenous (Walis Nokan), Southeast-Asian (Nguyen Thi Mai),
 # Western (Kevin). Capitalised words say nothing alone (product names, English words), so only a
@@ -347,7 +349,7 @@ class _Lexicon:
         self.title_after = re.compile(_alternation(recognizer.title_words))
         self.header_before = re.compile(_alternation(recognizer.header_words), re.IGNORECASE)
         self.honorific_after = re.compile(_alternation(recognizer.honorifics))
-        self.latin_role_before = re.compile(f"(?:{_alternation(LATIN_NAME_ROLES)}){_JOINER}\\Z")
+        self.latin_role_before = _WordBefore(LATIN_NAME_ROLES)
         self.role_at = re.compile(_alternation(recognizer.role_words))
         # The tagger's names also take the news and social-media roles and titles as evidence.
         self.model_role_before = _WordBefore((*recognizer.role_words, *MODEL_ROLE_WORDS), re.IGNORECASE)

@@ -247,6 +247,7 @@ _BEFORE_CASES = [
     ("給王小明", 1, "給"),
     (" 王小明", 1, None),  # only a joiner before
     ("王小明", 0, None),  # the start of the text
+    ("聯絡人：Walis Nokan", 4, "聯絡人："),  # before a name in Latin letters
 ]
 
 
@@ -255,7 +256,7 @@ def test_word_before_matches_the_plain_regex(text: str, at: int, expected: str |
     REC.ensure_loaded()
     lex = REC._lexicon
     assert lex is not None
-    for before in (lex.role_before, lex.intro_before, lex.model_role_before):
+    for before in (lex.role_before, lex.intro_before, lex.model_role_before, lex.latin_role_before):
         for lo in range(at + 1):
             got, plain = before.search(text, lo, at), before.regex.search(text, lo, at)
             assert (got is None) == (plain is None)
@@ -263,3 +264,10 @@ def test_word_before_matches_the_plain_regex(text: str, at: int, expected: str |
                 assert (got.span(), got.group(0)) == (plain.span(), plain.group(0))
     either = lex.role_before.search(text, 0, at) or lex.intro_before.search(text, 0, at)
     assert (either.group(0) if either else None) == expected
+
+
+def test_romanised_forms_all_start_with_a_capital() -> None:
+    """``_ROMAN_NAME_RE`` looks only where a capital stands: every surname it lists must have one."""
+    from recognizers.person import _ROMAN_SURNAMES
+
+    assert all(s[:1].isascii() and s[:1].isupper() for s in _ROMAN_SURNAMES.split("|"))
