@@ -700,6 +700,15 @@ class ChinesePersonRecognizer(EntityRecognizer):
         right_hard = right_edge or title is not None or next_char in FOLLOW_CHARS
 
         typical = [c in self.name_chars for c in given]
+        isolated = (
+            left_edge and right_edge and (start == 0 or text[start - 1] in _SEPARATORS)
+            and (not next_char or next_char in _SEPARATORS)
+        )
+        if not all(typical) and not (right_hard and (role or title or isolated)):
+            # Decided already (the same None as below, before the dictionary look-ups): unusual
+            # characters need a role, title or list header (only an isolated entry has one) and a
+            # hard right edge.
+            return None
         evidence = _TIER_WEIGHT[surname.tier]
         if surname.tier == "compound" and lex.is_common(lex.to_simplified(surname.text), 1000):
             evidence = _TIER_WEIGHT["rare"]  # 東方, 第五, 百里: ordinary words first
@@ -711,10 +720,6 @@ class ChinesePersonRecognizer(EntityRecognizer):
         # Surname + 家/氏 is "the X family" (陳家, 李氏), not an ordinary word hiding a surname.
         wordy = (lex.is_ordinary(first_word) and first_word[-1] not in _FAMILY_SUFFIXES) or lex.is_ordinary(
             simplified[start:end]
-        )
-        isolated = (
-            left_edge and right_edge and (start == 0 or text[start - 1] in _SEPARATORS)
-            and (not next_char or next_char in _SEPARATORS)
         )
         # A table cell or list entry under a "姓名" / "出席人員" header has that header as context.
         header = None
