@@ -658,11 +658,16 @@ class ChinesePersonRecognizer(EntityRecognizer):
         self, text: str, simplified: str, lex: _Lexicon, start: int, surname: Surname, crossings: _Crossings,
     ) -> _Candidate | None:
         given_start = start + len(surname.text)
-        givens = [
-            text[given_start:end] for end in (given_start + 2, given_start + 1)
-            if end <= len(text) and all(_is_cjk(c) and c not in STOP_CHARS for c in text[given_start:end])
-            and text[start:end] not in lex.surnames  # "張簡" alone is a surname, not 張 + a given name
-        ]
+        # Given names of two characters, then one: Chinese characters that are not function words,
+        # and not making a surname with the first ("張簡" alone is a surname, not 張 + a given name).
+        givens = []
+        if given_start < len(text) and _is_cjk(text[given_start]) and text[given_start] not in STOP_CHARS:
+            second = given_start + 1
+            if (second < len(text) and _is_cjk(text[second]) and text[second] not in STOP_CHARS
+                    and text[start:second + 1] not in lex.surnames):
+                givens.append(text[given_start:second + 1])
+            if text[start:second] not in lex.surnames:
+                givens.append(text[given_start:second])
         honorific = lex.honorific_after.match(text, given_start)
         if not givens and honorific is None:
             return None  # most surname characters in running text: 於是, 和解, 有關 ...
