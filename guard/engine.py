@@ -39,6 +39,9 @@ WARM_UP_TEXT = "報案人王小明（A123456789）車號ABC-1235，電話0912-34
 # with every turn, so most of a request's messages were inspected a turn ago; a remembered one
 # costs a hash. Other engines (scan, explain, benchmarks) remember nothing unless asked.
 ANALYSIS_CACHE_ENTRIES = 2048
+# And at most this many results in all (about 425 bytes each: some 20 MB), so that many long texts
+# full of findings cannot grow a worker; one text with more than an eighth of them is not kept.
+ANALYSIS_CACHE_RESULTS = 50_000
 
 
 class Outcome(enum.StrEnum):
@@ -107,9 +110,10 @@ class _AnalysisCache:
     keeps the order book whole when threads share the engine.
     """
 
-    def __init__(self, entries: int) -> None:
-        self._entries = entries
+    def __init__(self, entries: int, results: int = ANALYSIS_CACHE_RESULTS) -> None:
+        self._entries, self._most_results = entries, results
         self._results: OrderedDict[bytes, tuple[RecognizerResult, ...]] = OrderedDict()
+        self._held = 0  # results held, all entries together
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -128,11 +132,19 @@ class _AnalysisCache:
             return found
 
     def put(self, key: bytes, results: Sequence[RecognizerResult]) -> None:
+        if len(results) > self._most_results // 8:
+            return
         with self._lock:
+            previous = self._results.pop(key, ())
             self._results[key] = tuple(results)
-            self._results.move_to_end(key)
-            while len(self._results) > self._entries:
-                self._results.popitem(last=False)
+            self._held += len(results) - len(previous)
+            while len(self._results) > self._entries or self._held > self._most_results:
+                _, forgotten = self._results.popitem(last=False)
+                self._held -= len(forgotten)
+
+    @property
+    def results_held(self) -> int:
+        return self._held
 
     def __len__(self) -> int:
         return len(self._results)
@@ -162,9 +174,9 @@ class Engine:
     """
 
     def __init__(self, policy: Policy, recognizers: Sequence[EntityRecognizer] | None = None, *,
-                 cache_entries: int = 0) -> None:
+                 cache_entries: int = 0, cache_results: int = ANALYSIS_CACHE_RESULTS) -> None:
         self.policy = policy
-        self.cache = _AnalysisCache(cache_entries) if cache_entries > 0 else None
+        self.cache = _AnalysisCache(cache_entries, cache_results) if cache_entries > 0 else None
         base = list(recognizers) if recognizers is not None else builtin_recognizers()
         self._declared = [declared_recognizer(spec) for spec in policy.recognizers]
         every: list[EntityRecognizer] = [*base, *self._declared]

@@ -19,7 +19,7 @@ from recognizers import LANGUAGE
 from recognizers.context import ChineseContextEnhancer
 from recognizers.nlp import NoModelNlpEngine
 from recognizers.normalise import normalise
-from recognizers.text import fold
+from recognizers.text import ZERO_WIDTH, fold
 
 
 def make_tldextract_offline() -> None:
@@ -123,6 +123,7 @@ class DirectAnalyzer:
 
 # A character inside a finding that the normalised view may have closed up (a space, a dot, a dash).
 _GAP_RE = re.compile(r"[^0-9A-Za-z\u3400-\u9fff]")
+_INVISIBLE_RE = re.compile(f"[{ZERO_WIDTH}]")
 
 
 def analyze(analyzer: Analyzer, text: str, explain: bool = False) -> list[RecognizerResult]:
@@ -150,9 +151,11 @@ def analyze(analyzer: Analyzer, text: str, explain: bool = False) -> list[Recogn
             seen = [r for r in near
                     if r.entity_type == result.entity_type and r.start < end and start < r.end]
             if seen:  # the folded text found it already (perhaps a little shorter)
-                # A piece of a spaced-out value (陳 志 of 陳 志 明, 王 of 王<ZWSP>小<ZWSP>明): either piece
-                # holds a gap the normalised view closed up; take the value whole.
-                pieced = _GAP_RE.search(folded, start, end) is not None
+                # A piece of a spaced-out value (陳 志 of 陳 志 明): the piece holds a gap the normalised
+                # view closed up; take the value whole. So too when the value holds an invisible
+                # character (王 of 王<ZWSP>小<ZWSP>明), which never separates two values, as a space or a
+                # line break may (病歷號 0034567, then the next line's bed number).
+                pieced = _INVISIBLE_RE.search(folded, start, end) is not None
                 for r in seen:
                     if pieced or _GAP_RE.search(folded, r.start, r.end):
                         r.start, r.end = min(r.start, start), max(r.end, end)

@@ -207,6 +207,9 @@ MODEL_ROLE_WORDS: tuple[str, ...] = (
 MODEL_TITLE_WORDS: tuple[str, ...] = (
     "說", "表示", "指出", "認為", "強調", "同志", "等人", "夫婦", "一家", "本人",
 )
+# A title that is also one of the commonest given-name characters (王君 "Mr Wang", 怡君 a given
+# name): the tagger's features read it as a title, so a name it tags right before it takes it along.
+_TITLE_OR_GIVEN = "君"
 # A bare surname before one of these is a person reference: "陳小姐", "王先生".
 HONORIFICS: tuple[str, ...] = ("先生", "小姐", "女士", "太太")
 
@@ -557,6 +560,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
         for tagged in self._tagger.tag(simplified):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
             start, end = _without_edge_punctuation(text, start, end)
+            if text[end:end + 1] == _TITLE_OR_GIVEN and end - start <= 3:
+                end += 1  # 怡君 read as 怡 + the title 君: either way 君 is part of how the person is named
             if not _HAN_RE.search(text, start, end):
                 continue  # trained on Chinese prose: Latin-script names (Chen Chih-ming) are the rules'
             if end - start < 1 or (end - start == 1 and lex.honorific_after.match(text, end)):

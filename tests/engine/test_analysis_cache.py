@@ -81,6 +81,23 @@ def test_the_least_recently_used_text_is_forgotten_first() -> None:
     assert small.cache.misses == misses + 1
 
 
+def test_the_memory_holds_a_bounded_number_of_results() -> None:
+    """Long texts full of findings push older entries out; one holding too many is not kept."""
+    small = Engine(load_policy(), cache_entries=100, cache_results=16)
+    assert small.cache is not None
+    two = "電話 0912-345-670、電話 0912-345-671"  # two results
+    for n in range(10):
+        small.inspect(f"第{n}件：{two}")
+    assert small.cache.results_held == 16 and len(small.cache) == 8
+    misses = small.cache.misses
+    small.inspect("第0件：" + two)  # the oldest was forgotten
+    assert small.cache.misses == misses + 1
+    crowded = "、".join(f"電話 0912-345-6{i:02d}" for i in range(3))  # 3 > 16 // 8: not kept
+    assert len(small.inspect(crowded).findings) == 3
+    small.inspect(crowded)
+    assert small.cache.misses == misses + 3 and small.cache.results_held == 16
+
+
 def test_explain_always_computes(remembering: Engine) -> None:
     assert remembering.cache is not None
     text = "車主王小明，車號ABC-1235"
