@@ -293,8 +293,11 @@ class _WordBefore:
         self.regex = re.compile(f"(?:{_alternation(words)}){_JOINER}\\Z", flags)
         self._last = frozenset(
             "".join(f"{w[-1]}{w[-1].lower()}{w[-1].upper()}{w[-1].casefold()}" for w in words if w))
+        self._anywhere = not all(words)  # an empty word matches before any joiner: no shortcut
 
     def search(self, text: str, lo: int, at: int) -> re.Match[str] | None:
+        if self._anywhere:
+            return self.regex.search(text, lo, at)
         end = at
         for _ in range(_JOINER_LONGEST + 1):
             if end <= lo:

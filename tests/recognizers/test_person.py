@@ -272,3 +272,12 @@ def test_romanised_forms_all_start_with_a_capital() -> None:
     from recognizers.person import _ROMAN_SURNAMES
 
     assert all(s[:1].isascii() and s[:1].isupper() for s in _ROMAN_SURNAMES.split("|"))
+
+
+def test_word_before_with_an_empty_word_is_the_plain_regex() -> None:
+    from recognizers.person import _WordBefore
+
+    before = _WordBefore(["報案人", ""])
+    for text, at in (("今天王小明", 2), ("報案人王小明", 3), ("王小明", 0), ("  王", 2)):
+        got, plain = before.search(text, 0, at), before.regex.search(text, 0, at)
+        assert (got and got.span()) == (plain and plain.span())
