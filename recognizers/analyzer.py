@@ -124,6 +124,7 @@ class DirectAnalyzer:
 # A character inside a finding that the normalised view may have closed up (a space, a dot, a dash).
 _GAP_RE = re.compile(r"[^0-9A-Za-z\u3400-\u9fff]")
 _INVISIBLE_RE = re.compile(f"[{ZERO_WIDTH}]")
+_CJK_GAP_RE = re.compile(r"[\u3400-\u9fff][^0-9A-Za-z\u3400-\u9fff\r\n]+[\u3400-\u9fff]")
 
 
 def analyze(analyzer: Analyzer, text: str, explain: bool = False) -> list[RecognizerResult]:
@@ -153,9 +154,11 @@ def analyze(analyzer: Analyzer, text: str, explain: bool = False) -> list[Recogn
             if seen:  # the folded text found it already (perhaps a little shorter)
                 # A piece of a spaced-out value (陳 志 of 陳 志 明): the piece holds a gap the normalised
                 # view closed up; take the value whole. So too when the value holds an invisible
-                # character (王 of 王<ZWSP>小<ZWSP>明), which never separates two values, as a space or a
-                # line break may (病歷號 0034567, then the next line's bed number).
-                pieced = _INVISIBLE_RE.search(folded, start, end) is not None
+                # character (王 of 王<ZWSP>小<ZWSP>明) or a gap within a line between Chinese characters
+                # (王 of 王 小 明, 王😀小😀明): neither separates two values, as a line break may
+                # (病歷號 0034567, then the next line's bed number 13).
+                pieced = (_INVISIBLE_RE.search(folded, start, end) is not None
+                          or _CJK_GAP_RE.search(folded, start, end) is not None)
                 for r in seen:
                     if pieced or _GAP_RE.search(folded, r.start, r.end):
                         r.start, r.end = min(r.start, start), max(r.end, end)

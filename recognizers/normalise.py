@@ -209,7 +209,14 @@ def _drop(match: re.Match[str]) -> str:
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 _ALNUM = r"[A-Za-z0-9]"
-_SEPARATOR = r"[\s.,_\-·・/\\|:;*~+、，。．]{1,16}"
+# Pictographs (emoji, dingbats, symbols) separate nothing anyone reads: 王😀小😀明 is 王小明.
+_PICTOGRAPHS = "\u2600-\u27bf\U0001f000-\U0001faff"
+# Symbols nobody writes between the single characters of a value: 王=小=明, A#1#2…; brackets and
+# quotes only between letters and digits (A(1)2…): in prose they close a single character in a
+# caption or a quote (黃湘怡（左）昨…, 『哈利波特』或『榮恩』), and joining those makes names of words.
+_SYMBOLS = "=#^<>@&%$"
+_BRACKETS = "!?'\"()\\[\\]{}「」『』【】〈〉《》"
+_SEPARATOR = rf"[\s.,_\-·・/\\|:;*~+、，。．{_SYMBOLS}{_BRACKETS}{_PICTOGRAPHS}]{{1,16}}"
 _WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
 # Three or more single characters separated by anything (陳 志 明, A.1.2.3); letter/digit groups
 # separated by what nobody types inside a number on purpose (0912.345.678, A123_456_789, a line
@@ -219,7 +226,8 @@ _WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
 # ahead to a possible start (half the scanning time); the look-behind then checks the character
 # before it.
 _SINGLE_ALNUM = f"{_ALNUM}(?<!{_ALNUM}{_ALNUM})(?!{_ALNUM})"
-_CJK_SEPARATOR = r"[\s._\-·・/\\|*~+]{1,16}"  # not sentence punctuation: 甲，乙，丙 is prose
+# Not sentence punctuation: 甲，乙，丙 is prose.
+_CJK_SEPARATOR = rf"[\s._\-·・/\\|*~+{_SYMBOLS}{_PICTOGRAPHS}]{{1,16}}"
 _JOIN_RE = re.compile(
     f"{_SINGLE_ALNUM}(?:{_SEPARATOR}{_SINGLE_ALNUM}){{2,}}"
     f"|[{_CJK}](?:{_CJK_SEPARATOR}[{_CJK}]){{2,}}"

@@ -76,6 +76,14 @@ EVASIONS = [
     ("王\u200b小\u200b明昨天來電", "PERSON", "王\u200b小\u200b明"),
     ("林 雅 婷昨天來電", "PERSON", "林 雅 婷"),
     ("請聯絡張\u200c美\u200d玲", "PERSON", "張\u200c美\u200d玲"),
+    ("王\u3000小\u3000明昨天來電", "PERSON", "王\u3000小\u3000明"),
+    # pictographs between the characters
+    ("報案人王😀小😀明說他看見了", "PERSON", "王😀小😀明"),
+    ("王★小★明昨天來電", "PERSON", "王★小★明"),
+    # symbols and brackets between the characters
+    ("報案人王=小=明說他看見了", "PERSON", "王=小=明"),
+    ("身分證A#1#2#3#4#5#6#7#8#9", "TW_NATIONAL_ID", "A#1#2#3#4#5#6#7#8#9"),
+    ("身分證A😀1😀2😀3😀4😀5😀6😀7😀8😀9", "TW_NATIONAL_ID", "A😀1😀2😀3😀4😀5😀6😀7😀8😀9"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
@@ -127,7 +135,18 @@ ORDINARY = [
     "會議紀錄\n\n1. 報告事項\n2. 討論事項\n3. 臨時動議",
     "&amp; &lt;div&gt; 是 HTML，%20 是空白。",
     "第⑩條之規定，請參照。",
+    "今天天氣很好😀明天見😀，大家辛苦了👍👍",
+    "好😀棒😀喔，謝謝你們★★★",
+    "x=1, y=2, z=3 的值是多少？第(一)(二)(三)項請見 a[1][2][3]。",
+    "他說「好」了，大家都同意(全數通過)！",
 ]
+
+
+def test_a_captions_bracketed_character_is_not_joined_to_a_name(engine: Engine) -> None:
+    """怡（左）昨 is a caption, not a spaced-out word: the names keep their own characters."""
+    text = "黃湘怡（左）昨為慶祝生日，和張天霖（右）一起吃飯。"
+    found = [text[f.start:f.end] for f in engine.inspect(text).findings]
+    assert found == ["黃湘怡", "張天霖"]
 
 
 @pytest.mark.parametrize("text", ORDINARY)
