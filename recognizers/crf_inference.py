@@ -123,34 +123,57 @@ def viterbi_sequence(emissions: list[list[float]], transitions: list[list[float]
 
 
 def marginals_sequence(
-    emissions: list[list[float]], transitions: list[list[float]]
+    emissions: list[list[float]], transitions: list[list[float]], lo: int = 0, hi: int | None = None,
 ) -> list[tuple[float, float, float]]:
-    """Per position of one sequence (three labels), each label's probability: scaled forward-backward."""
+    """Per position ``lo`` to ``hi`` of one sequence (three labels; default: all of it), each label's
+    probability: scaled forward-backward.
+
+    The forward pass stops at ``hi`` and the backward pass at ``lo`` (neither needs what lies beyond),
+    so asking for the positions of a name costs less than the whole sequence and gives the very same
+    numbers: each position's values come from the same operations in the same order either way.
+    """
+    n = len(emissions)
+    hi = n if hi is None else hi
+    if not 0 <= lo <= hi <= n:
+        raise ValueError(f"marginals asked for positions {lo}..{hi} of a sequence of {n}")
+    if lo == hi:
+        return []
     (t00, t01, t02), (t10, t11, t12), (t20, t21, t22) = (
         [math.exp(w) for w in row] for row in transitions)
+    exp = math.exp
     # Emissions shifted by their maximum per position: the scale cancels in the normalised marginals.
-    states = []
+    # The maximum's own weight is exp(0.0), exactly 1.0: two exp calls per position, not three.
+    states: list[tuple[float, float, float]] = []
+    append = states.append
     for e0, e1, e2 in emissions:
-        top = max(e0, e1, e2)
-        states.append((math.exp(e0 - top), math.exp(e1 - top), math.exp(e2 - top)))
-    alphas = []
+        if e0 >= e1 and e0 >= e2:
+            append((1.0, exp(e1 - e0), exp(e2 - e0)))
+        elif e1 >= e2:
+            append((exp(e0 - e1), 1.0, exp(e2 - e1)))
+        else:
+            append((exp(e0 - e2), exp(e1 - e2), 1.0))
     a0, a1, a2 = states[0]
     total = a0 + a1 + a2
     a0, a1, a2 = a0 / total, a1 / total, a2 / total
-    alphas.append((a0, a1, a2))
-    for x0, x1, x2 in states[1:]:
+    alphas = []  # forward values at lo .. hi - 1
+    if lo == 0:
+        alphas.append((a0, a1, a2))
+    for t in range(1, hi):
+        x0, x1, x2 = states[t]
         a0, a1, a2 = ((a0 * t00 + a1 * t10 + a2 * t20) * x0, (a0 * t01 + a1 * t11 + a2 * t21) * x1,
                       (a0 * t02 + a1 * t12 + a2 * t22) * x2)
         total = a0 + a1 + a2
         a0, a1, a2 = a0 / total, a1 / total, a2 / total
-        alphas.append((a0, a1, a2))
-    out = [(0.0, 0.0, 0.0)] * len(states)
+        if t >= lo:
+            alphas.append((a0, a1, a2))
+    out = [(0.0, 0.0, 0.0)] * (hi - lo)
     b0 = b1 = b2 = 1.0
-    for t in range(len(states) - 1, -1, -1):
-        a0, a1, a2 = alphas[t]
-        p0, p1, p2 = a0 * b0, a1 * b1, a2 * b2
-        total = p0 + p1 + p2
-        out[t] = (p0 / total, p1 / total, p2 / total)
+    for t in range(n - 1, lo - 1, -1):
+        if t < hi:
+            a0, a1, a2 = alphas[t - lo]
+            p0, p1, p2 = a0 * b0, a1 * b1, a2 * b2
+            total = p0 + p1 + p2
+            out[t - lo] = (p0 / total, p1 / total, p2 / total)
         x0, x1, x2 = states[t]
         y0, y1, y2 = b0 * x0, b1 * x1, b2 * x2
         b0, b1, b2 = (t00 * y0 + t01 * y1 + t02 * y2, t10 * y0 + t11 * y1 + t12 * y2,

@@ -20,6 +20,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers import LANGUAGE
 from recognizers.context import CONTEXT_KEY
+from recognizers.prefilter import with_first_class
 from recognizers.table import column_header
 
 _CN_DIGITS = "零〇一二三四五六七八九十"
@@ -31,7 +32,9 @@ _MONTH_NAME = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.
 _D = r"(?<![\d.\-/])"
 _E = r"(?![\d.\-/]?\d)"
 DATE_PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = tuple(
-    (name, re.compile(regex, re.IGNORECASE), roc) for name, regex, roc in (
+    # Behind a lookahead for their first character (``with_first_class``): the same matches, found
+    # without trying each pattern at every position of the text.
+    (name, re.compile(with_first_class(regex, re.IGNORECASE), re.IGNORECASE), roc) for name, regex, roc in (
         ("ROC 年月日", _D + r"(?:民國|民|ROC)?[ \t]?(?P<y>\d{2,3})[ \t]?年[ \t]?(?P<m>\d{1,2})[ \t]?月"
          r"[ \t]?(?P<d>\d{1,2})[ \t]?[日號]?", True),
         ("ROC 年月日 (Chinese numerals)", r"(?:民國)?(?P<y>" + CN_NUM + r")年(?P<m>" + CN_NUM + r")月"

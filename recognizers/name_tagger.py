@@ -523,22 +523,30 @@ class _WindowTables:
     def scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """The window templates' part of the state scores of ``rows``."""
         ids = self.char_id[codes].astype(np.int64)
-        total = self._gather(self.groups["chars"], ids, rows)
+        shifted: dict[int, npt.NDArray[np.int64]] = {}  # rows + offset, computed once per offset
+        total = self._gather(self.groups["chars"], ids, rows, shifted)
         class_ids = self.char_id[_class_codes(codes)].astype(np.int64)
-        total += self._gather(self.groups["classes"], class_ids, rows)
+        total += self._gather(self.groups["classes"], class_ids, rows, shifted)
         pairs = self.groups["pairs"]
         assert pairs.pair_keys is not None
         pair_rows = _lookup(pairs.pair_keys, ids[:-1] * self.size + ids[1:])  # pair starting at each row
-        return total + self._gather(pairs, pair_rows, rows)
+        return total + self._gather(pairs, pair_rows, rows, shifted)
 
     @staticmethod
-    def _gather(group: _WindowGroup, values: npt.NDArray[np.int64],
-                rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    def _gather(group: _WindowGroup, values: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
+                shifted: dict[int, npt.NDArray[np.int64]]) -> npt.NDArray[np.float64]:
         # One contiguous table per template, gathered and added in turn: twice as fast as one gather
         # of (rows, templates, labels) summed over its middle axis.
-        total: npt.NDArray[np.float64] = group.columns[0][values[rows + group.offsets[0]]]
-        for column, offset in zip(group.columns[1:], group.offsets[1:].tolist(), strict=True):
-            total += column[values[rows + offset]]
+        total: npt.NDArray[np.float64] | None = None
+        for column, offset in zip(group.columns, group.offsets.tolist(), strict=True):
+            at = shifted.get(offset)
+            if at is None:
+                at = shifted[offset] = rows + offset
+            if total is None:
+                total = column[values[at]]
+            else:
+                total += column[values[at]]
+        assert total is not None
         return total
 
 
@@ -713,6 +721,9 @@ class NameTagger:
         if codes is None:
             codes = _codes(buffer)
         counts = np.zeros((len(codes), table.shape[1]))
+        # Set templates fire on rows only: added as 0/1 times the weight (0.0 or the weight itself,
+        # exactly), in template order, the same sums as adding each weight where its set matches.
+        on_rows = np.zeros((len(rows), table.shape[1]))
         for set_template in SET_TEMPLATES:
             where = rows + set_template.offset
             if set_template.width == 1:
@@ -720,23 +731,36 @@ class NameTagger:
             else:
                 keys = vocabulary.pair_sets[set_template.lexicon_field]
                 hit = _lookup(keys, (codes[where] << _CHAR_BITS) | codes[where + 1]) < len(keys)
-            counts[rows[hit]] += table[column[set_template.name]]
-        # Context words: each template's positions are distinct, so one fancy-indexed add each.
-        ends = np.array(sorted(_ends_of(self.lex.roles, buffer)), dtype=np.int64)
-        for name, offset in ROLE_TEMPLATES.items():
-            at_role = ends + offset
-            counts[at_role[at_role < len(codes)]] += table[column[name]]
-        starts = np.array(sorted(_starts_of(self.lex.titles, buffer)), dtype=np.int64)
-        for name, offset in TITLE_TEMPLATES.items():
-            at_title = starts + offset
-            counts[at_title[at_title >= 0]] += table[column[name]]
+            on_rows += hit[:, None] * table[column[set_template.name]]
+        counts[rows] = on_rows
+        # Context words: each template's positions are distinct, so one fancy-indexed add each (and
+        # none without such a word: most prompts have no title, many no role).
+        role_ends = _ends_of(self.lex.roles, buffer)
+        if role_ends:
+            ends = np.array(sorted(role_ends), dtype=np.int64)
+            for name, offset in ROLE_TEMPLATES.items():
+                at_role = ends + offset
+                counts[at_role[at_role < len(codes)]] += table[column[name]]
+        title_starts = _starts_of(self.lex.titles, buffer)
+        if title_starts:
+            starts = np.array(sorted(title_starts), dtype=np.int64)
+            for name, offset in TITLE_TEMPLATES.items():
+                at_title = starts + offset
+                counts[at_title[at_title >= 0]] += table[column[name]]
         dense = vocabulary.word_char_id[codes].astype(np.uint64)
         dense = np.concatenate((dense, np.zeros(max(_WORD_LENGTHS), dtype=np.uint64)))
+        # The key of the n characters starting at every position, one length from the last (the same
+        # integers as ``_pack``): a shift and an or per length, not a gather per character.
+        rolling, rolling_length = dense, 1
         for words in vocabulary.words:
             n = words.length
-            word_keys = _pack(np.stack([dense[rows + k] for k in range(n)], axis=1), n)
-            found = _lookup(words.keys, word_keys)
+            while rolling_length < n:
+                rolling = (rolling[:-1] << np.uint64(16)) | dense[rolling_length:]
+                rolling_length += 1
+            found = _lookup(words.keys, rolling[rows])
             hit = found < len(words.keys)
+            if not hit.any():
+                continue
             starts, tags = rows[hit], words.tags[found[hit]]
             counts[starts] += table[self._word_start_columns[n][tags]]
             counts[starts + n - 1] += table[self._word_end_columns[n][tags]]
@@ -823,27 +847,35 @@ class NameTagger:
         found = []
         for (lo, hi), scores in zip(spans, piece_scores, strict=True):
             labels = viterbi_sequence(scores, transitions)
-            names = self._spans(joined[lo:hi], np.array(labels, dtype=np.int8))
+            names = self._spans(joined[lo:hi], labels)
             if not names:
                 continue
-            probabilities = marginals_sequence(scores, transitions)
+            first = names[0][0]  # the marginals of the names' positions only (the same numbers)
+            probabilities = marginals_sequence(scores, transitions, first, names[-1][1])
             for start, end in names:
-                mean = sum(probabilities[i][labels[i]] for i in range(start, end)) / (end - start)
+                mean = sum(probabilities[i - first][labels[i]] for i in range(start, end)) / (end - start)
                 found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
         return found
 
-    def _spans(self, buffer: str, labels: npt.NDArray[np.int8]) -> list[tuple[int, int]]:
+    def _spans(self, buffer: str, labels: npt.NDArray[np.int8] | list[int]) -> list[tuple[int, int]]:
         """B/I runs of ``labels`` (one per character of ``buffer``) without leading and trailing spaces.
 
         In the padded buffer of all pieces, padding rows are "outside": no run crosses into the next piece.
+        Only the rows not "outside" are visited (found by numpy in an array, by a comprehension in a list).
         """
+        outside = self._outside
+        if isinstance(labels, list):
+            tagged = [(row, label) for row, label in enumerate(labels) if label != outside]
+        else:
+            rows = np.flatnonzero(labels != outside)
+            tagged = list(zip(rows.tolist(), labels[rows].tolist(), strict=True))
         runs = []
         start = previous = -2
-        for row in np.flatnonzero(labels != self._outside).tolist():
-            if start >= 0 and (row != previous + 1 or labels[row] != self._inside):
+        for row, label in tagged:
+            if start >= 0 and (row != previous + 1 or label != self._inside):
                 runs.append((start, previous + 1))
                 start = -2
-            if labels[row] == self._begin:
+            if label == self._begin:
                 start = row
             previous = row
         if start >= 0:

@@ -90,17 +90,25 @@ def _required(sequence: Iterable[tuple[Any, Any]]) -> _Class | None:
     return best
 
 
-def required_class(pattern: str) -> _Class | None:
-    """A class that every match of ``pattern`` has a character of, or None."""
+def _parse(pattern: str) -> Any:
+    """``re``'s parse tree of ``pattern``, or None where it may not be what the regex module reads."""
+    if "[[" in pattern:
+        return None  # a POSIX class ([[:alpha:]]) or nested set to the regex module, literals to re
     try:
         parsed = sre_parse.parse(pattern)
     except (re.error, OverflowError, RecursionError):  # syntax only the regex module reads
         return None
-    # Inline flags the prefilter would not be compiled with ((?i) under a case-sensitive recognizer):
-    # no prefilter rather than one that could miss a match.
+    # Inline flags a class derived here would not be compiled with ((?i) under a case-sensitive
+    # recognizer): nothing rather than a class that could miss a match.
     if parsed.state.flags & (re.VERBOSE | re.ASCII | re.LOCALE | re.IGNORECASE):
         return None
-    return _required(parsed)
+    return parsed
+
+
+def required_class(pattern: str) -> _Class | None:
+    """A class that every match of ``pattern`` has a character of, or None."""
+    parsed = _parse(pattern)
+    return None if parsed is None else _required(parsed)
 
 
 def prefilter(patterns: Sequence[str], flags: int) -> regex.Pattern[str] | None:
@@ -114,3 +122,72 @@ def prefilter(patterns: Sequence[str], flags: int) -> regex.Pattern[str] | None:
     if union is None or union.size >= _BROAD:
         return None
     return regex.compile("[" + "".join(sorted(union.items)) + "]", flags=flags)
+
+
+def _first(sequence: Iterable[tuple[Any, Any]]) -> tuple[_Class | None, bool] | None:
+    """The characters a match of ``sequence`` can start with, and whether it can match nothing at all;
+    None when that cannot be told (then no lookahead is built)."""
+    union: _Class | None = None
+    for op, av in sequence:
+        found: _Class | None
+        if op in (sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            continue  # zero-width: the match starts with what follows (a lookaround only narrows it)
+        if op == sre_constants.LITERAL:
+            found, nullable = _Class(frozenset({_literal(av)}), 1), False
+        elif op == sre_constants.IN:
+            found, nullable = _in(av), False
+            if found is None:
+                return None
+        elif op == sre_constants.SUBPATTERN:
+            _group, add_flags, del_flags, body = av
+            inner = _first(body) if not (add_flags or del_flags) else None
+            if inner is None:
+                return None
+            found, nullable = inner
+        elif op in _REPEATS:
+            low, _high, body = av
+            inner = _first(body)
+            if inner is None:
+                return None
+            found, nullable = inner[0], inner[1] or low == 0
+        elif op == sre_constants.BRANCH:
+            found, nullable = None, False
+            for alternative in av[1]:
+                inner = _first(alternative)
+                if inner is None:
+                    return None
+                if inner[0] is not None:
+                    found = inner[0] if found is None else found | inner[0]
+                nullable = nullable or inner[1]
+        else:  # ANY, NOT_LITERAL, GROUPREF, conditionals...: any character may come first
+            return None
+        if found is not None:
+            union = found if union is None else union | found
+        if not nullable:
+            return union, False
+    return union, True
+
+
+def first_class(pattern: str) -> str | None:
+    """A character class (regex source) that the first character of every match of ``pattern`` is in,
+    or None when none can be named (the pattern may match the empty string, starts with ``.``, ...)."""
+    parsed = _parse(pattern)
+    if parsed is None:
+        return None
+    found = _first(parsed)
+    if found is None or found[1] or found[0] is None or found[0].size >= _BROAD:
+        return None
+    return "[" + "".join(sorted(found[0].items)) + "]"
+
+
+# Flags under which a pattern means what ``re``'s parser reads (VERBOSE, regex's VERSION1 or FULLCASE:
+# not always).
+_PLAIN_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.UNICODE
+
+
+def with_first_class(pattern: str, flags: int = 0) -> str:
+    """``pattern`` behind a lookahead for its first character: the same matches, but the regex engine
+    leaves every other position at once instead of trying the pattern there (its look-behinds and
+    alternatives). Unchanged when no class can be named. Compile it with the same ``flags``."""
+    first = first_class(pattern) if flags & ~_PLAIN_FLAGS == 0 else None
+    return pattern if first is None else f"(?={first})(?:{pattern})"

@@ -8,6 +8,7 @@ first line is the header.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 _SEPARATORS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\t"), re.compile(r"\s*\|\s*"), re.compile(r"[,，]"), re.compile(r" {2,}"),
@@ -25,20 +26,19 @@ def _cells(line: str, separator: re.Pattern[str]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if not (s == e and (s == 0 or e == len(line)))]
 
 
-def _lines_before(text: str, line_start: int) -> list[str]:
-    """The (at most ``MAX_LINES_UP``) lines before the line starting at ``line_start``, in order.
+def _lines_up(text: str, line_start: int) -> Iterator[str]:
+    """The (at most ``MAX_LINES_UP``) lines above the line starting at ``line_start``, nearest first.
 
-    Found backwards from the line, not by splitting everything before it: a long paste has many
-    values, and splitting the text up to each of them made the search quadratic.
+    Found backwards from the line, one at a time, not by splitting everything before it: a long
+    paste has many values, and a header is found a line or two up (or not at all).
     """
-    lines: list[str] = []
     end = line_start - 1  # the line break that ends the line above
-    while end >= 0 and len(lines) < MAX_LINES_UP:
+    for _ in range(MAX_LINES_UP):
+        if end < 0:
+            return
         start = text.rfind("\n", 0, end) + 1
-        lines.append(text[start:end])
+        yield text[start:end]
         end = start - 1
-    lines.reverse()
-    return lines
 
 
 def column_header(text: str, pos: int, words: tuple[str, ...]) -> str | None:
@@ -46,9 +46,8 @@ def column_header(text: str, pos: int, words: tuple[str, ...]) -> str | None:
     line_start = text.rfind("\n", 0, pos) + 1
     line_end = text.find("\n", pos)
     line = text[line_start:line_end if line_end >= 0 else len(text)]
-    lines_above = _lines_before(text, line_start)
-    if not lines_above:
-        return None
+    if line_start == 0:
+        return None  # no line above: no header
     for separator in _SEPARATORS:
         cells = _cells(line, separator)
         if len(cells) < 2:
@@ -57,7 +56,7 @@ def column_header(text: str, pos: int, words: tuple[str, ...]) -> str | None:
         if index is None:
             continue
         header = None
-        for above in reversed(lines_above):
+        for above in _lines_up(text, line_start):
             if not above.strip():
                 break
             if re.fullmatch(r"[\s|:\-]+", above):  # a markdown rule line |---|---|

@@ -24,7 +24,7 @@ from recognizers import builtin_recognizers
 from recognizers.analyzer import DirectAnalyzer, analyze
 from recognizers.base import analyze_patterns
 from recognizers.declared import DeclaredRecognizer
-from recognizers.prefilter import prefilter, required_class
+from recognizers.prefilter import first_class, prefilter, required_class, with_first_class
 from recognizers.text import fold
 
 # Real strings beside the corpus: evasions the normalised view undoes, values at odd places.
@@ -103,10 +103,38 @@ def test_prefilter_needs_what_every_match_needs(pattern: str, accepted: str, rej
 
 
 @pytest.mark.parametrize("pattern", [r"(?:x)?y*", r".+", r"a|\w", r"\p{Han}{2,4}", r"(?=\d)", "a{0,3}",
-                                     r"(?i)secret"])  # an inline flag the prefilter is not compiled with
+                                     r"(?i)secret",  # an inline flag the prefilter is not compiled with
+                                     r"[[:alpha:]]{3}"])  # POSIX to the regex module, "[:alph" + "]" to re
 def test_no_prefilter_where_a_match_needs_nothing_nameable(pattern: str) -> None:
     assert required_class(pattern) is None or prefilter([pattern], 0) is None
     assert prefilter([pattern], 0) is None or prefilter([pattern], 0).search("SECRET") is not None
+    assert first_class(pattern) is None and with_first_class(pattern) == pattern
+
+
+# (regex, characters a match may start with, characters it may not, texts): behind the lookahead
+# for its first character a pattern finds the same matches (the date-of-birth patterns take it).
+FIRST = [
+    (r"(?<![\d.\-/])(?:民國|民|ROC)?[ \t]?(?P<y>\d{2,3})[ \t]?年", "民R \t7", "國年Ox",
+     ["民國七十年", "生於民國75年", "roc 75年", "ROC75年", " 75年", "1975年", "x.75年"]),
+    (r"\b(?:Jan|Feb|Mar)[a-z]*\.?[ \t]+\d{1,2}", "JFM", "ja 1", ["born jan. 5, 1990", "JANUARY 12", "Mar 3"]),
+    (r"(?:ab)?c|d?e", "acde", "b", ["xe", "abc", "cde", "ac", "dde"]),
+    (r"(?<!\d)(?:19|20)\d{2}(?:\d{4})?", "12", "03", ["19991231", "2024", "119"]),
+]
+
+
+@pytest.mark.parametrize(("pattern", "starts", "not_starts", "texts"), FIRST)
+def test_a_pattern_behind_its_first_character_finds_the_same_matches(
+        pattern: str, starts: str, not_starts: str, texts: list[str]) -> None:
+    first = first_class(pattern)
+    assert first is not None
+    assert all(re.fullmatch(first, ch) for ch in starts)
+    assert not any(re.fullmatch(first, ch) for ch in not_starts)
+    for flags in (0, re.IGNORECASE):
+        plain, guarded = re.compile(pattern, flags), re.compile(with_first_class(pattern, flags), flags)
+        for text in texts:
+            assert [(m.span(), m.groupdict()) for m in guarded.finditer(text)] == [
+                (m.span(), m.groupdict()) for m in plain.finditer(text)]
+    assert with_first_class(pattern, re.VERBOSE) == pattern  # whitespace means something else there
 
 
 # (segments of one request): values split over content parts, messages, spaced out or encoded,

@@ -209,6 +209,25 @@ def test_block_decoding_equals_sequence_decoding_on_random_scores() -> None:
     assert (labels[np.setdiff1d(np.arange(len(scores)), rows)] == -1).all()
 
 
+def test_marginals_of_a_window_are_those_of_the_whole_sequence(tagger: NameTagger) -> None:
+    """The forward pass stopped at ``hi`` and the backward pass at ``lo`` give bit for bit the numbers of
+    the whole sequence (the tagger asks only for its names' positions): real pieces and random scores."""
+    simplified = RECOGNIZER.to_simplified("\n".join(TEXTS[:40]))
+    buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in pieces(simplified))
+    real = tagger.emissions(buffer, np.arange(2, len(buffer) - 2)).tolist()[2:-2]
+    rng = np.random.default_rng(11)
+    transitions = tagger.weights.transitions.tolist()
+    for scores in (real[:60], real[:1], real[:2], rng.normal(0, 4, (37, 3)).tolist()):
+        whole = crf_inference.marginals_sequence(scores, transitions)
+        n = len(scores)
+        for lo in range(n + 1):
+            for hi in range(lo, n + 1):
+                assert crf_inference.marginals_sequence(scores, transitions, lo, hi) == whole[lo:hi]
+    for lo, hi in ((-1, 2), (3, 2), (0, 61)):
+        with pytest.raises(ValueError, match="marginals asked for positions"):
+            crf_inference.marginals_sequence(real[:60], transitions, lo, hi)
+
+
 def test_random_han_text_matches_crfsuite(tagger: NameTagger, reference: Any) -> None:
     rng = random.Random(5)
     alphabet = "陳志明王小林美華機密身分證號碼報案人電話車牌臺北市中正區的了是在有說先生。，\n "

@@ -232,3 +232,52 @@ def test_long_run_without_dots_or_breaks() -> None:
 def test_no_name_starts_or_ends_with_punctuation(text: str) -> None:
     for name in found(REC, text, min_score=0.0):
         assert name[0].isalnum() and name[-1].isalnum(), name
+
+
+# The role and intro look-behinds with their first-character test: the same match as the regex alone.
+_BEFORE_CASES = [
+    ("報案人王小明", 3, "報案人"),  # a role word right before
+    ("報案人：王小明", 4, "報案人："),  # a full-width colon between
+    ("報案人： 王小明", 5, "報案人： "),  # the longest joiner: two characters
+    ("報案人：  王小明", 6, None),  # three joiner characters: no longer the word's name
+    ("DEAR 王小明", 5, "DEAR "),  # an English word in capitals (case-insensitive)
+    ("Dear\t王小明", 5, "Dear\t"),
+    ("endear 王小明", 7, None),  # "dear" inside a word is not the word
+    ("今天王小明", 2, None),  # Han characters that end no word
+    ("寄給王小明", 2, "寄給"),  # an intro word
+    ("給王小明", 1, "給"),
+    (" 王小明", 1, None),  # only a joiner before
+    ("王小明", 0, None),  # the start of the text
+    ("聯絡人：Walis Nokan", 4, "聯絡人："),  # before a name in Latin letters
+]
+
+
+@pytest.mark.parametrize(("text", "at", "expected"), _BEFORE_CASES)
+def test_word_before_matches_the_plain_regex(text: str, at: int, expected: str | None) -> None:
+    REC.ensure_loaded()
+    lex = REC._lexicon
+    assert lex is not None
+    for before in (lex.role_before, lex.intro_before, lex.model_role_before, lex.latin_role_before):
+        for lo in range(at + 1):
+            got, plain = before.search(text, lo, at), before.regex.search(text, lo, at)
+            assert (got is None) == (plain is None)
+            if got is not None and plain is not None:
+                assert (got.span(), got.group(0)) == (plain.span(), plain.group(0))
+    either = lex.role_before.search(text, 0, at) or lex.intro_before.search(text, 0, at)
+    assert (either.group(0) if either else None) == expected
+
+
+def test_romanised_forms_all_start_with_a_capital() -> None:
+    """``_ROMAN_NAME_RE`` looks only where a capital stands: every surname it lists must have one."""
+    from recognizers.person import _ROMAN_SURNAMES
+
+    assert all(s[:1].isascii() and s[:1].isupper() for s in _ROMAN_SURNAMES.split("|"))
+
+
+def test_word_before_with_an_empty_word_is_the_plain_regex() -> None:
+    from recognizers.person import _WordBefore
+
+    before = _WordBefore(["報案人", ""])
+    for text, at in (("今天王小明", 2), ("報案人王小明", 3), ("王小明", 0), ("  王", 2)):
+        got, plain = before.search(text, 0, at), before.regex.search(text, 0, at)
+        assert (got and got.span()) == (plain and plain.span())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recognizers.table import MAX_LINES_UP, _lines_before, column_header
+from recognizers.table import MAX_LINES_UP, _lines_up, column_header
 
 WORDS = ("生日", "出生")
 
@@ -33,4 +33,4 @@ def test_lines_above_are_the_lines_splitting_would_give(text: str) -> None:
     """The lines above each line, found backwards, are those of splitting the text before it."""
     for line_start in [0, *(i + 1 for i, ch in enumerate(text) if ch == "\n")]:
         split = text[:line_start].split("\n")[:-1][-MAX_LINES_UP:]
-        assert _lines_before(text, line_start) == split
+        assert list(_lines_up(text, line_start))[::-1] == split
