@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -40,6 +39,8 @@ def one_blas_thread() -> None:
     A worker inspects one prompt at a time on one core; BLAS threads spinning for the network's small
     matrix products on a shared machine made a 1 KB prompt cost 39.7 ms instead of 4.6 ms.
     """
+    from threadpoolctl import threadpool_limits  # only when a network is loaded: 20 ms of start-up
+
     threadpool_limits(limits=1, user_api="blas")
 
 
