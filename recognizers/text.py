@@ -50,7 +50,39 @@ def _build_fold_table() -> dict[int, str]:
     return table
 
 
-_FOLD_TABLE = _build_fold_table()
+# Enclosed, parenthesised and dingbat forms Unicode gives no one-character decomposition (🅰, ➊,
+# ⑴, ⒈) or that the NFKC step skips (Ⓐ sits below U+2E80): a model reads them as the letter or
+# digit inside. (first code point, the characters it starts, how many)
+_ENCLOSED_RUNS = (
+    (0x24B6, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26),  # Ⓐ circled capitals
+    (0x24D0, "abcdefghijklmnopqrstuvwxyz", 26),  # ⓐ circled small letters
+    (0x249C, "abcdefghijklmnopqrstuvwxyz", 26),  # ⒜ parenthesised small letters
+    (0x1F130, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26),  # 🄰 squared capitals
+    (0x1F150, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26),  # 🅐 negative circled capitals
+    (0x1F170, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26),  # 🅰 negative squared capitals
+    (0x1F1E6, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26),  # 🇦 regional indicators
+    (0x2474, "123456789", 9),                    # ⑴ parenthesised digits
+    (0x2488, "123456789", 9),                    # ⒈ digits with a full stop
+    (0x24F5, "123456789", 9),                    # ⓵ double circled digits
+    (0x2776, "123456789", 9),                    # ❶ dingbat negative circled
+    (0x2780, "123456789", 9),                    # ➀ dingbat circled sans-serif
+    (0x278A, "123456789", 9),                    # ➊ dingbat negative circled sans-serif
+    (0x24FF, "0", 1),                            # ⓿
+    (0x1F100, "0", 1),                           # 🄀 digit zero full stop
+)
+# Lenticular brackets of other shapes: the label brackets of a classification marking.
+_BRACKET_FOLDS = {"〖": "【", "〗": "】", "〘": "【", "〙": "】"}
+
+
+def _enclosed_folds() -> dict[int, str]:
+    table = {ord(k): v for k, v in _BRACKET_FOLDS.items()}
+    for first, characters, count in _ENCLOSED_RUNS:
+        for offset in range(count):
+            table[first + offset] = characters[offset]
+    return table
+
+
+_FOLD_TABLE = _build_fold_table() | _enclosed_folds()
 
 
 # Characters outside ASCII, the common CJK blocks and CJK punctuation: the only ones NFKC may change.

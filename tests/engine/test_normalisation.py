@@ -84,6 +84,15 @@ EVASIONS = [
     ("報案人王=小=明說他看見了", "PERSON", "王=小=明"),
     ("身分證A#1#2#3#4#5#6#7#8#9", "TW_NATIONAL_ID", "A#1#2#3#4#5#6#7#8#9"),
     ("身分證A😀1😀2😀3😀4😀5😀6😀7😀8😀9", "TW_NATIONAL_ID", "A😀1😀2😀3😀4😀5😀6😀7😀8😀9"),
+    # letters and digits in enclosed, squared, parenthesised and dingbat forms
+    ("身分證Ⓐ123456789 請查", "TW_NATIONAL_ID", "Ⓐ123456789"),
+    ("身分證🅰123456789 請查", "TW_NATIONAL_ID", "🅰123456789"),
+    ("居留證🇫823456788 請查", "TW_RESIDENT_ID", "🇫823456788"),
+    ("身分證A❶❷❸❹❺❻❼❽❾ 請查", "TW_NATIONAL_ID", "A❶❷❸❹❺❻❼❽❾"),
+    ("身分證A➀➁➂➃➄➅➆➇➈ 請查", "TW_NATIONAL_ID", "A➀➁➂➃➄➅➆➇➈"),
+    ("居留證F⑻⑵⑶⑷⑸⑹⑺⑻⑻ 請查", "TW_RESIDENT_ID", "F⑻⑵⑶⑷⑸⑹⑺⑻⑻"),
+    ("身分證A⒈⒉⒊⒋⒌⒍⒎⒏⒐ 請查", "TW_NATIONAL_ID", "A⒈⒉⒊⒋⒌⒍⒎⒏⒐"),
+    ("〖機密〗\n主旨：勤務調整", "CLASSIFICATION_MARKER", "〖機密〗"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
