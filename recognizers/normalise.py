@@ -184,8 +184,14 @@ def _decode_text(text: str, depth: int = 0) -> str:
 # ---------------------------------------------------------------- stage 2: drop and expand
 
 
+_TAG_OFFSET, _TAG_FIRST, _TAG_LAST = 0xE0000, 0xE0020, 0xE007E
+# Letters and symbols that render as nothing, so evasion kits use them as invisible separators:
+# the Hangul fillers and the blank Braille pattern (not format characters, so not in the table).
+_BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+
+
 def _invisible_class(astral: bool) -> str:
-    parts = []
+    parts = [_BLANK_LETTERS]
     for low, high in load_fold_data()["invisible"]:
         if high >= 0x10000 and not astral:
             continue
@@ -202,7 +208,12 @@ _ASTRAL_RE = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _drop(match: re.Match[str]) -> str:
-    return _EXPANSIONS.get(match.group(), "")
+    run = match.group()
+    if run in _EXPANSIONS:
+        return _EXPANSIONS[run]
+    # Tag characters (U+E0020-E007E) are invisible, yet a model reads them as the ASCII they shadow:
+    # "ASCII smuggling" hides a whole value in them.
+    return "".join(chr(ord(ch) - _TAG_OFFSET) for ch in run if _TAG_FIRST <= ord(ch) <= _TAG_LAST)
 
 
 # ---------------------------------------------------------------- stage 3: join

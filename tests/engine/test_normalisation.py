@@ -93,6 +93,14 @@ EVASIONS = [
     ("居留證F⑻⑵⑶⑷⑸⑹⑺⑻⑻ 請查", "TW_RESIDENT_ID", "F⑻⑵⑶⑷⑸⑹⑺⑻⑻"),
     ("身分證A⒈⒉⒊⒋⒌⒍⒎⒏⒐ 請查", "TW_NATIONAL_ID", "A⒈⒉⒊⒋⒌⒍⒎⒏⒐"),
     ("〖機密〗\n主旨：勤務調整", "CLASSIFICATION_MARKER", "〖機密〗"),
+    # characters that render as nothing, and tag characters a model reads as ASCII
+    ("身分證F\u31641\u31642\u31643\u31644\u31645\u31646\u31647\u31648\u31644 請查", "TW_NATIONAL_ID",
+     "F\u31641\u31642\u31643\u31644\u31645\u31646\u31647\u31648\u31644"),        # Hangul filler
+    ("【機\uffa0密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機\uffa0密】"),   # half-width filler
+    ("身分證F\u28001\u28002\u28003\u28004\u28005\u28006\u28007\u28008\u28004 請查", "TW_NATIONAL_ID",
+     "F\u28001\u28002\u28003\u28004\u28005\u28006\u28007\u28008\u28004"),        # Braille blank
+    ("身分證" + "".join(chr(0xE0000 + ord(c)) for c in "A123456789") + " 請查", "TW_NATIONAL_ID",
+     "".join(chr(0xE0000 + ord(c)) for c in "A123456789")),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
