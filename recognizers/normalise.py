@@ -222,10 +222,13 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 _ALNUM = r"[A-Za-z0-9]"
 # Pictographs (emoji, dingbats, symbols) separate nothing anyone reads: 王😀小😀明 is 王小明.
 _PICTOGRAPHS = "\u2600-\u27bf\U0001f000-\U0001faff"
+# Arrows, mathematical operators, technical and geometric symbols, bullets and middle dots
+# (‧ • ∙ ･ ×): symbols too, between the characters of a value (F→1→2…, 陳‧志‧明).
+_SYMBOL_BLOCKS = "\u2190-\u23ff\u25a0-\u25ff\u2b00-\u2bff\u2022\u2027\u00d7\u00f7\uff65`"
 # Symbols nobody writes between the single characters of a value: 王=小=明, A#1#2…; brackets and
 # quotes only between letters and digits (A(1)2…): in prose they close a single character in a
 # caption or a quote (黃湘怡（左）昨…, 『哈利波特』或『榮恩』), and joining those makes names of words.
-_SYMBOLS = "=#^<>@&%$"
+_SYMBOLS = "=#^<>@&%$" + _SYMBOL_BLOCKS
 _BRACKETS = "!?'\"()\\[\\]{}「」『』【】〈〉《》"
 _SEPARATOR = rf"[\s.,_\-·・/\\|:;*~+、，。．{_SYMBOLS}{_BRACKETS}{_PICTOGRAPHS}]{{1,16}}"
 _WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
@@ -239,8 +242,11 @@ _WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
 _SINGLE_ALNUM = f"{_ALNUM}(?<!{_ALNUM}{_ALNUM})(?!{_ALNUM})"
 # Not sentence punctuation: 甲，乙，丙 is prose.
 _CJK_SEPARATOR = rf"[\s._\-·・/\\|*~+{_SYMBOLS}{_PICTOGRAPHS}]{{1,16}}"
+# Inside label brackets even two characters are closed up over anything but a bracket: 【機、密】,
+# 【機→密】 is a classification marking however it is pulled apart.
+_LABEL_JOIN = rf"(?<=[【〔\[])[{_CJK}](?:[^{_CJK}【】〔〕\[\]]{{1,16}}[{_CJK}])+(?=[】〕\]])"
 _JOIN_RE = re.compile(
-    f"{_SINGLE_ALNUM}(?:{_SEPARATOR}{_SINGLE_ALNUM}){{2,}}"
+    f"{_LABEL_JOIN}|{_SINGLE_ALNUM}(?:{_SEPARATOR}{_SINGLE_ALNUM}){{2,}}"
     f"|[{_CJK}](?:{_CJK_SEPARATOR}[{_CJK}]){{2,}}"
     f"|{_ALNUM}(?<!{_ALNUM}{_ALNUM}){_ALNUM}*(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
 )

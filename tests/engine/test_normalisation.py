@@ -101,6 +101,18 @@ EVASIONS = [
      "F\u28001\u28002\u28003\u28004\u28005\u28006\u28007\u28008\u28004"),        # Braille blank
     ("身分證" + "".join(chr(0xE0000 + ord(c)) for c in "A123456789") + " 請查", "TW_NATIONAL_ID",
      "".join(chr(0xE0000 + ord(c)) for c in "A123456789")),
+    # bullets, middle dots, arrows, operators between the characters
+    ("身分證F‧1‧2‧3‧4‧5‧6‧7‧8‧4 請查", "TW_NATIONAL_ID", "F‧1‧2‧3‧4‧5‧6‧7‧8‧4"),
+    ("身分證F•1•2•3•4•5•6•7•8•4 請查", "TW_NATIONAL_ID", "F•1•2•3•4•5•6•7•8•4"),
+    ("身分證F→1→2→3→4→5→6→7→8→4 請查", "TW_NATIONAL_ID", "F→1→2→3→4→5→6→7→8→4"),
+    ("身分證F∙1∙2∙3∙4∙5∙6∙7∙8∙4 請查", "TW_NATIONAL_ID", "F∙1∙2∙3∙4∙5∙6∙7∙8∙4"),
+    ("身分證F`1`2`3`4`5`6`7`8`4 請查", "TW_NATIONAL_ID", "F`1`2`3`4`5`6`7`8`4"),
+    # a marking's two characters pulled apart inside its label brackets
+    ("【機、密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機、密】"),
+    ("【機→密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機→密】"),
+    ("【機\t密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機\t密】"),
+    ("【機\n密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機\n密】"),
+    ("【機_密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機_密】"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
