@@ -114,8 +114,25 @@ _BASE64 = r"(?<![A-Za-z0-9+/\-_])[A-Za-z0-9+/\-_]{" + str(_MIN_BASE64) + r",}={0
 # JSON's \uXXXX escapes: JSON held in a string (tool-call arguments, f.req payloads) keeps them after
 # the outer parse, and ``json.dumps`` writes every Chinese character that way.
 _JSON_ESCAPE = r"(?:\\u[0-9A-Fa-f]{4})+"
+# Escapes of other languages a developer pastes from code or logs: Python's bytes (\xe9\x99\xb3),
+# JavaScript's \u{9673} and escape()'s %u9673, and quoted-printable from a raw e-mail (=E9=99=B3).
+_BYTE_ESCAPE = r"(?:\\x[0-9A-Fa-f]{2})+"
+_BRACED_ESCAPE = r"(?:\\u\{[0-9A-Fa-f]{1,6}\})+"
+_PERCENT_U = r"(?:%u[0-9A-Fa-f]{4})+"
+_QUOTED_PRINTABLE = r"(?:=[0-9A-F]{2}){2,}"
+# Text a human reads right to left: an RLO (U+202E) shows ``987654321A`` as A123456789, and a model
+# told to read it as displayed does. The view holds the characters in display order.
+_RIGHT_TO_LEFT = "\u202e[^\u202a-\u202e\u2066-\u2069\n]{1,256}(?:\u202c|\u2069)?"
+# HTML a user pasted: a model reads through tags, so inline ones vanish and the rest end a line.
+_HTML_TAG = r"<!--.{0,64}?-->|</?[A-Za-z][A-Za-z0-9]{0,15}(?:\s[^<>]{0,200})?/?>"
 _ENCODED_RE = re.compile(
-    f"(?P<unicode>{_JSON_ESCAPE})|(?P<entity>{_ENTITY})|(?P<percent>{_PERCENT})|(?P<base64>{_BASE64})")
+    f"(?P<unicode>{_JSON_ESCAPE})|(?P<braced>{_BRACED_ESCAPE})|(?P<bytes>{_BYTE_ESCAPE})"
+    f"|(?P<percent_u>{_PERCENT_U})|(?P<quoted>{_QUOTED_PRINTABLE})|(?P<reversed>{_RIGHT_TO_LEFT})"
+    f"|(?P<tag>{_HTML_TAG})|(?P<entity>{_ENTITY})|(?P<percent>{_PERCENT})|(?P<base64>{_BASE64})")
+_INLINE_TAGS = frozenset(
+    "a abbr b bdi bdo big cite code del em font i ins kbd mark q s samp small span strike strong sub sup "
+    "tt u var wbr".split())
+_HEX_RE = re.compile("[0-9A-Fa-f]+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
@@ -156,10 +173,35 @@ def _json_unescape(run: str) -> str | None:
     return None if _CONTROL_RE.search(text) else text
 
 
+def _code_points(run: str) -> str | None:
+    """``\\u{9673}`` or ``%u9673`` runs as the characters they name; None when one is not text."""
+    try:
+        text = "".join(chr(int(code, 16)) for code in _HEX_RE.findall(run.replace("\\u", " ").replace("%u", " ")))
+        text.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):  # beyond U+10FFFF, or a lone surrogate
+        return None
+    return None if _CONTROL_RE.search(text) else text
+
+
+def _html_tag(tag: str) -> str:
+    name = re.match(r"</?([A-Za-z0-9]*)", tag)
+    if tag.startswith("<!--") or (name is not None and name.group(1).lower() in _INLINE_TAGS):
+        return ""
+    return "\n"
+
+
 def _decoder(depth: int) -> Callable[[re.Match[str]], str | None]:
     def decode(match: re.Match[str]) -> str | None:
         if match.lastgroup == "unicode":
             return _json_unescape(match.group())
+        if match.lastgroup in ("braced", "percent_u"):
+            return _code_points(match.group())
+        if match.lastgroup in ("bytes", "quoted"):
+            return _readable(bytes.fromhex(re.sub(r"\\x|=", "", match.group())))
+        if match.lastgroup == "reversed":
+            return match.group().strip("\u202e\u202c\u2069")[::-1]
+        if match.lastgroup == "tag":
+            return _html_tag(match.group())
         if match.lastgroup == "entity":
             return html.unescape(match.group())
         if match.lastgroup == "percent":

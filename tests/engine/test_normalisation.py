@@ -113,6 +113,26 @@ EVASIONS = [
     ("【機\t密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機\t密】"),
     ("【機\n密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機\n密】"),
     ("【機_密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機_密】"),
+    # escapes of other languages: Python bytes, JavaScript, escape(), quoted-printable
+    ("報案人\\xe9\\x99\\xb3\\xe5\\xbf\\x97\\xe6\\x98\\x8e來電", "PERSON",
+     "\\xe9\\x99\\xb3\\xe5\\xbf\\x97\\xe6\\x98\\x8e"),
+    ("身分證\\x41\\x31\\x32\\x33\\x34\\x35\\x36\\x37\\x38\\x39 請查", "TW_NATIONAL_ID",
+     "\\x41\\x31\\x32\\x33\\x34\\x35\\x36\\x37\\x38\\x39"),
+    ("報案人\\u{9673}\\u{5fd7}\\u{660e}來電", "PERSON", "\\u{9673}\\u{5fd7}\\u{660e}"),
+    ("報案人%u9673%u5FD7%u660E來電", "PERSON", "%u9673%u5FD7%u660E"),
+    ("【%u6A5F%u5BC6】\n主旨", "CLASSIFICATION_MARKER", "%u6A5F%u5BC6"),
+    ("報案人=E9=99=B3=E5=BF=97=E6=98=8E來電", "PERSON", "=E9=99=B3=E5=BF=97=E6=98=8E"),
+    ("【=E6=A9=9F=E5=AF=86】\n主旨", "CLASSIFICATION_MARKER", "=E6=A9=9F=E5=AF=86"),
+    # written backwards behind a right-to-left override: displayed (and read) in order
+    ("身分證\u202e487654321F\u202c 請查", "TW_NATIONAL_ID", "487654321F"),
+    ("\u202e明志陳\u202c昨天來電", "PERSON", "明志陳"),
+    ("【\u202e密機\u202c】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "密機"),
+    # HTML tags between the characters: inline ones vanish, the rest end a line
+    ("陳<b></b>志<b></b>明昨天來電", "PERSON", "陳<b></b>志<b></b>明"),
+    ("陳<br>志<br>明昨天來電", "PERSON", "陳<br>志<br>明"),
+    ("陳<!---->志<!---->明昨天來電", "PERSON", "陳<!---->志<!---->明"),
+    ("身分證F<span>1234</span>56784 請查", "TW_NATIONAL_ID", "F<span>1234</span>56784"),
+    ("【機<i></i>密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機<i></i>密】"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
@@ -168,6 +188,11 @@ ORDINARY = [
     "好😀棒😀喔，謝謝你們★★★",
     "x=1, y=2, z=3 的值是多少？第(一)(二)(三)項請見 a[1][2][3]。",
     "他說「好」了，大家都同意(全數通過)！",
+    "台灣 🇹🇼 加油！服務專線請撥 1999，或寫信到 ⓐ 信箱。",
+    "流程：收件 → 審核 → 發文 → 歸檔，共 4 步 • 約 3 天。",
+    "<p>會議時間</p><p>下午 <b>3</b> 點</p><br>地點：第 2 會議室",
+    "算式 a=BE 與 b=EF，x × y ÷ z，⑴ 報告 ⑵ 討論 ⑶ 動議。",
+    "【公告】明天停班，【活動】下週舉行。",
 ]
 
 
