@@ -129,9 +129,9 @@ _ENCODED_RE = re.compile(
     f"(?P<unicode>{_JSON_ESCAPE})|(?P<braced>{_BRACED_ESCAPE})|(?P<bytes>{_BYTE_ESCAPE})"
     f"|(?P<percent_u>{_PERCENT_U})|(?P<quoted>{_QUOTED_PRINTABLE})|(?P<reversed>{_RIGHT_TO_LEFT})"
     f"|(?P<tag>{_HTML_TAG})|(?P<entity>{_ENTITY})|(?P<percent>{_PERCENT})|(?P<base64>{_BASE64})")
-_INLINE_TAGS = frozenset(
-    "a abbr b bdi bdo big cite code del em font i ins kbd mark q s samp small span strike strong sub sup "
-    "tt u var wbr".split())
+_INLINE_TAGS = frozenset({
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "del", "em", "font", "i", "ins", "kbd", "mark",
+    "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "tt", "u", "var", "wbr"})
 _HEX_RE = re.compile("[0-9A-Fa-f]+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
@@ -176,7 +176,8 @@ def _json_unescape(run: str) -> str | None:
 def _code_points(run: str) -> str | None:
     """``\\u{9673}`` or ``%u9673`` runs as the characters they name; None when one is not text."""
     try:
-        text = "".join(chr(int(code, 16)) for code in _HEX_RE.findall(run.replace("\\u", " ").replace("%u", " ")))
+        codes = _HEX_RE.findall(run.replace("\\u", " ").replace("%u", " "))
+        text = "".join(chr(int(code, 16)) for code in codes)
         text.encode("utf-8")
     except (ValueError, UnicodeEncodeError):  # beyond U+10FFFF, or a lone surrogate
         return None
