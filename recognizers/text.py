@@ -70,12 +70,14 @@ _ENCLOSED_RUNS = (
     (0x24FF, "0", 1),                            # ⓿
     (0x1F100, "0", 1),                           # 🄀 digit zero full stop
 )
+# Small capitals (ᴀ123456789): phonetic letters a model reads as the capital.
+_SMALL_CAPITALS = dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘǫʀꜱᴛᴜᴠᴡʏᴢ", "ABCDEFGHIJKLMNOPQRSTUVWYZ", strict=True))
 # Lenticular brackets of other shapes: the label brackets of a classification marking.
 _BRACKET_FOLDS = {"〖": "【", "〗": "】", "〘": "【", "〙": "】"}
 
 
 def _enclosed_folds() -> dict[int, str]:
-    table = {ord(k): v for k, v in _BRACKET_FOLDS.items()}
+    table = {ord(k): v for k, v in (_BRACKET_FOLDS | _SMALL_CAPITALS).items()}
     for first, characters, count in _ENCLOSED_RUNS:
         for offset in range(count):
             table[first + offset] = characters[offset]

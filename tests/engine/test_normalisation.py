@@ -133,6 +133,9 @@ EVASIONS = [
     ("陳<!---->志<!---->明昨天來電", "PERSON", "陳<!---->志<!---->明"),
     ("身分證F<span>1234</span>56784 請查", "TW_NATIONAL_ID", "F<span>1234</span>56784"),
     ("【機<i></i>密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機<i></i>密】"),
+    # small capitals
+    ("身分證ᴀ123456789 請查", "TW_NATIONAL_ID", "ᴀ123456789"),
+    ("居留證ꜰ823456788 請查", "TW_RESIDENT_ID", "ꜰ823456788"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
