@@ -10,7 +10,8 @@ map of what it changed:
 2. **drop**: invisible characters (Unicode categories Cf, Mn, Me: zero-width spaces, LRM/RLM and bidi
    controls, CGJ, variation selectors, combining marks) are removed, and numbers that NFKC writes
    with several characters (``⑩``) are expanded;
-3. **join**: characters a user spaced out are joined: three or more single characters separated
+3. **numerals**: runs of eight or more Chinese numerals (``A一二三四五六七八九``) are written as digits;
+4. **join**: characters a user spaced out are joined: three or more single characters separated
    by spaces or punctuation (``陳 志 明``, ``A.1.2.3``), and letter/digit groups separated by
    ``_``, a line break, four or more spaces or two or more dots (``0912.345.678``, ``A123_456_789``).
 
@@ -259,7 +260,26 @@ def _drop(match: re.Match[str]) -> str:
     return "".join(chr(ord(ch) - _TAG_OFFSET) for ch in run if _TAG_FIRST <= ord(ch) <= _TAG_LAST)
 
 
-# ---------------------------------------------------------------- stage 3: join
+# ---------------------------------------------------------------- stage 3: numerals
+
+# Digits written as Chinese numerals (A一二三四五六七八九, 〇九一二…): a model reads the number. Only
+# runs of eight or more, the length of a phone or ID number; prose never writes that many in a row
+# (年份 二〇二四 is four).
+_NUMERAL_DIGITS = dict(zip("〇零一二三四五六七八九" "壹貳參叁肆伍陸柒捌玖" "兩两",
+                           "00123456789" "1233456789" "22", strict=True))
+_NUMERAL = "[" + "".join(_NUMERAL_DIGITS) + "]"
+_NUMERAL_RUN_RE = re.compile(rf"{_NUMERAL}(?:[ \-.‧·]{{0,3}}{_NUMERAL}){{7,}}")
+_NUMERAL_RE = re.compile(_NUMERAL)
+
+
+def _numerals(text: str) -> Iterator[Edit]:
+    """One edit per numeral of a long run, so a finding maps back to exactly its numerals."""
+    for run in _NUMERAL_RUN_RE.finditer(text):
+        for numeral in _NUMERAL_RE.finditer(text, run.start(), run.end()):
+            yield numeral.start(), numeral.end(), _NUMERAL_DIGITS[numeral.group()]
+
+
+# ---------------------------------------------------------------- stage 4: join
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
 _ALNUM = r"[A-Za-z0-9]"
@@ -371,9 +391,10 @@ def normalise(folded: str) -> Normalised | None:
     text, stage = _rewrite(text, _replacements(text, drop, _drop))
     if stage.in_starts:
         stages.append(stage)
-    text, stage = _rewrite(text, _joins(text))
-    if stage.in_starts:
-        stages.append(stage)
+    for edits in (_numerals, _joins):
+        text, stage = _rewrite(text, edits(text))
+        if stage.in_starts:
+            stages.append(stage)
     if not stages:
         return None
     return Normalised(text, tuple(stages))

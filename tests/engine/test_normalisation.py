@@ -133,9 +133,12 @@ EVASIONS = [
     ("陳<!---->志<!---->明昨天來電", "PERSON", "陳<!---->志<!---->明"),
     ("身分證F<span>1234</span>56784 請查", "TW_NATIONAL_ID", "F<span>1234</span>56784"),
     ("【機<i></i>密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機<i></i>密】"),
-    # small capitals
+    # small capitals, and digits written as Chinese numerals
     ("身分證ᴀ123456789 請查", "TW_NATIONAL_ID", "ᴀ123456789"),
     ("居留證ꜰ823456788 請查", "TW_RESIDENT_ID", "ꜰ823456788"),
+    ("身分證A一二三四五六七八九 請查", "TW_NATIONAL_ID", "A一二三四五六七八九"),
+    ("居留證F捌貳參肆伍陸柒捌捌 請查", "TW_RESIDENT_ID", "F捌貳參肆伍陸柒捌捌"),
+    ("請回電〇九一二 三四五 六七八", "PHONE_NUMBER", "〇九一二 三四五 六七八"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
@@ -196,6 +199,7 @@ ORDINARY = [
     "<p>會議時間</p><p>下午 <b>3</b> 點</p><br>地點：第 2 會議室",
     "算式 a=BE 與 b=EF，x × y ÷ z，⑴ 報告 ⑵ 討論 ⑶ 動議。",
     "【公告】明天停班，【活動】下週舉行。",
+    "二〇二四年十二月三十一日，一五一十地說了三三兩兩的事。",
 ]
 
 
