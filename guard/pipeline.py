@@ -155,8 +155,10 @@ class Inspection:
 
     @functools.cached_property
     def _joined_pieces(self) -> bool:
+        # One piece too: led by the separator, the body's JSON keys (``model``) never run into a value
+        # split across the last two messages (F12345 | 6784 | model… read as F123456784model).
         pieces = self.pieces
-        return len(pieces) > 1 and not any(PIECE_SEPARATOR in p.text for p in pieces)
+        return bool(pieces) and not any(PIECE_SEPARATOR in p.text for p in pieces)
 
     @functools.cached_property
     def segments(self) -> tuple[Segment, ...]:
@@ -169,7 +171,8 @@ class Inspection:
             # Led by a separator too: the engine also reads segments joined end to end (a value split
             # across two content parts), and a prompt's last word must not run into the first piece.
             joined = PIECE_SEPARATOR + PIECE_SEPARATOR.join(p.text for p in self.pieces)
-            return (*self.parsed.segments, Segment(joined, "request"))
+            where = self.pieces[0].where if len(self.pieces) == 1 else "request"
+            return (*self.parsed.segments, Segment(joined, where))
         return self.parsed.segments + self.pieces
 
     def locate(self, piece: int) -> tuple[int, int]:

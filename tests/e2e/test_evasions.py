@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.helpers import GuardProxy, curl, event_for, nonce
+from tests.e2e.raw import event_with_id, exchange, http_request
 from tests.e2e.upstream import UpstreamServer
 from tests.engine.test_normalisation import EVASIONS, SPLIT
 
@@ -79,3 +80,24 @@ def test_a_value_split_across_two_messages_never_reaches_the_service(
     assert status == 200
     assert "F12345" not in received and "6784" not in received
     assert "TW_NATIONAL_ID" in event_for(guard_proxy, tag)["entities"]
+
+
+@pytest.mark.parametrize("last", ["6784", "6784\n"])
+def test_a_value_ending_the_last_message_is_not_glued_to_the_bodys_field_names(
+        guard_proxy: GuardProxy, openai_upstream: UpstreamServer, last: str) -> None:
+    """A script's request (python-requests: no header or URL part worth reading) has the body's
+    other strings (``model``, ``messages``…) as its only other piece; read straight after the
+    prompts, F12345 | 6784 | model became F123456784model, which is no identifier."""
+    tag = nonce()
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": f"請幫我查詢 {tag}"},
+        {"role": "user", "content": "F12345"},
+        {"role": "user", "content": last},
+    ]}).encode()
+    headers = (("content-type", "application/json"), ("user-agent", "python-requests/2.31.0"))
+    reply = exchange(guard_proxy, openai_upstream.host_port,
+                     http_request("POST", "/v1/chat/completions", openai_upstream.host_port, body, headers))
+    received = [json.loads(r.text)["messages"] for r in openai_upstream.received(tag)]
+    assert reply.status in (200, 403)
+    assert not any("F12345" in m["content"] or "6784" in m["content"] for ms in received for m in ms)
+    assert "TW_NATIONAL_ID" in event_with_id(guard_proxy, reply.headers["x-guard-event-id"])["entities"]
