@@ -297,8 +297,10 @@ _SEPARATOR = rf"[\s.,_\-·・/\\|:;*~+、，。．{_SYMBOLS}{_BRACKETS}{_PICTOGR
 _WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
 # Three or more single characters separated by anything (陳 志 明, A.1.2.3); letter/digit groups
 # separated by what nobody types inside a number on purpose (0912.345.678, A123_456_789, a line
-# break, 4+ spaces). White space between longer runs of Chinese is left: headlines and captions
-# use it between phrases, and joining those makes names of words (觀光酒莊 青翠 → 莊青翠).
+# break, 4+ spaces) when a digit follows: a value's next line or group goes on with its digits, and
+# a word on the next line (a field name after a decoded value: f / F123456784 / model) is not glued
+# on. White space between longer runs of Chinese is left: headlines and captions use it between
+# phrases, and joining those makes names of words (觀光酒莊 青翠 → 莊青翠).
 # Each alternative starts with a character class, not a look-behind, so the regex engine can skip
 # ahead to a possible start (half the scanning time); the look-behind then checks the character
 # before it.
@@ -311,7 +313,7 @@ _LABEL_JOIN = rf"(?<=[【〔\[])[{_CJK}](?:[^{_CJK}【】〔〕\[\]]{{1,16}}[{_C
 _JOIN_RE = re.compile(
     f"{_LABEL_JOIN}|{_SINGLE_ALNUM}(?:{_SEPARATOR}{_SINGLE_ALNUM}){{2,}}"
     f"|[{_CJK}](?:{_CJK_SEPARATOR}[{_CJK}]){{2,}}"
-    f"|{_ALNUM}(?<!{_ALNUM}{_ALNUM}){_ALNUM}*(?:{_WIDE_SEPARATOR}{_ALNUM}+)+"
+    f"|{_ALNUM}(?<!{_ALNUM}{_ALNUM}){_ALNUM}*(?:{_WIDE_SEPARATOR}[0-9]{_ALNUM}*)+"
 )
 _GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
 _DIGIT_RE = re.compile("[0-9]")

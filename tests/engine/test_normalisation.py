@@ -133,6 +133,10 @@ EVASIONS = [
     ("陳<!---->志<!---->明昨天來電", "PERSON", "陳<!---->志<!---->明"),
     ("身分證F<span>1234</span>56784 請查", "TW_NATIONAL_ID", "F<span>1234</span>56784"),
     ("【機<i></i>密】\n主旨：勤務調整", "CLASSIFICATION_MARKER", "【機<i></i>密】"),
+    # a decoded value between lines of field names (a request's other strings): not glued to them
+    ("description\n" + "".join(chr(0xE0000 + ord(c)) for c in "F123456784") + "\nmodel", "TW_NATIONAL_ID",
+     "".join(chr(0xE0000 + ord(c)) for c in "F123456784")),
+    ("description\nRjEyMzQ1Njc4NA==\nmodel", "TW_NATIONAL_ID", "RjEyMzQ1Njc4NA=="),
     # small capitals, and digits written as Chinese numerals
     ("身分證ᴀ123456789 請查", "TW_NATIONAL_ID", "ᴀ123456789"),
     ("居留證ꜰ823456788 請查", "TW_RESIDENT_ID", "ꜰ823456788"),
