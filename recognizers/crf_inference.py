@@ -11,10 +11,8 @@ per-call cost when a prompt is a sentence or two.
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,85 +84,17 @@ def read_crfsuite_model(path: Path) -> CrfsuiteModel:
     )
 
 
-# Exact pruning (below): a position is "anchored" to label y when y's state score beats every other
-# label x's by more than the most the transitions on either side can give x over y, so every best
-# path takes y there and every label one position later comes from y.  The bound is exceeded by at
-# least this much, far more than the rounding of sums below 10^8 (about 10^-8): the float
-# comparisons of the plain decoder then make the same choices, so the labels are the same bits.
-_ANCHOR_SLACK = 1e-6
-
-
-@functools.lru_cache(maxsize=16)
-def _anchor_thresholds(transitions: tuple[tuple[float, ...], ...]) -> tuple[tuple[tuple[float, ...], ...], ...]:
-    """``[before][y][x]``: how much y's state score must beat x's for y to be anchored, ``before`` the
-    label anchored one position earlier (0-2), 3 at the start, 4 (also ``[-1]``) when the previous
-    position is not anchored.
-
-    Replacing x by y at a position changes a path by ``E_y - E_x + T(a, y) - T(a, x) + T(y, b) - T(x, b)``
-    with a and b its neighbours: positive for every b when ``E_y - E_x`` exceeds the largest
-    ``T(a, x) - T(a, y)`` (over the possible a) plus the largest ``T(x, b) - T(y, b)``.
-    """
-    labels = range(len(transitions))
-    after = [[max(transitions[x][b] - transitions[y][b] for b in labels) for x in labels] for y in labels]
-
-    def table(before: Callable[[int, int], float]) -> tuple[tuple[float, ...], ...]:
-        return tuple(tuple(math.inf if x == y else before(y, x) + after[y][x] + _ANCHOR_SLACK
-                           for x in labels) for y in labels)
-
-    known = [table(lambda y, x, a=a: transitions[a][x] - transitions[a][y]) for a in labels]
-    unknown = table(lambda y, x: max(transitions[a][x] - transitions[a][y] for a in labels))
-    return (*known, table(lambda y, x: 0.0), unknown)
-
-
 def viterbi_sequence(emissions: list[list[float]], transitions: list[list[float]]) -> list[int]:
     """The best label sequence of one sequence (three labels), ties to the lower label as in crfsuite.
 
     Plain Python over lists: with three labels one step is nine additions, cheaper than any numpy
-    call; the per-text work (emissions) is numpy's.  Anchored positions (above: names are rare, most
-    characters are certainly "outside") cost a few comparisons and one running sum; the full step
-    runs only in the islands between them, and only those are traced back.  The sums and
-    comparisons that decide each label are the plain decoder's, so the labels are identical.
+    call; the per-text work (emissions) is numpy's.
     """
-    n = len(emissions)
-    if n == 0:
-        return []
-    thresholds = _anchor_thresholds(tuple(tuple(row) for row in transitions))
     (t00, t01, t02), (t10, t11, t12), (t20, t21, t22) = transitions
-    last = n - 1
-    path = [0] * n
-    back: list[tuple[int, int, int]] = [(0, 0, 0)] * n  # per position of an island: the best previous label
-    islands: list[tuple[int, int]] = []
     s0, s1, s2 = emissions[0]
-    start = 0  # the current island's first position
-    anchored = -1  # the label anchored at the previous position, if it was
-    score = 0.0  # its best path's score
-    if n > 1:
-        anchored = _anchor(s0, s1, s2, thresholds[3])
-        if anchored >= 0:
-            path[0], score = anchored, emissions[0][anchored]
-    for t in range(1, n):
-        e0, e1, e2 = emissions[t]
-        label = _anchor(e0, e1, e2, thresholds[anchored]) if t < last else -1
-        if label >= 0:
-            row = transitions[anchored] if anchored >= 0 else None
-            if row is not None:
-                score = score + row[label] + (e0, e1, e2)[label]
-            else:  # the first after an island: the plain step into ``label``, first of equals
-                a, b, c = s0 + transitions[0][label], s1 + transitions[1][label], s2 + transitions[2][label]
-                if a >= b:
-                    best, source = (a, 0) if a >= c else (c, 2)
-                else:
-                    best, source = (b, 1) if b >= c else (c, 2)
-                back[t] = (source, source, source)
-                score = best + (e0, e1, e2)[label]
-                islands.append((start, t))
-            path[t] = anchored = label
-            continue
-        if anchored >= 0:  # every label here comes from the anchored one
-            r0, r1, r2 = transitions[anchored]
-            s0, s1, s2 = score + r0 + e0, score + r1 + e1, score + r2 + e2
-            start, anchored = t, -1
-            continue
+    back: list[tuple[int, int, int]] = []
+    append = back.append
+    for e0, e1, e2 in emissions[1:]:
         # Into each label: the best previous label, the first of equals (crfsuite compares with <).
         a, b, c = s0 + t00, s1 + t10, s2 + t20
         if a >= b:
@@ -182,29 +112,14 @@ def viterbi_sequence(emissions: list[list[float]], transitions: list[list[float]
         else:
             best2, from2 = (b, 1) if b >= c else (c, 2)
         s0, s1, s2 = best0 + e0, best1 + e1, best2 + e2
-        back[t] = (from0, from1, from2)
-    # The last position is never anchored: its label is the best final score, first of equals.
-    path[last] = (0 if s0 >= s2 else 2) if s0 >= s1 else (1 if s1 >= s2 else 2)
-    islands.append((start, n))
-    for lo, hi in islands:
-        if hi < n:
-            path[hi - 1] = back[hi][0]
-        for t in range(hi - 1, lo, -1):
-            path[t - 1] = back[t][path[t]]
+        append((from0, from1, from2))
+    label = (0 if s0 >= s2 else 2) if s0 >= s1 else (1 if s1 >= s2 else 2)
+    path = [label]
+    for pointers in reversed(back):
+        label = pointers[label]
+        path.append(label)
+    path.reverse()
     return path
-
-
-def _anchor(e0: float, e1: float, e2: float, thresholds: tuple[tuple[float, ...], ...]) -> int:
-    """The label anchored at a position with these state scores, or -1.  Only the highest is tried
-    (another could be only where the transitions favour it everywhere): fewer anchors, same labels."""
-    if e0 >= e1 and e0 >= e2:
-        row = thresholds[0]
-        return 0 if e0 - e1 > row[1] and e0 - e2 > row[2] else -1
-    if e1 >= e2:
-        row = thresholds[1]
-        return 1 if e1 - e0 > row[0] and e1 - e2 > row[2] else -1
-    row = thresholds[2]
-    return 2 if e2 - e0 > row[0] and e2 - e1 > row[1] else -1
 
 
 def marginals_sequence(
