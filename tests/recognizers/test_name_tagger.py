@@ -228,6 +228,27 @@ def test_marginals_of_a_window_are_those_of_the_whole_sequence(tagger: NameTagge
             crf_inference.marginals_sequence(real[:60], transitions, lo, hi)
 
 
+def test_marginals_of_wanted_positions_are_those_of_the_window(tagger: NameTagger) -> None:
+    """Asking only for some positions of a window (the tagger asks for its names' characters) gives bit
+    for bit the window's numbers at them: real pieces and random scores, every subset of ends, one
+    position, none; positions out of order or outside the window are refused."""
+    simplified = RECOGNIZER.to_simplified("\n".join(TEXTS[:40]))
+    buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in pieces(simplified))
+    real = tagger.emissions(buffer, np.arange(2, len(buffer) - 2)).tolist()[2:-2]
+    rng = np.random.default_rng(13)
+    transitions = tagger.weights.transitions.tolist()
+    for scores in (real[:60], real[:1], real[:3], rng.normal(0, 4, (41, 3)).tolist()):
+        n = len(scores)
+        for lo, hi in ((0, n), (0, 1), (n - 1, n), (n // 3, 2 * n // 3 + 1)):
+            window = crf_inference.marginals_sequence(scores, transitions, lo, hi)
+            for wanted in ([], [lo], [hi - 1], list(range(lo, hi, 2)), sorted({lo, (lo + hi) // 2, hi - 1})):
+                got = crf_inference.marginals_sequence(scores, transitions, lo, hi, wanted)
+                assert got == [window[i - lo] for i in wanted]
+    for wanted in ([5, 3], [3, 3], [1, 12], [2, 10]):  # window 2..10
+        with pytest.raises(ValueError, match="marginals asked for position"):
+            crf_inference.marginals_sequence(real[:20], transitions, 2, 10, wanted)
+
+
 def test_random_han_text_matches_crfsuite(tagger: NameTagger, reference: Any) -> None:
     rng = random.Random(5)
     alphabet = "陳志明王小林美華機密身分證號碼報案人電話車牌臺北市中正區的了是在有說先生。，\n "
