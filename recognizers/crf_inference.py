@@ -99,19 +99,46 @@ def viterbi_sequence(emissions: list[list[float]], transitions: list[list[float]
         # Into each label: the best previous label, the first of equals (crfsuite compares with <).
         a, b, c = s0 + t00, s1 + t10, s2 + t20
         if a >= b:
-            best0, from0 = (a, 0) if a >= c else (c, 2)
+            if a >= c:
+                best0 = a
+                from0 = 0
+            else:
+                best0 = c
+                from0 = 2
+        elif b >= c:
+            best0 = b
+            from0 = 1
         else:
-            best0, from0 = (b, 1) if b >= c else (c, 2)
+            best0 = c
+            from0 = 2
         a, b, c = s0 + t01, s1 + t11, s2 + t21
         if a >= b:
-            best1, from1 = (a, 0) if a >= c else (c, 2)
+            if a >= c:
+                best1 = a
+                from1 = 0
+            else:
+                best1 = c
+                from1 = 2
+        elif b >= c:
+            best1 = b
+            from1 = 1
         else:
-            best1, from1 = (b, 1) if b >= c else (c, 2)
+            best1 = c
+            from1 = 2
         a, b, c = s0 + t02, s1 + t12, s2 + t22
         if a >= b:
-            best2, from2 = (a, 0) if a >= c else (c, 2)
+            if a >= c:
+                best2 = a
+                from2 = 0
+            else:
+                best2 = c
+                from2 = 2
+        elif b >= c:
+            best2 = b
+            from2 = 1
         else:
-            best2, from2 = (b, 1) if b >= c else (c, 2)
+            best2 = c
+            from2 = 2
         s0, s1, s2 = best0 + e0, best1 + e1, best2 + e2
         append((from0, from1, from2))
     label = (0 if s0 >= s2 else 2) if s0 >= s1 else (1 if s1 >= s2 else 2)
