@@ -169,8 +169,8 @@ def marginals_sequence(
         raise ValueError(f"marginals asked for positions {lo}..{hi} of a sequence of {n}")
     if wanted is not None:
         wanted = list(wanted)
-        if wanted and wanted[-1] >= hi:
-            raise ValueError(f"marginals asked for position {wanted[-1]} outside {lo}..{hi}")
+        if wanted and not lo <= wanted[0] <= wanted[-1] < hi:  # the order: checked as they are met
+            raise ValueError(f"marginals asked for positions {wanted[0]}..{wanted[-1]} outside {lo}..{hi}")
     if lo == hi:
         return []
     (t00, t01, t02), (t10, t11, t12), (t20, t21, t22) = (

@@ -244,9 +244,9 @@ def test_marginals_of_wanted_positions_are_those_of_the_window(tagger: NameTagge
             for wanted in ([], [lo], [hi - 1], list(range(lo, hi, 2)), sorted({lo, (lo + hi) // 2, hi - 1})):
                 got = crf_inference.marginals_sequence(scores, transitions, lo, hi, wanted)
                 assert got == [window[i - lo] for i in wanted]
-    for wanted in ([5, 3], [3, 3], [1, 12], [2, 10]):  # window 2..10
-        with pytest.raises(ValueError, match="marginals asked for position"):
-            crf_inference.marginals_sequence(real[:20], transitions, 2, 10, wanted)
+    for lo, hi, wanted in ((2, 10, [5, 3]), (2, 10, [3, 3]), (2, 10, [1, 9]), (2, 10, [2, 10]), (4, 4, [3])):
+        with pytest.raises(ValueError, match="marginals asked for positions"):
+            crf_inference.marginals_sequence(real[:20], transitions, lo, hi, wanted)
 
 
 def test_random_han_text_matches_crfsuite(tagger: NameTagger, reference: Any) -> None:
