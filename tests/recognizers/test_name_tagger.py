@@ -278,3 +278,23 @@ def test_flag_counts_are_the_flags_features_lists(text: str, tagger: NameTagger)
                     expected[row, names.index(attribute)] += 1
             row += 1
     assert counts.tolist() == expected.tolist()
+
+
+def test_bench_against_loads_a_checkouts_own_tagger(tagger: NameTagger) -> None:
+    """``tools/bench_name_tagger.py --against``: the checkout's tagger class and decoders are its own
+    modules (here this very tree, loaded again), and they find the same names with the same scores."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "tools" / "bench_name_tagger.py"
+    spec = importlib.util.spec_from_file_location("bench_name_tagger_tool", path)
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    other = tool._checkout_tagger(root, tagger)
+    assert type(other) is not NameTagger
+    assert type(other).__module__ == "against_name_tagger"
+    assert type(other)._decode_in_python.__globals__["viterbi_sequence"].__module__ == "against_crf_inference"
+    for text in TEXTS[:60]:
+        simplified = RECOGNIZER.to_simplified(text)
+        assert tool._same_names(other.tag(simplified), tagger.tag(simplified))
