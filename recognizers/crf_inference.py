@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,19 +99,46 @@ def viterbi_sequence(emissions: list[list[float]], transitions: list[list[float]
         # Into each label: the best previous label, the first of equals (crfsuite compares with <).
         a, b, c = s0 + t00, s1 + t10, s2 + t20
         if a >= b:
-            best0, from0 = (a, 0) if a >= c else (c, 2)
+            if a >= c:
+                best0 = a
+                from0 = 0
+            else:
+                best0 = c
+                from0 = 2
+        elif b >= c:
+            best0 = b
+            from0 = 1
         else:
-            best0, from0 = (b, 1) if b >= c else (c, 2)
+            best0 = c
+            from0 = 2
         a, b, c = s0 + t01, s1 + t11, s2 + t21
         if a >= b:
-            best1, from1 = (a, 0) if a >= c else (c, 2)
+            if a >= c:
+                best1 = a
+                from1 = 0
+            else:
+                best1 = c
+                from1 = 2
+        elif b >= c:
+            best1 = b
+            from1 = 1
         else:
-            best1, from1 = (b, 1) if b >= c else (c, 2)
+            best1 = c
+            from1 = 2
         a, b, c = s0 + t02, s1 + t12, s2 + t22
         if a >= b:
-            best2, from2 = (a, 0) if a >= c else (c, 2)
+            if a >= c:
+                best2 = a
+                from2 = 0
+            else:
+                best2 = c
+                from2 = 2
+        elif b >= c:
+            best2 = b
+            from2 = 1
         else:
-            best2, from2 = (b, 1) if b >= c else (c, 2)
+            best2 = c
+            from2 = 2
         s0, s1, s2 = best0 + e0, best1 + e1, best2 + e2
         append((from0, from1, from2))
     label = (0 if s0 >= s2 else 2) if s0 >= s1 else (1 if s1 >= s2 else 2)
@@ -124,9 +152,12 @@ def viterbi_sequence(emissions: list[list[float]], transitions: list[list[float]
 
 def marginals_sequence(
     emissions: list[list[float]], transitions: list[list[float]], lo: int = 0, hi: int | None = None,
+    wanted: Iterable[int] | None = None,
 ) -> list[tuple[float, float, float]]:
     """Per position ``lo`` to ``hi`` of one sequence (three labels; default: all of it), each label's
-    probability: scaled forward-backward.
+    probability: scaled forward-backward.  With ``wanted`` (ascending positions from ``lo`` to ``hi``),
+    only those positions' probabilities: the others' are not normalised (most of a text
+    between its first and last name is no name).
 
     The forward pass stops at ``hi`` and the backward pass at ``lo`` (neither needs what lies beyond),
     so asking for the positions of a name costs less than the whole sequence and gives the very same
@@ -136,6 +167,10 @@ def marginals_sequence(
     hi = n if hi is None else hi
     if not 0 <= lo <= hi <= n:
         raise ValueError(f"marginals asked for positions {lo}..{hi} of a sequence of {n}")
+    if wanted is not None:
+        wanted = list(wanted)
+        if wanted and not lo <= wanted[0] <= wanted[-1] < hi:  # the order: checked as they are met
+            raise ValueError(f"marginals asked for positions {wanted[0]}..{wanted[-1]} outside {lo}..{hi}")
     if lo == hi:
         return []
     (t00, t01, t02), (t10, t11, t12), (t20, t21, t22) = (
@@ -152,34 +187,42 @@ def marginals_sequence(
             append((exp(e0 - e1), 1.0, exp(e2 - e1)))
         else:
             append((exp(e0 - e2), exp(e1 - e2), 1.0))
+    # The forward values from ``lo`` are kept; the backward pass normalises their products with its
+    # own values at the wanted positions only.
     a0, a1, a2 = states[0]
     total = a0 + a1 + a2
     a0, a1, a2 = a0 / total, a1 / total, a2 / total
-    alphas = []  # forward values at lo .. hi - 1
+    alphas: list[tuple[float, float, float]] = []  # forward values at lo .. hi - 1
+    append = alphas.append
     if lo == 0:
-        alphas.append((a0, a1, a2))
-    for t in range(1, hi):
-        x0, x1, x2 = states[t]
+        append((a0, a1, a2))
+    for t, (x0, x1, x2) in enumerate(states[1:hi], 1):
         a0, a1, a2 = ((a0 * t00 + a1 * t10 + a2 * t20) * x0, (a0 * t01 + a1 * t11 + a2 * t21) * x1,
                       (a0 * t02 + a1 * t12 + a2 * t22) * x2)
         total = a0 + a1 + a2
         a0, a1, a2 = a0 / total, a1 / total, a2 / total
         if t >= lo:
-            alphas.append((a0, a1, a2))
-    out = [(0.0, 0.0, 0.0)] * (hi - lo)
+            append((a0, a1, a2))
     b0 = b1 = b2 = 1.0
-    for t in range(n - 1, lo - 1, -1):
-        if t < hi:
+    out: list[tuple[float, float, float]] = []
+    keep = out.append
+    descending = iter(range(hi - 1, lo - 1, -1) if wanted is None else reversed(wanted))
+    want = next(descending, -1)  # the next position (going back) whose marginals are wanted
+    for t, (x0, x1, x2) in zip(range(n - 1, lo - 1, -1), reversed(states[lo:]), strict=True):
+        if t == want:
             a0, a1, a2 = alphas[t - lo]
             p0, p1, p2 = a0 * b0, a1 * b1, a2 * b2
             total = p0 + p1 + p2
-            out[t - lo] = (p0 / total, p1 / total, p2 / total)
-        x0, x1, x2 = states[t]
+            keep((p0 / total, p1 / total, p2 / total))
+            want = next(descending, -1)
         y0, y1, y2 = b0 * x0, b1 * x1, b2 * x2
         b0, b1, b2 = (t00 * y0 + t01 * y1 + t02 * y2, t10 * y0 + t11 * y1 + t12 * y2,
                       t20 * y0 + t21 * y1 + t22 * y2)
         total = b0 + b1 + b2
         b0, b1, b2 = b0 / total, b1 / total, b2 / total
+    if want != -1 or (wanted is not None and len(out) != len(wanted)):
+        raise ValueError(f"marginals asked for positions not ascending within {lo}..{hi}")
+    out.reverse()
     return out
 
 

@@ -850,10 +850,12 @@ class NameTagger:
             names = self._spans(joined[lo:hi], labels)
             if not names:
                 continue
-            first = names[0][0]  # the marginals of the names' positions only (the same numbers)
-            probabilities = marginals_sequence(scores, transitions, first, names[-1][1])
+            # The marginals of the names' positions only (the same numbers): the passes run from
+            # the sequence's ends to the last and first name, only the names' positions are normalised.
+            wanted = [i for start, end in names for i in range(start, end)]
+            probabilities = iter(marginals_sequence(scores, transitions, names[0][0], names[-1][1], wanted))
             for start, end in names:
-                mean = sum(probabilities[i - first][labels[i]] for i in range(start, end)) / (end - start)
+                mean = sum(next(probabilities)[labels[i]] for i in range(start, end)) / (end - start)
                 found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
         return found
 

@@ -7,11 +7,17 @@ into prompts of about 40 characters, 1 KB, 20 KB and 200 KB of UTF-8, and prints
 milliseconds of the crfsuite tagger (as it ran before: ``features()`` strings, ``pycrfsuite``; skipped
 when python-crfsuite is not installed), of the numpy tagger, and of the whole engine
 (``Engine.inspect``, every recognizer) per byte.  Both taggers must return the same names.
+
+``--against CHECKOUT`` adds another checkout's tagger (say a detached worktree of ``main``): its
+``recognizers/name_tagger.py`` and ``recognizers/crf_inference.py`` loaded beside this tree's, on
+the same lexicon, timed in this process taking turns with this tree's (``--rounds``, fastest
+round each) and checked to give the same names and the same probabilities, bit for bit.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
@@ -61,12 +67,40 @@ def _cpu_ms(run: Callable[[], Any], repeat: int) -> float:
     return (time.process_time() - started) * 1000 / repeat
 
 
+def _module(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _checkout_tagger(checkout: Path, tagger: NameTagger) -> NameTagger:
+    """``checkout``'s NameTagger class and decoders, on ``tagger``'s lexicon (shared modules: this tree's)."""
+    decoders = _module("against_crf_inference", checkout / "recognizers" / "crf_inference.py")
+    module = _module("against_name_tagger", checkout / "recognizers" / "name_tagger.py")
+    for name in dir(decoders):  # what it imported from this tree's crf_inference: its own tree's
+        if not name.startswith("__") and hasattr(module, name):
+            setattr(module, name, getattr(decoders, name))
+    other: NameTagger = module.NameTagger(tagger.lex)
+    return other
+
+
+def _same_names(a: list[TaggedName], b: list[TaggedName]) -> bool:
+    return [(n.start, n.end, n.probability) for n in a] == [(n.start, n.end, n.probability) for n in b]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jsonl", type=Path, default=SAMPLE_CORPUS)
     parser.add_argument("--repeat", type=int, default=20, help="runs of the 40-byte and 1 KB prompts")
     parser.add_argument("--net", type=Path, default=None,
                         help="also time the tagger with this network (tools/train_names_net.py's .npz)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another checkout whose tagger is timed beside this one (same names required)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of this tree's and --against's tagger")
     args = parser.parse_args(argv)
     for name in ("jieba", "presidio-analyzer"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -81,12 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     numpy_tagger = NameTagger(recognizer.feature_lexicon())
     crfsuite_tag = _crfsuite_tagger(numpy_tagger)
     net_tagger = NameTagger(recognizer.feature_lexicon(), net_path=args.net) if args.net else None
+    against = _checkout_tagger(args.against, numpy_tagger) if args.against else None
     engine = Engine(load_policy(None))
     engine.warm_up()
 
     print(f"texts: {args.jsonl}")
     print(f"{'prompt':>22} {'crfsuite ms':>12} {'numpy ms':>10} {'speed-up':>9} {'engine ms':>10}"
-          f" {'engine us/byte':>15}" + (f" {'with network ms':>16}" if net_tagger else ""))
+          f" {'engine us/byte':>15}" + (f" {'with network ms':>16}" if net_tagger else "")
+          + (f" {'--against ms':>13} {'this tree ms':>13}" if against else ""))
     for size in SIZES:
         prompt = _prompt(texts, size)
         n_bytes = len(prompt.encode("utf-8"))
@@ -107,8 +143,19 @@ def main(argv: list[str] | None = None) -> int:
         net_text = ""
         if net_tagger is not None:
             net_text = f" {_cpu_ms(lambda s=simplified: net_tagger.tag(s), repeat):>16.2f}"  # type: ignore[misc]
+        against_text = ""
+        if against is not None:
+            if not _same_names(against.tag(simplified), numpy_tagger.tag(simplified)):
+                print(f"  {size} bytes: --against's tagger finds other names or scores", file=sys.stderr)
+                return 1
+            turns = {against: float("inf"), numpy_tagger: float("inf")}
+            for _ in range(args.rounds):
+                for tagger in turns:
+                    run = lambda s=simplified, t=tagger: t.tag(s)  # noqa: E731
+                    turns[tagger] = min(turns[tagger], _cpu_ms(run, repeat))
+            against_text = f" {turns[against]:>13.3f} {turns[numpy_tagger]:>13.3f}"
         print(f"{label:>22} {crfsuite_text:>12} {numpy_ms:>10.2f} {ratio:>9} {engine_ms:>10.2f}"
-              f" {engine_ms * 1000 / n_bytes:>15.2f}{net_text}")
+              f" {engine_ms * 1000 / n_bytes:>15.2f}{net_text}{against_text}")
     return 0
 
 

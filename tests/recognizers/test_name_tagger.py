@@ -228,6 +228,27 @@ def test_marginals_of_a_window_are_those_of_the_whole_sequence(tagger: NameTagge
             crf_inference.marginals_sequence(real[:60], transitions, lo, hi)
 
 
+def test_marginals_of_wanted_positions_are_those_of_the_window(tagger: NameTagger) -> None:
+    """Asking only for some positions of a window (the tagger asks for its names' characters) gives bit
+    for bit the window's numbers at them: real pieces and random scores, every subset of ends, one
+    position, none; positions out of order or outside the window are refused."""
+    simplified = RECOGNIZER.to_simplified("\n".join(TEXTS[:40]))
+    buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in pieces(simplified))
+    real = tagger.emissions(buffer, np.arange(2, len(buffer) - 2)).tolist()[2:-2]
+    rng = np.random.default_rng(13)
+    transitions = tagger.weights.transitions.tolist()
+    for scores in (real[:60], real[:1], real[:3], rng.normal(0, 4, (41, 3)).tolist()):
+        n = len(scores)
+        for lo, hi in ((0, n), (0, 1), (n - 1, n), (n // 3, 2 * n // 3 + 1)):
+            window = crf_inference.marginals_sequence(scores, transitions, lo, hi)
+            for wanted in ([], [lo], [hi - 1], list(range(lo, hi, 2)), sorted({lo, (lo + hi) // 2, hi - 1})):
+                got = crf_inference.marginals_sequence(scores, transitions, lo, hi, wanted)
+                assert got == [window[i - lo] for i in wanted]
+    for lo, hi, wanted in ((2, 10, [5, 3]), (2, 10, [3, 3]), (2, 10, [1, 9]), (2, 10, [2, 10]), (4, 4, [3])):
+        with pytest.raises(ValueError, match="marginals asked for positions"):
+            crf_inference.marginals_sequence(real[:20], transitions, lo, hi, wanted)
+
+
 def test_random_han_text_matches_crfsuite(tagger: NameTagger, reference: Any) -> None:
     rng = random.Random(5)
     alphabet = "陳志明王小林美華機密身分證號碼報案人電話車牌臺北市中正區的了是在有說先生。，\n "
@@ -257,3 +278,23 @@ def test_flag_counts_are_the_flags_features_lists(text: str, tagger: NameTagger)
                     expected[row, names.index(attribute)] += 1
             row += 1
     assert counts.tolist() == expected.tolist()
+
+
+def test_bench_against_loads_a_checkouts_own_tagger(tagger: NameTagger) -> None:
+    """``tools/bench_name_tagger.py --against``: the checkout's tagger class and decoders are its own
+    modules (here this very tree, loaded again), and they find the same names with the same scores."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "tools" / "bench_name_tagger.py"
+    spec = importlib.util.spec_from_file_location("bench_name_tagger_tool", path)
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    other = tool._checkout_tagger(root, tagger)
+    assert type(other) is not NameTagger
+    assert type(other).__module__ == "against_name_tagger"
+    assert type(other)._decode_in_python.__globals__["viterbi_sequence"].__module__ == "against_crf_inference"
+    for text in TEXTS[:60]:
+        simplified = RECOGNIZER.to_simplified(text)
+        assert tool._same_names(other.tag(simplified), tagger.tag(simplified))
