@@ -14,7 +14,7 @@ import itertools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -266,9 +266,9 @@ class Engine:
         crossable = [b for b in boundaries if self._may_cross(joined, b)]
         taken = {(f.segment, f.start, f.end) for f in findings}
         pieces: list[Finding] = []
-        for low, high in _windows_around(crossable, len(joined), SPLIT_WINDOW):
-            for c in self.candidates(joined[low:high], tier=tier, service=service):
-                start, end = low + c.finding.start, low + c.finding.end
+        for view, back in _split_views(joined, boundaries, crossable):
+            for c in self.candidates(view, tier=tier, service=service):
+                start, end = back(c.finding.start), back(c.finding.end)
                 if c.outcome != Outcome.ACTED or not _crosses(boundaries, start, end):
                     continue
                 for segment in range(bisect.bisect_right(starts, start) - 1, len(texts)):
@@ -447,6 +447,39 @@ def _crosses(boundaries: Sequence[int], start: int, end: int) -> bool:
     """Whether ``[start, end)`` has a segment boundary strictly inside it."""
     i = bisect.bisect_right(boundaries, start)
     return i < len(boundaries) and boundaries[i] < end
+
+
+def _split_views(joined: str, boundaries: Sequence[int], crossable: Sequence[int]
+                 ) -> list[tuple[str, Callable[[int], int]]]:
+    """The texts to inspect for values split across segments, each with its map back to ``joined``.
+
+    First the segments joined around every crossable boundary (a value in three pieces). Then, for a
+    crossable boundary with other boundaries near it, the segments joined at that one alone and
+    separated by a line break at the others: joined everywhere, a piece of a value glued to the next
+    message ("F12345" | "6784" | "thanks" reads F123456784thanks) is no value at all.
+    """
+    views: list[tuple[str, Callable[[int], int]]] = []
+    for low, high in _windows_around(crossable, len(joined), SPLIT_WINDOW):
+        def shifted(at: int, low: int = low) -> int:
+            return low + at
+
+        views.append((joined[low:high], shifted))
+    for b in crossable:
+        low, high = max(0, b - SPLIT_WINDOW), min(len(joined), b + SPLIT_WINDOW)
+        others = [o for o in boundaries if low < o < high and o != b]
+        if not others:
+            continue
+        cuts = [low, *others, high]
+        view = "\n".join(joined[x:y] for x, y in itertools.pairwise(cuts))
+        # A view offset is one character further on than in ``joined`` for every inserted break
+        # before it; a break itself maps to the boundary it stands for.
+        breaks = [o - low + i for i, o in enumerate(others)]  # each break's offset in the view
+
+        def back(at: int, low: int = low, breaks: list[int] = breaks) -> int:
+            return low + at - bisect.bisect_left(breaks, at)
+
+        views.append((view, back))
+    return views
 
 
 def _windows_around(boundaries: Sequence[int], length: int, context: int) -> list[tuple[int, int]]:
