@@ -209,12 +209,18 @@ def test_block_decoding_equals_sequence_decoding_on_random_scores() -> None:
     assert (labels[np.setdiff1d(np.arange(len(scores)), rows)] == -1).all()
 
 
+def _real_scores(tagger: NameTagger) -> list[list[float]]:
+    """The tagger's state scores over the first 40 sample texts' pieces, padding cut off."""
+    simplified = RECOGNIZER.to_simplified("\n".join(TEXTS[:40]))
+    buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in pieces(simplified))
+    scores: list[list[float]] = tagger.emissions(buffer, np.arange(2, len(buffer) - 2)).tolist()[2:-2]
+    return scores
+
+
 def test_marginals_of_a_window_are_those_of_the_whole_sequence(tagger: NameTagger) -> None:
     """The forward pass stopped at ``hi`` and the backward pass at ``lo`` give bit for bit the numbers of
     the whole sequence (the tagger asks only for its names' positions): real pieces and random scores."""
-    simplified = RECOGNIZER.to_simplified("\n".join(TEXTS[:40]))
-    buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in pieces(simplified))
-    real = tagger.emissions(buffer, np.arange(2, len(buffer) - 2)).tolist()[2:-2]
+    real = _real_scores(tagger)
     rng = np.random.default_rng(11)
     transitions = tagger.weights.transitions.tolist()
     for scores in (real[:60], real[:1], real[:2], rng.normal(0, 4, (37, 3)).tolist()):
@@ -232,9 +238,7 @@ def test_marginals_of_wanted_positions_are_those_of_the_window(tagger: NameTagge
     """Asking only for some positions of a window (the tagger asks for its names' characters) gives bit
     for bit the window's numbers at them: real pieces and random scores, every subset of ends, one
     position, none; positions out of order or outside the window are refused."""
-    simplified = RECOGNIZER.to_simplified("\n".join(TEXTS[:40]))
-    buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in pieces(simplified))
-    real = tagger.emissions(buffer, np.arange(2, len(buffer) - 2)).tolist()[2:-2]
+    real = _real_scores(tagger)
     rng = np.random.default_rng(13)
     transitions = tagger.weights.transitions.tolist()
     for scores in (real[:60], real[:1], real[:3], rng.normal(0, 4, (41, 3)).tolist()):
