@@ -27,6 +27,12 @@ LONG_PROMPT = "本案陳情人王小明，身分證字號 A123456789，聯絡電
 
 HEAVY_PROMPT = LONG_PROMPT[:40000]  # a second or more: long enough to queue behind
 
+
+def heavy_prompts(count: int) -> list[str]:
+    """``count`` different heavy prompts: a worker remembers a text it has inspected, so the same
+    one again would cost it nothing."""
+    return [f"第{n}份：{HEAVY_PROMPT}" for n in range(count)]
+
 PROMPTS = [
     "請幫我把這段會議紀錄改寫得更精簡。",
     "陳情人身分證字號 A123456789，手機 0912-345-678，請擬回覆。",
@@ -231,7 +237,7 @@ def test_one_users_heavy_prompts_leave_a_worker_for_everyone_else() -> None:
             await pool.inspect([text], DESTINATION, timeout=120, user=user, queue_timeout=600)
             finished.append(user)
 
-        heavy = [inspect("heavy", HEAVY_PROMPT) for _ in range(2)]
+        heavy = [inspect("heavy", text) for text in heavy_prompts(2)]
         await asyncio.sleep(0)
         others = [inspect(f"user{n}", PROMPTS[n % len(PROMPTS)]) for n in range(4)]
         await asyncio.gather(*heavy, *others)
@@ -250,7 +256,7 @@ def test_the_time_limit_counts_inspection_not_the_wait_in_the_queue() -> None:
 
     async def queued_behind_a_long_one() -> tuple[float, Decision]:
         # Three heavy texts in one job: a worker busy for seconds, whatever the machine's speed.
-        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT] * 3, DESTINATION, timeout=300))
+        long_job = asyncio.ensure_future(pool.inspect(heavy_prompts(3), DESTINATION, timeout=300))
         await asyncio.sleep(0)
         started = time.monotonic()
         # 0.5 s is ample for this prompt, and far less than the wait behind the long one.
@@ -272,7 +278,7 @@ def test_a_job_that_waits_too_long_for_a_worker_fails_closed() -> None:
 
     async def starved() -> None:
         # Three heavy texts in one job: a worker busy for seconds, whatever the machine's speed.
-        long_job = asyncio.ensure_future(pool.inspect([HEAVY_PROMPT] * 3, DESTINATION, timeout=300))
+        long_job = asyncio.ensure_future(pool.inspect(heavy_prompts(3), DESTINATION, timeout=300))
         await asyncio.sleep(0)
         with pytest.raises(InspectionTimeout):
             await pool.inspect([PROMPTS[1]], DESTINATION, queue_timeout=0.2)
