@@ -8,10 +8,12 @@ only what was inspected (or its redaction) is forwarded.
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from guard.audit.masking import FoundAt, mask_text, mask_value
@@ -244,8 +246,12 @@ def inspection(fmt: RequestFormat, service: ServiceSpec, request: Request, body_
     json_as_form = getattr(fmt, "reads_json_forms", False)  # Poe's reader takes such a body as the JSON it is
     if body and mislabelled(body, request.header("content-type")) and not json_as_form:
         parsed = replace(parsed, uninspected=(*parsed.uninspected, "body: JSON sent as a form"))
-    url_segments, url_slots = _url_parts(request.path)
-    header_segments, header_slots = _header_parts(request.headers)
+    url = _url_pieces(request.path)
+    headers = _header_pieces(request.headers)
+    # A number beside another piece is read with it: F12345 | 6784 in two parameters is one value.
+    beside = len(parsed.extra) + sum(shape is not _Shape.WORD for _, _, shape in (*url, *headers)) > 1
+    url_segments, url_slots = _read(url, beside)
+    header_segments, header_slots = _read(headers, beside)
     return Inspection(body, parsed, url_segments, header_segments, url_slots, header_slots)
 
 
@@ -280,11 +286,45 @@ def _split_lines(new: str | None, parts: Sequence[Segment]) -> list[str]:
 
 # Lower-case protocol words (``application/json``, ``python``, ``arm64``, ``keep-alive``) with at most
 # four digits: no identifier, number or name fits in that shape.
-_PLAIN_WORD = re.compile(r"^(?!(?:\D*\d){5})[a-z][a-z0-9_.:/+,;=*\-]{0,99}$|^\d{1,4}$")
+_PLAIN_WORD = re.compile(r"^(?!(?:\D*\d){5})[a-z][a-z0-9_.:/+,;=*\-]{0,99}$")
+# Page numbers, counts, timeouts: no value alone, but maybe the rest of one beside another piece.
+_SHORT_NUMBER = re.compile(r"^\d{1,4}$")
 
 
 def _plain(text: str) -> bool:
     return bool(_PLAIN_WORD.match(text)) or is_technical(None, text)
+
+
+class _Shape(enum.Enum):
+    """What a URL part or header value looks like, which decides whether it is read."""
+
+    TEXT = "text"      # anything but a protocol word: always read
+    NUMBER = "number"  # one to four digits (``2``, ``50``, ``600``): read beside other pieces
+    WORD = "word"      # a protocol word (``v1``, ``python``) or a technical string (UUID, hash): never read
+
+
+def _shape(text: str) -> _Shape:
+    # Only bare digits count as numbers: the engine glues a line of digits to the line before it, and
+    # a word read before them (the ``v1`` of ``/v1/models``) would turn 0912 | 345 | 678 into v10912345678.
+    if _SHORT_NUMBER.match(text):
+        return _Shape.NUMBER
+    return _Shape.WORD if _plain(text) else _Shape.TEXT
+
+
+Slot = TypeVar("Slot")
+#: A URL part or header value: its segment, where it sits in the request, and its shape.
+Piece = tuple[Segment, Slot, _Shape]
+
+
+def _read(pieces: Sequence[Piece[Slot]], beside: bool) -> tuple[tuple[Segment, ...], tuple[Slot, ...]]:
+    """The pieces the engine reads: text always, numbers only ``beside`` other pieces.
+
+    Alone, a page number or a count holds no value. Beside another piece it may be the rest of one
+    (F12345 | 6784, 0912 | 345 | 678): read in the joined segment, the engine sees the value whole.
+    """
+    kept = [(segment, slot) for segment, slot, shape in pieces
+            if shape is _Shape.TEXT or (beside and shape is _Shape.NUMBER)]
+    return tuple(s for s, _ in kept), tuple(slot for _, slot in kept)
 
 
 def _split_path(path: str) -> tuple[list[str], list[tuple[str, str]], str]:
@@ -294,39 +334,30 @@ def _split_path(path: str) -> tuple[list[str], list[tuple[str, str]], str]:
     return path_part.split("/"), pairs, fragment
 
 
-def _url_parts(path: str) -> tuple[tuple[Segment, ...], tuple[tuple[str, int], ...]]:
+def _url_pieces(path: str) -> list[Piece[tuple[str, int]]]:
     """Path segments, query keys and values, percent-decoded: ``?q=…`` is how prefill features send text."""
     steps, pairs, _ = _split_path(path)
-    segments: list[Segment] = []
-    slots: list[tuple[str, int]] = []
+    pieces: list[Piece[tuple[str, int]]] = []
     for i, step in enumerate(steps):
         text = unquote(step)
-        if not _plain(text):
-            segments.append(Segment(text, f"url path[{i}]"))
-            slots.append(("path", i))
+        pieces.append((Segment(text, f"url path[{i}]"), ("path", i), _shape(text)))
     for i, (key, value) in enumerate(pairs):
         for kind, raw in (("query-key", key), ("query-value", value)):
             text = unquote_plus(raw)
             found = embedded.embedded_text(text) if kind == "query-value" else None
             if found is not None:  # base64 of a document or compressed text: its text, never rewritten
-                segments.append(Segment(found[1], f"url {kind}[{i}]({found[0]})"))
-                slots.append(("query-file", i))
-            elif not _plain(text):
-                segments.append(Segment(text, f"url {kind}[{i}]"))
-                slots.append((kind, i))
-    return tuple(segments), tuple(slots)
+                segment = Segment(found[1], f"url {kind}[{i}]({found[0]})")
+                pieces.append((segment, ("query-file", i), _Shape.TEXT))
+            else:
+                pieces.append((Segment(text, f"url {kind}[{i}]"), (kind, i), _shape(text)))
+    return pieces
 
 
-def _header_parts(headers: Sequence[tuple[str, str]]) -> tuple[tuple[Segment, ...], tuple[int, ...]]:
-    segments: list[Segment] = []
-    slots: list[int] = []
-    for i, (name, value) in enumerate(headers):
-        lowered = name.lower()
-        if lowered in TECHNICAL_HEADERS or lowered.startswith(":") or _plain(value):
-            continue
-        segments.append(Segment(unquote(value), f"header {lowered}"))  # percent-encoded text is text
-        slots.append(i)
-    return tuple(segments), tuple(slots)
+def _header_pieces(headers: Sequence[tuple[str, str]]) -> list[Piece[int]]:
+    """Every header value but credentials and framing; percent-encoded text is text."""
+    return [(Segment(unquote(value), f"header {name.lower()}"), i, _shape(value))
+            for i, (name, value) in enumerate(headers)
+            if name.lower() not in TECHNICAL_HEADERS and not name.startswith(":")]
 
 
 # ---------------------------------------------------------------- what leaves

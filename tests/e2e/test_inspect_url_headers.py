@@ -2,7 +2,9 @@
 
 Prefill links (``chatgpt.com/?q=…``, ``claude.ai/new?q=…``, ``perplexity.ai/search?q=…``), a query on a
 POST, a path segment, custom headers, User-Agent and Cookie: the stand-in service never receives the
-identifier, a classified marking in a percent-encoded query is blocked, and the stored path is masked.
+identifier, not even split across two parameters or two headers; a classified marking in a
+percent-encoded query is blocked, and the stored path is masked. Page numbers and retry counts are
+not findings.
 """
 
 from __future__ import annotations
@@ -59,6 +61,27 @@ def test_identifier_in_url_or_headers_never_reaches_the_service(
     assert NATIONAL_ID not in json.dumps(event, ensure_ascii=False)   # the stored path is masked too
 
 
+# A made-up valid identifier (F123456784) in two pieces, each alone a protocol-looking number.
+SPLIT = [
+    ("/v1/models?a=F12345&b=6784&t={tag}", ()),
+    ("/v1/models?t={tag}", (("x-a", "F12345"), ("x-b", "6784"))),
+]
+
+
+@pytest.mark.parametrize(("path", "headers"), SPLIT)
+def test_identifier_split_across_parameters_or_headers_never_reaches_the_service(
+        guard_proxy: GuardProxy, openai_upstream: UpstreamServer, path: str,
+        headers: tuple[tuple[str, str], ...]) -> None:
+    tag = nonce()
+    target = openai_upstream.host_port
+    request = http_request("GET", path.replace("{tag}", tag), target, headers=headers)
+    reply = exchange(guard_proxy, target, request)
+    assert reply.status == 403                    # one placeholder cannot stand for two parts: blocked
+    assert openai_upstream.received(tag) == []
+    event = event_with_id(guard_proxy, reply.headers["x-guard-event-id"])
+    assert event["decision"] == "block" and event["entities"] == {"TW_NATIONAL_ID": 1}
+
+
 def test_classified_marking_in_an_encoded_query_is_blocked(guard_proxy: GuardProxy,
                                                            openai_upstream: UpstreamServer) -> None:
     tag = nonce()
@@ -74,13 +97,14 @@ def test_classified_marking_in_an_encoded_query_is_blocked(guard_proxy: GuardPro
 def test_clean_get_is_forwarded_unchanged_and_recorded(guard_proxy: GuardProxy,
                                                        openai_upstream: UpstreamServer) -> None:
     tag = nonce()
-    path = f"/v1/models?t={tag}&q=" + quote("台灣的夜市文化")
-    headers = (("user-agent", "Mozilla/5.0 (X11; Linux x86_64)"), ("x-request-id", "6f1c2b7e-0a47-4c1e"))
+    path = f"/v1/models?t={tag}&page=2&limit=50&q=" + quote("台灣的夜市文化")
+    headers = (("user-agent", "Mozilla/5.0 (X11; Linux x86_64)"), ("x-request-id", "6f1c2b7e-0a47-4c1e"),
+               ("x-stainless-retry-count", "0"), ("x-stainless-read-timeout", "600"))
     reply = exchange(guard_proxy, openai_upstream.host_port,
                      http_request("GET", path, openai_upstream.host_port, headers=headers))
     assert reply.status == 200
     seen = openai_upstream.received(tag)
     assert len(seen) == 1 and seen[0].path == path
-    assert seen[0].headers["user-agent"] == headers[0][1] and seen[0].headers["x-request-id"] == headers[1][1]
+    assert all(seen[0].headers[name] == value for name, value in headers)
     event = event_with_id(guard_proxy, reply.headers["x-guard-event-id"])
     assert event["method"] == "GET" and event["decision"] == "allow" and event["path"] == "/v1/models"

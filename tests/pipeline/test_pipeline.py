@@ -11,6 +11,7 @@ import pytest
 
 from guard import pipeline
 from guard.audit.masking import FoundAt
+from guard.engine import Engine
 from guard.formats import AmbiguousRequest, FormatError, NotRewritable, format_for
 from guard.policy import Policy, load_policy
 
@@ -24,6 +25,11 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Policy:
     path.write_text("extends: default\nservices:\n"
                     '  - {name: local-openai, hosts: ["127.0.0.1:9443"], api: openai}\n', encoding="utf-8")
     return load_policy(str(path))
+
+
+@pytest.fixture(scope="module")
+def engine(policy: Policy) -> Engine:
+    return Engine(policy)
 
 
 Headers = tuple[tuple[str, str], ...]
@@ -170,6 +176,72 @@ def test_a_redaction_across_url_parts_cannot_be_written_back(policy: Policy) -> 
     texts[-1] = texts[-1].replace(pipeline.PIECE_SEPARATOR, " ", 1)  # one piece less
     with pytest.raises(NotRewritable):
         pipeline.outgoing(format_for("openai"), req, seen, texts)
+
+
+# A value split across two query parameters, path steps or headers (F123456784 and 0912345678 made up,
+# valid): each piece alone is a protocol-looking number, read beside the others it is the value.
+SPLIT_IN_URL_OR_HEADERS = [
+    ("/v1/models?a=F12345&b=6784", (), "TW_NATIONAL_ID"),
+    ("/v1/models?a=F1&b=2345&c=6784", (), "TW_NATIONAL_ID"),                    # three pieces
+    ("/v1/models?page=F12345&limit=6784", (), "TW_NATIONAL_ID"),                # protocol keys
+    ("/v1/files/F12345/6784", (), "TW_NATIONAL_ID"),                           # two path steps
+    ("/v1/models?a=0912&b=345&c=678", (), "PHONE_NUMBER"),                     # digits only
+    ("/v1/models", (("x-a", "F12345"), ("x-b", "6784")), "TW_NATIONAL_ID"),     # two headers
+    ("/v1/models", (("x-a", "0912"), ("x-b", "345"), ("x-c", "678")), "PHONE_NUMBER"),
+    ("/v1/models?a=F12345", (("x-b", "6784"),), "TW_NATIONAL_ID"),             # the URL, then a header
+]
+
+
+@pytest.mark.parametrize(("path", "headers", "entity_type"), SPLIT_IN_URL_OR_HEADERS)
+def test_a_value_split_across_url_parts_or_headers_is_found_and_blocked(
+        policy: Policy, engine: Engine, path: str, headers: Headers, entity_type: str) -> None:
+    req = request(path, b"", method="GET", headers=headers)
+    seen = inspected(policy, req)
+    verdict = engine.inspect_segments(seen.texts, "api.openai.com")
+    assert [f.entity_type for f in verdict.findings] == [entity_type]
+    with pytest.raises(NotRewritable):  # one placeholder for two parts: the addon blocks instead
+        pipeline.outgoing(format_for("openai"), req, seen, verdict.redacted)
+
+
+# Real clients' URLs and headers: their page numbers, counts, timeouts and retry counts are read
+# beside the user agent, and none is a finding.
+OPENAI_SDK = (("accept", "application/json"), ("user-agent", "OpenAI/Python 1.55.3"),
+              ("x-stainless-lang", "python"), ("x-stainless-package-version", "1.55.3"),
+              ("x-stainless-os", "Linux"), ("x-stainless-arch", "x64"), ("x-stainless-runtime", "CPython"),
+              ("x-stainless-runtime-version", "3.11.2"), ("x-stainless-async", "false"),
+              ("x-stainless-retry-count", "0"), ("x-stainless-read-timeout", "600"), ("content-length", "97"))
+ANTHROPIC_SDK = (("anthropic-version", "2023-06-01"), ("user-agent", "Anthropic/Python 0.40.0"),
+                 ("x-stainless-retry-count", "2"), ("x-stainless-timeout", "600"),
+                 ("x-request-id", "6f1c2b7e-0a47-4c1e-9a55-3f0f6b7a2d11"))
+CHROMIUM = (("sec-ch-ua", '"Chromium";v="131", "Not_A Brand";v="24"'), ("sec-ch-ua-mobile", "?0"),
+            ("sec-ch-ua-platform", '"Linux"'), ("dnt", "1"), ("upgrade-insecure-requests", "1"),
+            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                           "Chrome/131.0.0.0 Safari/537.36"), ("priority", "u=1, i"), ("sec-gpc", "1"))
+CLEAN_URLS_AND_HEADERS = [
+    ("/v1/models?page=2&limit=50", OPENAI_SDK),
+    ("/v1/files?limit=1000&order=desc&after=2024", OPENAI_SDK),
+    ("/v1/messages?beta=true", ANTHROPIC_SDK),
+    ("/backend-api/conversations?offset=0&limit=28&order=updated", CHROMIUM),
+    ("/v1beta/models/gemini-1.5-flash:streamGenerateContent?alt=sse&key=2024",
+     (("x-goog-api-client", "genai-py/1.2.0 gl-python/3.11.2"), ("x-retry", "3"), ("x-page", "12"))),
+]
+
+
+@pytest.mark.parametrize(("path", "headers"), CLEAN_URLS_AND_HEADERS)
+def test_protocol_numbers_beside_other_pieces_are_read_and_not_findings(
+        policy: Policy, engine: Engine, path: str, headers: Headers) -> None:
+    req = request(path, b"", method="GET", headers=headers)
+    seen = inspected(policy, req)
+    numbers = [p.text for p in seen.url_parts + seen.header_parts if p.text.isdigit()]
+    assert numbers                                        # read, beside the user agent
+    verdict = engine.inspect_segments(seen.texts, "api.openai.com")
+    assert verdict.findings == ()
+
+
+@pytest.mark.parametrize("path", ["/v1/models?page=2", "/v1/files/17", "/v1/models?limit=50&x=a"])
+def test_a_number_alone_is_not_read(policy: Policy, path: str) -> None:
+    seen = inspected(policy, request(path, b"", method="GET"))
+    assert seen.url_parts == () and seen.header_parts == ()
 
 
 def test_outgoing_rewrites_only_what_changed(policy: Policy) -> None:
