@@ -1,4 +1,5 @@
-"""Addressing strings inside JSON documents, form bodies and JSON nested in strings, and writing them back."""
+"""Addressing strings inside JSON documents, form bodies, JSON nested in strings and text in data URLs,
+and writing them back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -35,11 +36,24 @@ class Nested:
 
 
 @dataclass
+class Encoded:
+    """A ``data:`` URL of base64 text, decoded: its string is the text, re-encoded on write when changed."""
+
+    raw: str
+    url: embedded.TextDataUrl
+    dirty: bool = False
+
+    @property
+    def value(self) -> str:
+        return self.url.text
+
+
+@dataclass
 class FormField:
     raw_key: str
     key: str
     raw_value: str
-    value: Any  # str, or Nested when the field holds JSON
+    value: Any  # str, Nested when the field holds JSON, or Encoded
     dirty: bool = False
 
 
@@ -146,6 +160,47 @@ def expand(node: Any, should_decode: Callable[[Path, str], bool], path: Path = (
     return node
 
 
+# A data URL may hide behind JSON's \u escapes or a form's percent-encoding; other bodies skip the walk.
+_MAY_HOLD_DATA_URL = re.compile(rb"data(?::|%3a)|\\u00", re.IGNORECASE)
+
+
+def decode_data_urls(node: Any) -> Any:
+    """Replace strings that are ``data:`` URLs of text by :class:`Encoded`: their text is what is read."""
+    if isinstance(node, Nested):
+        node.value = decode_data_urls(node.value)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            node[k] = decode_data_urls(v)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            node[i] = decode_data_urls(v)
+    elif isinstance(node, Form):
+        for f in node.fields:
+            f.value = decode_data_urls(f.value)
+    elif isinstance(node, str) and node.lstrip()[:5].lower() == "data:":
+        url = embedded.text_data_url(node)
+        if url is not None:
+            return Encoded(node, url)
+    return node
+
+
+def encoded_paths(node: Any, path: Path = ()) -> Iterator[Path]:
+    """Where the :class:`Encoded` strings are."""
+    if isinstance(node, Encoded):
+        yield path
+    elif isinstance(node, Nested):
+        yield from encoded_paths(node.value, path)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from encoded_paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from encoded_paths(v, (*path, i))
+    elif isinstance(node, Form):
+        for i, f in enumerate(node.fields):
+            yield from encoded_paths(f.value, (*path, i))
+
+
 def _child(node: Any, step: Step) -> Any:
     if isinstance(node, Form):
         return node.fields[int(step)].value
@@ -153,8 +208,8 @@ def _child(node: Any, step: Step) -> Any:
 
 
 def strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
-    """Every string leaf, depth first, in document order (Nested layers are transparent)."""
-    if isinstance(node, Nested):
+    """Every string leaf, depth first, in document order (Nested and Encoded layers are transparent)."""
+    if isinstance(node, Nested | Encoded):
         yield from strings(node.value, path)
     elif isinstance(node, dict):
         for k, v in node.items():
@@ -174,7 +229,7 @@ def get(node: Any, path: Path) -> Any:
         while isinstance(node, Nested):
             node = node.value
         node = _child(node, step)
-    while isinstance(node, Nested):
+    while isinstance(node, Nested | Encoded):
         node = node.value
     return node
 
@@ -187,11 +242,16 @@ def put(node: Any, path: Path, value: str) -> None:
             parent.dirty = True
             parent = parent.value
         if i == len(path) - 1:
+            current = _child(parent, step)
+            new: str | Encoded = value
+            if isinstance(current, Encoded):  # the text changes, the data URL around it stays
+                current.url, current.dirty = replace(current.url, text=value), True
+                new = current
             if isinstance(parent, Form):
                 f = parent.fields[int(step)]
-                f.value, f.dirty = value, True
+                f.value, f.dirty = new, True
             else:
-                parent[step] = value
+                parent[step] = new
             return
         if isinstance(parent, Form):
             parent.fields[int(step)].dirty = True
@@ -200,9 +260,11 @@ def put(node: Any, path: Path, value: str) -> None:
 
 
 def collapse(node: Any) -> Any:
-    """Turn Nested layers back into strings (re-encoded only when dirty)."""
+    """Turn Nested and Encoded layers back into strings (re-encoded only when dirty)."""
     if isinstance(node, Nested):
         return dumps(collapse(node.value)) if node.dirty else node.raw
+    if isinstance(node, Encoded):
+        return node.url.with_text(node.value) if node.dirty else node.raw
     if isinstance(node, dict):
         return {k: collapse(v) for k, v in node.items()}
     if isinstance(node, list):
@@ -399,8 +461,10 @@ def _tree_request(fmt: str, body: bytes, parse: Callable[[], Any], serialise: Ca
     segments = tuple(Segment(get(root, p), describe(root, p, prefix)) for p in alone)
     others = (Segment("\n".join(get(root, p) for p in one_line), OTHERS_WHERE),) if one_line else ()
     key_segment = _key_segment(root)
+    # A part the format calls unreadable is read when its files were, or its text data URLs decoded.
+    read = inside | set(encoded_paths(root))
     hidden = tuple(describe(root, p, prefix) for p in (uninspected(root) if uninspected else ())
-                   if not _files_read_within(root, p, inside))
+                   if not _files_read_within(root, p, read))
 
     writer = _TreeWriter(parse, serialise, tuple(alone), segments, tuple(one_line), others, key_segment,
                          tuple(seg for _, seg in files))
@@ -524,19 +588,20 @@ def form_request(
 
 # Module-level parsers and serialisers (not lambdas): a request's writer must survive pickling.
 def _parse_json(body: bytes, decode_nested: Callable[[Path, str], bool] | None) -> Any:
-    return _expanded(loads(body), decode_nested)
+    return _expanded(body, loads(body), decode_nested)
 
 
 def _parse_form(body: bytes, decode_nested: Callable[[Path, str], bool] | None) -> Any:
-    return _expanded(parse_form(body), decode_nested)
+    return _expanded(body, parse_form(body), decode_nested)
 
 
 def _serialise_json(fresh: Any) -> bytes:
     return encode_json(collapse(fresh))
 
 
-def _expanded(root: Any, decode_nested: Callable[[Path, str], bool] | None) -> Any:
-    return expand(root, decode_nested) if decode_nested else root
+def _expanded(body: bytes, root: Any, decode_nested: Callable[[Path, str], bool] | None) -> Any:
+    root = expand(root, decode_nested) if decode_nested else root
+    return decode_data_urls(root) if _MAY_HOLD_DATA_URL.search(body) else root
 
 
 def text_at(root: Any, path: Path) -> bool:

@@ -15,13 +15,20 @@ known container signature, read as an upload of that file would be:
 Anything with a signature that cannot be read raises :class:`UnreadableContent` (or
 :class:`BodyTooLarge` for a bomb): the request fails closed. Binary without a known signature is not
 a container and stays technical; base64 of text is not binary and is inspected as text elsewhere.
+
+A ``data:`` URL of text (``data:text/plain;base64,…``, CSV, Markdown, JSON: a Responses API
+``input_file``) is no container: :func:`text_data_url` decodes it, and the JSON and form readers put
+its text where the string was, so it is inspected like any string and a redaction is written back
+into the same URL (:meth:`TextDataUrl.with_text`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import re
+from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from guard.formats import compression
@@ -172,6 +179,64 @@ def _text(data: bytes) -> str:
         return decode_text(data)
     except UnreadableContent:
         raise UnreadableContent("embedded data is binary of no known type") from None
+
+
+@dataclass(frozen=True)
+class TextDataUrl:
+    """A ``data:`` URL of base64 text: its head (``data:text/csv;base64,``), the text's codec, the text."""
+
+    head: str
+    codec: str
+    text: str
+
+    def with_text(self, text: str) -> str:
+        """The same URL holding ``text``: same media type and parameters, same codec."""
+        return self.head + base64.b64encode(text.encode(self.codec)).decode("ascii")
+
+
+# Media types of pictures and sound: read by OCR (images) or refused, never decoded as text.
+_NOT_TEXT_MEDIA = ("image/", "audio/", "video/", "font/")
+
+
+def text_data_url(value: str) -> TextDataUrl | None:
+    """The text of a base64 ``data:`` URL whose bytes are text, else None.
+
+    The bytes decide, not the declared type (which may say ``application/octet-stream`` of a CSV):
+    a file signature makes it a container (:func:`embedded_text` reads it); text is what
+    ``uploads.text_codec`` reads (a BOM, UTF-8, Big5) or what a declared ``charset`` decodes.
+    """
+    head = _DATA_URL.match(value)
+    if head is None:
+        return None
+    declared = value[head.start():head.end()].strip()[5:].lower()
+    if declared.startswith(_NOT_TEXT_MEDIA):
+        return None
+    data = _b64decode(_WHITESPACE.sub("", value[head.end():]))
+    if data is None or container_kind(data) is not None:
+        return None
+    codec = _codec(declared, data)
+    if codec is None:
+        return None
+    try:
+        return TextDataUrl(value[:head.end()], codec, data.decode(codec))
+    except UnicodeDecodeError:
+        return None
+
+
+def _codec(declared: str, data: bytes) -> str | None:
+    from guard.formats.uploads import text_codec  # uploads imports the formats that import this module
+
+    charset = next((p.partition("=")[2].strip('"') for p in declared.split(";")[1:]
+                    if p.strip().startswith("charset=")), "")
+    if charset:
+        try:
+            return codecs.lookup(charset).name
+        except LookupError:
+            return None
+    try:
+        return text_codec(data)
+    except UnreadableContent:
+        return None
 
 
 def embedded_text(value: str) -> tuple[str, str] | None:

@@ -1,4 +1,5 @@
-"""Files hidden as base64 in strings: which strings are files, what is read from them, what is refused."""
+"""Files hidden as base64 in strings: which strings are files, what is read from them, what is refused;
+and data URLs of text (a Responses ``input_file``): read as text and redacted in place."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import lzma
 import pickle
 import random
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from guard.formats import BodyTooLarge, NotRewritable, UnreadableContent
-from guard.formats.embedded import embedded_file, embedded_text, may_hold_files
+from guard.formats import BodyTooLarge, NotRewritable, UnreadableContent, format_for
+from guard.formats.embedded import embedded_file, embedded_text, may_hold_files, text_data_url
 from guard.formats.generic import GenericFormat
 from guard.formats.uploads import reads_documents
 from tests.formats.files import docx, pdf, zip_archive
@@ -103,3 +106,99 @@ def test_many_small_bombs_in_one_body_are_refused() -> None:
     body = json.dumps({"parts": [bomb] * 5}).encode()
     with pytest.raises(BodyTooLarge):
         GENERIC.extract(body, "application/json", "/api/x")
+
+
+# ---------------------------------------------------------------- data URLs of text (a Responses input_file)
+
+def data_url(text: str, media: str = "text/plain", codec: str = "utf-8") -> str:
+    return f"data:{media};base64," + b64(text.encode(codec))
+
+
+CSV = "姓名,身分證字號,電話\n王小明,F123456784,0912345678\n"
+MARKDOWN = "# 陳情案件\n\n- 陳情人：林美玲\n- 身分證：F123456784\n"
+
+
+@pytest.mark.parametrize(("value", "codec", "text"), [
+    (data_url(ID_TEXT), "utf-8", ID_TEXT),
+    (data_url(CSV, "text/csv"), "utf-8", CSV),
+    (data_url(CSV, "text/csv", "cp950"), "cp950", CSV),                     # Big5, as Windows saves it
+    (data_url(CSV, "text/csv;charset=big5", "big5"), "big5", CSV),          # a declared charset is honoured
+    (data_url(MARKDOWN, "text/markdown"), "utf-8", MARKDOWN),
+    (data_url('{"applicant": "F123456784"}', "application/json"), "utf-8", '{"applicant": "F123456784"}'),
+    (data_url(CSV, "application/octet-stream"), "utf-8", CSV),              # the bytes decide, not the label
+    (data_url(CSV, "text/csv", "utf-8-sig"), "utf-8-sig", CSV),             # a BOM is kept on rewrite
+    ("data:text/plain;base64,", "utf-8", ""),                               # an empty file
+])
+def test_text_data_url_is_decoded_and_encodes_back(value: str, codec: str, text: str) -> None:
+    url = text_data_url(value)
+    assert url is not None and url.codec == codec and url.text == text
+    assert url.with_text(text) == value
+
+
+@pytest.mark.parametrize("value", [
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+    "data:application/pdf;base64," + b64(pdf("ID A123456789")),             # a container: embedded_text
+    data_url(ID_TEXT, "text/plain").replace("base64,", "base64,@@"),        # not base64
+    "data:text/plain;base64," + b64(bytes(range(256))),                     # binary labelled as text
+    "data:text/plain," + ID_TEXT,                                          # not base64: a plain string
+    ID_TEXT,
+])
+def test_other_strings_are_not_text_data_urls(value: str) -> None:
+    assert text_data_url(value) is None
+
+
+def _responses_file(file_data: str, filename: str = "notes.txt") -> dict[str, object]:
+    return {"model": "gpt-4.1", "input": [{"role": "user", "content": [
+        {"type": "input_file", "filename": filename, "file_data": file_data},
+        {"type": "input_text", "text": "請摘要這個檔案"}]}]}
+
+
+def _chat_file(file_data: str, filename: str = "notes.txt") -> dict[str, object]:
+    return {"model": "gpt-4o", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"filename": filename, "file_data": file_data}},
+        {"type": "text", "text": "請摘要這個檔案"}]}]}
+
+
+OPENAI = format_for("openai")
+FILE_PARTS = [
+    (_responses_file, ("input", 0, "content", 0, "file_data")),
+    (_chat_file, ("messages", 0, "content", 0, "file", "file_data")),
+]
+
+
+@pytest.mark.parametrize(("build", "at"), FILE_PARTS)
+@pytest.mark.parametrize(("media", "codec", "text"), [
+    ("text/plain", "utf-8", "陳情人 王小明，身分證 F123456784，請協助查復。\n"),
+    ("text/csv", "cp950", CSV),
+    ("text/markdown", "utf-8", MARKDOWN),
+    ("application/json", "utf-8", '{"applicant": "F123456784", "note": "請查復"}'),
+])
+def test_openai_text_file_is_read_and_redacted_in_its_data_url(
+        build: Callable[..., dict[str, Any]], at: tuple[Any, ...], media: str, codec: str, text: str) -> None:
+    body = json.dumps(build(data_url(text, media, codec)), ensure_ascii=False).encode()
+    parsed = pickle.loads(pickle.dumps(OPENAI.extract(body, "application/json", "/v1/responses")))
+    assert parsed.uninspected == ()                                          # before: 403 "unreadable"
+    assert any(text in s.text for s in parsed.all_segments)                  # the file's text is read
+    assert OPENAI.rewrite(parsed, [s.text for s in parsed.all_segments]) == body
+    redacted = [s.text.replace("F123456784", "<TW_NATIONAL_ID_1>") for s in parsed.all_segments]
+    sent = json.loads(OPENAI.rewrite(parsed, redacted))
+    node: Any = sent
+    for step in at:
+        node = node[step]
+    assert node == data_url(text.replace("F123456784", "<TW_NATIONAL_ID_1>"), media, codec)
+    assert sent["model"] == build("")["model"]                              # the rest as it was
+
+
+@pytest.mark.parametrize("part", [
+    {"type": "input_file", "file_data": "data:text/plain;base64," + b64(bytes(range(256)))},  # binary
+    {"type": "input_file", "file_data": "data:application/pdf;base64," + b64(b"%PDF-1.7\n" + bytes(64))},
+    {"type": "input_file", "file_id": "file-6F2ksmvXxt4VdoqmHRw6kL"},        # uploaded before: not here
+    {"type": "input_file", "file_url": "https://www.example.gov.tw/a.txt"},  # the guard fetches nothing
+])
+def test_openai_file_parts_the_guard_cannot_read_stay_unreadable(part: dict[str, str]) -> None:
+    body = {"model": "gpt-4.1", "input": [{"role": "user", "content": [part]}]}
+    try:
+        parsed = OPENAI.extract(json.dumps(body).encode(), "application/json", "/v1/responses")
+    except UnreadableContent:
+        return                                                                # the corrupt PDF: refused
+    assert parsed.uninspected == ("input[0].content[0]",)
