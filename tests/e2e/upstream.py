@@ -93,8 +93,9 @@ def last_user_text(doc: Any) -> str:
     """The user's last message in an OpenAI, Anthropic or Gemini request body."""
     if not isinstance(doc, dict):
         return ""
-    if isinstance(doc.get("messages"), list) and doc["messages"]:
-        content = doc["messages"][-1].get("content")
+    turns = doc.get("messages") or doc.get("input")  # Chat Completions, or the Responses API's items
+    if isinstance(turns, list) and turns and isinstance(turns[-1], dict):
+        content = turns[-1].get("content")
         if isinstance(content, list):
             return "".join(p.get("text", "") for p in content if isinstance(p, dict))
         return str(content or "")
@@ -119,6 +120,16 @@ def openai_reply(text: str, model: str) -> dict[str, Any]:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "logprobs": None, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+def openai_response(text: str, model: str) -> dict[str, Any]:
+    """A Responses API reply (``POST /v1/responses``), as the openai SDK reads it."""
+    message = {"type": "message", "id": "msg_e2e", "status": "completed", "role": "assistant",
+               "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {"id": "resp_e2e", "object": "response", "created_at": 1700000000, "status": "completed",
+            "model": model, "output": [message],
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+            "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}
 
 
 def openai_stream(text: str, model: str) -> list[bytes]:
@@ -345,6 +356,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_stream(openai_stream(text, model))
             else:
                 self._send_json(openai_reply(text, model))
+        elif path.endswith("/responses"):
+            self._send_json(openai_response(text, model))
         elif path.endswith("/messages"):
             if streaming:
                 self._send_stream(anthropic_stream(text, model))
