@@ -50,6 +50,9 @@ _MAX_PIECE = 400
 # up to _TINY_TEXT its state scores too are summed in Python from the feature strings.
 _SHORT_TEXT = 3000
 _TINY_TEXT = 24
+# Up to this many characters of padded buffer, state scores take ``_short_emissions``' path (fewer numpy
+# calls; beyond it, its Python dictionary look-ups cost more than the vectorised ones).
+_SHORT_BUFFER = 800
 _PIECE_ENDS = frozenset("\n。！？!?；;")
 # A line at least this long that ends between two Han characters is hard-wrapped prose.
 _WRAPPED_LINE = 12
@@ -64,7 +67,8 @@ class Lexicon:
     surnames: frozenset[str]  # single-character surnames (Simplified)
     compound_surnames: frozenset[str]  # two-character surnames (Simplified)
     given_chars: frozenset[str]  # characters typical of Taiwanese given names (Simplified)
-    word_freq: Mapping[str, int]  # jieba's dictionary: word -> frequency
+    # jieba's dictionary: word -> frequency; every prefix of a word is a key (0 when not a word itself).
+    word_freq: Mapping[str, int]
     name_words: frozenset[str]  # dictionary words jieba tags as person names (nr*)
     roles: frozenset[str]  # words after which a name is expected (報案人, 主席, 記者)
     titles: frozenset[str]  # words written right after a name (先生, 科長, 說)
@@ -550,6 +554,55 @@ class _WindowTables:
         return total
 
 
+class _ShortTextTables:
+    """The window and one-character set templates as one stacked table, for short texts in the Basic
+    Multilingual Plane: a text's state scores from them are one gather and one product.
+
+    Every one-character template at an offset (character, character class, surname and given-name
+    sets) is summed into one block per offset, whose rows are the distinct (alphabet index, class,
+    surname, given name) combinations of the plane: a character the model never saw shares the row
+    of its class.  The pair templates keep their rows (``_WindowTables``), one block per offset.  A
+    sentence's numpy calls cost more than their arithmetic, so fewer calls is what makes it fast.
+    """
+
+    def __init__(self, windows: _WindowTables, vocabulary: _Vocabulary, flag_weights: npt.NDArray[np.float64],
+                 flag_column: dict[str, int]) -> None:
+        if {t.lexicon_field for t in SET_TEMPLATES if t.width == 1} != {"surnames", "given_chars"}:
+            raise ValueError("one-character set templates changed: update _ShortTextTables")
+        n_labels = flag_weights.shape[1]
+        plane = np.arange(_BMP, dtype=np.int64)
+        char_ids = windows.char_id[plane].astype(np.int64)
+        class_ids = windows.char_id[_class_codes(plane)].astype(np.int64)
+        surname = vocabulary.char_sets["surnames"][plane]
+        given = vocabulary.char_sets["given_chars"][plane]
+        combos, row = np.unique(np.stack((char_ids, class_ids, surname, given), axis=1), axis=0,
+                                return_inverse=True)
+        self.row = row.reshape(-1).astype(np.int64)  # codepoint (BMP) -> its row in each offset's block
+        by_offset: dict[int, npt.NDArray[np.float64]] = {}
+        for kind, ids in (("chars", combos[:, 0]), ("classes", combos[:, 1])):
+            group = windows.groups[kind]
+            for column, offset in zip(group.columns, group.offsets.tolist(), strict=True):
+                by_offset.setdefault(offset, np.zeros((len(combos), n_labels)))
+                by_offset[offset] += column[ids]
+        for template in SET_TEMPLATES:
+            if template.width == 1:
+                member = combos[:, 2 if template.lexicon_field == "surnames" else 3].astype(bool)
+                by_offset.setdefault(template.offset, np.zeros((len(combos), n_labels)))
+                by_offset[template.offset] += member[:, None] * flag_weights[flag_column[template.name]]
+        single_offsets = sorted(by_offset)
+        pairs = windows.groups["pairs"]
+        blocks = [by_offset[o] for o in single_offsets] + list(pairs.columns)
+        starts = np.cumsum([0] + [len(block) for block in blocks])[:-1]
+        self.single_offsets = np.array(single_offsets, dtype=np.int64)
+        self.single_base = starts[:len(single_offsets)]
+        self.pair_offsets = pairs.offsets
+        self.pair_base = starts[len(single_offsets):]
+        self.table = np.concatenate(blocks)
+        # (blocks x labels, labels) of ones on each block's labels: a gathered row of every block times
+        # this is their sum per label (one matrix product, cheaper than numpy's reduction on few rows).
+        self.sum_blocks = np.tile(np.eye(n_labels), (len(blocks), 1))
+
+
 @dataclass(frozen=True)
 class _WordTable:
     """Dictionary words of one length as sorted keys (16 bits per character: its index in the alphabet)."""
@@ -684,6 +737,11 @@ class NameTagger:
         self._word_end_columns = {
             n: np.array([column[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
         self._word_middle_columns = np.array([column[f"wm{tag}"] for tag in WORD_TAGS])
+        self._short = _ShortTextTables(self._windows, self._vocabulary, self.weights.flag_weights, column)
+        # Per word length and tag (WORD_TAGS order): the flag columns of its start, end and inside.
+        self._word_columns = {
+            n: [(column[f"ws{n}{tag}"], column[f"we{n}{tag}"], column[f"wm{tag}"]) for tag in WORD_TAGS]
+            for n in _WORD_LENGTHS}
         self._identity = np.eye(len(column))
         self._by_attribute = self.weights.by_attribute()
         # With a network (``name_net.py``), its state scores and transitions replace the CRF's.
@@ -705,9 +763,76 @@ class NameTagger:
         beyond a piece's ends, and no dictionary, role or title word contains a padding character.
         """
         codes = _codes(buffer)
+        if len(codes) <= _SHORT_BUFFER and int(codes.max()) < _BMP:
+            return self._short_emissions(buffer, rows, codes)
         scores = self.flag_scores(buffer, rows, self.weights.flag_weights, codes)
         scores[rows] += self._windows.scores(codes, rows)
         return scores
+
+    def _short_emissions(self, buffer: str, rows: npt.NDArray[np.int64],
+                         codes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """``emissions`` of a short buffer in the Basic Multilingual Plane, with as few numpy calls as
+        the templates allow: one gather per offset for the one-character templates, one per pair
+        offset, and the flags that fire rarely (compound surnames, roles, titles, dictionary words)
+        found in plain Python and added in one call."""
+        short, windows = self._short, self._windows
+        ids = windows.char_id[codes].astype(np.int64)
+        pair_keys = windows.groups["pairs"].pair_keys
+        assert pair_keys is not None
+        pair_rows = _lookup(pair_keys, ids[:-1] * windows.size + ids[1:])  # the pair starting at each row
+        single_rows = short.row.take(codes).take(rows[:, None] + short.single_offsets) + short.single_base
+        pair_at = pair_rows.take(rows[:, None] + short.pair_offsets) + short.pair_base
+        at = np.concatenate((single_rows, pair_at), axis=1)
+        scores = np.zeros((len(codes), len(self.weights.labels)))
+        scores[rows] = short.table.take(at, axis=0).reshape(len(rows), -1) @ short.sum_blocks
+        fired_rows, fired_columns = self._rare_flags(buffer)
+        if fired_rows:
+            np.add.at(scores, np.array(fired_rows), self.weights.flag_weights[np.array(fired_columns)])
+        return scores
+
+    def _rare_flags(self, buffer: str) -> tuple[list[int], list[int]]:
+        """Rows and flag columns of the compound-surname, role, title and dictionary-word flags firing in
+        ``buffer`` (``features`` lists the same): dictionary look-ups of each word length at each
+        character, cheaper in Python than in numpy for a sentence or two."""
+        lex, column = self.lex, self._flag_column
+        rows: list[int] = []
+        columns: list[int] = []
+        compound = column["sn2"]
+        for start in _starts_of(lex.compound_surnames, buffer):
+            rows.append(start)
+            columns.append(compound)
+        n = len(buffer)
+        for end in _ends_of(lex.roles, buffer):
+            for name, offset in ROLE_TEMPLATES.items():
+                if end + offset < n:
+                    rows.append(end + offset)
+                    columns.append(column[name])
+        for start in _starts_of(lex.titles, buffer):
+            for name, offset in TITLE_TEMPLATES.items():
+                if start + offset >= 0:
+                    rows.append(start + offset)
+                    columns.append(column[name])
+        frequency, name_words, name_tag = lex.word_freq.get, lex.name_words, WORD_TAGS.index("n")
+        low, middle, high = _FREQ_BUCKET_BOUNDS
+        by_length = self._word_columns
+        for i in range(n - 1):
+            for length in _WORD_LENGTHS:
+                word = buffer[i:i + length]
+                freq = frequency(word)
+                if freq is None:
+                    break  # jieba's dictionary holds every prefix of its words: no longer word starts here
+                if not freq or len(word) < length:
+                    continue
+                tag = name_tag if word in name_words else (freq >= low) + (freq >= middle) + (freq >= high)
+                start_column, end_column, inside_column = by_length[length][tag]
+                rows.append(i)
+                columns.append(start_column)
+                rows.append(i + length - 1)
+                columns.append(end_column)
+                for k in range(i + 1, i + length - 1):
+                    rows.append(k)
+                    columns.append(inside_column)
+        return rows, columns
 
     def flag_scores(self, buffer: str, rows: npt.NDArray[np.int64], table: npt.NDArray[np.float64],
                     codes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
