@@ -43,6 +43,7 @@ BEGIN, INSIDE, OUTSIDE = "B", "I", "O"
 # Dictionary words of two to four characters starting or ending at a character are features; longer
 # words are rare and add nothing a four-character window does not already see.
 _WORD_LENGTHS = (2, 3, 4)
+_LONGER_WORDS = (3, 4)
 # Texts are tagged in pieces of at most this many characters, cut at a line or sentence end where
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
@@ -590,17 +591,58 @@ class _ShortTextTables:
                 by_offset.setdefault(template.offset, np.zeros((len(combos), n_labels)))
                 by_offset[template.offset] += member[:, None] * flag_weights[flag_column[template.name]]
         single_offsets = sorted(by_offset)
-        pairs = windows.groups["pairs"]
-        blocks = [by_offset[o] for o in single_offsets] + list(pairs.columns)
+        pair_blocks = self._pair_blocks(windows, vocabulary, flag_weights, flag_column)
+        blocks = [by_offset[o] for o in single_offsets] + pair_blocks
         starts = np.cumsum([0] + [len(block) for block in blocks])[:-1]
         self.single_offsets = np.array(single_offsets, dtype=np.int64)
         self.single_base = starts[:len(single_offsets)]
-        self.pair_offsets = pairs.offsets
+        self.pair_offsets = windows.groups["pairs"].offsets
         self.pair_base = starts[len(single_offsets):]
         self.table = np.concatenate(blocks)
         # (blocks x labels, labels) of ones on each block's labels: a gathered row of every block times
         # this is their sum per label (one matrix product, cheaper than numpy's reduction on few rows).
         self.sum_blocks = np.tile(np.eye(n_labels), (len(blocks), 1))
+
+    def _pair_blocks(self, windows: _WindowTables, vocabulary: _Vocabulary,
+                     flag_weights: npt.NDArray[np.float64], flag_column: dict[str, int],
+                     ) -> list[npt.NDArray[np.float64]]:
+        """One block per pair template's offset, rows keyed by ``pair_keys``: the window pairs' weights,
+        and two-character dictionary words' as well (a word starting here is the pair at offset 0,
+        one ending here the pair at offset -1), so those words need no look-up of their own.
+        Sets ``pair_id`` (BMP codepoint -> index in the pairs' alphabet) and ``pair_keys``."""
+        pairs = windows.groups["pairs"]
+        assert pairs.pair_keys is not None
+        window_codes = np.flatnonzero(windows.char_id)  # char id k is the k-th code of the alphabet
+        window_first = window_codes[pairs.pair_keys // windows.size - 1]
+        window_second = window_codes[pairs.pair_keys % windows.size - 1]
+        words = next(table for table in vocabulary.words if table.length == 2)
+        word_codes = np.flatnonzero(vocabulary.word_char_id)
+        word_first = word_codes[(words.keys >> np.uint64(16)).astype(np.int64) - 1]
+        word_second = word_codes[(words.keys & np.uint64(0xFFFF)).astype(np.int64) - 1]
+        in_plane = (word_first < _BMP) & (word_second < _BMP)  # short texts are in the plane
+        word_first, word_second, word_tags = word_first[in_plane], word_second[in_plane], words.tags[in_plane]
+        alphabet = np.unique(np.concatenate((window_first, window_second, word_first, word_second)))
+        alphabet = alphabet[alphabet < _BMP]
+        self.pair_id = np.zeros(_BMP, dtype=np.int64)
+        self.pair_id[alphabet] = np.arange(1, len(alphabet) + 1)
+        self.pair_size = len(alphabet) + 1
+        window_keys = self.pair_id[np.minimum(window_first, _BMP - 1)] * self.pair_size + self.pair_id[
+            np.minimum(window_second, _BMP - 1)]
+        window_keys[(window_first >= _BMP) | (window_second >= _BMP)] = -1  # never looked up
+        word_keys = self.pair_id[word_first] * self.pair_size + self.pair_id[word_second]
+        self.pair_keys = np.unique(np.concatenate((window_keys[window_keys >= 0], word_keys)))
+        n_labels = flag_weights.shape[1]
+        blocks = [np.zeros((len(self.pair_keys) + 1, n_labels)) for _ in pairs.columns]
+        known = window_keys >= 0
+        window_rows = np.searchsorted(self.pair_keys, window_keys[known])
+        for block, column in zip(blocks, pairs.columns, strict=True):
+            block[window_rows] += column[:-1][known]
+        word_rows = np.searchsorted(self.pair_keys, word_keys)
+        offsets = pairs.offsets.tolist()
+        for flag, offset in (("ws2", 0), ("we2", -1)):
+            columns = np.array([flag_column[f"{flag}{tag}"] for tag in WORD_TAGS])
+            np.add.at(blocks[offsets.index(offset)], word_rows, flag_weights[columns[word_tags]])
+        return blocks
 
 
 @dataclass(frozen=True)
@@ -775,11 +817,9 @@ class NameTagger:
         the templates allow: one gather per offset for the one-character templates, one per pair
         offset, and the flags that fire rarely (compound surnames, roles, titles, dictionary words)
         found in plain Python and added in one call."""
-        short, windows = self._short, self._windows
-        ids = windows.char_id[codes].astype(np.int64)
-        pair_keys = windows.groups["pairs"].pair_keys
-        assert pair_keys is not None
-        pair_rows = _lookup(pair_keys, ids[:-1] * windows.size + ids[1:])  # the pair starting at each row
+        short = self._short
+        ids = short.pair_id.take(codes)
+        pair_rows = _lookup(short.pair_keys, ids[:-1] * short.pair_size + ids[1:])  # the pair starting here
         single_rows = short.row.take(codes).take(rows[:, None] + short.single_offsets) + short.single_base
         pair_at = pair_rows.take(rows[:, None] + short.pair_offsets) + short.pair_base
         at = np.concatenate((single_rows, pair_at), axis=1)
@@ -791,9 +831,9 @@ class NameTagger:
         return scores
 
     def _rare_flags(self, buffer: str) -> tuple[list[int], list[int]]:
-        """Rows and flag columns of the compound-surname, role, title and dictionary-word flags firing in
-        ``buffer`` (``features`` lists the same): dictionary look-ups of each word length at each
-        character, cheaper in Python than in numpy for a sentence or two."""
+        """Rows and flag columns of the compound-surname, role, title and dictionary-word flags of three
+        and four characters firing in ``buffer`` (``features`` lists the same): dictionary look-ups
+        at each character, cheaper in Python than in numpy for a sentence or two."""
         lex, column = self.lex, self._flag_column
         rows: list[int] = []
         columns: list[int] = []
@@ -815,8 +855,8 @@ class NameTagger:
         frequency, name_words, name_tag = lex.word_freq.get, lex.name_words, WORD_TAGS.index("n")
         low, middle, high = _FREQ_BUCKET_BOUNDS
         by_length = self._word_columns
-        for i in range(n - 1):
-            for length in _WORD_LENGTHS:
+        for i in range(n - 2):
+            for length in _LONGER_WORDS:  # two-character words are in the pair table (_ShortTextTables)
                 word = buffer[i:i + length]
                 freq = frequency(word)
                 if freq is None:
