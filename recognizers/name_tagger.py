@@ -43,6 +43,7 @@ BEGIN, INSIDE, OUTSIDE = "B", "I", "O"
 # Dictionary words of two to four characters starting or ending at a character are features; longer
 # words are rare and add nothing a four-character window does not already see.
 _WORD_LENGTHS = (2, 3, 4)
+_LONGER_WORDS = (3, 4)
 # Texts are tagged in pieces of at most this many characters, cut at a line or sentence end where
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
@@ -50,6 +51,9 @@ _MAX_PIECE = 400
 # up to _TINY_TEXT its state scores too are summed in Python from the feature strings.
 _SHORT_TEXT = 3000
 _TINY_TEXT = 24
+# Up to this many characters of padded buffer, state scores take ``_short_emissions``' path (fewer numpy
+# calls; beyond it, its Python dictionary look-ups cost more than the vectorised ones).
+_SHORT_BUFFER = 800
 _PIECE_ENDS = frozenset("\n。！？!?；;")
 # A line at least this long that ends between two Han characters is hard-wrapped prose.
 _WRAPPED_LINE = 12
@@ -64,7 +68,8 @@ class Lexicon:
     surnames: frozenset[str]  # single-character surnames (Simplified)
     compound_surnames: frozenset[str]  # two-character surnames (Simplified)
     given_chars: frozenset[str]  # characters typical of Taiwanese given names (Simplified)
-    word_freq: Mapping[str, int]  # jieba's dictionary: word -> frequency
+    # jieba's dictionary: word -> frequency; every prefix of a word is a key (0 when not a word itself).
+    word_freq: Mapping[str, int]
     name_words: frozenset[str]  # dictionary words jieba tags as person names (nr*)
     roles: frozenset[str]  # words after which a name is expected (報案人, 主席, 記者)
     titles: frozenset[str]  # words written right after a name (先生, 科長, 說)
@@ -550,6 +555,96 @@ class _WindowTables:
         return total
 
 
+class _ShortTextTables:
+    """The window and one-character set templates as one stacked table, for short texts in the Basic
+    Multilingual Plane: a text's state scores from them are one gather and one product.
+
+    Every one-character template at an offset (character, character class, surname and given-name
+    sets) is summed into one block per offset, whose rows are the distinct (alphabet index, class,
+    surname, given name) combinations of the plane: a character the model never saw shares the row
+    of its class.  The pair templates keep their rows (``_WindowTables``), one block per offset.  A
+    sentence's numpy calls cost more than their arithmetic, so fewer calls is what makes it fast.
+    """
+
+    def __init__(self, windows: _WindowTables, vocabulary: _Vocabulary, flag_weights: npt.NDArray[np.float64],
+                 flag_column: dict[str, int]) -> None:
+        if {t.lexicon_field for t in SET_TEMPLATES if t.width == 1} != {"surnames", "given_chars"}:
+            raise ValueError("one-character set templates changed: update _ShortTextTables")
+        n_labels = flag_weights.shape[1]
+        plane = np.arange(_BMP, dtype=np.int64)
+        char_ids = windows.char_id[plane].astype(np.int64)
+        class_ids = windows.char_id[_class_codes(plane)].astype(np.int64)
+        surname = vocabulary.char_sets["surnames"][plane]
+        given = vocabulary.char_sets["given_chars"][plane]
+        combos, row = np.unique(np.stack((char_ids, class_ids, surname, given), axis=1), axis=0,
+                                return_inverse=True)
+        self.row = row.reshape(-1).astype(np.int64)  # codepoint (BMP) -> its row in each offset's block
+        by_offset: dict[int, npt.NDArray[np.float64]] = {}
+        for kind, ids in (("chars", combos[:, 0]), ("classes", combos[:, 1])):
+            group = windows.groups[kind]
+            for column, offset in zip(group.columns, group.offsets.tolist(), strict=True):
+                by_offset.setdefault(offset, np.zeros((len(combos), n_labels)))
+                by_offset[offset] += column[ids]
+        for template in SET_TEMPLATES:
+            if template.width == 1:
+                member = combos[:, 2 if template.lexicon_field == "surnames" else 3].astype(bool)
+                by_offset.setdefault(template.offset, np.zeros((len(combos), n_labels)))
+                by_offset[template.offset] += member[:, None] * flag_weights[flag_column[template.name]]
+        single_offsets = sorted(by_offset)
+        pair_blocks = self._pair_blocks(windows, vocabulary, flag_weights, flag_column)
+        blocks = [by_offset[o] for o in single_offsets] + pair_blocks
+        starts = np.cumsum([0] + [len(block) for block in blocks])[:-1]
+        self.single_offsets = np.array(single_offsets, dtype=np.int64)
+        self.single_base = starts[:len(single_offsets)]
+        self.pair_offsets = windows.groups["pairs"].offsets
+        self.pair_base = starts[len(single_offsets):]
+        self.table = np.concatenate(blocks)
+        # (blocks x labels, labels) of ones on each block's labels: a gathered row of every block times
+        # this is their sum per label (one matrix product, cheaper than numpy's reduction on few rows).
+        self.sum_blocks = np.tile(np.eye(n_labels), (len(blocks), 1))
+
+    def _pair_blocks(self, windows: _WindowTables, vocabulary: _Vocabulary,
+                     flag_weights: npt.NDArray[np.float64], flag_column: dict[str, int],
+                     ) -> list[npt.NDArray[np.float64]]:
+        """One block per pair template's offset, rows keyed by ``pair_keys``: the window pairs' weights,
+        and two-character dictionary words' as well (a word starting here is the pair at offset 0,
+        one ending here the pair at offset -1), so those words need no look-up of their own.
+        Sets ``pair_id`` (BMP codepoint -> index in the pairs' alphabet) and ``pair_keys``."""
+        pairs = windows.groups["pairs"]
+        assert pairs.pair_keys is not None
+        window_codes = np.flatnonzero(windows.char_id)  # char id k is the k-th code of the alphabet
+        window_first = window_codes[pairs.pair_keys // windows.size - 1]
+        window_second = window_codes[pairs.pair_keys % windows.size - 1]
+        words = next(table for table in vocabulary.words if table.length == 2)
+        word_codes = np.flatnonzero(vocabulary.word_char_id)
+        word_first = word_codes[(words.keys >> np.uint64(16)).astype(np.int64) - 1]
+        word_second = word_codes[(words.keys & np.uint64(0xFFFF)).astype(np.int64) - 1]
+        in_plane = (word_first < _BMP) & (word_second < _BMP)  # short texts are in the plane
+        word_first, word_second, word_tags = word_first[in_plane], word_second[in_plane], words.tags[in_plane]
+        alphabet = np.unique(np.concatenate((window_first, window_second, word_first, word_second)))
+        alphabet = alphabet[alphabet < _BMP]
+        self.pair_id = np.zeros(_BMP, dtype=np.int64)
+        self.pair_id[alphabet] = np.arange(1, len(alphabet) + 1)
+        self.pair_size = len(alphabet) + 1
+        window_keys = self.pair_id[np.minimum(window_first, _BMP - 1)] * self.pair_size + self.pair_id[
+            np.minimum(window_second, _BMP - 1)]
+        window_keys[(window_first >= _BMP) | (window_second >= _BMP)] = -1  # never looked up
+        word_keys = self.pair_id[word_first] * self.pair_size + self.pair_id[word_second]
+        self.pair_keys = np.unique(np.concatenate((window_keys[window_keys >= 0], word_keys)))
+        n_labels = flag_weights.shape[1]
+        blocks = [np.zeros((len(self.pair_keys) + 1, n_labels)) for _ in pairs.columns]
+        known = window_keys >= 0
+        window_rows = np.searchsorted(self.pair_keys, window_keys[known])
+        for block, column in zip(blocks, pairs.columns, strict=True):
+            block[window_rows] += column[:-1][known]
+        word_rows = np.searchsorted(self.pair_keys, word_keys)
+        offsets = pairs.offsets.tolist()
+        for flag, offset in (("ws2", 0), ("we2", -1)):
+            columns = np.array([flag_column[f"{flag}{tag}"] for tag in WORD_TAGS])
+            np.add.at(blocks[offsets.index(offset)], word_rows, flag_weights[columns[word_tags]])
+        return blocks
+
+
 @dataclass(frozen=True)
 class _WordTable:
     """Dictionary words of one length as sorted keys (16 bits per character: its index in the alphabet)."""
@@ -684,6 +779,11 @@ class NameTagger:
         self._word_end_columns = {
             n: np.array([column[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
         self._word_middle_columns = np.array([column[f"wm{tag}"] for tag in WORD_TAGS])
+        self._short = _ShortTextTables(self._windows, self._vocabulary, self.weights.flag_weights, column)
+        # Per word length and tag (WORD_TAGS order): the flag columns of its start, end and inside.
+        self._word_columns = {
+            n: [(column[f"ws{n}{tag}"], column[f"we{n}{tag}"], column[f"wm{tag}"]) for tag in WORD_TAGS]
+            for n in _WORD_LENGTHS}
         self._identity = np.eye(len(column))
         self._by_attribute = self.weights.by_attribute()
         # With a network (``name_net.py``), its state scores and transitions replace the CRF's.
@@ -705,9 +805,74 @@ class NameTagger:
         beyond a piece's ends, and no dictionary, role or title word contains a padding character.
         """
         codes = _codes(buffer)
+        if len(codes) <= _SHORT_BUFFER and int(codes.max()) < _BMP:
+            return self._short_emissions(buffer, rows, codes)
         scores = self.flag_scores(buffer, rows, self.weights.flag_weights, codes)
         scores[rows] += self._windows.scores(codes, rows)
         return scores
+
+    def _short_emissions(self, buffer: str, rows: npt.NDArray[np.int64],
+                         codes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """``emissions`` of a short buffer in the Basic Multilingual Plane, with as few numpy calls as
+        the templates allow: one gather per offset for the one-character templates, one per pair
+        offset, and the flags that fire rarely (compound surnames, roles, titles, dictionary words)
+        found in plain Python and added in one call."""
+        short = self._short
+        ids = short.pair_id.take(codes)
+        pair_rows = _lookup(short.pair_keys, ids[:-1] * short.pair_size + ids[1:])  # the pair starting here
+        single_rows = short.row.take(codes).take(rows[:, None] + short.single_offsets) + short.single_base
+        pair_at = pair_rows.take(rows[:, None] + short.pair_offsets) + short.pair_base
+        at = np.concatenate((single_rows, pair_at), axis=1)
+        scores = np.zeros((len(codes), len(self.weights.labels)))
+        scores[rows] = short.table.take(at, axis=0).reshape(len(rows), -1) @ short.sum_blocks
+        fired_rows, fired_columns = self._rare_flags(buffer)
+        if fired_rows:
+            np.add.at(scores, np.array(fired_rows), self.weights.flag_weights[np.array(fired_columns)])
+        return scores
+
+    def _rare_flags(self, buffer: str) -> tuple[list[int], list[int]]:
+        """Rows and flag columns of the compound-surname, role, title and dictionary-word flags of three
+        and four characters firing in ``buffer`` (``features`` lists the same): dictionary look-ups
+        at each character, cheaper in Python than in numpy for a sentence or two."""
+        lex, column = self.lex, self._flag_column
+        rows: list[int] = []
+        columns: list[int] = []
+        compound = column["sn2"]
+        for start in _starts_of(lex.compound_surnames, buffer):
+            rows.append(start)
+            columns.append(compound)
+        n = len(buffer)
+        for end in _ends_of(lex.roles, buffer):
+            for name, offset in ROLE_TEMPLATES.items():
+                if end + offset < n:
+                    rows.append(end + offset)
+                    columns.append(column[name])
+        for start in _starts_of(lex.titles, buffer):
+            for name, offset in TITLE_TEMPLATES.items():
+                if start + offset >= 0:
+                    rows.append(start + offset)
+                    columns.append(column[name])
+        frequency, name_words, name_tag = lex.word_freq.get, lex.name_words, WORD_TAGS.index("n")
+        low, middle, high = _FREQ_BUCKET_BOUNDS
+        by_length = self._word_columns
+        for i in range(n - 2):
+            for length in _LONGER_WORDS:  # two-character words are in the pair table (_ShortTextTables)
+                word = buffer[i:i + length]
+                freq = frequency(word)
+                if freq is None:
+                    break  # jieba's dictionary holds every prefix of its words: no longer word starts here
+                if not freq or len(word) < length:
+                    continue
+                tag = name_tag if word in name_words else (freq >= low) + (freq >= middle) + (freq >= high)
+                start_column, end_column, inside_column = by_length[length][tag]
+                rows.append(i)
+                columns.append(start_column)
+                rows.append(i + length - 1)
+                columns.append(end_column)
+                for k in range(i + 1, i + length - 1):
+                    rows.append(k)
+                    columns.append(inside_column)
+        return rows, columns
 
     def flag_scores(self, buffer: str, rows: npt.NDArray[np.int64], table: npt.NDArray[np.float64],
                     codes: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:

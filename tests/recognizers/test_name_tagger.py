@@ -156,6 +156,22 @@ def test_long_prompts_match_crfsuite(size: int, tagger: NameTagger, reference: A
     _assert_same(tagger.tag(simplified), _reference_tag(reference, simplified))
 
 
+@pytest.mark.parametrize("text", [*TEXTS[:60], *ODD_TEXTS[:7], "\n".join(TEXTS[:12])])
+def test_short_texts_state_scores_equal_the_vectorised_ones(text: str, tagger: NameTagger) -> None:
+    """A sentence's state scores (one stacked table, dictionary words looked up in Python) are the
+    numbers of the per-template path that long texts take, to rounding."""
+    simplified = RECOGNIZER.to_simplified(text)
+    spans = [(lo, hi) for lo, hi in pieces(simplified)]
+    buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in spans)
+    rows = np.concatenate([np.arange(lo, hi) + 2 + 4 * i for i, (lo, hi) in enumerate(spans)])
+    codes = np.frombuffer(buffer.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    assert codes.max() < 0x10000  # beyond the Basic Multilingual Plane, only the vectorised path runs
+    vectorised = tagger.flag_scores(buffer, rows, tagger.weights.flag_weights)
+    vectorised[rows] += tagger._windows.scores(codes, rows)
+    short = tagger._short_emissions(buffer, rows, codes)
+    np.testing.assert_allclose(short[rows], vectorised[rows], atol=1e-9)
+
+
 def test_every_label_and_marginal_of_every_piece_matches_crfsuite(tagger: NameTagger,
                                                                   reference: Any) -> None:
     """Both decoders (block-wise numpy and per-sequence Python) on all pieces, every position."""
