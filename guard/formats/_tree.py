@@ -160,8 +160,10 @@ def expand(node: Any, should_decode: Callable[[Path, str], bool], path: Path = (
     return node
 
 
-# A data URL may hide behind JSON's \u escapes or a form's percent-encoding; other bodies skip the walk.
-_MAY_HOLD_DATA_URL = re.compile(rb"data(?::|%3a)|\\u00", re.IGNORECASE)
+# Bodies without it skip the walk: one scan for a literal prefix (a case-blind regex took 4.4 ms of
+# CPU on a 440 KB prompt, this 0.18 ms). A data URL hidden otherwise (DATA:, \u escapes) is not
+# decoded: a file part holding it stays unreadable and is blocked, any other string is read as it is.
+_DATA_URL_MARK = re.compile(rb"data(?::|%3[aA])")
 
 
 def decode_data_urls(node: Any) -> Any:
@@ -601,7 +603,7 @@ def _serialise_json(fresh: Any) -> bytes:
 
 def _expanded(body: bytes, root: Any, decode_nested: Callable[[Path, str], bool] | None) -> Any:
     root = expand(root, decode_nested) if decode_nested else root
-    return decode_data_urls(root) if _MAY_HOLD_DATA_URL.search(body) else root
+    return decode_data_urls(root) if _DATA_URL_MARK.search(body) else root
 
 
 def text_at(root: Any, path: Path) -> bool:
