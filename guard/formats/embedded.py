@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
@@ -201,41 +200,23 @@ _NOT_TEXT_MEDIA = ("image/", "audio/", "video/", "font/")
 def text_data_url(value: str) -> TextDataUrl | None:
     """The text of a base64 ``data:`` URL whose bytes are text, else None.
 
-    The bytes decide, not the declared type (which may say ``application/octet-stream`` of a CSV):
-    a file signature makes it a container (:func:`embedded_text` reads it); text is what
-    ``uploads.text_codec`` reads (a BOM, UTF-8, Big5) or what a declared ``charset`` decodes.
+    The bytes decide, not the declared type (which may say ``application/octet-stream`` of a CSV) nor
+    a declared ``charset`` (``utf-16`` over ASCII bytes would hide from the guard what a service
+    reading UTF-8 sees): a file signature makes it a container (:func:`embedded_text` reads it); text
+    is what ``uploads.text_codec`` reads, as for an uploaded text file (a BOM, UTF-8, Big5).
     """
+    from guard.formats.uploads import text_codec  # uploads imports the formats that import this module
+
     head = _DATA_URL.match(value)
-    if head is None:
-        return None
-    declared = value[head.start():head.end()].strip()[5:].lower()
-    if declared.startswith(_NOT_TEXT_MEDIA):
+    if head is None or value[head.start():head.end()].strip()[5:].lower().startswith(_NOT_TEXT_MEDIA):
         return None
     data = _b64decode(_WHITESPACE.sub("", value[head.end():]))
     if data is None or container_kind(data) is not None:
         return None
-    codec = _codec(declared, data)
-    if codec is None:
-        return None
     try:
+        codec = text_codec(data)
         return TextDataUrl(value[:head.end()], codec, data.decode(codec))
-    except UnicodeDecodeError:
-        return None
-
-
-def _codec(declared: str, data: bytes) -> str | None:
-    from guard.formats.uploads import text_codec  # uploads imports the formats that import this module
-
-    charset = next((p.partition("=")[2].strip('"') for p in declared.split(";")[1:]
-                    if p.strip().startswith("charset=")), "")
-    if charset:
-        try:
-            return codecs.lookup(charset).name
-        except LookupError:
-            return None
-    try:
-        return text_codec(data)
-    except UnreadableContent:
+    except (UnreadableContent, UnicodeDecodeError):
         return None
 
 

@@ -122,7 +122,8 @@ MARKDOWN = "# 陳情案件\n\n- 陳情人：林美玲\n- 身分證：F123456784\
     (data_url(ID_TEXT), "utf-8", ID_TEXT),
     (data_url(CSV, "text/csv"), "utf-8", CSV),
     (data_url(CSV, "text/csv", "cp950"), "cp950", CSV),                     # Big5, as Windows saves it
-    (data_url(CSV, "text/csv;charset=big5", "big5"), "big5", CSV),          # a declared charset is honoured
+    (data_url(CSV, "text/csv;charset=big5", "big5"), "cp950", CSV),         # Big5 read as its superset
+    (data_url("F123456784", "text/plain;charset=utf-16"), "utf-8", "F123456784"),  # the bytes, not the label
     (data_url(MARKDOWN, "text/markdown"), "utf-8", MARKDOWN),
     (data_url('{"applicant": "F123456784"}', "application/json"), "utf-8", '{"applicant": "F123456784"}'),
     (data_url(CSV, "application/octet-stream"), "utf-8", CSV),              # the bytes decide, not the label
