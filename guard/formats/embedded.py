@@ -205,17 +205,36 @@ def text_data_url(value: str) -> TextDataUrl | None:
     reading UTF-8 sees): a file signature makes it a container (:func:`embedded_text` reads it); text
     is what ``uploads.text_codec`` reads, as for an uploaded text file (a BOM, UTF-8, Big5).
     """
+    head = _DATA_URL.match(value)
+    if head is None:
+        return None
+    return _text_in_base64(value[:head.end()], value[head.end():], value[head.start():head.end()].strip()[5:])
+
+
+def text_base64(value: str, media_type: str) -> TextDataUrl | None:
+    """Bare base64 that a sibling field types (Gemini ``inlineData``'s ``mimeType``), read as
+    :func:`text_data_url` reads a data URL's payload; its ``head`` is empty.
+
+    Only padded base64 of :data:`MIN_BASE64` characters or more: a short word under such a key is
+    read as the word it is, not as the bytes it would decode to.
+    """
+    payload = _WHITESPACE.sub("", value)
+    if len(payload) < MIN_BASE64 or len(payload) % 4 or not _BASE64.fullmatch(payload.rstrip("=")):
+        return None
+    return _text_in_base64("", value, media_type)
+
+
+def _text_in_base64(head: str, payload: str, media_type: str) -> TextDataUrl | None:
     from guard.formats.uploads import text_codec  # uploads imports the formats that import this module
 
-    head = _DATA_URL.match(value)
-    if head is None or value[head.start():head.end()].strip()[5:].lower().startswith(_NOT_TEXT_MEDIA):
+    if media_type.lower().startswith(_NOT_TEXT_MEDIA):
         return None
-    data = _b64decode(_WHITESPACE.sub("", value[head.end():]))
+    data = _b64decode(_WHITESPACE.sub("", payload))
     if data is None or container_kind(data) is not None:
         return None
     try:
         codec = text_codec(data)
-        return TextDataUrl(value[:head.end()], codec, data.decode(codec))
+        return TextDataUrl(head, codec, data.decode(codec))
     except (UnreadableContent, UnicodeDecodeError):
         return None
 

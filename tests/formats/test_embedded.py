@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from guard.formats import BodyTooLarge, NotRewritable, UnreadableContent, format_for
-from guard.formats.embedded import embedded_file, embedded_text, may_hold_files, text_data_url
+from guard.formats.embedded import embedded_file, embedded_text, may_hold_files, text_base64, text_data_url
 from guard.formats.generic import GenericFormat
 from guard.formats.uploads import reads_documents
 from tests.formats.files import docx, pdf, zip_archive
@@ -203,3 +203,45 @@ def test_openai_file_parts_the_guard_cannot_read_stay_unreadable(part: dict[str,
     except UnreadableContent:
         return                                                                # the corrupt PDF: refused
     assert parsed.uninspected == ("input[0].content[0]",)
+
+
+# Bare base64 typed by a sibling key: Gemini inlineData (camelCase, and snake_case as the REST API
+# also takes it), an Anthropic document's base64 source.
+TYPED_BASE64 = [
+    ("gemini", lambda data: {"contents": [{"role": "user", "parts": [
+        {"inlineData": {"mimeType": "text/csv", "data": data}}, {"text": "請摘要"}]}]},
+     ("contents", 0, "parts", 0, "inlineData", "data")),
+    ("gemini", lambda data: {"contents": [{"role": "user", "parts": [
+        {"inline_data": {"mime_type": "text/plain", "data": data}}, {"text": "請摘要"}]}]},
+     ("contents", 0, "parts", 0, "inline_data", "data")),
+    ("anthropic", lambda data: {"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": [{
+        "role": "user", "content": [{"type": "document", "source": {
+            "type": "base64", "media_type": "text/plain", "data": data}},
+        {"type": "text", "text": "請摘要"}]}]},
+     ("messages", 0, "content", 0, "source", "data")),
+]
+
+
+@pytest.mark.parametrize(("service", "build", "at"), TYPED_BASE64)
+def test_typed_base64_text_is_read_and_redacted_in_place(service: str, build: Callable[[str], Any],
+                                                         at: tuple[Any, ...]) -> None:
+    fmt = format_for(service)
+    body = json.dumps(build(b64(CSV.encode("cp950"))), ensure_ascii=False).encode()
+    parsed = fmt.extract(body, "application/json", "/")
+    assert parsed.uninspected == () and any(CSV in s.text for s in parsed.all_segments)
+    redacted = [s.text.replace("F123456784", "<ID>") for s in parsed.all_segments]
+    sent: Any = json.loads(fmt.rewrite(parsed, redacted))
+    for step in at:
+        sent = sent[step]
+    assert base64.b64decode(sent).decode("cp950") == CSV.replace("F123456784", "<ID>")
+
+
+@pytest.mark.parametrize(("value", "media"), [
+    ("F123456784", "text/plain"),                       # a word, not base64 of one
+    ("A123456789ABCDEF", "text/plain"),                 # 16 characters, decodes to no text
+    (b64(ID_TEXT.encode()).rstrip("="), "text/plain"),  # unpadded: not what an SDK sends
+    (b64(ID_TEXT.encode()), "image/png"),               # a picture's bytes are OCR's
+    (b64(pdf("ID A123456789")), "application/pdf"),     # a container: embedded_text reads it
+])
+def test_other_typed_strings_are_not_base64_text(value: str, media: str) -> None:
+    assert text_base64(value, media) is None
