@@ -4,7 +4,8 @@ official openai SDK through the running proxy.
 The file's text is inspected like any prompt: an identifier is redacted inside the file, which still
 reaches the service as a data URL of the same media type (base64 of the redacted text, in the file's
 own codec); a classification marking blocks with the Traditional Chinese notice; a clean file is
-forwarded byte for byte. Before, every such file was refused as unreadable.
+forwarded byte for byte. Before, every such file was refused as unreadable. The same for Gemini's
+``inlineData`` of a text type.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.e2e.helpers import (
     nonce,
     run_client,
 )
+from tests.e2e.raw import exchange, http_request
 from tests.e2e.upstream import UpstreamServer
 
 PLACEHOLDER = "<TW_NATIONAL_ID_1>"
@@ -95,3 +97,21 @@ def test_clean_inline_text_file_is_forwarded_byte_for_byte(client_python: str, g
     assert "error" not in result, result
     (seen,) = openai_upstream.received(tag)
     assert seen.body == base64.b64decode(result["sent"])
+
+
+def test_gemini_inline_text_file_is_redacted_inside_it(guard_proxy: GuardProxy,
+                                                       gemini_upstream: UpstreamServer) -> None:
+    """The same file as Gemini's ``inlineData`` (bare base64 typed by ``mimeType``), as a raw request."""
+    tag = nonce()
+    text = f"姓名,身分證字號\n王小明,{NATIONAL_ID}\n"
+    body = json.dumps({"contents": [{"role": "user", "parts": [
+        {"inlineData": {"mimeType": "text/csv", "data": base64.b64encode(text.encode("cp950")).decode()}},
+        {"text": f"請摘要 {tag}"}]}]}, ensure_ascii=False).encode()
+    target = gemini_upstream.host_port
+    reply = exchange(guard_proxy, target, http_request(
+        "POST", "/v1beta/models/gemini-2.0-flash:generateContent", target, body,
+        (("content-type", "application/json"),)))
+    assert reply.status == 200, reply.body[:300]
+    (seen,) = gemini_upstream.received(tag)
+    data = json.loads(seen.text)["contents"][0]["parts"][0]["inlineData"]["data"]
+    assert base64.b64decode(data).decode("cp950") == f"姓名,身分證字號\n<PERSON_1>,{PLACEHOLDER}\n"
