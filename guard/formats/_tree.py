@@ -37,7 +37,8 @@ class Nested:
 
 @dataclass
 class Encoded:
-    """A ``data:`` URL of base64 text, decoded: its string is the text, re-encoded on write when changed."""
+    """Base64 of text (a ``data:`` URL, a typed ``data`` string), decoded: its string is the text,
+    re-encoded on write when changed."""
 
     raw: str
     url: embedded.TextDataUrl

@@ -17,7 +17,8 @@ Anything with a signature that cannot be read raises :class:`UnreadableContent` 
 a container and stays technical; base64 of text is not binary and is inspected as text elsewhere.
 
 A ``data:`` URL of text (``data:text/plain;base64,…``, CSV, Markdown, JSON: a Responses API
-``input_file``) is no container: :func:`text_data_url` decodes it, and the JSON and form readers put
+``input_file``) is no container: :func:`text_data_url` decodes it (:func:`text_base64` decodes bare
+base64 that a sibling ``mimeType`` types, Gemini's ``inlineData``), and the JSON and form readers put
 its text where the string was, so it is inspected like any string and a redaction is written back
 into the same URL (:meth:`TextDataUrl.with_text`).
 """
@@ -182,7 +183,7 @@ def _text(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class TextDataUrl:
-    """A ``data:`` URL of base64 text: its head (``data:text/csv;base64,``), the text's codec, the text."""
+    """Base64 of text: its head (``data:text/csv;base64,``, empty for bare base64), codec and text."""
 
     head: str
     codec: str
