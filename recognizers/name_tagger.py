@@ -47,10 +47,8 @@ _LONGER_WORDS = (3, 4)
 # Texts are tagged in pieces of at most this many characters, cut at a line or sentence end where
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
-# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there);
-# up to _TINY_TEXT its state scores too are summed in Python from the feature strings.
+# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there).
 _SHORT_TEXT = 3000
-_TINY_TEXT = 24
 # Up to this many characters of padded buffer, state scores take ``_short_emissions``' path (fewer numpy
 # calls; beyond it, its Python dictionary look-ups cost more than the vectorised ones).
 _SHORT_BUFFER = 800
@@ -402,19 +400,6 @@ class TaggerWeights:
             flag_names=tuple(flags), flag_weights=flag_weights,
         )
 
-    def by_attribute(self) -> dict[str, tuple[float, ...]]:
-        """Attribute string -> its weight per label, as crfsuite looks them up (for very short texts)."""
-        found: dict[str, tuple[float, ...]] = {}
-        values = (self.window_keys & np.uint64(_VALUE_MASK)).astype(np.int64).tolist()
-        templates = (self.window_keys >> np.uint64(_TEMPLATE_SHIFT)).astype(np.int64).tolist()
-        for index, value, weights in zip(templates, values, self.window_weights.tolist(), strict=False):
-            template = WINDOW_TEMPLATES[index]
-            chars = chr(value) if template.width == 1 else chr(value >> _CHAR_BITS) + chr(value & _CHAR_MASK)
-            found[f"{template.name}={chars}"] = tuple(weights)
-        for name, weights in zip(self.flag_names, self.flag_weights.tolist(), strict=True):
-            found[name] = tuple(weights)
-        return found
-
     def save(self, path: Path) -> None:
         """Write an ``.npz`` (a zip of ``.npy`` arrays) with fixed dates: the same model, the same bytes."""
         arrays = {
@@ -725,10 +710,12 @@ def padded(texts: list[str]) -> tuple[str, IntArray, IntArray, IntArray]:
     """Pieces in one buffer, each padded as ``features`` pads it (one numpy pass for a whole text):
     the buffer, each piece's first row and length, and the rows of all their characters."""
     buffer = "".join(PAD_BEFORE + text + PAD_AFTER for text in texts)
-    length = np.array([len(text) for text in texts], dtype=np.int64)
-    first = np.cumsum(length + len(PAD_BEFORE) + len(PAD_AFTER)) - length - len(PAD_AFTER)
-    rows = np.concatenate([np.arange(f, f + n) for f, n in zip(first.tolist(), length.tolist(), strict=True)])
-    return buffer, first, length, rows
+    lengths = [len(text) for text in texts]
+    firsts = list(itertools.accumulate((n + len(PAD_BEFORE) + len(PAD_AFTER) for n in lengths[:-1]),
+                                       initial=len(PAD_BEFORE)))
+    ranges = [np.arange(f, f + n) for f, n in zip(firsts, lengths, strict=True)]
+    rows = ranges[0] if len(ranges) == 1 else np.concatenate(ranges)  # one piece: most prompts
+    return buffer, np.array(firsts, dtype=np.int64), np.array(lengths, dtype=np.int64), rows
 
 
 def crfsuite_names(crf: Any, simplified: str, lex: Lexicon) -> list[TaggedName]:
@@ -785,7 +772,6 @@ class NameTagger:
             n: [(column[f"ws{n}{tag}"], column[f"we{n}{tag}"], column[f"wm{tag}"]) for tag in WORD_TAGS]
             for n in _WORD_LENGTHS}
         self._identity = np.eye(len(column))
-        self._by_attribute = self.weights.by_attribute()
         # With a network (``name_net.py``), its state scores and transitions replace the CRF's.
         self.net = NameNet.load(net_path) if net_path is not None else None
         if self.net is not None and self.net.labels != labels:
@@ -969,9 +955,6 @@ class NameTagger:
         spans = [(lo, hi) for lo, hi in pieces(joined) if _HAN_RE.search(joined, lo, hi)]
         if not spans:
             return []  # no Han characters: nothing this model was trained on
-        if len(joined) <= _TINY_TEXT and self.net is None:
-            return self._decode_in_python(
-                joined, spans, positions, (self._feature_scores(joined[lo:hi]) for lo, hi in spans))
         buffer, first, length, rows = padded([joined[lo:hi] for lo, hi in spans])
         firsts = first.tolist()
         scores = self.state_scores(buffer, rows, length)
@@ -997,13 +980,6 @@ class NameTagger:
         found = zip(starts.tolist(), ends.tolist(), shift.tolist(), means, strict=True)
         return [TaggedName(positions[start + at], positions[end - 1 + at] + 1, mean)
                 for start, end, at, mean in found]
-
-    def _feature_scores(self, piece: str) -> list[list[float]]:
-        """State scores summed from the feature strings, as crfsuite sums them (cheapest for a sentence)."""
-        get = self._by_attribute.get
-        zero = (0.0, 0.0, 0.0)  # an attribute the model never saw weighs nothing, as in crfsuite
-        return [list(map(sum, zip(*[get(a, zero) for a in attributes], strict=True)))
-                for attributes in features(piece, self.lex)]
 
     def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
                           piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:
