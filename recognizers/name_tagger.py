@@ -43,17 +43,14 @@ BEGIN, INSIDE, OUTSIDE = "B", "I", "O"
 # Dictionary words of two to four characters starting or ending at a character are features; longer
 # words are rare and add nothing a four-character window does not already see.
 _WORD_LENGTHS = (2, 3, 4)
-_LONGER_WORDS = (3, 4)
 # Texts are tagged in pieces of at most this many characters, cut at a line or sentence end where
 # there is one: a CRF's cost is linear, but one piece per sentence keeps every call small.
 _MAX_PIECE = 400
-# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there);
-# up to _TINY_TEXT its state scores too are summed in Python from the feature strings.
+# Up to this many characters a text is decoded in plain Python (numpy's per-call cost is larger there).
 _SHORT_TEXT = 3000
-_TINY_TEXT = 24
-# Up to this many characters of padded buffer, state scores take ``_short_emissions``' path (fewer numpy
-# calls; beyond it, its Python dictionary look-ups cost more than the vectorised ones).
-_SHORT_BUFFER = 800
+# Up to this many characters of padded buffer, state scores take ``_short_emissions``' path: fewer numpy
+# calls, but beyond it (measured: cheaper at 6,400, twice the cost at 9,600) its gather outgrows the caches.
+_SHORT_BUFFER = 5000
 _PIECE_ENDS = frozenset("\n。！？!?；;")
 # A line at least this long that ends between two Han characters is hard-wrapped prose.
 _WRAPPED_LINE = 12
@@ -68,8 +65,7 @@ class Lexicon:
     surnames: frozenset[str]  # single-character surnames (Simplified)
     compound_surnames: frozenset[str]  # two-character surnames (Simplified)
     given_chars: frozenset[str]  # characters typical of Taiwanese given names (Simplified)
-    # jieba's dictionary: word -> frequency; every prefix of a word is a key (0 when not a word itself).
-    word_freq: Mapping[str, int]
+    word_freq: Mapping[str, int]  # jieba's dictionary: word -> frequency
     name_words: frozenset[str]  # dictionary words jieba tags as person names (nr*)
     roles: frozenset[str]  # words after which a name is expected (報案人, 主席, 記者)
     titles: frozenset[str]  # words written right after a name (先生, 科長, 說)
@@ -402,19 +398,6 @@ class TaggerWeights:
             flag_names=tuple(flags), flag_weights=flag_weights,
         )
 
-    def by_attribute(self) -> dict[str, tuple[float, ...]]:
-        """Attribute string -> its weight per label, as crfsuite looks them up (for very short texts)."""
-        found: dict[str, tuple[float, ...]] = {}
-        values = (self.window_keys & np.uint64(_VALUE_MASK)).astype(np.int64).tolist()
-        templates = (self.window_keys >> np.uint64(_TEMPLATE_SHIFT)).astype(np.int64).tolist()
-        for index, value, weights in zip(templates, values, self.window_weights.tolist(), strict=False):
-            template = WINDOW_TEMPLATES[index]
-            chars = chr(value) if template.width == 1 else chr(value >> _CHAR_BITS) + chr(value & _CHAR_MASK)
-            found[f"{template.name}={chars}"] = tuple(weights)
-        for name, weights in zip(self.flag_names, self.flag_weights.tolist(), strict=True):
-            found[name] = tuple(weights)
-        return found
-
     def save(self, path: Path) -> None:
         """Write an ``.npz`` (a zip of ``.npy`` arrays) with fixed dates: the same model, the same bytes."""
         arrays = {
@@ -555,21 +538,60 @@ class _WindowTables:
         return total
 
 
-class _ShortTextTables:
-    """The window and one-character set templates as one stacked table, for short texts in the Basic
-    Multilingual Plane: a text's state scores from them are one gather and one product.
+@dataclass(frozen=True)
+class _GramIndex:
+    """Sorted integer keys of character n-grams, each mapped to a row: ``find`` is two numpy calls.
 
-    Every one-character template at an offset (character, character class, surname and given-name
-    sets) is summed into one block per offset, whose rows are the distinct (alphabet index, class,
-    surname, given name) combinations of the plane: a character the model never saw shares the row
-    of its class.  The pair templates keep their rows (``_WindowTables``), one block per offset.  A
-    sentence's numpy calls cost more than their arithmetic, so fewer calls is what makes it fast.
+    ``bounds`` interleaves every key k with k + 1, so ``searchsorted(bounds, x, "right")`` is odd
+    exactly when x is a key; ``rows`` maps that position to the key's row and every even one to
+    ``missing`` (a table's row of zeros).
     """
 
+    bounds: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int64]
+
+    @classmethod
+    def build(cls, keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], missing: int) -> _GramIndex:
+        order = np.argsort(keys, kind="stable")
+        keys, rows = keys[order], rows[order]
+        if len(keys) > 1 and (np.diff(keys) <= 0).any():
+            raise ValueError("n-gram keys must be distinct")
+        at = np.full(2 * len(keys) + 1, missing, dtype=np.int64)
+        at[1::2] = rows
+        return cls(np.stack((keys, keys + 1), axis=1).reshape(-1), at)
+
+    def find(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        found: npt.NDArray[np.int64] = self.rows.take(np.searchsorted(self.bounds, keys, side="right"))
+        return found
+
+
+class _ShortTextTables:
+    """Every template but the context words as blocks of one stacked table, for short texts in the
+    Basic Multilingual Plane: a text's state scores from them are one gather and one product.
+
+    - One-character templates (character, character class, surname and given-name sets): one block
+      per offset, summed; its rows are the distinct (alphabet index, class, surname, given name)
+      combinations of the plane, so a character the model never saw shares the row of its class.
+    - Two characters (window pairs, two-character dictionary words, compound surnames): one block
+      per pair offset, a row per pair (a word starting here is the pair at offset 0, one ending here
+      the pair at offset -1).
+    - Dictionary words of three and four characters: a block per position in the word (start,
+      inside, end), a row per word tag.
+
+    A sentence's numpy calls cost more than their arithmetic, so fewer calls is what makes it fast.
+    """
+
+    _GRAM_PAD = 3  # ids of zeros around a text's n-grams: no n-gram of a row reaches outside them
+    # Where each position vector of ``state_scores`` starts beyond ``k * length``: the singles have
+    # length entries, pairs 2 * pad - 1 more, triples 2 * pad - 2, and the n-grams are shifted by pad.
+    _VECTOR_START = (0, _GRAM_PAD, 2 * _GRAM_PAD - 1 + _GRAM_PAD, 4 * _GRAM_PAD - 3 + _GRAM_PAD)
+
     def __init__(self, windows: _WindowTables, vocabulary: _Vocabulary, flag_weights: npt.NDArray[np.float64],
-                 flag_column: dict[str, int]) -> None:
-        if {t.lexicon_field for t in SET_TEMPLATES if t.width == 1} != {"surnames", "given_chars"}:
-            raise ValueError("one-character set templates changed: update _ShortTextTables")
+                 flag_column: dict[str, int], compound_surnames: frozenset[str]) -> None:
+        one_character = {t.lexicon_field for t in SET_TEMPLATES if t.width == 1}
+        two_characters = [(t.lexicon_field, t.offset) for t in SET_TEMPLATES if t.width == 2]
+        if one_character != {"surnames", "given_chars"} or two_characters != [("compound_surnames", 0)]:
+            raise ValueError("set templates changed: update _ShortTextTables")
         n_labels = flag_weights.shape[1]
         plane = np.arange(_BMP, dtype=np.int64)
         char_ids = windows.char_id[plane].astype(np.int64)
@@ -578,71 +600,120 @@ class _ShortTextTables:
         given = vocabulary.char_sets["given_chars"][plane]
         combos, row = np.unique(np.stack((char_ids, class_ids, surname, given), axis=1), axis=0,
                                 return_inverse=True)
-        self.row = row.reshape(-1).astype(np.int64)  # codepoint (BMP) -> its row in each offset's block
-        by_offset: dict[int, npt.NDArray[np.float64]] = {}
+        self.single_row = row.reshape(-1).astype(np.int64)  # codepoint (BMP) -> its row in an offset's block
+        singles: dict[int, npt.NDArray[np.float64]] = {}
         for kind, ids in (("chars", combos[:, 0]), ("classes", combos[:, 1])):
             group = windows.groups[kind]
             for column, offset in zip(group.columns, group.offsets.tolist(), strict=True):
-                by_offset.setdefault(offset, np.zeros((len(combos), n_labels)))
-                by_offset[offset] += column[ids]
+                singles.setdefault(offset, np.zeros((len(combos), n_labels)))
+                singles[offset] += column[ids]
         for template in SET_TEMPLATES:
             if template.width == 1:
                 member = combos[:, 2 if template.lexicon_field == "surnames" else 3].astype(bool)
-                by_offset.setdefault(template.offset, np.zeros((len(combos), n_labels)))
-                by_offset[template.offset] += member[:, None] * flag_weights[flag_column[template.name]]
-        single_offsets = sorted(by_offset)
-        pair_blocks = self._pair_blocks(windows, vocabulary, flag_weights, flag_column)
-        blocks = [by_offset[o] for o in single_offsets] + pair_blocks
-        starts = np.cumsum([0] + [len(block) for block in blocks])[:-1]
-        self.single_offsets = np.array(single_offsets, dtype=np.int64)
-        self.single_base = starts[:len(single_offsets)]
-        self.pair_offsets = windows.groups["pairs"].offsets
-        self.pair_base = starts[len(single_offsets):]
+                singles.setdefault(template.offset, np.zeros((len(combos), n_labels)))
+                singles[template.offset] += member[:, None] * flag_weights[flag_column[template.name]]
+
+        # The n-grams' characters, as codepoints: window pairs, dictionary words, compound surnames.
+        pairs = windows.groups["pairs"]
+        assert pairs.pair_keys is not None
+        window_codes = np.flatnonzero(windows.char_id)  # char id k is the k-th code of the alphabet
+        window_pairs = np.stack((window_codes[pairs.pair_keys // windows.size - 1],
+                                 window_codes[pairs.pair_keys % windows.size - 1]), axis=1)
+        word_codes = np.flatnonzero(vocabulary.word_char_id)
+        words = {}
+        for table in vocabulary.words:
+            shifts = [np.uint64(16 * (table.length - 1 - k)) for k in range(table.length)]
+            chars = np.stack([word_codes[((table.keys >> shift) & np.uint64(0xFFFF)).astype(np.int64) - 1]
+                              for shift in shifts], axis=1)
+            words[table.length] = (chars, table.tags)
+        compound = np.array([[ord(c) for c in w] for w in sorted(compound_surnames) if len(w) == 2],
+                            dtype=np.int64).reshape(-1, 2)
+        alphabet = np.unique(np.concatenate([window_pairs.ravel(), compound.ravel(),
+                                             *(chars.ravel() for chars, _ in words.values())]))
+        alphabet = alphabet[alphabet < _BMP]  # short texts are in the plane
+        self.gram_id = np.zeros(_BMP, dtype=np.int64)
+        self.gram_id[alphabet] = np.arange(1, len(alphabet) + 1)
+        self.gram_size = size = len(alphabet) + 1
+        if size ** max(_WORD_LENGTHS) >= 1 << 62:
+            raise ValueError(f"{size} characters in n-grams: four-character keys overflow 64 bits")
+
+        def keys_of(chars: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+            in_plane: npt.NDArray[np.bool_] = np.asarray((chars < _BMP).all(axis=1))
+            key = np.zeros(len(chars), dtype=np.int64)
+            for k in range(chars.shape[1]):
+                key = key * size + self.gram_id[np.where(in_plane, chars[:, k], 0)]
+            return key[in_plane], in_plane
+
+        # Pairs: a row per distinct pair, one block per pair offset.
+        window_keys, window_in = keys_of(window_pairs)
+        pair_words, pair_tags = words[2]
+        word_keys, word_in = keys_of(pair_words)
+        compound_keys, _ = keys_of(compound)
+        pair_keys = np.unique(np.concatenate((window_keys, word_keys, compound_keys)))
+        pair_offsets = pairs.offsets.tolist()
+        pair_blocks = [np.zeros((len(pair_keys) + 1, n_labels)) for _ in pair_offsets]
+        window_rows = np.searchsorted(pair_keys, window_keys)
+        for block, column in zip(pair_blocks, pairs.columns, strict=True):
+            block[window_rows] += column[:-1][window_in]
+        word_rows = np.searchsorted(pair_keys, word_keys)
+        for flag, offset in (("ws2", 0), ("we2", -1)):
+            tag_columns = np.array([flag_column[f"{flag}{tag}"] for tag in WORD_TAGS])
+            np.add.at(pair_blocks[pair_offsets.index(offset)], word_rows,
+                      flag_weights[tag_columns[pair_tags[word_in]]])
+        pair_blocks[pair_offsets.index(0)][np.searchsorted(pair_keys, compound_keys)] += flag_weights[
+            flag_column["sn2"]]
+        self.pairs = _GramIndex.build(pair_keys, np.arange(len(pair_keys)), len(pair_keys))
+
+        # Longer words: a row per tag (the last one: no word), a block per position in the word.
+        self.words: list[_GramIndex] = []
+        word_blocks: list[npt.NDArray[np.float64]] = []
+        word_offsets: list[list[int]] = []
+        missing = len(WORD_TAGS)
+        for length in _WORD_LENGTHS[1:]:
+            chars, tags = words[length]
+            keys, in_plane = keys_of(chars)
+            self.words.append(_GramIndex.build(keys, tags[in_plane], missing))
+            flags = [f"ws{length}", *["wm"] * (length - 2), f"we{length}"]
+            word_offsets.append([-k for k in range(length)])  # the word started k characters before
+            for flag in flags:
+                block = np.zeros((missing + 1, n_labels))
+                block[:missing] = flag_weights[[flag_column[f"{flag}{tag}"] for tag in WORD_TAGS]]
+                word_blocks.append(block)
+
+        single_offsets = sorted(singles)
+        blocks = [singles[o] for o in single_offsets] + pair_blocks + word_blocks
         self.table = np.concatenate(blocks)
+        self.block_start = np.cumsum([0] + [len(block) for block in blocks])[:-1]
+        # Per block: which position vector it reads (0 singles, 1 pairs, 2 and 3 longer words) and at
+        # what offset from the row.
+        # Per block, where it reads in the concatenated position vectors of ``state_scores``: vector k
+        # (0 singles, 1 pairs, 2 and 3 longer words) starts at k * length + _VECTOR_START[k], so the
+        # column of a row is ``row + length * block_vector + block_shift``.
+        self.block_vector = np.array([0] * len(single_offsets) + [1] * len(pair_offsets)
+                                     + [2 + i for i, offsets in enumerate(word_offsets) for _ in offsets])
+        self.block_shift = (np.array(self._VECTOR_START)[self.block_vector]
+                            + np.array([*single_offsets, *pair_offsets, *itertools.chain(*word_offsets)]))
         # (blocks x labels, labels) of ones on each block's labels: a gathered row of every block times
         # this is their sum per label (one matrix product, cheaper than numpy's reduction on few rows).
         self.sum_blocks = np.tile(np.eye(n_labels), (len(blocks), 1))
 
-    def _pair_blocks(self, windows: _WindowTables, vocabulary: _Vocabulary,
-                     flag_weights: npt.NDArray[np.float64], flag_column: dict[str, int],
-                     ) -> list[npt.NDArray[np.float64]]:
-        """One block per pair template's offset, rows keyed by ``pair_keys``: the window pairs' weights,
-        and two-character dictionary words' as well (a word starting here is the pair at offset 0,
-        one ending here the pair at offset -1), so those words need no look-up of their own.
-        Sets ``pair_id`` (BMP codepoint -> index in the pairs' alphabet) and ``pair_keys``."""
-        pairs = windows.groups["pairs"]
-        assert pairs.pair_keys is not None
-        window_codes = np.flatnonzero(windows.char_id)  # char id k is the k-th code of the alphabet
-        window_first = window_codes[pairs.pair_keys // windows.size - 1]
-        window_second = window_codes[pairs.pair_keys % windows.size - 1]
-        words = next(table for table in vocabulary.words if table.length == 2)
-        word_codes = np.flatnonzero(vocabulary.word_char_id)
-        word_first = word_codes[(words.keys >> np.uint64(16)).astype(np.int64) - 1]
-        word_second = word_codes[(words.keys & np.uint64(0xFFFF)).astype(np.int64) - 1]
-        in_plane = (word_first < _BMP) & (word_second < _BMP)  # short texts are in the plane
-        word_first, word_second, word_tags = word_first[in_plane], word_second[in_plane], words.tags[in_plane]
-        alphabet = np.unique(np.concatenate((window_first, window_second, word_first, word_second)))
-        alphabet = alphabet[alphabet < _BMP]
-        self.pair_id = np.zeros(_BMP, dtype=np.int64)
-        self.pair_id[alphabet] = np.arange(1, len(alphabet) + 1)
-        self.pair_size = len(alphabet) + 1
-        window_keys = self.pair_id[np.minimum(window_first, _BMP - 1)] * self.pair_size + self.pair_id[
-            np.minimum(window_second, _BMP - 1)]
-        window_keys[(window_first >= _BMP) | (window_second >= _BMP)] = -1  # never looked up
-        word_keys = self.pair_id[word_first] * self.pair_size + self.pair_id[word_second]
-        self.pair_keys = np.unique(np.concatenate((window_keys[window_keys >= 0], word_keys)))
-        n_labels = flag_weights.shape[1]
-        blocks = [np.zeros((len(self.pair_keys) + 1, n_labels)) for _ in pairs.columns]
-        known = window_keys >= 0
-        window_rows = np.searchsorted(self.pair_keys, window_keys[known])
-        for block, column in zip(blocks, pairs.columns, strict=True):
-            block[window_rows] += column[:-1][known]
-        word_rows = np.searchsorted(self.pair_keys, word_keys)
-        offsets = pairs.offsets.tolist()
-        for flag, offset in (("ws2", 0), ("we2", -1)):
-            columns = np.array([flag_column[f"{flag}{tag}"] for tag in WORD_TAGS])
-            np.add.at(blocks[offsets.index(offset)], word_rows, flag_weights[columns[word_tags]])
-        return blocks
+    def state_scores(self, codes: npt.NDArray[np.int64],
+                     rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The state scores of ``rows`` from every template in the table (``codes`` all in the plane)."""
+        pad = self._GRAM_PAD
+        ids = np.concatenate((_ZEROS[:pad], self.gram_id.take(codes), _ZEROS[:pad]))
+        pairs = ids[:-1] * self.gram_size + ids[1:]  # the n-gram starting at each position, shifted by pad
+        triples = pairs[:-1] * self.gram_size + ids[2:]
+        quads = triples[:-1] * self.gram_size + ids[3:]
+        found = (self.single_row.take(codes), self.pairs.find(pairs), self.words[0].find(triples),
+                 self.words[1].find(quads))
+        shift = self.block_vector * len(codes) + self.block_shift
+        at = np.concatenate(found).take(rows[:, None] + shift) + self.block_start
+        scores: npt.NDArray[np.float64] = self.table.take(at, axis=0).reshape(len(rows), -1) @ self.sum_blocks
+        return scores
+
+
+_ZEROS = np.zeros(8, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -725,10 +796,12 @@ def padded(texts: list[str]) -> tuple[str, IntArray, IntArray, IntArray]:
     """Pieces in one buffer, each padded as ``features`` pads it (one numpy pass for a whole text):
     the buffer, each piece's first row and length, and the rows of all their characters."""
     buffer = "".join(PAD_BEFORE + text + PAD_AFTER for text in texts)
-    length = np.array([len(text) for text in texts], dtype=np.int64)
-    first = np.cumsum(length + len(PAD_BEFORE) + len(PAD_AFTER)) - length - len(PAD_AFTER)
-    rows = np.concatenate([np.arange(f, f + n) for f, n in zip(first.tolist(), length.tolist(), strict=True)])
-    return buffer, first, length, rows
+    lengths = [len(text) for text in texts]
+    firsts = list(itertools.accumulate((n + len(PAD_BEFORE) + len(PAD_AFTER) for n in lengths[:-1]),
+                                       initial=len(PAD_BEFORE)))
+    ranges = [np.arange(f, f + n) for f, n in zip(firsts, lengths, strict=True)]
+    rows = ranges[0] if len(ranges) == 1 else np.concatenate(ranges)  # one piece: most prompts
+    return buffer, np.array(firsts, dtype=np.int64), np.array(lengths, dtype=np.int64), rows
 
 
 def crfsuite_names(crf: Any, simplified: str, lex: Lexicon) -> list[TaggedName]:
@@ -779,13 +852,9 @@ class NameTagger:
         self._word_end_columns = {
             n: np.array([column[f"we{n}{tag}"] for tag in WORD_TAGS]) for n in _WORD_LENGTHS}
         self._word_middle_columns = np.array([column[f"wm{tag}"] for tag in WORD_TAGS])
-        self._short = _ShortTextTables(self._windows, self._vocabulary, self.weights.flag_weights, column)
-        # Per word length and tag (WORD_TAGS order): the flag columns of its start, end and inside.
-        self._word_columns = {
-            n: [(column[f"ws{n}{tag}"], column[f"we{n}{tag}"], column[f"wm{tag}"]) for tag in WORD_TAGS]
-            for n in _WORD_LENGTHS}
+        self._short = _ShortTextTables(self._windows, self._vocabulary, self.weights.flag_weights, column,
+                                       lex.compound_surnames)
         self._identity = np.eye(len(column))
-        self._by_attribute = self.weights.by_attribute()
         # With a network (``name_net.py``), its state scores and transitions replace the CRF's.
         self.net = NameNet.load(net_path) if net_path is not None else None
         if self.net is not None and self.net.labels != labels:
@@ -814,33 +883,20 @@ class NameTagger:
     def _short_emissions(self, buffer: str, rows: npt.NDArray[np.int64],
                          codes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """``emissions`` of a short buffer in the Basic Multilingual Plane, with as few numpy calls as
-        the templates allow: one gather per offset for the one-character templates, one per pair
-        offset, and the flags that fire rarely (compound surnames, roles, titles, dictionary words)
-        found in plain Python and added in one call."""
-        short = self._short
-        ids = short.pair_id.take(codes)
-        pair_rows = _lookup(short.pair_keys, ids[:-1] * short.pair_size + ids[1:])  # the pair starting here
-        single_rows = short.row.take(codes).take(rows[:, None] + short.single_offsets) + short.single_base
-        pair_at = pair_rows.take(rows[:, None] + short.pair_offsets) + short.pair_base
-        at = np.concatenate((single_rows, pair_at), axis=1)
+        the templates allow: every template but the context words from one stacked table
+        (``_ShortTextTables``), the role and title flags (rare) added where they fire."""
         scores = np.zeros((len(codes), len(self.weights.labels)))
-        scores[rows] = short.table.take(at, axis=0).reshape(len(rows), -1) @ short.sum_blocks
-        fired_rows, fired_columns = self._rare_flags(buffer)
+        scores[rows] = self._short.state_scores(codes, rows)
+        fired_rows, fired_columns = self._context_flags(buffer)
         if fired_rows:
             np.add.at(scores, np.array(fired_rows), self.weights.flag_weights[np.array(fired_columns)])
         return scores
 
-    def _rare_flags(self, buffer: str) -> tuple[list[int], list[int]]:
-        """Rows and flag columns of the compound-surname, role, title and dictionary-word flags of three
-        and four characters firing in ``buffer`` (``features`` lists the same): dictionary look-ups
-        at each character, cheaper in Python than in numpy for a sentence or two."""
+    def _context_flags(self, buffer: str) -> tuple[list[int], list[int]]:
+        """Rows and flag columns of the role and title flags firing in ``buffer`` (as ``features``)."""
         lex, column = self.lex, self._flag_column
         rows: list[int] = []
         columns: list[int] = []
-        compound = column["sn2"]
-        for start in _starts_of(lex.compound_surnames, buffer):
-            rows.append(start)
-            columns.append(compound)
         n = len(buffer)
         for end in _ends_of(lex.roles, buffer):
             for name, offset in ROLE_TEMPLATES.items():
@@ -852,26 +908,6 @@ class NameTagger:
                 if start + offset >= 0:
                     rows.append(start + offset)
                     columns.append(column[name])
-        frequency, name_words, name_tag = lex.word_freq.get, lex.name_words, WORD_TAGS.index("n")
-        low, middle, high = _FREQ_BUCKET_BOUNDS
-        by_length = self._word_columns
-        for i in range(n - 2):
-            for length in _LONGER_WORDS:  # two-character words are in the pair table (_ShortTextTables)
-                word = buffer[i:i + length]
-                freq = frequency(word)
-                if freq is None:
-                    break  # jieba's dictionary holds every prefix of its words: no longer word starts here
-                if not freq or len(word) < length:
-                    continue
-                tag = name_tag if word in name_words else (freq >= low) + (freq >= middle) + (freq >= high)
-                start_column, end_column, inside_column = by_length[length][tag]
-                rows.append(i)
-                columns.append(start_column)
-                rows.append(i + length - 1)
-                columns.append(end_column)
-                for k in range(i + 1, i + length - 1):
-                    rows.append(k)
-                    columns.append(inside_column)
         return rows, columns
 
     def flag_scores(self, buffer: str, rows: npt.NDArray[np.int64], table: npt.NDArray[np.float64],
@@ -969,9 +1005,6 @@ class NameTagger:
         spans = [(lo, hi) for lo, hi in pieces(joined) if _HAN_RE.search(joined, lo, hi)]
         if not spans:
             return []  # no Han characters: nothing this model was trained on
-        if len(joined) <= _TINY_TEXT and self.net is None:
-            return self._decode_in_python(
-                joined, spans, positions, (self._feature_scores(joined[lo:hi]) for lo, hi in spans))
         buffer, first, length, rows = padded([joined[lo:hi] for lo, hi in spans])
         firsts = first.tolist()
         scores = self.state_scores(buffer, rows, length)
@@ -997,13 +1030,6 @@ class NameTagger:
         found = zip(starts.tolist(), ends.tolist(), shift.tolist(), means, strict=True)
         return [TaggedName(positions[start + at], positions[end - 1 + at] + 1, mean)
                 for start, end, at, mean in found]
-
-    def _feature_scores(self, piece: str) -> list[list[float]]:
-        """State scores summed from the feature strings, as crfsuite sums them (cheapest for a sentence)."""
-        get = self._by_attribute.get
-        zero = (0.0, 0.0, 0.0)  # an attribute the model never saw weighs nothing, as in crfsuite
-        return [list(map(sum, zip(*[get(a, zero) for a in attributes], strict=True)))
-                for attributes in features(piece, self.lex)]
 
     def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
                           piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:

@@ -156,7 +156,7 @@ def test_long_prompts_match_crfsuite(size: int, tagger: NameTagger, reference: A
     _assert_same(tagger.tag(simplified), _reference_tag(reference, simplified))
 
 
-@pytest.mark.parametrize("text", [*TEXTS[:60], *ODD_TEXTS[:7], "\n".join(TEXTS[:12])])
+@pytest.mark.parametrize("text", [*TEXTS[:60], *ODD_TEXTS[:7], "\n".join(TEXTS[:12]), "\n".join(TEXTS)[:4900]])
 def test_short_texts_state_scores_equal_the_vectorised_ones(text: str, tagger: NameTagger) -> None:
     """A sentence's state scores (one stacked table, dictionary words looked up in Python) are the
     numbers of the per-template path that long texts take, to rounding."""
