@@ -142,10 +142,12 @@ def analyze(analyzer: Analyzer, text: str, explain: bool = False) -> list[Recogn
     ordered = sorted(results, key=lambda r: r.start)
     starts = [r.start for r in ordered]
     longest = max((r.end - r.start for r in ordered), default=0)
-    for low, high in view.windows():
-        window = view.text[low:high]
+    # The closed-up view's stretches, then those of its delimited reading (``Normalised.delimited``).
+    stretches = ((reading, low, high) for reading in view.readings() for low, high in reading.windows())
+    for reading, low, high in stretches:
+        window = reading.text[low:high]
         for result in analyzer.analyze(text=window, language=LANGUAGE, return_decision_process=explain):
-            start, end = view.original_span(low + result.start, low + result.end)
+            start, end = reading.original_span(low + result.start, low + result.end)
             if folded[start:end] == window[result.start:result.end]:
                 continue  # untouched by normalisation: the folded text's own results have it
             near = ordered[bisect.bisect_left(starts, start - longest):bisect.bisect_left(starts, end)]

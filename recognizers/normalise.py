@@ -319,16 +319,38 @@ _GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
 _DIGIT_RE = re.compile("[0-9]")
 
 
-def _joins(text: str) -> Iterator[Edit]:
-    """One edit per separator removed, so a finding inside a long chain maps back precisely."""
+@dataclass(frozen=True)
+class _Chain:
+    """Characters or groups pulled apart that the join stage closes up, and the gaps between them."""
+
+    alnum: bool                        # letters and digits (else Chinese characters)
+    gaps: tuple[re.Match[str], ...]
+
+    @property
+    def ambiguous(self) -> bool:
+        """Three groups or more: which of them are a value's first and last is unknown."""
+        return self.alnum and len(self.gaps) >= 2
+
+
+def _chains(text: str) -> list[_Chain]:
+    chains = []
     for match in _JOIN_RE.finditer(text):
-        if match.group()[0].isascii() and not _DIGIT_RE.search(match.group()):
+        alnum = match.group()[0].isascii()
+        if alnum and not _DIGIT_RE.search(match.group()):
             continue  # letters only (www.example.com, S.H.E): every identifier has digits
-        gaps = list(_GAPS_RE.finditer(text, match.start(), match.end()))
+        gaps = tuple(_GAPS_RE.finditer(text, match.start(), match.end()))
         if len(gaps) == 1 and gaps[0].group() == ".":
             continue  # a decimal number (0.912345678), not a spaced-out value
-        for gap in gaps:
-            yield gap.start(), gap.end(), ""
+        chains.append(_Chain(alnum, gaps))
+    return chains
+
+
+def _closed(chains: Iterable[_Chain], gap: str) -> Iterator[Edit]:
+    """One edit per separator replaced by ``gap``, so a finding inside a long chain maps back precisely."""
+    for chain in chains:
+        for separator in chain.gaps:
+            if separator.group() != gap:
+                yield separator.start(), separator.end(), gap
 
 
 # ---------------------------------------------------------------- the view
@@ -336,10 +358,28 @@ def _joins(text: str) -> Iterator[Edit]:
 
 @dataclass(frozen=True)
 class Normalised:
-    """The normalised view of a folded text and the maps back to it."""
+    """The normalised view of a folded text and the maps back to it.
+
+    ``delimited`` is a second reading of the letter/digit chains of three groups or more, each
+    separator a space instead of nothing. Closed up, a chain is read whole (病歷號 0034 / 567 /
+    a birth date 1990 / 01 / 05 / an e-mail's user on two lines), but a value that is only some of
+    its groups is glued to the others (v1 / 0912 / 345 / 678 reads v10912345678, 0912 / 345 / 678 /
+    2 reads 09123456782: no number). A space is a gap every identifier's pattern allows
+    (``recognizers.text.GAP``) and still ends a value, so there the value is found whatever its
+    neighbours hold. Only the stretches around those chains are inspected in it (``changes_from``:
+    its first stage that is its own; the ones before are this view's decoding).
+    """
 
     text: str
     stages: tuple[_Stage, ...]
+    delimited: Normalised | None = None
+    changes_from: int = 0
+
+    def readings(self) -> Iterator[Normalised]:
+        """This view, then the delimited reading if there is one."""
+        yield self
+        if self.delimited is not None:
+            yield self.delimited
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that the view's ``[start, end)`` came from."""
@@ -362,6 +402,8 @@ class Normalised:
         """Stretches of the view around every change, merged where they meet."""
         changes: list[tuple[int, int]] = []
         for index, stage in enumerate(self.stages):
+            if index < self.changes_from:
+                continue
             for out_start, out_end in zip(stage.out_starts, stage.out_ends, strict=True):
                 for later in self.stages[index + 1:]:
                     out_start, out_end = later.forward(out_start), later.forward(out_end)
@@ -393,10 +435,17 @@ def normalise(folded: str) -> Normalised | None:
     text, stage = _rewrite(text, _replacements(text, drop, _drop))
     if stage.in_starts:
         stages.append(stage)
-    for edits in (_numerals, _joins):
-        text, stage = _rewrite(text, edits(text))
-        if stage.in_starts:
-            stages.append(stage)
+    text, stage = _rewrite(text, _numerals(text))
+    if stage.in_starts:
+        stages.append(stage)
+    chains = _chains(text)
+    delimited = None
+    spaced_out, stage = _rewrite(text, _closed((c for c in chains if c.ambiguous), " "))
+    if stage.in_starts:
+        delimited = Normalised(spaced_out, (*stages, stage), changes_from=len(stages))
+    text, stage = _rewrite(text, _closed(chains, ""))
+    if stage.in_starts:
+        stages.append(stage)
     if not stages:
         return None
-    return Normalised(text, tuple(stages))
+    return Normalised(text, tuple(stages), delimited)
