@@ -248,7 +248,7 @@ def inspection(fmt: RequestFormat, service: ServiceSpec, request: Request, body_
         parsed = replace(parsed, uninspected=(*parsed.uninspected, "body: JSON sent as a form"))
     url = _url_pieces(request.path)
     headers = _header_pieces(request.headers)
-    # A number beside another piece is read with it: F12345 | 6784 in two parameters is one value.
+    # A fragment beside another piece is read with it: F12345 | 6784 in two parameters is one value.
     beside = len(parsed.extra) + sum(shape is not _Shape.WORD for _, _, shape in (*url, *headers)) > 1
     url_segments, url_slots = _read(url, beside)
     header_segments, header_slots = _read(headers, beside)
@@ -284,11 +284,12 @@ def _split_lines(new: str | None, parts: Sequence[Segment]) -> list[str]:
     return lines
 
 
-# Lower-case protocol words (``application/json``, ``python``, ``arm64``, ``keep-alive``) with at most
-# four digits: no identifier, number or name fits in that shape.
+# Lower-case protocol words (``application/json``, ``python``, ``keep-alive``) with at most four digits.
 _PLAIN_WORD = re.compile(r"^(?!(?:\D*\d){5})[a-z][a-z0-9_.:/+,;=*\-]{0,99}$")
-# Page numbers, counts, timeouts: no value alone, but maybe the rest of one beside another piece.
+# Page numbers, counts, timeouts; a letter alone; a word of letters and digits (``v1``, ``x64``):
+# no value alone, but maybe part of one beside another piece (f | 123456784, f1234 | 56784).
 _SHORT_NUMBER = re.compile(r"^\d{1,4}$")
+_LETTER_OR_WORD_WITH_DIGIT = re.compile(r"^[a-z]$|^[a-z][a-z\-]*\d[a-z0-9\-]*$")
 
 
 def _plain(text: str) -> bool:
@@ -298,17 +299,25 @@ def _plain(text: str) -> bool:
 class _Shape(enum.Enum):
     """What a URL part or header value looks like, which decides whether it is read."""
 
-    TEXT = "text"      # anything but a protocol word: always read
-    NUMBER = "number"  # one to four digits (``2``, ``50``, ``600``): read beside other pieces
-    WORD = "word"      # a protocol word (``v1``, ``python``) or a technical string (UUID, hash): never read
+    TEXT = "text"            # anything but a protocol word: always read
+    FRAGMENT = "fragment"    # ``2``, ``600``, ``f``, ``v1``, ``f1234``: read beside other pieces
+    WORD = "word"            # a protocol word (``python``) or a technical string (UUID, hash): never read
 
 
-def _shape(text: str) -> _Shape:
-    # Only bare digits count as numbers: the engine glues a line of digits to the line before it, and
-    # a word read before them (the ``v1`` of ``/v1/models``) would turn 0912 | 345 | 678 into v10912345678.
+def _shape(text: str, value: bool = True) -> _Shape:
+    """``value``: a query or header value, where a request's data goes. A path step or a query key is
+    the API's own word (``/v1/``, ``?q=``): read before a page number and a count it makes an ID's shape
+    (v1 | 1000 | 2024 reads v110002024), and a letter alone would stand between two values' pieces
+    (``?a=F12345&b=6784``). There only numbers are fragments."""
+    # The engine reads the parts a line each; its delimited reading finds a value on its own lines
+    # whatever the lines around it hold (``recognizers.normalise.Normalised.delimited``), so a word
+    # read before a split number (x64 | 0912 | 345 | 678) does not hide it.
     if _SHORT_NUMBER.match(text):
-        return _Shape.NUMBER
-    return _Shape.WORD if _plain(text) else _Shape.TEXT
+        return _Shape.FRAGMENT
+    if _plain(text):
+        piece = value and _LETTER_OR_WORD_WITH_DIGIT.match(text)
+        return _Shape.FRAGMENT if piece else _Shape.WORD
+    return _Shape.TEXT
 
 
 Slot = TypeVar("Slot")
@@ -317,13 +326,14 @@ Piece = tuple[Segment, Slot, _Shape]
 
 
 def _read(pieces: Sequence[Piece[Slot]], beside: bool) -> tuple[tuple[Segment, ...], tuple[Slot, ...]]:
-    """The pieces the engine reads: text always, numbers only ``beside`` other pieces.
+    """The pieces the engine reads: text always, fragments only ``beside`` other pieces.
 
-    Alone, a page number or a count holds no value. Beside another piece it may be the rest of one
-    (F12345 | 6784, 0912 | 345 | 678): read in the joined segment, the engine sees the value whole.
+    Alone, a page number or a ``v1`` holds no value. Beside another piece it may be part of one
+    (F12345 | 6784, f | 123456784, 0912 | 345 | 678): read in the joined segment, the engine sees
+    the value whole.
     """
     kept = [(segment, slot) for segment, slot, shape in pieces
-            if shape is _Shape.TEXT or (beside and shape is _Shape.NUMBER)]
+            if shape is _Shape.TEXT or (beside and shape is _Shape.FRAGMENT)]
     return tuple(s for s, _ in kept), tuple(slot for _, slot in kept)
 
 
@@ -340,7 +350,7 @@ def _url_pieces(path: str) -> list[Piece[tuple[str, int]]]:
     pieces: list[Piece[tuple[str, int]]] = []
     for i, step in enumerate(steps):
         text = unquote(step)
-        pieces.append((Segment(text, f"url path[{i}]"), ("path", i), _shape(text)))
+        pieces.append((Segment(text, f"url path[{i}]"), ("path", i), _shape(text, value=False)))
     for i, (key, value) in enumerate(pairs):
         for kind, raw in (("query-key", key), ("query-value", value)):
             text = unquote_plus(raw)
@@ -349,7 +359,8 @@ def _url_pieces(path: str) -> list[Piece[tuple[str, int]]]:
                 segment = Segment(found[1], f"url {kind}[{i}]({found[0]})")
                 pieces.append((segment, ("query-file", i), _Shape.TEXT))
             else:
-                pieces.append((Segment(text, f"url {kind}[{i}]"), (kind, i), _shape(text)))
+                shape = _shape(text, value=kind == "query-value")
+                pieces.append((Segment(text, f"url {kind}[{i}]"), (kind, i), shape))
     return pieces
 
 

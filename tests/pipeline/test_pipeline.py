@@ -189,6 +189,17 @@ SPLIT_IN_URL_OR_HEADERS = [
     ("/v1/models", (("x-a", "F12345"), ("x-b", "6784")), "TW_NATIONAL_ID"),     # two headers
     ("/v1/models", (("x-a", "0912"), ("x-b", "345"), ("x-c", "678")), "PHONE_NUMBER"),
     ("/v1/models?a=F12345", (("x-b", "6784"),), "TW_NATIONAL_ID"),             # the URL, then a header
+    # a first piece in lower case (a national ID's letter may be), a protocol-looking word
+    ("/v1/models?x=f1234&y=56784", (), "TW_NATIONAL_ID"),
+    ("/v1/models?x=f&y=123456784", (), "TW_NATIONAL_ID"),
+    ("/v1/models?x=f-1234&y=56784", (), "TW_NATIONAL_ID"),
+    ("/v1/models", (("x-a", "f1234"), ("x-b", "56784")), "TW_NATIONAL_ID"),
+    # neighbours that end or start with a letter or digit, read on the lines around the value
+    ("/v1/0912/345/678", (), "PHONE_NUMBER"),                                    # v1 before it
+    ("/v1/models?a=0912&b=345&c=678&page=2", (), "PHONE_NUMBER"),                # a page number after it
+    ("/v1/models?n=File1&a=0912&b=345&c=678", (), "PHONE_NUMBER"),
+    ("/v1/models?a=F1234&b=5678&c=4&limit=20", (), "TW_NATIONAL_ID"),
+    ("/v1/models", (("x-a", "0912"), ("x-b", "345"), ("x-c", "678"), ("x-retry", "2")), "PHONE_NUMBER"),
 ]
 
 
@@ -238,7 +249,8 @@ def test_protocol_numbers_beside_other_pieces_are_read_and_not_findings(
     assert verdict.findings == ()
 
 
-@pytest.mark.parametrize("path", ["/v1/models?page=2", "/v1/files/17", "/v1/models?limit=50&x=a"])
+# A path's words (v1) are the API's, not fragments: read before numbers they make an ID's shape.
+@pytest.mark.parametrize("path", ["/v1/models?page=2", "/v1/files/17", "/v1/models?limit=50&order=desc"])
 def test_a_number_alone_is_not_read(policy: Policy, path: str) -> None:
     seen = inspected(policy, request(path, b"", method="GET"))
     assert seen.url_parts == () and seen.header_parts == ()
