@@ -184,7 +184,7 @@ SPLIT = [
     # three pieces or more between neighbours that end or start with a letter or digit
     (["v1", "0912", "345", "678"], "PHONE_NUMBER", ["", "0912", "345", "678"]),
     (["see File1", "0912", "345", "678", "2"], "PHONE_NUMBER", ["", "0912", "345", "678"]),
-    (["x64", "f1234", "5678", "4", "600"], "TW_NATIONAL_ID", ["", "f1234", "5678", "4"]),
+    (["x64", "f12", "345", "6784", "600"], "TW_NATIONAL_ID", ["", "f12", "345", "6784"]),
     (["請回電", "0912", "345", "678", "9 點前"], "PHONE_NUMBER", ["", "0912", "345", "678"]),
 ]
 
