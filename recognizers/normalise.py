@@ -38,6 +38,10 @@ from recognizers.text import fold, load_fold_data
 MAX_DEPTH = 2          # base64 inside base64 inside the prompt, and no deeper
 WINDOW_CONTEXT = 48    # characters of unchanged text inspected on each side of a change
 _MIN_BASE64 = 12       # the base64 of a 9-character value is 12 characters long
+# The fewest digits of a value the delimited reading looks for: a landline (02-2345-678), a national
+# or resident ID (a letter and nine); mobiles, passports, cards and accounts have more. Shorter ones
+# (a plate, a UBN: both need a context word) split over three lines are left to the closed-up view.
+MIN_DIGITS_APART = 9
 
 
 @dataclass(frozen=True)
@@ -317,6 +321,7 @@ _JOIN_RE = re.compile(
 )
 _GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
 _DIGIT_RE = re.compile("[0-9]")
+_LINE_BREAK_RE = re.compile("[\r\n]")
 
 
 @dataclass(frozen=True)
@@ -325,11 +330,17 @@ class _Chain:
 
     alnum: bool                        # letters and digits (else Chinese characters)
     gaps: tuple[re.Match[str], ...]
+    lines: tuple[str, ...]             # its text cut at the gaps that hold a line break
 
     @property
     def ambiguous(self) -> bool:
-        """Three groups or more: which of them are a value's first and last is unknown."""
-        return self.alnum and len(self.gaps) >= 2
+        """Three lines or more, which of them are a value's first and last unknown, and without its
+        first or last line digits enough for a value a space cannot hide (``MIN_DIGITS_APART``).
+        Within a line, dots and underscores join one number (1.52.0, 0912_345_678)."""
+        if not self.alnum or len(self.lines) < 3:
+            return False
+        digits = [len(_DIGIT_RE.findall(line)) for line in self.lines]
+        return sum(digits) - min(digits[0], digits[-1]) >= MIN_DIGITS_APART
 
 
 def _chains(text: str) -> list[_Chain]:
@@ -341,14 +352,17 @@ def _chains(text: str) -> list[_Chain]:
         gaps = tuple(_GAPS_RE.finditer(text, match.start(), match.end()))
         if len(gaps) == 1 and gaps[0].group() == ".":
             continue  # a decimal number (0.912345678), not a spaced-out value
-        chains.append(_Chain(alnum, gaps))
+        lines = tuple(line for line in _LINE_BREAK_RE.split(match.group()) if line.strip(" \t._"))
+        chains.append(_Chain(alnum, gaps, lines))
     return chains
 
 
-def _closed(chains: Iterable[_Chain], gap: str) -> Iterator[Edit]:
-    """One edit per separator replaced by ``gap``, so a finding inside a long chain maps back precisely."""
+def _closed(chains: Iterable[_Chain], line_gap: str = "") -> Iterator[Edit]:
+    """One edit per separator closed up, so a finding inside a long chain maps back precisely; a
+    separator holding a line break becomes ``line_gap``."""
     for chain in chains:
         for separator in chain.gaps:
+            gap = line_gap if _LINE_BREAK_RE.search(separator.group()) else ""
             if separator.group() != gap:
                 yield separator.start(), separator.end(), gap
 
@@ -440,10 +454,10 @@ def normalise(folded: str) -> Normalised | None:
         stages.append(stage)
     chains = _chains(text)
     delimited = None
-    spaced_out, stage = _rewrite(text, _closed((c for c in chains if c.ambiguous), " "))
+    spaced_out, stage = _rewrite(text, _closed((c for c in chains if c.ambiguous), line_gap=" "))
     if stage.in_starts:
         delimited = Normalised(spaced_out, (*stages, stage), changes_from=len(stages))
-    text, stage = _rewrite(text, _closed(chains, ""))
+    text, stage = _rewrite(text, _closed(chains))
     if stage.in_starts:
         stages.append(stage)
     if not stages:

@@ -1,4 +1,4 @@
-"""A value split over query values, headers or messages never reaches the service, whatever its neighbours hold.
+"""A value split over query values, headers or messages never reaches the service, whatever is beside it.
 
 Through the real ``guard proxy`` to a local stand-in service: a national ID whose first piece is lower case
 (``f1234`` | ``56784``, ``f`` | ``123456784``) and a phone number in three pieces between a page number, a
