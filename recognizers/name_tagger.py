@@ -1009,8 +1009,7 @@ class NameTagger:
         firsts = first.tolist()
         scores = self.state_scores(buffer, rows, length)
         if len(rows) <= _SHORT_TEXT:
-            return self._decode_in_python(joined, spans, positions, (
-                scores[f:f + hi - lo].tolist() for f, (lo, hi) in zip(firsts, spans, strict=True)))
+            return self._decode_in_python(joined, spans, positions, scores, firsts)
         transitions = self._transitions
         labels = np.full(len(buffer), self._outside, dtype=np.int8)
         viterbi(scores, transitions, first, length, labels)
@@ -1032,19 +1031,25 @@ class NameTagger:
                 for start, end, at, mean in found]
 
     def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
-                          piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:
-        """Names of each piece from its state scores, decoded in plain Python (short texts)."""
+                          buffer_scores: npt.NDArray[np.float64], firsts: list[int]) -> list[TaggedName]:
+        """Names of each piece from its state scores (rows ``firsts[k]`` on of ``buffer_scores`` for
+        piece k), decoded in plain Python (short texts)."""
         transitions = self._transitions.tolist()
         found = []
-        for (lo, hi), scores in zip(spans, piece_scores, strict=True):
+        weights = None  # the marginals' exponentiated scores, in numpy once a piece has a name
+        for (lo, hi), first in zip(spans, firsts, strict=True):
+            scores = buffer_scores[first:first + hi - lo].tolist()
             labels = viterbi_sequence(scores, transitions)
             names = self._spans(joined[lo:hi], labels)
             if not names:
                 continue
+            if weights is None:
+                weights = np.exp(buffer_scores - buffer_scores.max(axis=1, keepdims=True))
             # The marginals of the names' positions only (the same numbers): the passes run from
             # the sequence's ends to the last and first name, only the names' positions are normalised.
             wanted = [i for start, end in names for i in range(start, end)]
-            probabilities = iter(marginals_sequence(scores, transitions, names[0][0], names[-1][1], wanted))
+            probabilities = iter(marginals_sequence(scores, transitions, names[0][0], names[-1][1], wanted,
+                                                    weights[first:first + hi - lo].tolist()))
             for start, end in names:
                 mean = sum(next(probabilities)[labels[i]] for i in range(start, end)) / (end - start)
                 found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))
