@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,7 +152,7 @@ def viterbi_sequence(emissions: list[list[float]], transitions: list[list[float]
 
 def marginals_sequence(
     emissions: list[list[float]], transitions: list[list[float]], lo: int = 0, hi: int | None = None,
-    wanted: Iterable[int] | None = None,
+    wanted: Iterable[int] | None = None, weights: list[list[float]] | None = None,
 ) -> list[tuple[float, float, float]]:
     """Per position ``lo`` to ``hi`` of one sequence (three labels; default: all of it), each label's
     probability: scaled forward-backward.  With ``wanted`` (ascending positions from ``lo`` to ``hi``),
@@ -162,6 +162,9 @@ def marginals_sequence(
     The forward pass stops at ``hi`` and the backward pass at ``lo`` (neither needs what lies beyond),
     so asking for the positions of a name costs less than the whole sequence and gives the very same
     numbers: each position's values come from the same operations in the same order either way.
+
+    ``weights``, when given, are ``exp(emissions - their maximum per position)`` computed elsewhere
+    (numpy, for a whole text at once: a long piece's two ``math.exp`` calls per position cost more).
     """
     n = len(emissions)
     hi = n if hi is None else hi
@@ -175,18 +178,13 @@ def marginals_sequence(
         return []
     (t00, t01, t02), (t10, t11, t12), (t20, t21, t22) = (
         [math.exp(w) for w in row] for row in transitions)
-    exp = math.exp
-    # Emissions shifted by their maximum per position: the scale cancels in the normalised marginals.
-    # The maximum's own weight is exp(0.0), exactly 1.0: two exp calls per position, not three.
-    states: list[tuple[float, float, float]] = []
-    append = states.append
-    for e0, e1, e2 in emissions:
-        if e0 >= e1 and e0 >= e2:
-            append((1.0, exp(e1 - e0), exp(e2 - e0)))
-        elif e1 >= e2:
-            append((exp(e0 - e1), 1.0, exp(e2 - e1)))
-        else:
-            append((exp(e0 - e2), exp(e1 - e2), 1.0))
+    states: Sequence[Sequence[float]]
+    if weights is not None:
+        if len(weights) != n:
+            raise ValueError(f"{len(weights)} weights for a sequence of {n}")
+        states = weights
+    else:
+        states = _state_weights(emissions)
     # The forward values from ``lo`` are kept; the backward pass normalises their products with its
     # own values at the wanted positions only.
     a0, a1, a2 = states[0]
@@ -224,6 +222,22 @@ def marginals_sequence(
         raise ValueError(f"marginals asked for positions not ascending within {lo}..{hi}")
     out.reverse()
     return out
+
+
+def _state_weights(emissions: list[list[float]]) -> list[tuple[float, float, float]]:
+    """Emissions shifted by their maximum per position (the scale cancels in the normalised marginals),
+    exponentiated. The maximum's own weight is exp(0.0), exactly 1.0: two exp calls per position."""
+    exp = math.exp
+    states: list[tuple[float, float, float]] = []
+    append = states.append
+    for e0, e1, e2 in emissions:
+        if e0 >= e1 and e0 >= e2:
+            append((1.0, exp(e1 - e0), exp(e2 - e0)))
+        elif e1 >= e2:
+            append((exp(e0 - e1), 1.0, exp(e2 - e1)))
+        else:
+            append((exp(e0 - e2), exp(e1 - e2), 1.0))
+    return states
 
 
 # Sequences are cut into blocks of this many positions: the dynamic programmes step through a block

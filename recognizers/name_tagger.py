@@ -552,10 +552,11 @@ class _GramIndex:
 
     @classmethod
     def build(cls, keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], missing: int) -> _GramIndex:
-        order = np.argsort(keys, kind="stable")
-        keys, rows = keys[order], rows[order]
-        if len(keys) > 1 and (np.diff(keys) <= 0).any():
-            raise ValueError("n-gram keys must be distinct")
+        if len(keys) > 1 and (np.diff(keys) <= 0).any():  # sorted already when they come from np.unique
+            order = np.argsort(keys)
+            keys, rows = keys[order], rows[order]
+            if (np.diff(keys) == 0).any():
+                raise ValueError("n-gram keys must be distinct")
         at = np.full(2 * len(keys) + 1, missing, dtype=np.int64)
         at[1::2] = rows
         return cls(np.stack((keys, keys + 1), axis=1).reshape(-1), at)
@@ -598,19 +599,24 @@ class _ShortTextTables:
         class_ids = windows.char_id[_class_codes(plane)].astype(np.int64)
         surname = vocabulary.char_sets["surnames"][plane]
         given = vocabulary.char_sets["given_chars"][plane]
-        combos, row = np.unique(np.stack((char_ids, class_ids, surname, given), axis=1), axis=0,
-                                return_inverse=True)
+        # (alphabet index, class, surname, given name) as one integer: unique rows without a row sort.
+        n_classes = int(class_ids.max()) + 1
+        packed = ((char_ids * n_classes + class_ids) * 2 + surname) * 2 + given
+        distinct, row = np.unique(packed, return_inverse=True)
+        combo_char, rest = np.divmod(distinct, n_classes * 4)
+        combo_class, rest = np.divmod(rest, 4)
+        combo_surname, combo_given = np.divmod(rest, 2)
         self.single_row = row.reshape(-1).astype(np.int64)  # codepoint (BMP) -> its row in an offset's block
         singles: dict[int, npt.NDArray[np.float64]] = {}
-        for kind, ids in (("chars", combos[:, 0]), ("classes", combos[:, 1])):
+        for kind, ids in (("chars", combo_char), ("classes", combo_class)):
             group = windows.groups[kind]
             for column, offset in zip(group.columns, group.offsets.tolist(), strict=True):
-                singles.setdefault(offset, np.zeros((len(combos), n_labels)))
+                singles.setdefault(offset, np.zeros((len(distinct), n_labels)))
                 singles[offset] += column[ids]
         for template in SET_TEMPLATES:
             if template.width == 1:
-                member = combos[:, 2 if template.lexicon_field == "surnames" else 3].astype(bool)
-                singles.setdefault(template.offset, np.zeros((len(combos), n_labels)))
+                member = (combo_surname if template.lexicon_field == "surnames" else combo_given).astype(bool)
+                singles.setdefault(template.offset, np.zeros((len(distinct), n_labels)))
                 singles[template.offset] += member[:, None] * flag_weights[flag_column[template.name]]
 
         # The n-grams' characters, as codepoints: window pairs, dictionary words, compound surnames.
@@ -628,9 +634,10 @@ class _ShortTextTables:
             words[table.length] = (chars, table.tags)
         compound = np.array([[ord(c) for c in w] for w in sorted(compound_surnames) if len(w) == 2],
                             dtype=np.int64).reshape(-1, 2)
-        alphabet = np.unique(np.concatenate([window_pairs.ravel(), compound.ravel(),
-                                             *(chars.ravel() for chars, _ in words.values())]))
-        alphabet = alphabet[alphabet < _BMP]  # short texts are in the plane
+        used = np.zeros(_BMP, dtype=bool)  # short texts are in the plane: characters beyond it are left out
+        for chars in (window_pairs, compound, *(chars for chars, _ in words.values())):
+            used[chars[chars < _BMP]] = True
+        alphabet = np.flatnonzero(used)
         self.gram_id = np.zeros(_BMP, dtype=np.int64)
         self.gram_id[alphabet] = np.arange(1, len(alphabet) + 1)
         self.gram_size = size = len(alphabet) + 1
@@ -1009,8 +1016,7 @@ class NameTagger:
         firsts = first.tolist()
         scores = self.state_scores(buffer, rows, length)
         if len(rows) <= _SHORT_TEXT:
-            return self._decode_in_python(joined, spans, positions, (
-                scores[f:f + hi - lo].tolist() for f, (lo, hi) in zip(firsts, spans, strict=True)))
+            return self._decode_in_python(joined, spans, positions, scores, firsts)
         transitions = self._transitions
         labels = np.full(len(buffer), self._outside, dtype=np.int8)
         viterbi(scores, transitions, first, length, labels)
@@ -1032,19 +1038,25 @@ class NameTagger:
                 for start, end, at, mean in found]
 
     def _decode_in_python(self, joined: str, spans: list[tuple[int, int]], positions: list[int],
-                          piece_scores: Iterator[list[list[float]]]) -> list[TaggedName]:
-        """Names of each piece from its state scores, decoded in plain Python (short texts)."""
+                          buffer_scores: npt.NDArray[np.float64], firsts: list[int]) -> list[TaggedName]:
+        """Names of each piece from its state scores (rows ``firsts[k]`` on of ``buffer_scores`` for
+        piece k), decoded in plain Python (short texts)."""
         transitions = self._transitions.tolist()
         found = []
-        for (lo, hi), scores in zip(spans, piece_scores, strict=True):
+        weights = None  # the marginals' exponentiated scores, in numpy once a piece has a name
+        for (lo, hi), first in zip(spans, firsts, strict=True):
+            scores = buffer_scores[first:first + hi - lo].tolist()
             labels = viterbi_sequence(scores, transitions)
             names = self._spans(joined[lo:hi], labels)
             if not names:
                 continue
+            if weights is None:
+                weights = np.exp(buffer_scores - buffer_scores.max(axis=1, keepdims=True))
             # The marginals of the names' positions only (the same numbers): the passes run from
             # the sequence's ends to the last and first name, only the names' positions are normalised.
             wanted = [i for start, end in names for i in range(start, end)]
-            probabilities = iter(marginals_sequence(scores, transitions, names[0][0], names[-1][1], wanted))
+            probabilities = iter(marginals_sequence(scores, transitions, names[0][0], names[-1][1], wanted,
+                                                    weights[first:first + hi - lo].tolist()))
             for start, end in names:
                 mean = sum(next(probabilities)[labels[i]] for i in range(start, end)) / (end - start)
                 found.append(TaggedName(positions[lo + start], positions[lo + end - 1] + 1, mean))

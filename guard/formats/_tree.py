@@ -198,21 +198,25 @@ def decode_data_urls(node: Any) -> Any:
     return node
 
 
+def _children(node: Any) -> Iterator[tuple[Step, Any]]:
+    """A container's steps and values (a form's by field index); nothing for any other node."""
+    if isinstance(node, dict):
+        yield from node.items()
+    elif isinstance(node, list):
+        yield from enumerate(node)
+    elif isinstance(node, Form):
+        yield from ((i, f.value) for i, f in enumerate(node.fields))
+
+
 def encoded_paths(node: Any, path: Path = ()) -> Iterator[Path]:
     """Where the :class:`Encoded` strings are."""
     if isinstance(node, Encoded):
         yield path
     elif isinstance(node, Nested):
         yield from encoded_paths(node.value, path)
-    elif isinstance(node, dict):
-        for k, v in node.items():
-            yield from encoded_paths(v, (*path, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from encoded_paths(v, (*path, i))
-    elif isinstance(node, Form):
-        for i, f in enumerate(node.fields):
-            yield from encoded_paths(f.value, (*path, i))
+    else:
+        for step, child in _children(node):
+            yield from encoded_paths(child, (*path, step))
 
 
 def _child(node: Any, step: Step) -> Any:
@@ -225,17 +229,11 @@ def strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """Every string leaf, depth first, in document order (Nested and Encoded layers are transparent)."""
     if isinstance(node, Nested | Encoded):
         yield from strings(node.value, path)
-    elif isinstance(node, dict):
-        for k, v in node.items():
-            yield from strings(v, (*path, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from strings(v, (*path, i))
-    elif isinstance(node, Form):
-        for i, f in enumerate(node.fields):
-            yield from strings(f.value, (*path, i))
     elif isinstance(node, str):
         yield path, node
+    else:
+        for step, child in _children(node):
+            yield from strings(child, (*path, step))
 
 
 def get(node: Any, path: Path) -> Any:

@@ -156,10 +156,11 @@ def test_long_prompts_match_crfsuite(size: int, tagger: NameTagger, reference: A
     _assert_same(tagger.tag(simplified), _reference_tag(reference, simplified))
 
 
-@pytest.mark.parametrize("text", [*TEXTS[:60], *ODD_TEXTS[:7], "\n".join(TEXTS[:12]), "\n".join(TEXTS)[:4900]])
+@pytest.mark.parametrize("text", [*TEXTS[:60], *ODD_TEXTS[:7], "\n".join(TEXTS[:12]),
+                                  "\n".join(TEXTS)[:4900]])
 def test_short_texts_state_scores_equal_the_vectorised_ones(text: str, tagger: NameTagger) -> None:
-    """A sentence's state scores (one stacked table, dictionary words looked up in Python) are the
-    numbers of the per-template path that long texts take, to rounding."""
+    """A short text's state scores (one stacked table of every template but the context words) are
+    the numbers of the per-template path that long texts take, to rounding."""
     simplified = RECOGNIZER.to_simplified(text)
     spans = [(lo, hi) for lo, hi in pieces(simplified)]
     buffer = "".join(PAD_BEFORE + simplified[lo:hi] + PAD_AFTER for lo, hi in spans)
@@ -248,6 +249,24 @@ def test_marginals_of_a_window_are_those_of_the_whole_sequence(tagger: NameTagge
     for lo, hi in ((-1, 2), (3, 2), (0, 61)):
         with pytest.raises(ValueError, match="marginals asked for positions"):
             crf_inference.marginals_sequence(real[:60], transitions, lo, hi)
+
+
+def test_marginals_from_weights_computed_by_numpy_are_those_from_math_exp(tagger: NameTagger) -> None:
+    """The tagger hands the marginals numpy's exp of a whole text's shifted scores: the same numbers
+    as the per-position ``math.exp`` to rounding, on real pieces and random scores, any window."""
+    real = _real_scores(tagger)
+    rng = np.random.default_rng(5)
+    transitions = tagger.weights.transitions.tolist()
+    for scores in (real[:80], real[:1], rng.normal(0, 6, (50, 3)).tolist()):
+        array = np.array(scores)
+        weights = np.exp(array - array.max(axis=1, keepdims=True)).tolist()
+        n = len(scores)
+        for lo, hi in ((0, n), (n // 3, n // 2 + 1), (n - 1, n)):
+            np.testing.assert_allclose(
+                crf_inference.marginals_sequence(scores, transitions, lo, hi, weights=weights),
+                crf_inference.marginals_sequence(scores, transitions, lo, hi), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="weights for a sequence"):
+        crf_inference.marginals_sequence(real[:5], transitions, weights=weights[:4])
 
 
 def test_marginals_of_wanted_positions_are_those_of_the_window(tagger: NameTagger) -> None:

@@ -10,11 +10,17 @@ import sys
 from typing import Any
 
 
-def arguments(description: str) -> argparse.Namespace:
+def proxy_parser(description: str) -> argparse.ArgumentParser:
+    """The options every client takes: the proxy, its CA and the stand-in service."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--proxy", required=True, help="proxy URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--ca", required=True, help="CA certificate to trust (the proxy's)")
     parser.add_argument("--base-url", required=True, help="the stand-in AI service, e.g. https://127.0.0.1:9100")
+    return parser
+
+
+def arguments(description: str) -> argparse.Namespace:
+    parser = proxy_parser(description)
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--stream", action="store_true")
     return parser.parse_args()

@@ -3,19 +3,15 @@ SDK through the proxy; print the outcome as JSON."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 from pathlib import Path
 
 import openai
-from _common import SentBodies, emit, error_result, http_client
+from _common import SentBodies, emit, error_result, http_client, proxy_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--proxy", required=True)
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--base-url", required=True)
+    parser = proxy_parser(__doc__)
     parser.add_argument("--file", required=True, help="the file to send; its name is sent as is")
     parser.add_argument("--media-type", required=True, help="the data URL's media type, e.g. text/csv")
     parser.add_argument("--prompt", required=True)

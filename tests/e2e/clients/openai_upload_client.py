@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import openai
-from _common import SentBodies, emit, error_result, http_client
+from _common import SentBodies, emit, error_result, http_client, proxy_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--proxy", required=True)
-    parser.add_argument("--ca", required=True)
-    parser.add_argument("--base-url", required=True)
+    parser = proxy_parser(__doc__)
     parser.add_argument("--file", required=True, help="the file to upload; its name is sent as is")
     args = parser.parse_args()
     sent = SentBodies()
