@@ -224,6 +224,11 @@ ORDINARY = [
     "算式 a=BE 與 b=EF，x × y ÷ z，⑴ 報告 ⑵ 討論 ⑶ 動議。",
     "【公告】明天停班，【活動】下週舉行。",
     "二〇二四年十二月三十一日，一五一十地說了三三兩兩的事。",
+    # lines of numbers, read again with their line breaks as spaces (the delimited reading)
+    "環境：\nCPython\n3.11.2\n0\n600\n1.52.0\n1.52.0",
+    "IP 位址：\n192.168.1.10\n255.255.255.0\n8.8.8.8",
+    "數量\n1200\n3400\n5600\n7800\n合計 18000",
+    "第 1 頁\n2\n3\n4\n5\n6\n7\n8\n9\n10",
 ]
 
 
