@@ -15,6 +15,10 @@ map of what it changed:
    by spaces or punctuation (``陳 志 明``, ``A.1.2.3``), and letter/digit groups separated by
    ``_``, a line break, four or more spaces or two or more dots (``0912.345.678``, ``A123_456_789``).
 
+A letter/digit chain of three lines or more is also read *delimited*, each line break a space
+(``Normalised.delimited``): which of its lines are a value's first and last is unknown, and closed up
+the lines around a value glue onto it.
+
 ``Normalised.original_span`` maps a span of the view back to the span of the original text it came
 from (a decoded character maps to the whole encoded run), so findings are reported, redacted and
 audited at offsets into the original text. ``Normalised.windows`` lists the stretches of the view
@@ -374,11 +378,11 @@ def _closed(chains: Iterable[_Chain], line_gap: str = "") -> Iterator[Edit]:
 class Normalised:
     """The normalised view of a folded text and the maps back to it.
 
-    ``delimited`` is a second reading of the letter/digit chains of three groups or more, each
-    separator a space instead of nothing. Closed up, a chain is read whole (病歷號 0034 / 567 /
-    a birth date 1990 / 01 / 05 / an e-mail's user on two lines), but a value that is only some of
-    its groups is glued to the others (v1 / 0912 / 345 / 678 reads v10912345678, 0912 / 345 / 678 /
-    2 reads 09123456782: no number). A space is a gap every identifier's pattern allows
+    ``delimited`` is a second reading of the letter/digit chains of three lines or more, each line
+    break a space instead of nothing. Closed up, a chain is read whole (病歷號 0034 / 567, a birth
+    date 1990 / 01 / 05, an e-mail's user on two lines: their patterns allow no gap), but a value
+    on only some of its lines is glued to the others (v1 / 0912 / 345 / 678 reads v10912345678,
+    0912 / 345 / 678 / 2 reads 09123456782: no number). A space is a gap every identifier's pattern allows
     (``recognizers.text.GAP``) and still ends a value, so there the value is found whatever its
     neighbours hold. Only the stretches around those chains are inspected in it (``changes_from``:
     its first stage that is its own; the ones before are this view's decoding).
