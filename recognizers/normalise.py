@@ -13,7 +13,8 @@ map of what it changed:
 3. **numerals**: runs of eight or more Chinese numerals (``A一二三四五六七八九``) are written as digits;
 4. **join**: characters a user spaced out are joined: three or more single characters separated
    by spaces or punctuation (``陳 志 明``, ``A.1.2.3``), and letter/digit groups separated by
-   ``_``, a line break, four or more spaces or two or more dots (``0912.345.678``, ``A123_456_789``).
+   ``_``, a line break, four or more spaces, two or more dots (``0912.345.678``, ``A123_456_789``),
+   Markdown's ``**``, ``~~`` or backticks, or escaped line breaks and tabs (``0912\\n345``).
 
 A letter/digit chain of three lines or more is also read *delimited*, each line break a space
 (``Normalised.delimited``): which of its lines are a value's first and last is unknown, and closed up
@@ -302,7 +303,12 @@ _SYMBOL_BLOCKS = "\u2190-\u23ff\u25a0-\u25ff\u2b00-\u2bff\u2022\u2027\u00d7\u00f
 _SYMBOLS = "=#^<>@&%$" + _SYMBOL_BLOCKS
 _BRACKETS = "!?'\"()\\[\\]{}「」『』【】〈〉《》"
 _SEPARATOR = rf"[\s.,_\-·・/\\|:;*~+、，。．{_SYMBOLS}{_BRACKETS}{_PICTOGRAPHS}]{{1,16}}"
-_WIDE_SEPARATOR = r"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{4,16})"
+# Markdown's bold, strike-through and code marks (A12345**6789**, 0912`345`678, ~~), and line breaks or
+# tabs written as escapes (0912\n345\n678 in a JSON string pasted as text): nobody types them inside a
+# number either. A single * or ~ is left: 1200*3 and 3000~7000 (a range) are arithmetic, not a value.
+_MARKDOWN_MARKS = r"(?:\*\*|~~|`{1,3})"
+_ESCAPED_BREAK = r"(?:\\[nrt])+"
+_WIDE_SEPARATOR = rf"(?:[ \t]*[\r\n._][ \t\r\n._]*|[ \t]{{4,16}}|{_MARKDOWN_MARKS}|{_ESCAPED_BREAK})"
 # Three or more single characters separated by anything (陳 志 明, A.1.2.3); letter/digit groups
 # separated by what nobody types inside a number on purpose (0912.345.678, A123_456_789, a line
 # break, 4+ spaces) when a digit follows: a value's next line or group goes on with its digits, and
@@ -323,9 +329,9 @@ _JOIN_RE = re.compile(
     f"|[{_CJK}](?:{_CJK_SEPARATOR}[{_CJK}]){{2,}}"
     f"|{_ALNUM}(?<!{_ALNUM}{_ALNUM}){_ALNUM}*(?:{_WIDE_SEPARATOR}[0-9]{_ALNUM}*)+"
 )
-_GAPS_RE = re.compile(f"[^A-Za-z0-9{_CJK}]+")
+_GAPS_RE = re.compile(rf"(?:{_ESCAPED_BREAK}|[^A-Za-z0-9{_CJK}])+")  # an escape's letter is part of its gap
 _DIGIT_RE = re.compile("[0-9]")
-_LINE_BREAK_RE = re.compile("[\r\n]")
+_LINE_BREAK_RE = re.compile(r"[\r\n]|\\[nr]")
 
 
 @dataclass(frozen=True)

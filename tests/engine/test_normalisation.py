@@ -154,6 +154,12 @@ EVASIONS = [
     ("身分證A一二三四五六七八九 請查", "TW_NATIONAL_ID", "A一二三四五六七八九"),
     ("居留證F捌貳參肆伍陸柒捌捌 請查", "TW_RESIDENT_ID", "F捌貳參肆伍陸柒捌捌"),
     ("請回電〇九一二 三四五 六七八", "PHONE_NUMBER", "〇九一二 三四五 六七八"),
+    # Markdown marks inside a value, line breaks and tabs written as escapes (a JSON string pasted)
+    ("身分證 A12345**6789** 請查", "TW_NATIONAL_ID", "A12345**6789"),
+    ("身分證 A123`456`789 請查", "TW_NATIONAL_ID", "A123`456`789"),
+    ("身分證 A123~~456~~789 請查", "TW_NATIONAL_ID", "A123~~456~~789"),
+    ("電話 0912\\n345\\n678 請回電", "PHONE_NUMBER", "0912\\n345\\n678"),
+    ("身分證 F12345\\t6784 請查", "TW_NATIONAL_ID", "F12345\\t6784"),
     # markings
     ("【機\u200e密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【機\u200e密】"),
     ("【机密】\n主旨：本週勤務調整", "CLASSIFICATION_MARKER", "【机密】"),
@@ -224,6 +230,10 @@ ORDINARY = [
     "算式 a=BE 與 b=EF，x × y ÷ z，⑴ 報告 ⑵ 討論 ⑶ 動議。",
     "【公告】明天停班，【活動】下週舉行。",
     "二〇二四年十二月三十一日，一五一十地說了三三兩兩的事。",
+    # Markdown and escapes around ordinary numbers, code and paths
+    "請看 `print(1)` 與 **粗體** 2*3*4 和 ~~刪除~~ 1~3 天，範圍 100~200 元，時間 09:00~12:00。",
+    "每公噸調漲3000~7000元，2006~2008年出貨1800~2000萬片，面積 1200*3400 公釐。",
+    "檔案在 C:\\new\\2023\\notes.txt，JSON 是 \"a\\n2023\\n12\"。",
     # lines of numbers, read again with their line breaks as spaces (the delimited reading)
     "環境：\nCPython\n3.11.2\n0\n600\n1.52.0\n1.52.0",
     "IP 位址：\n192.168.1.10\n255.255.255.0\n8.8.8.8",
