@@ -691,8 +691,6 @@ class _ShortTextTables:
         blocks = [singles[o] for o in single_offsets] + pair_blocks + word_blocks
         self.table = np.concatenate(blocks)
         self.block_start = np.cumsum([0] + [len(block) for block in blocks])[:-1]
-        # Per block: which position vector it reads (0 singles, 1 pairs, 2 and 3 longer words) and at
-        # what offset from the row.
         # Per block, where it reads in the concatenated position vectors of ``state_scores``: vector k
         # (0 singles, 1 pairs, 2 and 3 longer words) starts at k * length + _VECTOR_START[k], so the
         # column of a row is ``row + length * block_vector + block_shift``.
@@ -941,20 +939,10 @@ class NameTagger:
                 hit = _lookup(keys, (codes[where] << _CHAR_BITS) | codes[where + 1]) < len(keys)
             on_rows += hit[:, None] * table[column[set_template.name]]
         counts[rows] = on_rows
-        # Context words: each template's positions are distinct, so one fancy-indexed add each (and
-        # none without such a word: most prompts have no title, many no role).
-        role_ends = _ends_of(self.lex.roles, buffer)
-        if role_ends:
-            ends = np.array(sorted(role_ends), dtype=np.int64)
-            for name, offset in ROLE_TEMPLATES.items():
-                at_role = ends + offset
-                counts[at_role[at_role < len(codes)]] += table[column[name]]
-        title_starts = _starts_of(self.lex.titles, buffer)
-        if title_starts:
-            starts = np.array(sorted(title_starts), dtype=np.int64)
-            for name, offset in TITLE_TEMPLATES.items():
-                at_title = starts + offset
-                counts[at_title[at_title >= 0]] += table[column[name]]
+        # Context words (none in most prompts: no numpy call then).
+        fired_rows, fired_columns = self._context_flags(buffer)
+        if fired_rows:
+            np.add.at(counts, np.array(fired_rows), table[np.array(fired_columns)])
         dense = vocabulary.word_char_id[codes].astype(np.uint64)
         dense = np.concatenate((dense, np.zeros(max(_WORD_LENGTHS), dtype=np.uint64)))
         # The key of the n characters starting at every position, one length from the last (the same
