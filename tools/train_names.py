@@ -16,6 +16,7 @@ gives the same model; ``--seed`` fixes the silver sample that ``--silver-max`` t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -39,6 +40,7 @@ from recognizers.text import fold
 TRAIN_SETS = (("news_tw.jsonl", "PDT"), ("social_tw.jsonl", "WBT"))
 DEV_SETS = (("news_tw.jsonl", "PDD"), ("social_tw.jsonl", "WBD"))
 FOLDS = 5
+_SWAPPED_LENGTH = 2  # names this long or longer are swapped by ``--replace-names``
 
 
 def read_records(path: Path, prefixes: Iterable[str] | None = None) -> list[dict[str, object]]:
@@ -64,6 +66,54 @@ def sequences(records: list[dict[str, object]], lex: Lexicon, to_simplified) -> 
             if piece_labels and piece_labels[0] == "I":
                 piece_labels[0] = "B"
             yield features(text[lo:hi], lex), piece_labels
+
+
+def with_replaced_names(records: list[dict[str, object]], rng: random.Random) -> list[dict[str, object]]:
+    """Copies of ``records`` with every labelled name of two or more characters swapped for another.
+
+    Mention replacement (Dai & Adel, COLING 2020): the same contexts with other names, so the model
+    learns what around a name makes it one instead of remembering the names it saw.  A replacement is
+    drawn from the names of the same corpus (news names into news, posts' into posts), never from the
+    record's own names.  A one-character name stays: it is a surname standing for a known person
+    (江 in 江主席), which only its own context makes a name; put anywhere it taught the model that a
+    surname starting any word is one (陳 of 陳情人).
+    """
+    pools: dict[str, list[str]] = {}
+    for record in records:
+        text = str(record["text"])
+        pools.setdefault(_corpus(record), []).extend(
+            text[s:e] for s, e in person_spans(record) if e - s >= _SWAPPED_LENGTH)
+    distinct_names = {corpus: set(pool) for corpus, pool in pools.items()}
+    copies = []
+    for record in records:
+        text = str(record["text"])
+        spans = sorted(person_spans(record))
+        if any(b[0] < a[1] for a, b in itertools.pairwise(spans)):  # overlapping labels: kept as they are
+            copies.append(record)
+            continue
+        pool = pools.get(_corpus(record), [])
+        distinct = distinct_names.get(_corpus(record), set())
+        own = {text[s:e] for s, e in spans} & distinct
+        parts, entities, at = [], [], 0
+        for start, end in spans:
+            name = text[start:end]
+            if end - start >= _SWAPPED_LENGTH:
+                name = rng.choice(pool)
+                while name in own and len(distinct) > len(own):  # another name is there to draw
+                    name = rng.choice(pool)
+            parts.append(text[at:start])
+            new_start = sum(map(len, parts))
+            parts.append(name)
+            entities.append({"type": "PERSON", "start": new_start, "end": new_start + len(name)})
+            at = end
+        parts.append(text[at:])
+        copies.append({**record, "text": "".join(parts), "entities": entities} if entities else record)
+    return copies
+
+
+def _corpus(record: dict[str, object]) -> str:
+    """The corpus of a gold record: ``PD`` (news) or ``WB`` (posts), from its id."""
+    return str(record["id"])[:2]
 
 
 def in_fold(records: list[dict[str, object]], fold: int) -> list[dict[str, object]]:
@@ -94,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--silver-max", type=int, default=0, help="at most this many silver records (0: all)")
     parser.add_argument("--gold-repeat", type=int, default=3,
                         help="append each gold record this many times: hand labels outweigh the teacher's")
+    parser.add_argument("--replace-names", action="store_true",
+                        help="every gold copy after the first swaps each name of two or more characters for"
+                             " another gold name of the same corpus (mention replacement; seeded by --seed)")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--metadata", type=Path, default=METADATA_PATH)
     parser.add_argument("--c1", type=float, default=0.05)
@@ -132,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
 
     trainer = pycrfsuite.Trainer(verbose=False)
     n_items = 0
-    for xseq, yseq in sequences(gold * args.gold_repeat + silver, lex, to_simplified):
+    if args.replace_names:
+        rng = random.Random(args.seed)
+        training = gold + [r for _ in range(args.gold_repeat - 1) for r in with_replaced_names(gold, rng)]
+    else:
+        training = gold * args.gold_repeat
+    for xseq, yseq in sequences(training + silver, lex, to_simplified):
         trainer.append(xseq, yseq)
         n_items += len(yseq)
     trainer.set_params({
@@ -172,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             "silver": [p.name for p in args.silver],
             "silver_records": len(silver),
         },
-        "params": {"gold_repeat": args.gold_repeat, "c1": args.c1, "c2": args.c2,
+        "params": {"gold_repeat": args.gold_repeat, "replace_names": args.replace_names,
+                   "c1": args.c1, "c2": args.c2,
                    "iterations": args.iterations, "seed": args.seed,
                    # one fold: the integer (as before); several: their list
                    "holdout_fold": (holdout[0] if len(holdout) == 1 else holdout) if holdout else -1},
