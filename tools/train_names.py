@@ -97,7 +97,7 @@ def with_replaced_names(records: list[dict[str, object]], rng: random.Random) ->
         parts, entities, at = [], [], 0
         for start, end in spans:
             name = text[start:end]
-            if end - start >= _SWAPPED_LENGTH:
+            if end - start >= _SWAPPED_LENGTH and pool:
                 name = rng.choice(pool)
                 while name in own and len(distinct) > len(own):  # another name is there to draw
                     name = rng.choice(pool)

@@ -70,3 +70,8 @@ def test_one_character_names_stay() -> None:
             assert names[0] == "江" and names[1] == "陳志明"  # the surname stays; the full name is swapped
         else:
             assert names == ["王小明"]
+
+
+def test_a_corpus_with_only_one_character_names_is_copied_as_it_is() -> None:
+    records = [_record("WBT1", "江主席好", "江")]
+    assert with_replaced_names(records, random.Random(0)) == records
