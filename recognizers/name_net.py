@@ -50,12 +50,20 @@ def pair_buckets(codes: IntArray, next_codes: IntArray, buckets: int) -> IntArra
     return result
 
 
-def class_index(class_codes: IntArray) -> IntArray:
-    """The one-hot column of each character's class, from ``ord`` of its class letter."""
+def _class_columns() -> IntArray:
     table = np.zeros(128, dtype=np.int64)
     for i, letter in enumerate(CLASS_LETTERS):
         table[ord(letter)] = i
-    result: IntArray = table[class_codes]
+    return table
+
+
+_CLASS_COLUMNS = _class_columns()
+_BMP = 0x10000
+
+
+def class_index(class_codes: IntArray) -> IntArray:
+    """The one-hot column of each character's class, from ``ord`` of its class letter."""
+    result: IntArray = _CLASS_COLUMNS[class_codes]
     return result
 
 
@@ -66,9 +74,11 @@ class NetInputs:
     codes: IntArray  # (n,) codepoints
     next_codes: IntArray  # (n,) the next character's codepoint in the same piece, else 0
     classes: IntArray  # (n,) class one-hot column (``class_index``)
-    flags: FloatArray  # (n, flags) flag counts, ``name_tagger.flag_attribute_names()`` order
+    flags: FloatArray | None  # (n, flags) flag counts, ``name_tagger.flag_attribute_names()`` order
     crf_scores: FloatArray | None  # (n, 3) the CRF's state scores, when the network stacks on them
     lengths: IntArray  # (pieces,) characters per piece
+    # (n, hidden) the flag counts already times ``NameNet.flag_projection`` (given instead of ``flags``)
+    flag_input: npt.NDArray[np.float32] | None = None
 
 
 class NameNet:
@@ -96,6 +106,9 @@ class NameNet:
         if self.input_weight.shape[0] != expected or self.transitions.shape != (3, 3):
             raise ValueError(f"{path}: inconsistent shapes (re-run tools/train_names_net.py)")
         self._gap = max(self.dilations)
+        in_plane = self.char_codes[self.char_codes < _BMP]
+        self._plane_rows = np.zeros(_BMP, dtype=np.int64)  # codepoint -> embedding row (0: unknown)
+        self._plane_rows[in_plane] = np.searchsorted(self.char_codes, in_plane) + 1
         # The input projection folded into per-row tables (a character's, its pair's and its class's
         # rows already multiplied by their part of ``input_weight``; the bias in the class rows, as each
         # character has one class): gathers and two narrow products instead of one product of a wide
@@ -106,7 +119,7 @@ class NameNet:
         self._char_input = self.char_embedding @ weight[parts[0]:parts[1]]
         self._pair_input = self.pair_embedding @ weight[parts[1]:parts[2]]
         self._class_input = weight[parts[2]:parts[3]] + self.input_bias
-        self._flag_input = weight[parts[3]:parts[4]]
+        self.flag_projection = weight[parts[3]:parts[4]]  # flag counts -> the first layer's input
         self._crf_input = weight[parts[4]:]
         # Each convolution as one product giving its three taps side by side: (in, kernel * out).
         self._taps = [w.reshape(_KERNEL, w.shape[1], -1).transpose(1, 0, 2).reshape(w.shape[1], -1)
@@ -123,9 +136,20 @@ class NameNet:
 
     def char_rows(self, codes: IntArray) -> IntArray:
         """Embedding row of each codepoint: 1 + its index in the alphabet, 0 when it is not there."""
+        if len(codes) and int(codes.max()) < _BMP:  # one gather from the plane's table
+            plane: IntArray = self._plane_rows.take(codes)
+            return plane
         at = np.minimum(np.searchsorted(self.char_codes, codes), len(self.char_codes) - 1)
         rows: IntArray = np.where(self.char_codes[at] == codes, at + 1, 0)
         return rows
+
+    def _flag_input(self, inputs: NetInputs) -> npt.NDArray[np.float32]:
+        if inputs.flag_input is not None:
+            return inputs.flag_input
+        if inputs.flags is None:
+            raise ValueError("network inputs without flag counts or their projection")
+        projected: npt.NDArray[np.float32] = inputs.flags.astype(np.float32) @ self.flag_projection
+        return projected
 
     def emissions(self, inputs: NetInputs) -> FloatArray:
         """State scores (n, 3) in ``self.labels`` order for the characters of ``inputs``."""
@@ -133,7 +157,7 @@ class NameNet:
         x = (self._char_input[self.char_rows(inputs.codes)]
              + self._pair_input[pair_buckets(inputs.codes, inputs.next_codes, len(self._pair_input))]
              + self._class_input[inputs.classes]
-             + inputs.flags.astype(np.float32) @ self._flag_input)
+             + self._flag_input(inputs))
         if self.stacks_on_crf:
             assert inputs.crf_scores is not None
             x += inputs.crf_scores.astype(np.float32) @ self._crf_input

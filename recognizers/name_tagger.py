@@ -588,11 +588,17 @@ class _ShortTextTables:
     _VECTOR_START = (0, _GRAM_PAD, 2 * _GRAM_PAD - 1 + _GRAM_PAD, 4 * _GRAM_PAD - 3 + _GRAM_PAD)
 
     def __init__(self, windows: _WindowTables, vocabulary: _Vocabulary, flag_weights: npt.NDArray[np.float64],
-                 flag_column: dict[str, int], compound_surnames: frozenset[str]) -> None:
+                 flag_column: dict[str, int], compound_surnames: frozenset[str],
+                 flag_extra: npt.NDArray[np.float64] | None = None) -> None:
+        """``flag_extra`` (flags, m): more columns that only the flag templates fill (the network's
+        projection of its flag counts), after the labels' columns of ``state_scores``."""
         one_character = {t.lexicon_field for t in SET_TEMPLATES if t.width == 1}
         two_characters = [(t.lexicon_field, t.offset) for t in SET_TEMPLATES if t.width == 2]
         if one_character != {"surnames", "given_chars"} or two_characters != [("compound_surnames", 0)]:
             raise ValueError("set templates changed: update _ShortTextTables")
+        n_crf = flag_weights.shape[1]  # the character windows fill these columns only
+        if flag_extra is not None:
+            flag_weights = np.hstack((flag_weights, flag_extra))
         n_labels = flag_weights.shape[1]
         plane = np.arange(_BMP, dtype=np.int64)
         char_ids = windows.char_id[plane].astype(np.int64)
@@ -612,7 +618,7 @@ class _ShortTextTables:
             group = windows.groups[kind]
             for column, offset in zip(group.columns, group.offsets.tolist(), strict=True):
                 singles.setdefault(offset, np.zeros((len(distinct), n_labels)))
-                singles[offset] += column[ids]
+                singles[offset][:, :n_crf] += column[ids]
         for template in SET_TEMPLATES:
             if template.width == 1:
                 member = (combo_surname if template.lexicon_field == "surnames" else combo_given).astype(bool)
@@ -661,7 +667,7 @@ class _ShortTextTables:
         pair_blocks = [np.zeros((len(pair_keys) + 1, n_labels)) for _ in pair_offsets]
         window_rows = np.searchsorted(pair_keys, window_keys)
         for block, column in zip(pair_blocks, pairs.columns, strict=True):
-            block[window_rows] += column[:-1][window_in]
+            block[window_rows, :n_crf] += column[:-1][window_in]
         word_rows = np.searchsorted(pair_keys, word_keys)
         for flag, offset in (("ws2", 0), ("we2", -1)):
             tag_columns = np.array([flag_column[f"{flag}{tag}"] for tag in WORD_TAGS])
@@ -701,6 +707,7 @@ class _ShortTextTables:
         # (blocks x labels, labels) of ones on each block's labels: a gathered row of every block times
         # this is their sum per label (one matrix product, cheaper than numpy's reduction on few rows).
         self.sum_blocks = np.tile(np.eye(n_labels), (len(blocks), 1))
+        self.n_blocks, self.n_columns = len(blocks), n_labels
 
     def state_scores(self, codes: npt.NDArray[np.int64],
                      rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -714,11 +721,16 @@ class _ShortTextTables:
                  self.words[1].find(quads))
         shift = self.block_vector * len(codes) + self.block_shift
         at = np.concatenate(found).take(rows[:, None] + shift) + self.block_start
-        scores: npt.NDArray[np.float64] = self.table.take(at, axis=0).reshape(len(rows), -1) @ self.sum_blocks
+        gathered = self.table.take(at, axis=0)
+        if self.n_columns > _NARROW:  # wide rows (the network's columns too): numpy's sum is cheaper
+            wide: npt.NDArray[np.float64] = gathered.reshape(len(rows), self.n_blocks, -1).sum(axis=1)
+            return wide
+        scores: npt.NDArray[np.float64] = gathered.reshape(len(rows), -1) @ self.sum_blocks
         return scores
 
 
 _ZEROS = np.zeros(8, dtype=np.int64)
+_NARROW = 8  # up to this many columns a short text's block rows are summed by one matrix product
 
 
 @dataclass(frozen=True)
@@ -865,6 +877,14 @@ class NameTagger:
         if self.net is not None and self.net.labels != labels:
             raise ValueError(f"{net_path}: labels {self.net.labels}, the CRF's are {labels}")
         self._transitions = self.net.transitions if self.net is not None else self.weights.transitions
+        # A short text's CRF scores and the network's projection of its flag counts, from one table.
+        self._short_net: _ShortTextTables | None = None
+        self._net_flag_weights: npt.NDArray[np.float64] | None = None
+        if self.net is not None:
+            projection = self.net.flag_projection.astype(np.float64)
+            self._net_flag_weights = np.hstack((self.weights.flag_weights, projection))
+            self._short_net = _ShortTextTables(self._windows, self._vocabulary, self.weights.flag_weights,
+                                               column, lex.compound_surnames, flag_extra=projection)
 
     @staticmethod
     def metadata(path: Path = METADATA_PATH) -> dict[str, Any]:
@@ -991,8 +1011,35 @@ class NameTagger:
         if self.net is None:
             return self.emissions(buffer, rows)
         scores = np.zeros((len(buffer), len(self.weights.labels)))
-        scores[rows] = self.net.emissions(self.net_inputs(buffer, rows, length, self.net.stacks_on_crf))
+        codes = _codes(buffer)
+        if self.net.stacks_on_crf and len(codes) <= _SHORT_BUFFER and int(codes.max()) < _BMP:
+            inputs = self._short_net_inputs(buffer, rows, length, codes)
+        else:
+            inputs = self.net_inputs(buffer, rows, length, self.net.stacks_on_crf)
+        scores[rows] = self.net.emissions(inputs)
         return scores
+
+    def _short_net_inputs(self, buffer: str, rows: npt.NDArray[np.int64], length: npt.NDArray[np.int64],
+                          codes: npt.NDArray[np.int64]) -> NetInputs:
+        """``net_inputs`` of a short buffer in the plane, the flags already projected: the CRF's state
+        scores and the network's flag input come from one gather in the short-text table."""
+        assert self._short_net is not None and self._net_flag_weights is not None
+        both = self._short_net.state_scores(codes, rows)
+        fired_rows, fired_columns = self._context_flags(buffer)
+        if fired_rows:  # role and title flags (rare), as in ``flag_scores``: by buffer position
+            full = np.zeros((len(codes), both.shape[1]))
+            full[rows] = both
+            np.add.at(full, np.array(fired_rows), self._net_flag_weights[np.array(fired_columns)])
+            both = full[rows]
+        n_labels = len(self.weights.labels)
+        row_codes = codes[rows]
+        next_codes = codes[rows + 1]
+        next_codes[np.cumsum(length) - 1] = 0  # nothing follows a piece's last character
+        return NetInputs(
+            codes=row_codes, next_codes=next_codes, classes=class_index(_class_codes(row_codes)),
+            flags=None, crf_scores=both[:, :n_labels], lengths=length,
+            flag_input=both[:, n_labels:].astype(np.float32),
+        )
 
     def tag(self, simplified: str) -> list[TaggedName]:
         """Names in ``simplified`` (folded, then ``t2s``) with the model's mean marginal probability."""

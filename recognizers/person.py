@@ -19,6 +19,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from recognizers import LANGUAGE
 from recognizers.context import CONTEXT_KEY
+from recognizers.name_net import NET_PATH
 from recognizers.name_tagger import Lexicon, NameTagger
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -133,6 +134,11 @@ _MODEL_CONTEXT_BONUS = 0.1
 # Below this probability an ordinary dictionary word (not tagged as a name by jieba) is not a name
 # without context; above it the model's evidence wins (周恩來 is tagged "t" in jieba's dictionary).
 _MODEL_SURE = 0.9
+# Without a role or title next to it, a tagged name needs at least this probability (scores 0.625), and
+# one below _MODEL_SURE may not start or end inside a common word (和解金 is not a name 解金). The
+# network (``name_net.py``) reads 15 characters either side and tags more names than the CRF did,
+# with less certainty: these two keep its unsure guesses in running text out.
+_MODEL_ALONE_MIN = 0.55
 
 _TIER_WEIGHT = {"compound": 0.35, "common": 0.3, "rare": 0.15}
 _NAME_CHAR_WEIGHT = 0.15  # a given-name character typical of names
@@ -517,7 +523,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
                 if self._lexicon is None:
                     lexicon = _Lexicon(self)
                     if self.use_model:
-                        self._tagger = NameTagger(lexicon.features)
+                        self._tagger = NameTagger(lexicon.features, net_path=NET_PATH)
                     self._lexicon = lexicon
 
     def feature_lexicon(self) -> Lexicon:
@@ -560,6 +566,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
         if self._tagger is None or not _HAN_RE.search(text):
             return []  # every tagged name needs a Chinese character (below): none, no tagging
         found = []
+        crossings = _Crossings(lex, simplified)
         for tagged in self._tagger.tag(simplified):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
             start, end = _without_edge_punctuation(text, start, end)
@@ -577,6 +584,9 @@ class ChinesePersonRecognizer(EntityRecognizer):
             role = lex.model_role_before.search(text, max(0, start - 16), start)
             context = role or title
             context_word = context.group(0).strip(" \t:：") if context else None
+            if context is None and not self._stands_alone(text, simplified, lex, crossings, start, end,
+                                                           tagged.probability):
+                continue
             evidence = [f"name tagger p={tagged.probability:.2f}"]
             if context_word is not None:
                 evidence.append(f"{'role' if role else 'title'} {context_word!r}")
@@ -597,6 +607,20 @@ class ChinesePersonRecognizer(EntityRecognizer):
                 context_word, evidence=round(tagged.probability, 2),
             ))
         return found
+
+    @staticmethod
+    def _stands_alone(text: str, simplified: str, lex: _Lexicon, crossings: _Crossings, start: int, end: int,
+                      probability: float) -> bool:
+        """Whether a tagged name with no role or title next to it is a name on the model's word alone."""
+        if probability < _MODEL_ALONE_MIN:
+            return False
+        if end - start == 1 and any(simplified[start:start + k] in lex.extra_words for k in (2, 3)):
+            return False  # 陳 of 陳情人: one character starting a word of data/person_ordinary_words.txt
+        if probability >= _MODEL_SURE:
+            return True
+        left_open = start > 0 and _is_cjk(text[start - 1])
+        right_open = end < len(text) and _is_cjk(text[end]) and text[end] not in FOLLOW_CHARS
+        return not ((left_open and crossings(start)) or (right_open and crossings(end)))
 
     @staticmethod
     def _merge(model: list[_Candidate], rules: list[_Candidate]) -> list[_Candidate]:

@@ -91,6 +91,7 @@ def inputs_of(tagger: NameTagger, texts: list[str]):  # type: ignore[no-untyped-
         chunk = texts[at:at + _CHUNK]
         buffer, _first, length, rows = padded(chunk)
         inputs = tagger.net_inputs(buffer, rows, length, with_crf_scores=True)
+        assert inputs.flags is not None and inputs.crf_scores is not None  # net_inputs gives both
         bounds = np.cumsum(length)[:-1]
         for codes, next_codes, classes, flags, crf in zip(
             np.split(inputs.codes, bounds), np.split(inputs.next_codes, bounds),

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from recognizers.crf_inference import viterbi_sequence
-from recognizers.name_net import NameNet
+from recognizers.name_net import NET_PATH, NameNet
 from recognizers.name_tagger import WEIGHTS_PATH, NameTagger, padded, save_npz
 from recognizers.person import ChinesePersonRecognizer
 
 DATA = Path(__file__).parent / "data"
 # (network weights, the fixture the training script wrote with them)
-FIXTURES = [(DATA / "person_net_small.npz", DATA / "person_net_small_fixture.npz")]
+FIXTURES = [(DATA / "person_net_small.npz", DATA / "person_net_small_fixture.npz"),
+            (NET_PATH, DATA / "person_net_fixture.npz")]  # the shipped network and what torch gave for it
 RECOGNIZER = ChinesePersonRecognizer(use_model=False)
 
 
@@ -125,3 +126,25 @@ def test_a_loaded_network_runs_blas_on_one_thread_in_forked_workers() -> None:
     assert threads["before"] and all(n == 2 for n in threads["before"])
     assert threads["loaded"] == [1] * len(threads["before"])
     assert threads["forked"] == [1] * len(threads["before"])
+
+
+def test_a_short_text_reads_the_same_network_inputs_from_the_fused_table() -> None:
+    """The CRF scores and the projected flag counts of a short text come from one table gather; they
+    equal the general path's (flag counts looked up, then projected), roles and titles included."""
+    from recognizers.name_tagger import _codes
+
+    tagger = NameTagger(RECOGNIZER.feature_lexicon(), WEIGHTS_PATH, NET_PATH)
+    assert tagger.net is not None
+    texts = [str(t) for t in _arrays(FIXTURES[1][1])["texts"]]
+    texts += ["報案人林國宏於昨日到所，記者王曉東報導。", "歐陽志明先生與張簡美玲小姐到場。",
+              "陳情人周黃淑貞反映"]
+    for batch in (texts, texts[:1], texts[-3:]):
+        buffer, _first, length, rows = padded(batch)
+        general = tagger.net_inputs(buffer, rows, length, with_crf_scores=True)
+        fused = tagger._short_net_inputs(buffer, rows, length, _codes(buffer))
+        assert general.crf_scores is not None and general.flags is not None
+        assert fused.crf_scores is not None and fused.flag_input is not None
+        np.testing.assert_allclose(fused.crf_scores, general.crf_scores, atol=1e-9)
+        projected = general.flags.astype(np.float32) @ tagger.net.flag_projection
+        np.testing.assert_allclose(fused.flag_input, projected, atol=1e-5)
+        np.testing.assert_allclose(tagger.net.emissions(fused), tagger.net.emissions(general), atol=1e-5)

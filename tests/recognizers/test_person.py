@@ -281,3 +281,31 @@ def test_word_before_with_an_empty_word_is_the_plain_regex() -> None:
     for text, at in (("今天王小明", 2), ("報案人王小明", 3), ("王小明", 0), ("  王", 2)):
         got, plain = before.search(text, 0, at), before.regex.search(text, 0, at)
         assert (got and got.span()) == (plain and plain.span())
+
+
+@pytest.mark.parametrize(("text", "name", "probability", "kept"), [
+    ("雙方和解金由甲支付", "解金", 0.7, False),  # unsure, and 和解 crosses its start
+    ("雙方和解金由甲支付", "解金", 0.95, True),  # sure: the model's word stands
+    ("陳情人周黃淑貞反映", "陳", 0.95, False),  # one character starting a Taiwanese word (陳情)
+    ("我和王小明來電", "王小明", 0.7, True),  # no word crosses either edge
+    ("我和王小明來電", "王小明", 0.5, False),  # below the least a name alone needs
+])
+def test_a_tagged_name_without_context_stands_alone_only_when_sure_and_not_inside_a_word(
+        text: str, name: str, probability: float, kept: bool) -> None:
+    from recognizers.person import _Crossings
+
+    REC.ensure_loaded()
+    lex = REC._lexicon
+    assert lex is not None
+    simplified = lex.to_simplified(text)
+    start = text.index(name)
+    assert REC._stands_alone(text, simplified, lex, _Crossings(lex, simplified), start, start + len(name),
+                             probability) is kept
+
+
+def test_the_shipped_name_tagger_is_the_network_stacked_on_the_crf() -> None:
+    from recognizers.name_net import NET_PATH
+
+    REC.ensure_loaded()
+    assert REC._tagger is not None and REC._tagger.net is not None
+    assert REC._tagger.net.path == NET_PATH and REC._tagger.net.stacks_on_crf

@@ -25,8 +25,8 @@ THRESHOLD = 0.5  # the default policy's PERSON min_score
 # shipped model meets it, else its measured score less a small margin (about two names), so a change
 # that loses names or adds false ones fails here.
 DEV_SPLITS = [
-    ("news_tw.jsonl", "PDD", 0.93, 0.85),  # measured 0.944 / 0.859 (issue 12's bar: 0.93 / 0.93)
-    ("social_tw.jsonl", "WBD", 0.80, 0.73),  # measured 0.818 / 0.761 (issue 12's bar: 0.80 / 0.80)
+    ("news_tw.jsonl", "PDD", 0.93, 0.86),  # measured 0.943 / 0.873 (issue 12's bar: 0.93 / 0.93)
+    ("social_tw.jsonl", "WBD", 0.80, 0.80),  # measured 0.809 / 0.841 (issue 12's bar: 0.80 / 0.80)
 ]
 
 
