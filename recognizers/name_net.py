@@ -163,20 +163,28 @@ class NameNet:
             x += inputs.crf_scores.astype(np.float32) @ self._crf_input
         # Pieces laid out with zero gaps of the largest dilation between and around them.
         gap = self._gap
-        piece = np.repeat(np.arange(len(inputs.lengths)), inputs.lengths)
-        where = np.arange(n) + gap * (piece + 1)
-        size = n + gap * (len(inputs.lengths) + 1)
+        where: slice | IntArray
+        if len(inputs.lengths) == 1:  # one piece (most prompts): the gaps are the ends, no index arrays
+            where, size, in_piece = slice(gap, gap + n), n + 2 * gap, None
+        else:
+            piece = np.repeat(np.arange(len(inputs.lengths)), inputs.lengths)
+            where = np.arange(n) + gap * (piece + 1)
+            size = n + gap * (len(inputs.lengths) + 1)
+            in_piece = np.zeros((size, 1), dtype=np.float32)
+            in_piece[where] = 1
         hidden = np.zeros((size, x.shape[1]), dtype=np.float32)
         hidden[where] = np.maximum(x, 0)
-        in_piece = np.zeros((size, 1), dtype=np.float32)
-        in_piece[where] = 1
         for taps_weight, bias, dilation in zip(self._taps, self.conv_biases, self.dilations, strict=True):
             taps = (hidden @ taps_weight).reshape(size, _KERNEL, -1)
             out = taps[:, 1] + bias
             out[dilation:] += taps[:-dilation, 0]
             out[:-dilation] += taps[dilation:, 2]
             np.maximum(out, 0, out=out)
-            out *= in_piece  # the gaps stay zero
+            if in_piece is None:  # the gaps stay zero
+                out[:gap] = 0
+                out[gap + n:] = 0
+            else:
+                out *= in_piece
             hidden += out
         scores: FloatArray = (hidden[where] @ self.output_weight + self.output_bias).astype(np.float64)
         if self.stacks_on_crf:

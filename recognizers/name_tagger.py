@@ -588,17 +588,11 @@ class _ShortTextTables:
     _VECTOR_START = (0, _GRAM_PAD, 2 * _GRAM_PAD - 1 + _GRAM_PAD, 4 * _GRAM_PAD - 3 + _GRAM_PAD)
 
     def __init__(self, windows: _WindowTables, vocabulary: _Vocabulary, flag_weights: npt.NDArray[np.float64],
-                 flag_column: dict[str, int], compound_surnames: frozenset[str],
-                 flag_extra: npt.NDArray[np.float64] | None = None) -> None:
-        """``flag_extra`` (flags, m): more columns that only the flag templates fill (the network's
-        projection of its flag counts), after the labels' columns of ``state_scores``."""
+                 flag_column: dict[str, int], compound_surnames: frozenset[str]) -> None:
         one_character = {t.lexicon_field for t in SET_TEMPLATES if t.width == 1}
         two_characters = [(t.lexicon_field, t.offset) for t in SET_TEMPLATES if t.width == 2]
         if one_character != {"surnames", "given_chars"} or two_characters != [("compound_surnames", 0)]:
             raise ValueError("set templates changed: update _ShortTextTables")
-        n_crf = flag_weights.shape[1]  # the character windows fill these columns only
-        if flag_extra is not None:
-            flag_weights = np.hstack((flag_weights, flag_extra))
         n_labels = flag_weights.shape[1]
         plane = np.arange(_BMP, dtype=np.int64)
         char_ids = windows.char_id[plane].astype(np.int64)
@@ -618,7 +612,7 @@ class _ShortTextTables:
             group = windows.groups[kind]
             for column, offset in zip(group.columns, group.offsets.tolist(), strict=True):
                 singles.setdefault(offset, np.zeros((len(distinct), n_labels)))
-                singles[offset][:, :n_crf] += column[ids]
+                singles[offset] += column[ids]
         for template in SET_TEMPLATES:
             if template.width == 1:
                 member = (combo_surname if template.lexicon_field == "surnames" else combo_given).astype(bool)
@@ -662,12 +656,15 @@ class _ShortTextTables:
         pair_words, pair_tags = words[2]
         word_keys, word_in = keys_of(pair_words)
         compound_keys, _ = keys_of(compound)
+        # What the flag-only table of the network (``_ShortFlagTables``) builds its pair rows from.
+        self.pair_word_keys, self.pair_word_tags = word_keys, pair_tags[word_in]
+        self.compound_keys = compound_keys
         pair_keys = np.unique(np.concatenate((window_keys, word_keys, compound_keys)))
         pair_offsets = pairs.offsets.tolist()
         pair_blocks = [np.zeros((len(pair_keys) + 1, n_labels)) for _ in pair_offsets]
         window_rows = np.searchsorted(pair_keys, window_keys)
         for block, column in zip(pair_blocks, pairs.columns, strict=True):
-            block[window_rows, :n_crf] += column[:-1][window_in]
+            block[window_rows] += column[:-1][window_in]
         word_rows = np.searchsorted(pair_keys, word_keys)
         for flag, offset in (("ws2", 0), ("we2", -1)):
             tag_columns = np.array([flag_column[f"{flag}{tag}"] for tag in WORD_TAGS])
@@ -676,6 +673,7 @@ class _ShortTextTables:
         pair_blocks[pair_offsets.index(0)][np.searchsorted(pair_keys, compound_keys)] += flag_weights[
             flag_column["sn2"]]
         self.pairs = _GramIndex.build(pair_keys, np.arange(len(pair_keys)), len(pair_keys))
+        self.pair_keys = pair_keys  # a pair's row in the pair blocks is its index here (missing: the length)
 
         # Longer words: a row per tag (the last one: no word), a block per position in the word.
         self.words: list[_GramIndex] = []
@@ -707,30 +705,97 @@ class _ShortTextTables:
         # (blocks x labels, labels) of ones on each block's labels: a gathered row of every block times
         # this is their sum per label (one matrix product, cheaper than numpy's reduction on few rows).
         self.sum_blocks = np.tile(np.eye(n_labels), (len(blocks), 1))
-        self.n_blocks, self.n_columns = len(blocks), n_labels
 
-    def state_scores(self, codes: npt.NDArray[np.int64],
-                     rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        """The state scores of ``rows`` from every template in the table (``codes`` all in the plane)."""
+    def lookups(self, codes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
+        """Per position: its row of the singles, of the pairs and of the longer words' tags."""
         pad = self._GRAM_PAD
         ids = np.concatenate((_ZEROS[:pad], self.gram_id.take(codes), _ZEROS[:pad]))
         pairs = ids[:-1] * self.gram_size + ids[1:]  # the n-gram starting at each position, shifted by pad
         triples = pairs[:-1] * self.gram_size + ids[2:]
         quads = triples[:-1] * self.gram_size + ids[3:]
-        found = (self.single_row.take(codes), self.pairs.find(pairs), self.words[0].find(triples),
-                 self.words[1].find(quads))
+        return (self.single_row.take(codes), self.pairs.find(pairs), self.words[0].find(triples),
+                self.words[1].find(quads))
+
+    def state_scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
+                     found: tuple[npt.NDArray[np.int64], ...] | None = None) -> npt.NDArray[np.float64]:
+        """The state scores of ``rows`` from every template in the table (``codes`` all in the plane)."""
+        if found is None:
+            found = self.lookups(codes)
         shift = self.block_vector * len(codes) + self.block_shift
         at = np.concatenate(found).take(rows[:, None] + shift) + self.block_start
-        gathered = self.table.take(at, axis=0)
-        if self.n_columns > _NARROW:  # wide rows (the network's columns too): numpy's sum is cheaper
-            wide: npt.NDArray[np.float64] = gathered.reshape(len(rows), self.n_blocks, -1).sum(axis=1)
-            return wide
-        scores: npt.NDArray[np.float64] = gathered.reshape(len(rows), -1) @ self.sum_blocks
+        scores: npt.NDArray[np.float64] = self.table.take(at, axis=0).reshape(len(rows), -1) @ self.sum_blocks
         return scores
 
 
+class _ShortFlagTables:
+    """The set and dictionary-word flags of a short text times a matrix (the network's projection of
+    its flag counts), as ``_ShortTextTables`` sums the CRF's weights: a block per template offset, but a
+    row per flag combination (surname or not, given-name character or not, a word's tag) instead of
+    per character or n-gram, so the table stays small however wide the matrix. It reads the look-ups of
+    ``short`` (``lookups``): its pair rows are mapped to combinations, its longer words' rows are tags."""
+
+    def __init__(self, short: _ShortTextTables, vocabulary: _Vocabulary, weights: npt.NDArray[np.float64],
+                 flag_column: dict[str, int]) -> None:
+        width = weights.shape[1]
+        plane = np.arange(_BMP, dtype=np.int64)
+        surname = vocabulary.char_sets["surnames"][plane].astype(np.int64)
+        given = vocabulary.char_sets["given_chars"][plane].astype(np.int64)
+        self.single_row = surname * 2 + given  # codepoint -> one of four rows
+        blocks: list[npt.NDArray[np.float64]] = []
+        vectors: list[int] = []
+        offsets: list[int] = []
+        combos = np.arange(4)
+        for template in SET_TEMPLATES:
+            if template.width != 1:
+                continue
+            member = (combos >> 1 if template.lexicon_field == "surnames" else combos & 1).astype(bool)
+            blocks.append(member[:, None] * weights[flag_column[template.name]])
+            vectors.append(0)
+            offsets.append(template.offset)
+        # Pairs: a row per (two-character word's tag or none, compound surname or not); ``short``'s pair
+        # row (its index in ``short.pair_keys``, the length when missing) -> that row.
+        tags = len(WORD_TAGS)
+        tag = np.full(len(short.pair_keys) + 1, tags, dtype=np.int64)
+        tag[np.searchsorted(short.pair_keys, short.pair_word_keys)] = short.pair_word_tags
+        compound = np.zeros(len(short.pair_keys) + 1, dtype=np.int64)
+        compound[np.searchsorted(short.pair_keys, short.compound_keys)] = 1
+        self.pair_combo = tag * 2 + compound
+        pair_tag, pair_compound = np.divmod(np.arange((tags + 1) * 2), 2)
+        for flag, offset in (("ws2", 0), ("we2", -1)):  # a word starting here; one ending here
+            table = np.vstack((weights[[flag_column[f"{flag}{t}"] for t in WORD_TAGS]], np.zeros((1, width))))
+            block = table[pair_tag]
+            if offset == 0:
+                block = block + pair_compound[:, None] * weights[flag_column["sn2"]]
+            blocks.append(block)
+            vectors.append(1)
+            offsets.append(offset)
+        # Longer words: ``short``'s indexes (a row per tag, the last one none), a block per position.
+        for i, length in enumerate(_WORD_LENGTHS[1:]):
+            for k, flag in enumerate([f"ws{length}", *["wm"] * (length - 2), f"we{length}"]):
+                block = np.zeros((tags + 1, width))
+                block[:tags] = weights[[flag_column[f"{flag}{t}"] for t in WORD_TAGS]]
+                blocks.append(block)
+                vectors.append(2 + i)
+                offsets.append(-k)
+        self.table = np.concatenate(blocks)
+        self.block_start = np.cumsum([0] + [len(block) for block in blocks])[:-1]
+        self.block_vector = np.array(vectors)
+        self.block_shift = np.array(_ShortTextTables._VECTOR_START)[self.block_vector] + np.array(offsets)
+        self.n_blocks = len(blocks)
+
+    def state_scores(self, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
+                     short_found: tuple[npt.NDArray[np.int64], ...]) -> npt.NDArray[np.float64]:
+        """Per row, the sum of the matrix rows of the set and word flags firing there."""
+        _singles, pairs, triples, quads = short_found
+        found = (self.single_row.take(codes), self.pair_combo.take(pairs), triples, quads)
+        shift = self.block_vector * len(codes) + self.block_shift
+        at = np.concatenate(found).take(rows[:, None] + shift) + self.block_start
+        summed: npt.NDArray[np.float64] = self.table.take(at, axis=0).reshape(
+            len(rows), self.n_blocks, -1).sum(axis=1)
+        return summed
+
+
 _ZEROS = np.zeros(8, dtype=np.int64)
-_NARROW = 8  # up to this many columns a short text's block rows are summed by one matrix product
 
 
 @dataclass(frozen=True)
@@ -878,13 +943,12 @@ class NameTagger:
             raise ValueError(f"{net_path}: labels {self.net.labels}, the CRF's are {labels}")
         self._transitions = self.net.transitions if self.net is not None else self.weights.transitions
         # A short text's CRF scores and the network's projection of its flag counts, from one table.
-        self._short_net: _ShortTextTables | None = None
+        self._short_net: _ShortFlagTables | None = None
         self._net_flag_weights: npt.NDArray[np.float64] | None = None
-        if self.net is not None:
+        if self.net is not None and self.net.stacks_on_crf:
             projection = self.net.flag_projection.astype(np.float64)
             self._net_flag_weights = np.hstack((self.weights.flag_weights, projection))
-            self._short_net = _ShortTextTables(self._windows, self._vocabulary, self.weights.flag_weights,
-                                               column, lex.compound_surnames, flag_extra=projection)
+            self._short_net = _ShortFlagTables(self._short, self._vocabulary, projection, column)
 
     @staticmethod
     def metadata(path: Path = METADATA_PATH) -> dict[str, Any]:
@@ -1011,34 +1075,79 @@ class NameTagger:
         if self.net is None:
             return self.emissions(buffer, rows)
         scores = np.zeros((len(buffer), len(self.weights.labels)))
+        if self._short_net is None:
+            scores[rows] = self.net.emissions(self.net_inputs(buffer, rows, length, self.net.stacks_on_crf))
+            return scores
         codes = _codes(buffer)
-        if self.net.stacks_on_crf and len(codes) <= _SHORT_BUFFER and int(codes.max()) < _BMP:
+        # Pieces are independent (padding between them; the network's gaps): a long text goes in groups
+        # of pieces whose buffer is short, each read from the short-text tables (less memory too).
+        groups = self._short_groups(rows, length, len(codes))
+        if len(groups) == 1:  # nearly every prompt
+            scores[rows] = self._group_emissions(buffer, codes, rows, length)
+            return scores
+        for lo, hi, at, count in groups:
+            group_rows = rows[at:at + count] - lo
+            scores[group_rows + lo] = self._group_emissions(buffer[lo:hi], codes[lo:hi], group_rows,
+                                                            self._group_lengths(length, at, count))
+        return scores
+
+    @staticmethod
+    def _group_lengths(length: npt.NDArray[np.int64], at: int, count: int) -> npt.NDArray[np.int64]:
+        """The lengths of the pieces whose rows are ``rows[at:at + count]``."""
+        bounds = np.concatenate((_ZEROS[:1], np.cumsum(length)))
+        first, last = np.searchsorted(bounds, [at, at + count])
+        return length[first:last]
+
+    @staticmethod
+    def _short_groups(rows: npt.NDArray[np.int64], length: npt.NDArray[np.int64],
+                      size: int) -> list[tuple[int, int, int, int]]:
+        """Consecutive pieces as (buffer start, buffer end, first row index, rows) groups whose buffer
+        stays within ``_SHORT_BUFFER`` characters (one group for nearly every prompt)."""
+        if size <= _SHORT_BUFFER:
+            return [(0, size, 0, len(rows))]
+        bounds = np.concatenate((_ZEROS[:1], np.cumsum(length))).tolist()
+        firsts = rows[bounds[:-1]].tolist()
+        pad_before, pad_after = len(PAD_BEFORE), len(PAD_AFTER)
+        groups = []
+        start = 0  # the group's first piece
+        for k in range(1, len(firsts) + 1):
+            end_of_next = firsts[k] + int(length[k]) + pad_after if k < len(firsts) else None
+            if end_of_next is None or end_of_next - (firsts[start] - pad_before) > _SHORT_BUFFER:
+                lo, hi = firsts[start] - pad_before, firsts[k - 1] + int(length[k - 1]) + pad_after
+                groups.append((lo, hi, bounds[start], bounds[k] - bounds[start]))
+                start = k
+        return groups
+
+    def _group_emissions(self, buffer: str, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
+                         length: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """The network's state scores of ``rows`` of a short buffer of whole pieces."""
+        assert self.net is not None
+        if int(codes.max()) < _BMP:
             inputs = self._short_net_inputs(buffer, rows, length, codes)
         else:
             inputs = self.net_inputs(buffer, rows, length, self.net.stacks_on_crf)
-        scores[rows] = self.net.emissions(inputs)
-        return scores
+        return self.net.emissions(inputs)
 
     def _short_net_inputs(self, buffer: str, rows: npt.NDArray[np.int64], length: npt.NDArray[np.int64],
                           codes: npt.NDArray[np.int64]) -> NetInputs:
         """``net_inputs`` of a short buffer in the plane, the flags already projected: the CRF's state
-        scores and the network's flag input come from one gather in the short-text table."""
+        scores from the short-text table, the network's flag input from the flag table (same n-grams)."""
         assert self._short_net is not None and self._net_flag_weights is not None
-        both = self._short_net.state_scores(codes, rows)
+        found = self._short.lookups(codes)
+        crf = self._short.state_scores(codes, rows, found)
+        projected = self._short_net.state_scores(codes, rows, found)
         fired_rows, fired_columns = self._context_flags(buffer)
         if fired_rows:  # role and title flags (rare), as in ``flag_scores``: by buffer position
-            full = np.zeros((len(codes), both.shape[1]))
-            full[rows] = both
+            full = np.zeros((len(codes), crf.shape[1] + projected.shape[1]))
+            full[rows] = np.hstack((crf, projected))
             np.add.at(full, np.array(fired_rows), self._net_flag_weights[np.array(fired_columns)])
-            both = full[rows]
-        n_labels = len(self.weights.labels)
+            crf, projected = full[rows, :crf.shape[1]], full[rows, crf.shape[1]:]
         row_codes = codes[rows]
         next_codes = codes[rows + 1]
         next_codes[np.cumsum(length) - 1] = 0  # nothing follows a piece's last character
         return NetInputs(
             codes=row_codes, next_codes=next_codes, classes=class_index(_class_codes(row_codes)),
-            flags=None, crf_scores=both[:, :n_labels], lengths=length,
-            flag_input=both[:, n_labels:].astype(np.float32),
+            flags=None, crf_scores=crf, lengths=length, flag_input=projected.astype(np.float32),
         )
 
     def tag(self, simplified: str) -> list[TaggedName]:

@@ -562,7 +562,8 @@ class ChinesePersonRecognizer(EntityRecognizer):
     # --- the trained tagger ------------------------------------------------------------------
 
     def _model_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
-        """Names the CRF tags, scored by its probability and the evidence around them."""
+        """Names the tagger (the CRF and the network stacked on it) finds, scored by its probability and
+        the evidence around them."""
         if self._tagger is None or not _HAN_RE.search(text):
             return []  # every tagged name needs a Chinese character (below): none, no tagging
         found = []

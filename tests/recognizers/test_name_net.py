@@ -148,3 +148,24 @@ def test_a_short_text_reads_the_same_network_inputs_from_the_fused_table() -> No
         projected = general.flags.astype(np.float32) @ tagger.net.flag_projection
         np.testing.assert_allclose(fused.flag_input, projected, atol=1e-5)
         np.testing.assert_allclose(tagger.net.emissions(fused), tagger.net.emissions(general), atol=1e-5)
+
+
+@pytest.mark.parametrize("astral", [False, True])
+def test_a_long_text_is_scored_in_short_groups_of_whole_pieces_with_the_same_numbers(astral: bool) -> None:
+    """Past 5,000 characters the pieces go in groups whose buffers are short (read from the short-text
+    tables; a group with a character beyond the plane takes the general path): the scores are those of
+    the whole buffer at once."""
+    tagger = NameTagger(RECOGNIZER.feature_lexicon(), WEIGHTS_PATH, NET_PATH)
+    assert tagger.net is not None
+    sentences = [str(t) for t in _arrays(FIXTURES[1][1])["texts"]]
+    sentences.append("報案人林國宏於昨日到所，記者王曉東報導。")
+    texts = sentences * (12_000 // sum(len(t) for t in sentences) + 1)
+    if astral:
+        texts[len(texts) // 2] = "𠮷" + texts[len(texts) // 2]
+    buffer, _first, length, rows = padded(texts)
+    groups = tagger._short_groups(rows, length, len(buffer))
+    assert len(groups) > 2 and max(hi - lo for lo, hi, _at, _count in groups) <= 5000
+    assert sum(count for *_, count in groups) == len(rows)
+    whole = np.zeros((len(buffer), 3))
+    whole[rows] = tagger.net.emissions(tagger.net_inputs(buffer, rows, length, with_crf_scores=True))
+    np.testing.assert_allclose(tagger.state_scores(buffer, rows, length), whole, atol=1e-5)
