@@ -721,10 +721,18 @@ class _ShortTextTables:
         """The state scores of ``rows`` from every template in the table (``codes`` all in the plane)."""
         if found is None:
             found = self.lookups(codes)
-        shift = self.block_vector * len(codes) + self.block_shift
-        at = np.concatenate(found).take(rows[:, None] + shift) + self.block_start
+        at = _block_rows(found, len(codes), rows, self.block_vector, self.block_shift, self.block_start)
         scores: npt.NDArray[np.float64] = self.table.take(at, axis=0).reshape(len(rows), -1) @ self.sum_blocks
         return scores
+
+
+def _block_rows(found: tuple[npt.NDArray[np.int64], ...], n: int, rows: npt.NDArray[np.int64],
+                block_vector: npt.NDArray[np.int64], block_shift: npt.NDArray[np.int64],
+                block_start: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Per row of ``rows`` and per block, the table row to gather: the block's look-up (vector
+    ``block_vector`` of ``found``, each ``n`` long, at the row plus ``block_shift``) plus its start."""
+    at: npt.NDArray[np.int64] = np.concatenate(found).take(rows[:, None] + block_vector * n + block_shift)
+    return at + block_start
 
 
 class _ShortFlagTables:
@@ -788,8 +796,7 @@ class _ShortFlagTables:
         """Per row, the sum of the matrix rows of the set and word flags firing there."""
         _singles, pairs, triples, quads = short_found
         found = (self.single_row.take(codes), self.pair_combo.take(pairs), triples, quads)
-        shift = self.block_vector * len(codes) + self.block_shift
-        at = np.concatenate(found).take(rows[:, None] + shift) + self.block_start
+        at = _block_rows(found, len(codes), rows, self.block_vector, self.block_shift, self.block_start)
         summed: npt.NDArray[np.float64] = self.table.take(at, axis=0).reshape(
             len(rows), self.n_blocks, -1).sum(axis=1)
         return summed
@@ -874,6 +881,16 @@ def _class_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 IntArray = npt.NDArray[np.int64]
 
 
+def _char_inputs(codes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64],
+                 length: npt.NDArray[np.int64]) -> tuple[IntArray, IntArray, IntArray]:
+    """The network's per-character inputs of ``rows``: codepoints, the next one in the same piece (0
+    after a piece's last character) and the class column."""
+    row_codes = codes[rows]
+    next_codes = codes[rows + 1]
+    next_codes[np.cumsum(length) - 1] = 0
+    return row_codes, next_codes, class_index(_class_codes(row_codes))
+
+
 def padded(texts: list[str]) -> tuple[str, IntArray, IntArray, IntArray]:
     """Pieces in one buffer, each padded as ``features`` pads it (one numpy pass for a whole text):
     the buffer, each piece's first row and length, and the rows of all their characters."""
@@ -942,7 +959,8 @@ class NameTagger:
         if self.net is not None and self.net.labels != labels:
             raise ValueError(f"{net_path}: labels {self.net.labels}, the CRF's are {labels}")
         self._transitions = self.net.transitions if self.net is not None else self.weights.transitions
-        # A short text's CRF scores and the network's projection of its flag counts, from one table.
+        # A short text's network inputs: the CRF's scores from ``_short``, the projection of its flag
+        # counts from a flag table of the same look-ups (role and title flags added by position).
         self._short_net: _ShortFlagTables | None = None
         self._net_flag_weights: npt.NDArray[np.float64] | None = None
         if self.net is not None and self.net.stacks_on_crf:
@@ -1057,17 +1075,12 @@ class NameTagger:
                    with_crf_scores: bool) -> NetInputs:
         """What the network reads for ``rows`` of a ``padded`` buffer of pieces of ``length``."""
         codes = _codes(buffer)
-        row_codes = codes[rows]
-        next_codes = codes[rows + 1]
-        next_codes[np.cumsum(length) - 1] = 0  # nothing follows a piece's last character
         flags = self.flag_counts(buffer, rows, codes)[rows]
         crf_scores = None
         if with_crf_scores:  # the CRF's flag scores from the counts: flags are looked up once
             crf_scores = self._windows.scores(codes, rows) + flags @ self.weights.flag_weights
-        return NetInputs(
-            codes=row_codes, next_codes=next_codes, classes=class_index(_class_codes(row_codes)),
-            flags=flags, crf_scores=crf_scores, lengths=length,
-        )
+        return NetInputs(*_char_inputs(codes, rows, length), flags=flags, crf_scores=crf_scores,
+                         lengths=length)
 
     def state_scores(self, buffer: str, rows: npt.NDArray[np.int64],
                      length: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -1081,40 +1094,30 @@ class NameTagger:
         codes = _codes(buffer)
         # Pieces are independent (padding between them; the network's gaps): a long text goes in groups
         # of pieces whose buffer is short, each read from the short-text tables (less memory too).
-        groups = self._short_groups(rows, length, len(codes))
-        if len(groups) == 1:  # nearly every prompt
+        if len(codes) <= _SHORT_BUFFER:  # nearly every prompt
             scores[rows] = self._group_emissions(buffer, codes, rows, length)
             return scores
-        for lo, hi, at, count in groups:
-            group_rows = rows[at:at + count] - lo
+        bounds = np.concatenate((_ZEROS[:1], np.cumsum(length)))  # piece k: rows[bounds[k]:bounds[k + 1]]
+        for lo, hi, first, last in self._short_groups(rows, length):
+            group_rows = rows[bounds[first]:bounds[last]] - lo
             scores[group_rows + lo] = self._group_emissions(buffer[lo:hi], codes[lo:hi], group_rows,
-                                                            self._group_lengths(length, at, count))
+                                                            length[first:last])
         return scores
 
     @staticmethod
-    def _group_lengths(length: npt.NDArray[np.int64], at: int, count: int) -> npt.NDArray[np.int64]:
-        """The lengths of the pieces whose rows are ``rows[at:at + count]``."""
-        bounds = np.concatenate((_ZEROS[:1], np.cumsum(length)))
-        first, last = np.searchsorted(bounds, [at, at + count])
-        return length[first:last]
-
-    @staticmethod
-    def _short_groups(rows: npt.NDArray[np.int64], length: npt.NDArray[np.int64],
-                      size: int) -> list[tuple[int, int, int, int]]:
-        """Consecutive pieces as (buffer start, buffer end, first row index, rows) groups whose buffer
-        stays within ``_SHORT_BUFFER`` characters (one group for nearly every prompt)."""
-        if size <= _SHORT_BUFFER:
-            return [(0, size, 0, len(rows))]
-        bounds = np.concatenate((_ZEROS[:1], np.cumsum(length))).tolist()
-        firsts = rows[bounds[:-1]].tolist()
+    def _short_groups(rows: npt.NDArray[np.int64],
+                      length: npt.NDArray[np.int64]) -> list[tuple[int, int, int, int]]:
+        """Consecutive pieces as (buffer start, buffer end, first piece, piece after the last) groups
+        whose buffer stays within ``_SHORT_BUFFER`` characters."""
+        sizes = length.tolist()
+        firsts = rows[np.concatenate((_ZEROS[:1], np.cumsum(length)[:-1]))].tolist()
         pad_before, pad_after = len(PAD_BEFORE), len(PAD_AFTER)
         groups = []
         start = 0  # the group's first piece
         for k in range(1, len(firsts) + 1):
-            end_of_next = firsts[k] + int(length[k]) + pad_after if k < len(firsts) else None
-            if end_of_next is None or end_of_next - (firsts[start] - pad_before) > _SHORT_BUFFER:
-                lo, hi = firsts[start] - pad_before, firsts[k - 1] + int(length[k - 1]) + pad_after
-                groups.append((lo, hi, bounds[start], bounds[k] - bounds[start]))
+            lo = firsts[start] - pad_before
+            if k == len(firsts) or firsts[k] + sizes[k] + pad_after - lo > _SHORT_BUFFER:
+                groups.append((lo, firsts[k - 1] + sizes[k - 1] + pad_after, start, k))
                 start = k
         return groups
 
@@ -1142,13 +1145,8 @@ class NameTagger:
             full[rows] = np.hstack((crf, projected))
             np.add.at(full, np.array(fired_rows), self._net_flag_weights[np.array(fired_columns)])
             crf, projected = full[rows, :crf.shape[1]], full[rows, crf.shape[1]:]
-        row_codes = codes[rows]
-        next_codes = codes[rows + 1]
-        next_codes[np.cumsum(length) - 1] = 0  # nothing follows a piece's last character
-        return NetInputs(
-            codes=row_codes, next_codes=next_codes, classes=class_index(_class_codes(row_codes)),
-            flags=None, crf_scores=crf, lengths=length, flag_input=projected.astype(np.float32),
-        )
+        return NetInputs(*_char_inputs(codes, rows, length), flags=None, crf_scores=crf, lengths=length,
+                         flag_input=projected.astype(np.float32))
 
     def tag(self, simplified: str) -> list[TaggedName]:
         """Names in ``simplified`` (folded, then ``t2s``) with the model's mean marginal probability."""

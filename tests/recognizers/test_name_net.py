@@ -163,9 +163,10 @@ def test_a_long_text_is_scored_in_short_groups_of_whole_pieces_with_the_same_num
     if astral:
         texts[len(texts) // 2] = "𠮷" + texts[len(texts) // 2]
     buffer, _first, length, rows = padded(texts)
-    groups = tagger._short_groups(rows, length, len(buffer))
-    assert len(groups) > 2 and max(hi - lo for lo, hi, _at, _count in groups) <= 5000
-    assert sum(count for *_, count in groups) == len(rows)
+    groups = tagger._short_groups(rows, length)
+    assert len(groups) > 2 and max(hi - lo for lo, hi, _first, _last in groups) <= 5000
+    firsts, lasts = [g[2] for g in groups], [g[3] for g in groups]
+    assert firsts == [0, *lasts[:-1]] and lasts[-1] == len(length) and groups[-1][1] == len(buffer)
     whole = np.zeros((len(buffer), 3))
     whole[rows] = tagger.net.emissions(tagger.net_inputs(buffer, rows, length, with_crf_scores=True))
     np.testing.assert_allclose(tagger.state_scores(buffer, rows, length), whole, atol=1e-5)
