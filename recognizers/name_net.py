@@ -58,7 +58,7 @@ def _class_columns() -> IntArray:
 
 
 _CLASS_COLUMNS = _class_columns()
-_BMP = 0x10000
+BMP = 0x10000  # codepoints of the Basic Multilingual Plane: the tables of short texts cover them
 
 
 def class_index(class_codes: IntArray) -> IntArray:
@@ -106,8 +106,8 @@ class NameNet:
         if self.input_weight.shape[0] != expected or self.transitions.shape != (3, 3):
             raise ValueError(f"{path}: inconsistent shapes (re-run tools/train_names_net.py)")
         self._gap = max(self.dilations)
-        in_plane = self.char_codes[self.char_codes < _BMP]
-        self._plane_rows = np.zeros(_BMP, dtype=np.int64)  # codepoint -> embedding row (0: unknown)
+        in_plane = self.char_codes[self.char_codes < BMP]
+        self._plane_rows = np.zeros(BMP, dtype=np.int64)  # codepoint -> embedding row (0: unknown)
         self._plane_rows[in_plane] = np.searchsorted(self.char_codes, in_plane) + 1
         # The input projection folded into per-row tables (a character's, its pair's and its class's
         # rows already multiplied by their part of ``input_weight``; the bias in the class rows, as each
@@ -136,7 +136,7 @@ class NameNet:
 
     def char_rows(self, codes: IntArray) -> IntArray:
         """Embedding row of each codepoint: 1 + its index in the alphabet, 0 when it is not there."""
-        if len(codes) and int(codes.max()) < _BMP:  # one gather from the plane's table
+        if len(codes) and int(codes.max()) < BMP:  # one gather from the plane's table
             plane: IntArray = self._plane_rows.take(codes)
             return plane
         at = np.minimum(np.searchsorted(self.char_codes, codes), len(self.char_codes) - 1)

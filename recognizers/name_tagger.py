@@ -31,6 +31,7 @@ from recognizers.crf_inference import (
     viterbi,
     viterbi_sequence,
 )
+from recognizers.name_net import BMP as _BMP
 from recognizers.name_net import NameNet, NetInputs, class_index
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -858,7 +859,6 @@ class _Vocabulary:
             self.words.append(_WordTable(length, keys[order], tags[chosen][order]))
 
 
-_BMP = 0x10000
 # Character classes of the Basic Multilingual Plane as codepoints of their letters (built on first use).
 _BMP_CLASSES: list[npt.NDArray[np.int64]] = []
 
