@@ -17,7 +17,7 @@ from typing import Any
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from recognizers import LANGUAGE
+from recognizers import LANGUAGE, jieba_dictionary
 from recognizers.context import CONTEXT_KEY
 from recognizers.name_net import NET_PATH
 from recognizers.name_tagger import Lexicon, NameTagger
@@ -335,12 +335,10 @@ class _Lexicon:
 
         # jieba logs "Building prefix dict ..." at DEBUG/INFO to stderr; proxies log JSON only.
         jieba.setLogLevel(logging.WARNING)
-        tokenizer = jieba.Tokenizer()
-        # The cache goes to the temp directory, never next to the package (read-only in containers);
-        # a container image prepares it at build time in GUARD_JIEBA_CACHE_DIR (deploy/Dockerfile).
-        tokenizer.tmp_dir = os.environ.get(JIEBA_CACHE_DIR_VARIABLE) or tempfile.gettempdir()
-        tokenizer.cache_file = "guard-jieba.cache"
-        tokenizer.initialize()
+        # The dictionary's cache goes to the temp directory, never next to the package (read-only in
+        # containers); a container image prepares it at build time in GUARD_JIEBA_CACHE_DIR (Dockerfile).
+        cache_dir = os.environ.get(JIEBA_CACHE_DIR_VARIABLE) or tempfile.gettempdir()
+        tokenizer = jieba_dictionary.tokenizer(cache_dir)
         self.tokenizer = tokenizer
         self.freq: dict[str, int] = tokenizer.FREQ
         # OpenCC t2s maps character by character, so simplified offsets are original offsets;

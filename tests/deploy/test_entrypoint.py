@@ -205,7 +205,7 @@ def test_jieba_cache_is_prepared_once_then_only_read(tmp_path: Path) -> None:
     env = {**os.environ, "GUARD_JIEBA_CACHE_DIR": str(tmp_path)}
     command = [str(VENV_BIN / "guard"), "explain", "報案人王小明（身分證A123456789）電話0912345678"]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
-    cache = tmp_path / "guard-jieba.cache"
+    cache = tmp_path / "guard-jieba-words.npz"
     assert cache.stat().st_size > 1_000_000 and "PERSON" in first.stdout
     written = cache.stat().st_mtime_ns
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)

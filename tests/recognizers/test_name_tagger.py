@@ -23,14 +23,17 @@ from recognizers.name_tagger import (
     PAD_AFTER,
     PAD_BEFORE,
     WEIGHTS_PATH,
+    WORD_TAGS,
     NameTagger,
     TaggedName,
     TaggerWeights,
+    _Vocabulary,
     crfsuite_names,
     features,
     flag_attribute_names,
     pieces,
     window_key,
+    word_tag,
 )
 from recognizers.person import ChinesePersonRecognizer
 
@@ -317,6 +320,24 @@ def test_flag_counts_are_the_flags_features_lists(text: str, tagger: NameTagger)
                     expected[row, names.index(attribute)] += 1
             row += 1
     assert counts.tolist() == expected.tolist()
+
+
+def test_the_dictionary_tables_tag_every_word_as_word_tag_does() -> None:
+    """The dictionary's word tables (built by array operations over jieba's ~500,000 entries) hold
+    every word of two to four characters with ``word_tag``'s tag, and nothing else (frequency-0
+    prefixes, other lengths)."""
+    lex = RECOGNIZER.feature_lexicon()
+    vocabulary = _Vocabulary(lex)
+    alphabet = np.flatnonzero(vocabulary.word_char_id)  # index k + 1 is the k-th code
+    found = {}
+    for table in vocabulary.words:
+        assert (table.keys[1:] > table.keys[:-1]).all()  # sorted and distinct: binary search
+        for key, tag in zip(table.keys.tolist(), table.tags.tolist(), strict=True):
+            ids = [(key >> (16 * (table.length - 1 - k))) & 0xFFFF for k in range(table.length)]
+            found["".join(chr(alphabet[i - 1]) for i in ids)] = WORD_TAGS[tag]
+    expected = {w: word_tag(w, lex) for w, f in lex.word_freq.items() if f and 2 <= len(w) <= 4}
+    assert found == expected
+    assert set(found.values()) == set(WORD_TAGS)  # every tag occurs, jieba's names ("n") too
 
 
 def test_bench_against_loads_a_checkouts_own_tagger(tagger: NameTagger) -> None:

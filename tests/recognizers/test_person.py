@@ -206,7 +206,7 @@ def test_loads_lazily_quietly_and_caches_in_temp(capfd: pytest.CaptureFixture[st
     assert found(recognizer, "報案人林國宏於昨日到所。") == ["林國宏"]
     assert recognizer.model_loaded
     assert capfd.readouterr().err == ""  # jieba's "Building prefix dict" is silenced
-    assert os.path.exists(os.path.join(tempfile.gettempdir(), "guard-jieba.cache"))
+    assert os.path.exists(os.path.join(tempfile.gettempdir(), "guard-jieba-words.npz"))
 
 
 def test_model_probability_and_evidence_are_explained() -> None:
