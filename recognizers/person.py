@@ -81,6 +81,13 @@ LATIN_NAME_ROLES: tuple[str, ...] = (
     "申報人", "聯絡人", "聯繫人", "連絡人", "收件人", "寄件人", "寄件者", "收件者", "檢舉人", "承辦人",
     "經辦人", "填表人", "立書人", "保證人", "委託人", "受託人", "移工", "外籍配偶", "配偶", "學生", "病患",
     "患者", "住戶", "房客", "屋主",
+    # Labour, immigration and case work, where names are often written in Latin letters (看護工Siti
+    # Aminah, 雇主Maria Santos, 新住民Tran Thi Lan). Roles of a case, not of an office or of everyday
+    # life: after 經理 staff write English verbs ("請經理Review"), and after 員工, 民眾 or 兒子 apps and
+    # products ("員工Google一下", "民眾用Line Pay").
+    "看護工", "看護", "外勞", "勞工", "漁工", "船員", "幫傭", "雇主", "僱主", "新住民", "外配", "外籍人士",
+    "旅客", "乘客", "遊客", "受刑人", "收容人", "個案", "案主", "嫌犯", "犯嫌", "嫌疑犯", "死者", "傷者",
+    "家屬", "所有人", "受文者", "繼承人",
 )
 ROMANISED_NAME_SCORE = 0.75
 # What may stand between a context word and the name: "姓名：王小明", "Dear 王小明".

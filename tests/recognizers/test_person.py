@@ -108,6 +108,12 @@ WRAPPED_LAW = "\n".join(
     ("申請人 Nguyen Thi Mai 的居留證已過期", ["Nguyen Thi Mai"]),
     ("承辦人Amy說明天回覆", ["Amy"]),
     ("請經理Review一下，聯絡人：IT，用Microsoft Teams開會", []),
+    # migrant workers, employers, new residents and travellers, in Latin letters after their role
+    ("看護工Siti Nurhaliza表示雇主未給付加班費", ["Siti Nurhaliza"]),
+    ("雇主Maria Santos與漁工Budi Santoso已到場", ["Maria Santos", "Budi Santoso"]),
+    ("外勞Nguyen Van An受傷送醫，新住民Tran Thi Lan陪同", ["Nguyen Van An", "Tran Thi Lan"]),
+    ("旅客Michael Brown遺失護照", ["Michael Brown"]),
+    ("員工Google一下就知道，民眾用Line Pay付款，學員用Google Classroom", []),
     # a surname standing for someone unnamed, places named after people
     ("陳姓男子今天被捕，林女受傷，王姓里長到場。", []),
     ("中正路上的逢甲大學附近有停車場。", []),
