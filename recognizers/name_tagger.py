@@ -1177,10 +1177,13 @@ class NameTagger:
         projected = self._short_net.state_scores(codes, rows, found)
         fired_rows, fired_columns = self._context_flags(buffer)
         if fired_rows:  # role and title flags (rare), as in ``flag_scores``: by buffer position
-            full = np.zeros((len(codes), crf.shape[1] + projected.shape[1]))
-            full[rows] = np.hstack((crf, projected))
-            np.add.at(full, np.array(fired_rows), self._net_flag_weights[np.array(fired_columns)])
-            crf, projected = full[rows, :crf.shape[1]], full[rows, crf.shape[1]:]
+            # Added where they fire among ``rows`` (ascending): a flag on padding reaches no row.
+            fired = np.array(fired_rows)
+            at = np.minimum(np.searchsorted(rows, fired), len(rows) - 1)
+            on_row = rows[at] == fired
+            added = self._net_flag_weights[np.array(fired_columns)[on_row]]
+            np.add.at(crf, at[on_row], added[:, :crf.shape[1]])
+            np.add.at(projected, at[on_row], added[:, crf.shape[1]:])
         return NetInputs(*_char_inputs(codes, rows, length), flags=None, crf_scores=crf, lengths=length,
                          flag_input=projected.astype(np.float32))
 
