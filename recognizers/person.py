@@ -553,26 +553,28 @@ class ChinesePersonRecognizer(EntityRecognizer):
         assert self._lexicon is not None
         lex = self._lexicon
         simplified = lex.to_simplified(text)
+        # One per text: the rules and the tagger ask about the same positions (each cut by jieba once).
+        crossings = _Crossings(lex, simplified)
         rule_candidates = [
             *self._dotted_names(text, simplified, lex),
-            *self._han_names(text, simplified, lex),
+            *self._han_names(text, simplified, lex, crossings),
             *self._salutation_names(text),
             *self._romanised_names(text),
             *self._latin_names(text, lex),
         ]
-        candidates = self._merge(self._model_names(text, simplified, lex), rule_candidates)
+        candidates = self._merge(self._model_names(text, simplified, lex, crossings), rule_candidates)
         candidates = self._propagate(text, candidates)
         return [self._result(c) for c in self._non_overlapping(candidates) if c.score >= MIN_REPORTED_SCORE]
 
     # --- the trained tagger ------------------------------------------------------------------
 
-    def _model_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
+    def _model_names(self, text: str, simplified: str, lex: _Lexicon,
+                     crossings: _Crossings) -> list[_Candidate]:
         """Names the tagger (the CRF and the network stacked on it) finds, scored by its probability and
         the evidence around them."""
         if self._tagger is None or not _HAN_RE.search(text):
             return []  # every tagged name needs a Chinese character (below): none, no tagging
         found = []
-        crossings = _Crossings(lex, simplified)
         for tagged in self._tagger.tag(simplified):
             start, end = self._trim_context_words(text, lex, tagged.start, tagged.end)
             start, end = _without_edge_punctuation(text, start, end)
@@ -671,10 +673,10 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     # --- Han names ---------------------------------------------------------------------------
 
-    def _han_names(self, text: str, simplified: str, lex: _Lexicon) -> list[_Candidate]:
+    def _han_names(self, text: str, simplified: str, lex: _Lexicon,
+                   crossings: _Crossings) -> list[_Candidate]:
         found: list[_Candidate] = []
         skip_until = -1
-        crossings = _Crossings(lex, simplified)
         for match in lex.surname_start_re.finditer(text):
             start = match.start()
             if start < skip_until:
