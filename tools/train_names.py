@@ -21,7 +21,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,7 +56,7 @@ def person_spans(record: dict[str, object]) -> list[tuple[int, int]]:
     return [(int(e["start"]), int(e["end"])) for e in entities if e["type"] == "PERSON"]
 
 
-def sequences(records: list[dict[str, object]], lex: Lexicon, to_simplified) -> Iterable[tuple]:  # type: ignore[no-untyped-def]
+def sequences(records: list[dict[str, object]], lex: Lexicon, to_simplified) -> Iterable[tuple]:  # type: ignore[no-untyped-def,type-arg]
     """(features, labels) per piece of each record, cut as the tagger cuts texts."""
     for record in records:
         text = to_simplified(fold(str(record["text"])))
@@ -111,6 +111,104 @@ def with_replaced_names(records: list[dict[str, object]], rng: random.Random) ->
     return copies
 
 
+class NameGenerator:
+    """Names no text of the training data holds, shaped like the names that it does.
+
+    A name that starts with a surname becomes another surname (drawn by how often surnames start the
+    training names) with as many given-name characters, each drawn by how often it appears in given
+    names (of the ``gold`` and ``silver`` records trained on); any other name (a transliteration, a
+    nickname) becomes a string of its length from a character chain (first-order Markov) over such
+    names of ``gold`` (the teacher's labels of this kind are the noisiest).  Nothing comes from a
+    held-out fold, so its names stay unseen.
+    """
+
+    def __init__(self, gold: list[dict[str, object]], silver: list[dict[str, object]],
+                 surnames: frozenset[str], compound_surnames: frozenset[str],
+                 to_simplified: Callable[[str], str]) -> None:
+        self._simplified = to_simplified
+        self._surnames, self._compound = surnames, compound_surnames
+        surname_counts: dict[str, int] = {}
+        given_counts: dict[str, int] = {}
+        self._next: dict[str, dict[str, int]] = {}
+        for is_gold, record in [*((True, r) for r in gold), *((False, r) for r in silver)]:
+            text = str(record["text"])
+            for start, end in person_spans(record):
+                name = text[start:end]
+                if not all(_is_han(c) for c in name):
+                    continue  # dotted, Latin and mixed names are kept as they are
+                cut = self._surname_length(name)
+                if cut:
+                    surname_counts[name[:cut]] = surname_counts.get(name[:cut], 0) + 1
+                    for c in name[cut:]:
+                        given_counts[c] = given_counts.get(c, 0) + 1
+                elif is_gold:
+                    for a, b in itertools.pairwise("^" + name):
+                        row = self._next.setdefault(a, {})
+                        row[b] = row.get(b, 0) + 1
+        self._surname_choices = (list(surname_counts), list(surname_counts.values()))
+        self._given_choices = (list(given_counts), list(given_counts.values()))
+        self._chain = {a: (list(row), list(row.values())) for a, row in self._next.items()}
+
+    def _surname_length(self, name: str) -> int:
+        """How many of ``name``'s first characters are a surname (0: none, or nothing after it)."""
+        simplified = self._simplified(name)
+        if len(name) >= 3 and simplified[:2] in self._compound:
+            return 2
+        if len(name) in (2, 3) and simplified[0] in self._surnames:
+            return 1
+        return 0
+
+    def replacing(self, name: str, rng: random.Random) -> str | None:
+        """A generated name in place of ``name`` (None: ``name`` is of a kind kept as it is)."""
+        if not all(_is_han(c) for c in name):
+            return None
+        cut = self._surname_length(name)
+        if cut and self._surname_choices[0] and self._given_choices[0]:
+            surname = rng.choices(*self._surname_choices)[0]
+            return surname + "".join(rng.choices(*self._given_choices, k=len(name) - cut))
+        if "^" not in self._chain:
+            return None
+        for _ in range(20):  # a walk can end where no name went on: start again
+            out: list[str] = []
+            at = "^"
+            while len(out) < len(name) and at in self._chain:
+                at = rng.choices(*self._chain[at])[0]
+                out.append(at)
+            if len(out) == len(name):
+                return "".join(out)
+        return None
+
+
+def _is_han(c: str) -> bool:
+    return "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff"
+
+
+def with_generated_names(records: list[dict[str, object]], generator: NameGenerator,
+                         rng: random.Random) -> list[dict[str, object]]:
+    """Copies of ``records`` with every Chinese name of two or more characters swapped for a generated
+    one (``NameGenerator``): contexts the model saw, with names no text held."""
+    copies = []
+    for record in records:
+        text = str(record["text"])
+        spans = sorted(person_spans(record))
+        if not spans or any(b[0] < a[1] for a, b in itertools.pairwise(spans)):
+            copies.append(record)
+            continue
+        parts, entities, at = [], [], 0
+        for start, end in spans:
+            name = text[start:end]
+            if end - start >= _SWAPPED_LENGTH:
+                name = generator.replacing(name, rng) or name
+            parts.append(text[at:start])
+            new_start = sum(map(len, parts))
+            parts.append(name)
+            entities.append({"type": "PERSON", "start": new_start, "end": new_start + len(name)})
+            at = end
+        parts.append(text[at:])
+        copies.append({**record, "text": "".join(parts), "entities": entities})
+    return copies
+
+
 def _corpus(record: dict[str, object]) -> str:
     """The corpus of a gold record: ``PD`` (news) or ``WB`` (posts), from its id."""
     return str(record["id"])[:2]
@@ -147,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replace-names", action="store_true",
                         help="every gold copy after the first swaps each name of two or more characters for"
                              " another gold name of the same corpus (mention replacement; seeded by --seed)")
+    parser.add_argument("--generated-copies", type=int, default=0,
+                        help="append this many more gold copies whose names are generated (names no"
+                             " training text holds, shaped like those it does; seeded by --seed)")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument("--metadata", type=Path, default=METADATA_PATH)
     parser.add_argument("--c1", type=float, default=0.05)
@@ -190,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         training = gold + [r for _ in range(args.gold_repeat - 1) for r in with_replaced_names(gold, rng)]
     else:
         training = gold * args.gold_repeat
+    if args.generated_copies:
+        lexicon = lex
+        generator = NameGenerator(gold, silver, lexicon.surnames, lexicon.compound_surnames, to_simplified)
+        generated_rng = random.Random(args.seed + 1)
+        training += [r for _ in range(args.generated_copies)
+                     for r in with_generated_names(gold, generator, generated_rng)]
     for xseq, yseq in sequences(training + silver, lex, to_simplified):
         trainer.append(xseq, yseq)
         n_items += len(yseq)
@@ -231,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             "silver_records": len(silver),
         },
         "params": {"gold_repeat": args.gold_repeat, "replace_names": args.replace_names,
+                   "generated_copies": args.generated_copies,
                    "c1": args.c1, "c2": args.c2,
                    "iterations": args.iterations, "seed": args.seed,
                    # one fold: the integer (as before); several: their list

@@ -1,10 +1,12 @@
-"""The training script's mention replacement: the same contexts with other names, labels that follow."""
+"""The training script's mention replacement and generated names: the same contexts with other names,
+labels that follow."""
 
 from __future__ import annotations
 
 import random
 
-from tools.train_names import person_spans, with_replaced_names
+from recognizers.person import ChinesePersonRecognizer
+from tools.train_names import NameGenerator, person_spans, with_generated_names, with_replaced_names
 
 
 def _record(record_id: str, text: str, *names: str) -> dict[str, object]:
@@ -75,3 +77,58 @@ def test_one_character_names_stay() -> None:
 def test_a_corpus_with_only_one_character_names_is_copied_as_it_is() -> None:
     records = [_record("WBT1", "江主席好", "江")]
     assert with_replaced_names(records, random.Random(0)) == records
+
+
+def _generator(gold: list[dict[str, object]], silver: list[dict[str, object]] | None = None) -> NameGenerator:
+    recognizer = ChinesePersonRecognizer(use_model=False)
+    lexicon = recognizer.feature_lexicon()
+    return NameGenerator(gold, silver or [], lexicon.surnames, lexicon.compound_surnames,
+                         recognizer.to_simplified)
+
+
+def test_generated_names_keep_the_shape_and_the_context() -> None:
+    recognizer = ChinesePersonRecognizer(use_model=False)
+    surname_set = recognizer.feature_lexicon().surnames
+
+    def surname_first(name: str) -> bool:
+        return recognizer.to_simplified(name[0]) in surname_set
+
+    generator = _generator(NEWS + POSTS)
+    gold_names = {str(r["text"])[s:e] for r in NEWS + POSTS for s, e in person_spans(r)}
+    surnames = {name[0] for name in gold_names if surname_first(name)}
+    given = {c for name in gold_names if surname_first(name) for c in name[1:]}
+    chained = {c for name in gold_names if not surname_first(name) for c in name}
+    assert surnames and chained  # both kinds are there to be generated
+    copies = with_generated_names(NEWS + POSTS, generator, random.Random(5))
+    changed = 0
+    for original, copy in zip(NEWS + POSTS, copies, strict=True):
+        assert _outside(copy) == _outside(original)
+        for (s, e), (cs, ce) in zip(person_spans(original), person_spans(copy), strict=True):
+            old, new = str(original["text"])[s:e], str(copy["text"])[cs:ce]
+            assert len(new) == len(old)
+            changed += new != old
+            if surname_first(old):  # a surname and given-name characters of the gold names
+                assert new[0] in surnames and set(new[1:]) <= given
+            else:  # 小琪, 阿洪, 萌萌: a walk of the chain over such names
+                assert set(new) <= chained
+    assert changed >= 6
+
+
+def test_generated_names_come_only_from_the_records_given_and_are_seeded() -> None:
+    held_out = [_record("PDT9", "歐陽震華與范姜新到場。", "歐陽震華", "范姜新")]
+    generator = _generator(NEWS)
+    names = {str(c["text"])[s:e] for _ in range(30)
+             for c in with_generated_names(NEWS, generator, random.Random(_)) for s, e in person_spans(c)}
+    assert not {"歐", "陽", "震", "華", "范", "姜", "新"} & {c for name in names for c in name}
+    assert "歐陽震華" not in names and len(names) > 6  # new names, none of a record not given
+    first = with_generated_names(NEWS, generator, random.Random(8))
+    assert with_generated_names(NEWS, generator, random.Random(8)) == first
+    nothing_learned = _generator([])
+    assert with_generated_names(held_out, nothing_learned, random.Random(8)) == held_out  # kept as they are
+
+
+def test_one_character_and_dotted_names_are_kept() -> None:
+    records = [_record("PDT1", "江主席會見了約翰·史密斯和王小明。", "江", "約翰·史密斯", "王小明")]
+    copy = with_generated_names(records, _generator(NEWS + records), random.Random(2))[0]
+    names = [str(copy["text"])[s:e] for s, e in person_spans(copy)]
+    assert names[:2] == ["江", "約翰·史密斯"] and names[2] != "王小明" and len(names[2]) == 3
