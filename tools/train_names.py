@@ -21,7 +21,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,6 +41,7 @@ TRAIN_SETS = (("news_tw.jsonl", "PDT"), ("social_tw.jsonl", "WBT"))
 DEV_SETS = (("news_tw.jsonl", "PDD"), ("social_tw.jsonl", "WBD"))
 FOLDS = 5
 _SWAPPED_LENGTH = 2  # names this long or longer are swapped by ``--replace-names``
+_GOLD_GIVEN_MIN = 3  # a character of this many gold given names may be drawn for one
 
 
 def read_records(path: Path, prefixes: Iterable[str] | None = None) -> list[dict[str, object]]:
@@ -114,21 +115,27 @@ def with_replaced_names(records: list[dict[str, object]], rng: random.Random) ->
 class NameGenerator:
     """Names no text of the training data holds, shaped like the names that it does.
 
-    A name that starts with a surname becomes another surname (drawn by how often surnames start the
+    A name that starts with a surname becomes one of the ``drawn_surnames`` (by how often it starts the
     training names) with as many given-name characters, each drawn by how often it appears in given
-    names (of the ``gold`` and ``silver`` records trained on); any other name (a transliteration, a
-    nickname) becomes a string of its length from a character chain (first-order Markov) over such
-    names of ``gold`` (the teacher's labels of this kind are the noisiest).  Nothing comes from a
-    held-out fold, so its names stay unseen.
+    names (of the ``gold`` and ``silver`` records trained on) among ``given_chars`` or the characters
+    of at least ``_GOLD_GIVEN_MIN`` gold given names; any other name (a transliteration, a nickname)
+    becomes a string of its length from a character chain (first-order Markov) over such names of
+    ``gold`` (the teacher's labels of this kind are the noisiest).  A draw that is a dictionary word
+    (``words``), or whose given name is one, is drawn again: generated names teach what a name looks
+    like, never that a word can be one (圖利罪).  Nothing comes from a held-out fold, so its names stay
+    unseen.
     """
 
     def __init__(self, gold: list[dict[str, object]], silver: list[dict[str, object]],
                  surnames: frozenset[str], compound_surnames: frozenset[str],
-                 to_simplified: Callable[[str], str]) -> None:
+                 to_simplified: Callable[[str], str], *, drawn_surnames: frozenset[str],
+                 given_chars: frozenset[str], words: Container[str]) -> None:
         self._simplified = to_simplified
         self._surnames, self._compound = surnames, compound_surnames
+        self._words = words
         surname_counts: dict[str, int] = {}
         given_counts: dict[str, int] = {}
+        gold_given: dict[str, int] = {}
         self._next: dict[str, dict[str, int]] = {}
         for is_gold, record in [*((True, r) for r in gold), *((False, r) for r in silver)]:
             text = str(record["text"])
@@ -141,10 +148,14 @@ class NameGenerator:
                     surname_counts[name[:cut]] = surname_counts.get(name[:cut], 0) + 1
                     for c in name[cut:]:
                         given_counts[c] = given_counts.get(c, 0) + 1
+                        gold_given[c] = gold_given.get(c, 0) + is_gold
                 elif is_gold:
                     for a, b in itertools.pairwise("^" + name):
                         row = self._next.setdefault(a, {})
                         row[b] = row.get(b, 0) + 1
+        surname_counts = {k: n for k, n in surname_counts.items() if to_simplified(k) in drawn_surnames}
+        given_counts = {c: n for c, n in given_counts.items()
+                        if to_simplified(c) in given_chars or gold_given[c] >= _GOLD_GIVEN_MIN}
         self._surname_choices = (list(surname_counts), list(surname_counts.values()))
         self._given_choices = (list(given_counts), list(given_counts.values()))
         self._chain = {a: (list(row), list(row.values())) for a, row in self._next.items()}
@@ -158,29 +169,52 @@ class NameGenerator:
             return 1
         return 0
 
+    def _is_word(self, name: str, given_from: int) -> bool:
+        simplified = self._simplified(name)
+        given = simplified[given_from:]
+        return simplified in self._words or (len(given) >= 2 and given in self._words)
+
     def replacing(self, name: str, rng: random.Random) -> str | None:
         """A generated name in place of ``name`` (None: ``name`` is of a kind kept as it is)."""
         if not all(_is_han(c) for c in name):
             return None
         cut = self._surname_length(name)
-        if cut and self._surname_choices[0] and self._given_choices[0]:
+        for _ in range(20):  # a draw that is a word, or a walk that ends early: draw again
+            drawn = self._draw(name, cut, rng)
+            if drawn is None:
+                return None
+            if len(drawn) == len(name) and not self._is_word(drawn, cut):
+                return drawn
+        return None
+
+    def _draw(self, name: str, cut: int, rng: random.Random) -> str | None:
+        if cut:
+            if not (self._surname_choices[0] and self._given_choices[0]):
+                return None
             surname = rng.choices(*self._surname_choices)[0]
             return surname + "".join(rng.choices(*self._given_choices, k=len(name) - cut))
         if "^" not in self._chain:
             return None
-        for _ in range(20):  # a walk can end where no name went on: start again
-            out: list[str] = []
-            at = "^"
-            while len(out) < len(name) and at in self._chain:
-                at = rng.choices(*self._chain[at])[0]
-                out.append(at)
-            if len(out) == len(name):
-                return "".join(out)
-        return None
+        out: list[str] = []
+        at = "^"
+        while len(out) < len(name) and at in self._chain:
+            at = rng.choices(*self._chain[at])[0]
+            out.append(at)
+        return "".join(out)
 
 
 def _is_han(c: str) -> bool:
     return "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff"
+
+
+def name_generator(gold: list[dict[str, object]], silver: list[dict[str, object]],
+                   recognizer: ChinesePersonRecognizer) -> NameGenerator:
+    """The generator of the training scripts: surnames of the common and compound tiers, the lexicon's
+    given-name characters, jieba's dictionary as the words a generated name may not be."""
+    lex = recognizer.feature_lexicon()
+    drawn = frozenset(recognizer.to_simplified(s.text) for s in recognizer.surnames if s.tier != "rare")
+    return NameGenerator(gold, silver, lex.surnames, lex.compound_surnames, recognizer.to_simplified,
+                         drawn_surnames=drawn, given_chars=lex.given_chars, words=lex.word_freq)
 
 
 def with_generated_names(records: list[dict[str, object]], generator: NameGenerator,
@@ -292,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         training = gold * args.gold_repeat
     if args.generated_copies:
-        lexicon = lex
-        generator = NameGenerator(gold, silver, lexicon.surnames, lexicon.compound_surnames, to_simplified)
+        generator = name_generator(gold, silver, recognizer)
         generated_rng = random.Random(args.seed + 1)
         training += [r for _ in range(args.generated_copies)
                      for r in with_generated_names(gold, generator, generated_rng)]

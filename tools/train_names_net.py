@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -41,7 +42,17 @@ from recognizers.name_tagger import (
 )
 from recognizers.person import ChinesePersonRecognizer
 from recognizers.text import fold
-from tools.train_names import DEV_SETS, FOLDS, TRAIN_SETS, in_fold, person_spans, read_records, score
+from tools.train_names import (
+    DEV_SETS,
+    FOLDS,
+    TRAIN_SETS,
+    in_fold,
+    name_generator,
+    person_spans,
+    read_records,
+    score,
+    with_generated_names,
+)
 
 FIXTURE_PATH = Path(__file__).resolve().parents[1] / "tests/recognizers/data/person_net_fixture.npz"
 # Sentences of our own (no corpus text) whose torch outputs the tests compare numpy's with.
@@ -111,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix-weight", action="append", default=[], metavar="PREFIX=FACTOR",
                         help="multiply --gold-weight for gold records whose id starts with PREFIX"
                              " (WBT=3: the posts, a fifth of the gold, count as much as the news)")
+    parser.add_argument("--generated-copies", type=int, default=0,
+                        help="add this many copies of the gold records whose names are generated"
+                             " (train_names.py's NameGenerator; a copy keeps its record's fold and weight)")
     parser.add_argument("--out", type=Path, default=NET_PATH)
     parser.add_argument("--fixture", type=Path, default=FIXTURE_PATH)
     parser.add_argument("--epochs", type=int, default=6)
@@ -170,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     silver: list[dict[str, object]] = []
     for path in args.silver:
         silver += read_records(path)
+    if args.generated_copies:  # contexts of gold records with names no text holds; same folds
+        generator = name_generator(gold, silver, recognizer)
+        generated_rng = random.Random(args.seed + 1)
+        originals, original_folds = list(gold), list(gold_folds)
+        for _ in range(args.generated_copies):
+            gold += with_generated_names(originals, generator, generated_rng)
+            gold_folds += original_folds
 
     factors = {prefix: float(factor) for prefix, factor in (w.split("=", 1) for w in args.prefix_weight)}
     texts = [(t, y, args.gold_weight * factor)

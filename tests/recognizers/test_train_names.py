@@ -6,7 +6,13 @@ from __future__ import annotations
 import random
 
 from recognizers.person import ChinesePersonRecognizer
-from tools.train_names import NameGenerator, person_spans, with_generated_names, with_replaced_names
+from tools.train_names import (
+    NameGenerator,
+    name_generator,
+    person_spans,
+    with_generated_names,
+    with_replaced_names,
+)
 
 
 def _record(record_id: str, text: str, *names: str) -> dict[str, object]:
@@ -80,10 +86,7 @@ def test_a_corpus_with_only_one_character_names_is_copied_as_it_is() -> None:
 
 
 def _generator(gold: list[dict[str, object]], silver: list[dict[str, object]] | None = None) -> NameGenerator:
-    recognizer = ChinesePersonRecognizer(use_model=False)
-    lexicon = recognizer.feature_lexicon()
-    return NameGenerator(gold, silver or [], lexicon.surnames, lexicon.compound_surnames,
-                         recognizer.to_simplified)
+    return name_generator(gold, silver or [], ChinesePersonRecognizer(use_model=False))
 
 
 def test_generated_names_keep_the_shape_and_the_context() -> None:
