@@ -135,3 +135,16 @@ def test_one_character_and_dotted_names_are_kept() -> None:
     copy = with_generated_names(records, _generator(NEWS + records), random.Random(2))[0]
     names = [str(copy["text"])[s:e] for s, e in person_spans(copy)]
     assert names[:2] == ["江", "約翰·史密斯"] and names[2] != "王小明" and len(names[2]) == 3
+
+
+def test_generated_names_are_never_words_and_rare_surnames_are_not_drawn() -> None:
+    recognizer = ChinesePersonRecognizer(use_model=False)
+    rare = next(s.text for s in recognizer.surnames if s.tier == "rare" and len(s.text) == 1)
+    records = [*NEWS, _record("PDT7", f"{rare}文明與王大同見面。", f"{rare}文明", "王大同")]
+    generator = _generator(records)
+    words = recognizer.feature_lexicon().word_freq
+    drawn = [str(c["text"])[s:e] for seed in range(40)
+             for c in with_generated_names(records, generator, random.Random(seed)) for s, e in person_spans(c)]
+    new = [name for name in drawn if name not in {"江"}]
+    assert new and not any(name.startswith(rare) for name in new)  # a rare surname is not drawn
+    assert not any(recognizer.to_simplified(name) in words for name in new)  # nor a dictionary word
