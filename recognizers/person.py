@@ -34,14 +34,17 @@ _DOTS = "\u00b7\u2027\u2022.\u30fb\u2219\u22c5\uff65"
 _HAN_RE = re.compile(f"[{_CJK}]")
 _DOTTED_RE = re.compile(f"(?<![{_CJK}])[{_CJK}]++(?:[{_DOTS}][{_CJK}]++)+")
 _SALUTATION_RE = re.compile(
-    r"\b(?:Dear|Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)?"
+    # greetings in any case (hi Kevin), titles as written (ms Excel names no one)
+    r"\b(?:(?i:Dear|Hi|Hello|Hey)|Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?[ \t]+)?"
     r"([A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2})\b"
 )
-# "Dear Sir", "Dear All": salutations that do not name anyone.
+# "Dear Sir", "Dear All", "Hi There", "Hello Claude": salutations that name no person (the AI services
+# staff write to are greeted by name: "Hi Claude, 請幫我…" must not lose its addressee).
 _SALUTATION_NOT_NAMES = frozenset({
     "sir", "madam", "madame", "all", "customer", "customers", "colleague", "colleagues", "team", "friend",
     "friends", "member", "members", "user", "users", "applicant", "client", "partner", "partners",
-    "student", "students", "parent", "parents", "everyone",
+    "student", "students", "parent", "parents", "everyone", "there", "world", "guys", "folks", "again",
+    "claude", "gemini", "copilot", "bard", "bing", "siri", "alexa", "cortana", "google", "assistant",
 })
 # Romanised Taiwanese names (Wade-Giles, Tongyong and Hanyu spellings of the common surnames), with the
 # hyphenated given name that passports and English documents use: "Chen Chih-ming", "Mei-hua Lin",

@@ -120,6 +120,11 @@ WRAPPED_LAW = "\n".join(
     # English names after a salutation
     ("Dear Mr. Robert Lin, your application has been approved.", ["Robert Lin"]),
     ("Dear Sir, please find the attached form.", []),
+    ("Hi Kevin, 請幫我看這份公文", ["Kevin"]),
+    ("hi Kevin，請幫我看這份公文", ["Kevin"]),
+    ("用 ms Excel 和 dr Watson 除錯", []),
+    ("Hello Amy Chen，附件是會議紀錄", ["Amy Chen"]),
+    ("Hi Claude, 請幫我整理會議重點。Hello World 範例程式也附上。Hey Team, 週五開會", []),
     # traps: ordinary words that begin with a surname character
     ("許多同仁反映系統太慢，請寫改善建議。", []),
     ("我曾經申請過這項補助。", []),
