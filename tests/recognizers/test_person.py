@@ -117,6 +117,9 @@ WRAPPED_LAW = "\n".join(
     # a surname standing for someone unnamed, places named after people
     ("陳姓男子今天被捕，林女受傷，王姓里長到場。", []),
     ("中正路上的逢甲大學附近有停車場。", []),
+    # surnames of the registry's long tail (譚, 章, 裴, 孟, 季): the tagger's surname feature reads the list
+    ("姓名：裴育成，申請人：孟慶華", ["裴育成", "孟慶華"]),
+    ("聯絡人：季育成；本案由章家豪承辦。", ["季育成", "章家豪"]),
     # English names after a salutation
     ("Dear Mr. Robert Lin, your application has been approved.", ["Robert Lin"]),
     ("Dear Sir, please find the attached form.", []),
