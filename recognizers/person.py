@@ -46,6 +46,14 @@ _SALUTATION_NOT_NAMES = frozenset({
     "student", "students", "parent", "parents", "everyone", "there", "world", "guys", "folks", "again",
     "claude", "gemini", "copilot", "bard", "bing", "siri", "alexa", "cortana", "google", "assistant",
 })
+# A form field that asks for a name (姓名：, 申請人姓名：, 中文姓名: …): what fills it up to the next
+# separator is a name whatever its surname (兀育成, 瓦旦), when it is two to four Chinese characters.
+_NAME_FIELD_RE = re.compile(rf"(?:姓名|名字|全名|本名)[ \t]*[:：][ \t]*([{_CJK}]{{2,4}})(?![{_CJK}])")
+# What fills a name field without naming anyone.
+_NAME_FIELD_PLACEHOLDERS = frozenset({
+    "不詳", "同上", "如上", "請填", "請填寫", "填寫", "未填", "未知", "匿名", "保密", "隱匿", "從略", "空白",
+    "待查", "待補", "見附件", "詳附件", "另附", "本人", "略",
+})
 # Romanised Taiwanese names (Wade-Giles, Tongyong and Hanyu spellings of the common surnames), with the
 # hyphenated given name that passports and English documents use: "Chen Chih-ming", "Mei-hua Lin",
 # "CHEN, CHIH-MING".  The hyphenated syllable pair is what tells a name from an English word.
@@ -562,6 +570,7 @@ class ChinesePersonRecognizer(EntityRecognizer):
             *self._dotted_names(text, simplified, lex),
             *self._han_names(text, simplified, lex, crossings),
             *self._salutation_names(text),
+            *self._field_names(text),
             *self._romanised_names(text),
             *self._latin_names(text, lex),
         ]
@@ -924,6 +933,18 @@ class ChinesePersonRecognizer(EntityRecognizer):
             if word is not None:
                 found.append(_Candidate(start, end, STRONG_CONTEXT_SCORE,
                                         f"name in Latin letters next to {word!r}", word))
+        return found
+
+    @staticmethod
+    def _field_names(text: str) -> list[_Candidate]:
+        """What fills a name field (姓名：兀育成): a name by the form's word, whatever its surname."""
+        found = []
+        for match in _NAME_FIELD_RE.finditer(text):
+            if match.group(1) in _NAME_FIELD_PLACEHOLDERS:
+                continue
+            label = text[match.start():match.start(1)].strip(" \t:：")
+            found.append(_Candidate(match.start(1), match.end(1), STRONG_CONTEXT_SCORE,
+                                    f"fills the name field {label!r}", label, 0.6))
         return found
 
     def _salutation_names(self, text: str) -> list[_Candidate]:

@@ -120,6 +120,10 @@ WRAPPED_LAW = "\n".join(
     # surnames of the registry's long tail (譚, 章, 裴, 孟, 季): the tagger's surname feature reads the list
     ("姓名：裴育成，申請人：孟慶華", ["裴育成", "孟慶華"]),
     ("聯絡人：季育成；本案由章家豪承辦。", ["季育成", "章家豪"]),
+    # what fills a name field is a name whatever its surname; a placeholder is not
+    ("姓名：兀育成，電話：0912345678；申請人姓名：笪志明。", ["兀育成", "笪志明"]),
+    ("姓名：瓦旦，性別：男", ["瓦旦"]),
+    ("姓名：不詳，姓名：請填寫，請在姓名欄填寫本人全名", []),
     # English names after a salutation
     ("Dear Mr. Robert Lin, your application has been approved.", ["Robert Lin"]),
     ("Dear Sir, please find the attached form.", []),
