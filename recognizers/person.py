@@ -21,6 +21,7 @@ from recognizers import LANGUAGE, jieba_dictionary
 from recognizers.context import CONTEXT_KEY
 from recognizers.name_net import NET_PATH
 from recognizers.name_tagger import Lexicon, NameTagger
+from recognizers.table import cells_under
 
 DATA_DIR = Path(__file__).parent / "data"
 JIEBA_CACHE_DIR_VARIABLE = "GUARD_JIEBA_CACHE_DIR"
@@ -46,9 +47,15 @@ _SALUTATION_NOT_NAMES = frozenset({
     "student", "students", "parent", "parents", "everyone", "there", "world", "guys", "folks", "again",
     "claude", "gemini", "copilot", "bard", "bing", "siri", "alexa", "cortana", "google", "assistant",
 })
-# A form field that asks for a name (姓名：, 申請人姓名：, 中文姓名: …): what fills it up to the next
-# separator is a name whatever its surname (兀育成, 瓦旦), when it is two to four Chinese characters.
-_NAME_FIELD_RE = re.compile(rf"(?:姓名|名字|全名|本名)[ \t]*[:：][ \t]*([{_CJK}]{{2,4}})(?![{_CJK}])")
+# A form field that asks for a name (姓名：, 申請人姓名：, 中文姓名: …, a JSON key "姓名": "…"), or a table
+# column headed by one: what fills it up to the next separator is a name whatever its surname (兀育成,
+# 瓦旦), when it is two to four Chinese characters.
+_NAME_FIELD_WORDS = ("姓名", "名字", "全名", "本名")
+_NAME_FIELD_RE = re.compile(
+    rf"(?:{'|'.join(_NAME_FIELD_WORDS)})[\"'」]?[ \t]*[:：=][ \t]*[\"'「]?([{_CJK}]{{2,4}})(?![{_CJK}])"
+)
+# A table cell that is two to four Chinese characters (and spaces around them).
+_NAME_CELL_RE = re.compile(rf"[ \t]*([{_CJK}]{{2,4}})[ \t\r]*")
 # What fills a name field without naming anyone.
 _NAME_FIELD_PLACEHOLDERS = frozenset({
     "不詳", "同上", "如上", "請填", "請填寫", "填寫", "未填", "未知", "匿名", "保密", "隱匿", "從略", "空白",
@@ -937,14 +944,23 @@ class ChinesePersonRecognizer(EntityRecognizer):
 
     @staticmethod
     def _field_names(text: str) -> list[_Candidate]:
-        """What fills a name field (姓名：兀育成): a name by the form's word, whatever its surname."""
+        """What fills a name field (姓名：兀育成) or a cell of a column headed 姓名: a name by the form's
+        word, whatever its surname."""
         found = []
         for match in _NAME_FIELD_RE.finditer(text):
             if match.group(1) in _NAME_FIELD_PLACEHOLDERS:
                 continue
-            label = text[match.start():match.start(1)].strip(" \t:：")
+            label = text[match.start():match.start(1)].strip(" \t:：=\"'「」")
             found.append(_Candidate(match.start(1), match.end(1), STRONG_CONTEXT_SCORE,
                                     f"fills the name field {label!r}", label, 0.6))
+        if "\n" not in text:
+            return found  # no table
+        for start, end, header in cells_under(text, _NAME_FIELD_WORDS):
+            cell = _NAME_CELL_RE.fullmatch(text, start, end)
+            if cell is None or cell.group(1) in _NAME_FIELD_PLACEHOLDERS:
+                continue
+            found.append(_Candidate(cell.start(1), cell.end(1), STRONG_CONTEXT_SCORE,
+                                    f"in the table column {header!r}", header, 0.6))
         return found
 
     def _salutation_names(self, text: str) -> list[_Candidate]:

@@ -72,3 +72,53 @@ def column_header(text: str, pos: int, words: tuple[str, ...]) -> str | None:
                     return header.strip()
             return None
     return None
+
+
+def cells_under(text: str, words: tuple[str, ...]) -> Iterator[tuple[int, int, str]]:
+    """(start, end, header) of every cell in a column whose header cell contains one of ``words``.
+
+    One pass over the lines: a line with such a header cell starts a table, and the lines below it that
+    split into as many cells (a markdown rule line skipped) are its rows, however many there are.
+    """
+    lines: list[tuple[int, str]] = []
+    at = 0
+    for line in text.split("\n"):
+        lines.append((at, line))
+        at += len(line) + 1
+    i = 0
+    while i < len(lines):
+        table = _header_columns(lines[i][1], words)
+        if table is None:
+            i += 1
+            continue
+        separator, width, columns = table
+        i += 1
+        while i < len(lines):
+            row_start, row = lines[i]
+            if re.fullmatch(r"[\s|:\-]+", row) and row.strip():
+                i += 1
+                continue
+            cells = _cells(row, separator)
+            if not row.strip() or len(cells) != width:
+                break
+            for index, header in columns:
+                start, end = cells[index]
+                yield row_start + start, row_start + end, header
+            i += 1
+
+
+def _header_columns(line: str,
+                    words: tuple[str, ...]) -> tuple[re.Pattern[str], int, list[tuple[int, str]]] | None:
+    """(separator, number of cells, [(index, header)]) of a header line, a cell of which holds one of
+    ``words``."""
+    if not any(word in line for word in words):
+        return None
+    for separator in _SEPARATORS:
+        cells = _cells(line, separator)
+        if len(cells) < 2:
+            continue
+        columns = [(k, line[s:e].strip()) for k, (s, e) in enumerate(cells)
+                   if any(word.lower() in line[s:e].lower() for word in words)]
+        if columns:
+            return separator, len(cells), columns
+    return None

@@ -124,6 +124,9 @@ WRAPPED_LAW = "\n".join(
     ("姓名：兀育成，電話：0912345678；申請人姓名：笪志明。", ["兀育成", "笪志明"]),
     ("姓名：瓦旦，性別：男", ["瓦旦"]),
     ("姓名：不詳，姓名：請填寫，請在姓名欄填寫本人全名", []),
+    ('[{"姓名": "兀育成", "電話": "0912345678"}]', ["兀育成"]),
+    ("| 姓名 | 身分證 |\n|---|---|\n| 兀育成 | A123456789 |\n| 瓦旦 | B223456789 |", ["兀育成", "瓦旦"]),
+    ("編號,姓名,備註\n1,兀育成,同上\n2,不詳,無\n\n單位,名稱\n衛福部,長照司", ["兀育成"]),
     # English names after a salutation
     ("Dear Mr. Robert Lin, your application has been approved.", ["Robert Lin"]),
     ("Dear Sir, please find the attached form.", []),

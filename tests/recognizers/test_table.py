@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recognizers.table import MAX_LINES_UP, _lines_up, column_header
+from recognizers.table import MAX_LINES_UP, _lines_up, cells_under, column_header
 
 WORDS = ("生日", "出生")
 
@@ -34,3 +34,21 @@ def test_lines_above_are_the_lines_splitting_would_give(text: str) -> None:
     for line_start in [0, *(i + 1 for i, ch in enumerate(text) if ch == "\n")]:
         split = text[:line_start].split("\n")[:-1][-MAX_LINES_UP:]
         assert list(_lines_up(text, line_start))[::-1] == split
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("姓名\t生日\n王小明\t74.05.03\n兀育成\t75.01.02", [("王小明", "姓名"), ("兀育成", "姓名")]),
+    ("| 編號 | 中文姓名 |\n|---|---|\n| 1 | 瓦旦 |", [("瓦旦", "中文姓名")]),
+    # a row of another width, or a blank line, ends the table; a header alone has no cells
+    ("姓名,電話\n王小明,0912\n這一行沒有逗號\n陳大華,0922", [("王小明", "姓名")]),
+    ("姓名,電話\n王小明,0912\n\n陳大華,0922", [("王小明", "姓名")]),
+    ("姓名,電話", []),
+    ("單位,名稱\n衛福部,長照司", []),
+])
+def test_cells_under(text: str, expected: list[tuple[str, str]]) -> None:
+    assert [(text[s:e], header) for s, e, header in cells_under(text, ("姓名",))] == expected
+
+
+def test_cells_under_reads_every_row_of_a_long_table() -> None:
+    text = "姓名,電話\n" + "\n".join(f"王{i:05d},0912" for i in range(MAX_LINES_UP * 5))
+    assert len(list(cells_under(text, ("姓名",)))) == MAX_LINES_UP * 5

@@ -144,7 +144,8 @@ def test_generated_names_are_never_words_and_rare_surnames_are_not_drawn() -> No
     generator = _generator(records)
     words = recognizer.feature_lexicon().word_freq
     drawn = [str(c["text"])[s:e] for seed in range(40)
-             for c in with_generated_names(records, generator, random.Random(seed)) for s, e in person_spans(c)]
+             for c in with_generated_names(records, generator, random.Random(seed))
+             for s, e in person_spans(c)]
     new = [name for name in drawn if name not in {"江"}]
     assert new and not any(name.startswith(rare) for name in new)  # a rare surname is not drawn
     assert not any(recognizer.to_simplified(name) in words for name in new)  # nor a dictionary word
