@@ -80,6 +80,8 @@ def cells_under(text: str, words: tuple[str, ...]) -> Iterator[tuple[int, int, s
     One pass over the lines: a line with such a header cell starts a table, and the lines below it that
     split into as many cells (a markdown rule line skipped) are its rows, however many there are.
     """
+    if not any(word in text for word in words):
+        return  # no header cell can hold one (most texts): no line is split
     lines: list[tuple[int, str]] = []
     at = 0
     for line in text.split("\n"):
