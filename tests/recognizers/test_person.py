@@ -127,6 +127,9 @@ WRAPPED_LAW = "\n".join(
     ('[{"姓名": "兀育成", "電話": "0912345678"}]', ["兀育成"]),
     ("| 姓名 | 身分證 |\n|---|---|\n| 兀育成 | A123456789 |\n| 瓦旦 | B223456789 |", ["兀育成", "瓦旦"]),
     ("編號,姓名,備註\n1,兀育成,同上\n2,不詳,無\n\n單位,名稱\n衛福部,長照司", ["兀育成"]),
+    # the peoples of a record's 族別 are not persons; 阿美 is also what people are called
+    ("族別：泰雅；原住民族別：排灣、布農、魯凱；噶瑪蘭、撒奇萊雅、拉阿魯哇、卡那卡那富", []),
+    ("姓名：塔立古，族別：太魯閣；阿美說她明天來", ["塔立古", "阿美"]),
     # English names after a salutation
     ("Dear Mr. Robert Lin, your application has been approved.", ["Robert Lin"]),
     ("Dear Sir, please find the attached form.", []),
