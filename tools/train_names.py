@@ -95,21 +95,31 @@ def with_replaced_names(records: list[dict[str, object]], rng: random.Random) ->
         pool = pools.get(_corpus(record), [])
         distinct = distinct_names.get(_corpus(record), set())
         own = {text[s:e] for s, e in spans} & distinct
-        parts, entities, at = [], [], 0
+        names = []
         for start, end in spans:
             name = text[start:end]
             if end - start >= _SWAPPED_LENGTH and pool:
                 name = rng.choice(pool)
                 while name in own and len(distinct) > len(own):  # another name is there to draw
                     name = rng.choice(pool)
-            parts.append(text[at:start])
-            new_start = sum(map(len, parts))
-            parts.append(name)
-            entities.append({"type": "PERSON", "start": new_start, "end": new_start + len(name)})
-            at = end
-        parts.append(text[at:])
-        copies.append({**record, "text": "".join(parts), "entities": entities} if entities else record)
+            names.append(name)
+        copies.append(_renamed(record, spans, names) if spans else record)
     return copies
+
+
+def _renamed(record: dict[str, object], spans: list[tuple[int, int]], names: list[str]) -> dict[str, object]:
+    """``record`` with the text of each of ``spans`` (sorted, apart) replaced by its name in ``names``,
+    the labels moved with them."""
+    text = str(record["text"])
+    parts, entities, at = [], [], 0
+    for (start, end), name in zip(spans, names, strict=True):
+        parts.append(text[at:start])
+        new_start = sum(map(len, parts))
+        parts.append(name)
+        entities.append({"type": "PERSON", "start": new_start, "end": new_start + len(name)})
+        at = end
+    parts.append(text[at:])
+    return {**record, "text": "".join(parts), "entities": entities}
 
 
 class NameGenerator:
@@ -228,18 +238,9 @@ def with_generated_names(records: list[dict[str, object]], generator: NameGenera
         if not spans or any(b[0] < a[1] for a, b in itertools.pairwise(spans)):
             copies.append(record)
             continue
-        parts, entities, at = [], [], 0
-        for start, end in spans:
-            name = text[start:end]
-            if end - start >= _SWAPPED_LENGTH:
-                name = generator.replacing(name, rng) or name
-            parts.append(text[at:start])
-            new_start = sum(map(len, parts))
-            parts.append(name)
-            entities.append({"type": "PERSON", "start": new_start, "end": new_start + len(name)})
-            at = end
-        parts.append(text[at:])
-        copies.append({**record, "text": "".join(parts), "entities": entities})
+        names = [(generator.replacing(text[s:e], rng) if e - s >= _SWAPPED_LENGTH else None) or text[s:e]
+                 for s, e in spans]
+        copies.append(_renamed(record, spans, names))
     return copies
 
 
