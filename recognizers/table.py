@@ -10,9 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+_COMMAS = re.compile(r"[,，]")
 _SEPARATORS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"\t"), re.compile(r"\s*\|\s*"), re.compile(r"[,，]"), re.compile(r" {2,}"),
+    re.compile(r"\t"), re.compile(r"\s*\|\s*"), _COMMAS, re.compile(r" {2,}"),
 )
+# Commas also join clauses: a comma-separated line that ends a sentence is prose, and a single comma
+# row under a header needs a value of a record (a digit or a Latin letter) to be one.
+_SENTENCE_END = re.compile(r"[。！？!?；]")
+_DATA_CHAR = re.compile(r"[0-9A-Za-z@]")
 MAX_LINES_UP = 200
 
 
@@ -94,19 +99,25 @@ def cells_under(text: str, words: tuple[str, ...]) -> Iterator[tuple[int, int, s
             i += 1
             continue
         separator, width, columns = table
+        commas = separator is _COMMAS
         i += 1
+        rows: list[tuple[int, str, list[tuple[int, int]]]] = []
         while i < len(lines):
             row_start, row = lines[i]
             if re.fullmatch(r"[\s|:\-]+", row) and row.strip():
                 i += 1
                 continue
             cells = _cells(row, separator)
-            if not row.strip() or len(cells) != width:
+            if not row.strip() or len(cells) != width or (commas and _SENTENCE_END.search(row)):
                 break
+            rows.append((row_start, row, cells))
+            i += 1
+        if commas and len(rows) == 1 and not _DATA_CHAR.search(rows[0][1]):
+            continue  # one line of commas under another: two sentences (好的，謝謝), not a record
+        for row_start, _row, cells in rows:
             for index, header in columns:
                 start, end = cells[index]
                 yield row_start + start, row_start + end, header
-            i += 1
 
 
 def _header_columns(line: str,
@@ -116,6 +127,8 @@ def _header_columns(line: str,
     if not any(word in line for word in words):
         return None
     for separator in _SEPARATORS:
+        if separator is _COMMAS and _SENTENCE_END.search(line):
+            continue  # 我們需要姓名，以及電話。 is a sentence, not a header
         cells = _cells(line, separator)
         if len(cells) < 2:
             continue

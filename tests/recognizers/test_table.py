@@ -44,6 +44,12 @@ def test_lines_above_are_the_lines_splitting_would_give(text: str) -> None:
     ("姓名,電話\n王小明,0912\n\n陳大華,0922", [("王小明", "姓名")]),
     ("姓名,電話", []),
     ("單位,名稱\n衛福部,長照司", []),
+    # commas also join clauses: a sentence is no header and no row; one row of words alone is no record
+    ("我們需要姓名，以及電話。\n王小明，0912", []),
+    ("請提供姓名，電話\n好的，沒問題", []),
+    ("姓名,電話\n王小明,0912\n好的，謝謝。", [("王小明", "姓名")]),
+    ("姓名\t單位\n王小明\t衛福部", [("王小明", "姓名")]),
+    ("姓名,單位\n王小明,衛福部\n陳大華,內政部", [("王小明", "姓名"), ("陳大華", "姓名")]),
 ])
 def test_cells_under(text: str, expected: list[tuple[str, str]]) -> None:
     assert [(text[s:e], header) for s, e, header in cells_under(text, ("姓名",))] == expected
