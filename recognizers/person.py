@@ -50,7 +50,7 @@ _SALUTATION_NOT_NAMES = frozenset({
 # A form field that asks for a name (姓名：, 申請人姓名：, 中文姓名: …, a JSON key "姓名": "…"), or a table
 # column headed by one: what fills it up to the next separator is a name whatever its surname (兀育成,
 # 瓦旦), when it is two to four Chinese characters.
-_NAME_FIELD_WORDS = ("姓名", "名字", "全名", "本名")
+_NAME_FIELD_WORDS = ("姓名", "名字", "本名")  # not 全名: 機關全名：行政院 names an agency
 _NAME_FIELD_RE = re.compile(
     rf"(?:{'|'.join(_NAME_FIELD_WORDS)})[\"'」]?[ \t]*[:：=][ \t]*[\"'「]?([{_CJK}]{{2,4}})(?![{_CJK}])"
 )
